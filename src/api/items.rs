@@ -1,0 +1,347 @@
+//! Item routes of every layer: create, list, get, patch, retire, and the whole picture.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
+use crate::feature;
+use crate::model::input::{parse_feature, parse_patch, Author};
+use crate::model::{BBox, Item, Layer};
+use crate::policy::Viewer;
+use crate::writer::{Command, WriteError};
+
+/// How many times a patch without If-Match is recomputed when the item keeps changing.
+const PATCH_RETRIES: usize = 5;
+
+pub(super) fn parse_layer(text: &str) -> ApiResult<Layer> {
+    text.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Query parameters of list routes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    bbox: Option<String>,
+    exercise: Option<String>,
+    layers: Option<String>,
+}
+
+/// Which items a list shows, from its query.
+struct Filter {
+    bbox: Option<BBox>,
+    exercise: Exercise,
+    layers: Option<Vec<Layer>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Exercise {
+    Exclude,
+    Include,
+    Only,
+}
+
+impl Filter {
+    fn parse(q: ListQuery, state: &AppState) -> ApiResult<Filter> {
+        let bbox = q
+            .bbox
+            .map(|b| BBox::parse(&b))
+            .transpose()
+            .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?;
+        let exercise = match q
+            .exercise
+            .as_deref()
+            .unwrap_or(state.config.picture.exercise.as_str())
+        {
+            "exclude" | "false" => Exercise::Exclude,
+            "include" => Exercise::Include,
+            "only" | "true" => Exercise::Only,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "exercise: `{other}` is not one of exclude, include, only"
+                )))
+            }
+        };
+        let layers = q
+            .layers
+            .map(|l| {
+                l.split(',')
+                    .map(|name| {
+                        name.trim()
+                            .parse::<Layer>()
+                            .map_err(|e| ApiError::BadRequest(format!("layers: {e}")))
+                    })
+                    .collect::<ApiResult<Vec<Layer>>>()
+            })
+            .transpose()?;
+        Ok(Filter {
+            bbox,
+            exercise,
+            layers,
+        })
+    }
+
+    fn admits(&self, item: &Item) -> bool {
+        let exercise_ok = match self.exercise {
+            Exercise::Exclude => !item.common.exercise,
+            Exercise::Include => true,
+            Exercise::Only => item.common.exercise,
+        };
+        exercise_ok
+            && self
+                .layers
+                .as_ref()
+                .is_none_or(|ls| ls.contains(&item.layer))
+            && self
+                .bbox
+                .as_ref()
+                .is_none_or(|b| b.intersects(&item.geometry.bbox()))
+    }
+}
+
+/// Renders what `viewer` may see of `items` that pass `filter`, sorted by id for stable output.
+fn render_visible(
+    state: &AppState,
+    viewer: &Viewer,
+    items: Vec<Arc<Item>>,
+    filter: &Filter,
+) -> Vec<Value> {
+    let mut visible: Vec<_> = state
+        .visible(viewer, items.into_iter().filter(|i| filter.admits(i)))
+        .collect();
+    visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    visible
+        .iter()
+        .map(|(item, view)| feature::render(item, view))
+        .collect()
+}
+
+fn collect(state: &AppState, layer: Option<Layer>) -> (u64, Vec<Arc<Item>>) {
+    let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+    (live.picture.head().0, live.picture.collect(layer))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(layer): Path<String>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let layer = parse_layer(&layer)?;
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let filter = Filter::parse(q, &state)?;
+    let (seq, items) = collect(&state, Some(layer));
+    let features = render_visible(&state, &who.viewer(), items, &filter);
+    let mut fc = feature::collection(features);
+    fc["seq"] = json!(seq);
+    Ok(Json(fc))
+}
+
+/// `GET /api/v1/picture`: every visible item of every layer, with the sequence number it is at.
+pub async fn picture(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let filter = Filter::parse(q, &state)?;
+    let (seq, items) = collect(&state, None);
+    let features = render_visible(&state, &who.viewer(), items, &filter);
+    let mut fc = feature::collection(features);
+    fc["seq"] = json!(seq);
+    Ok(Json(fc))
+}
+
+/// The item as `viewer` sees it, or 404.
+pub(super) fn view_of(
+    state: &AppState,
+    viewer: &Viewer,
+    layer: Layer,
+    id: &str,
+) -> ApiResult<Arc<Item>> {
+    let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+    live.picture
+        .get(id)
+        .filter(|i| i.layer == layer && state.policy.decide(i, viewer).is_some())
+        .cloned()
+        .ok_or(ApiError::NotFound)
+}
+
+/// A Feature response with the item's version as ETag.
+pub(super) fn feature_response(
+    state: &AppState,
+    viewer: &Viewer,
+    item: &Item,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let view = state
+        .policy
+        .decide(item, viewer)
+        .ok_or(ApiError::NotFound)?;
+    let mut resp = (status, Json(feature::render(item, &view))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((layer, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let layer = parse_layer(&layer)?;
+    let viewer = who.viewer();
+    let item = view_of(&state, &viewer, layer, &id)?;
+    feature_response(&state, &viewer, &item, StatusCode::OK)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(layer): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let layer = parse_layer(&layer)?;
+    if !state.policy.may_create(who.role, layer) {
+        return Err(ApiError::Forbidden(format!(
+            "the {} role may not create {layer}",
+            who.role
+        )));
+    }
+    let now = Utc::now();
+    let draft = parse_feature(layer, &body, now)?;
+    check_marking(&state, &who, &draft.common.marking)?;
+    let id = draft
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let item = draft.into_new_item(
+        id,
+        layer,
+        Author {
+            org: &who.org,
+            side: who.role.side(),
+        },
+        now,
+    );
+    let viewer = who.viewer();
+    let outcome = state
+        .writer
+        .submit(who.actor(), viewer.clone(), Command::Create(item))
+        .await?;
+    let item = outcome
+        .item
+        .ok_or_else(|| ApiError::Internal("create produced no item".into()))?;
+    let mut resp = feature_response(&state, &viewer, &item, StatusCode::CREATED)?;
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/{layer}/{}", item.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn check_marking(
+    state: &AppState,
+    who: &crate::auth::Identity,
+    marking: &crate::model::Marking,
+) -> ApiResult<()> {
+    if state.policy.may_mark(who.role, *marking) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "the {} role may not mark an item `{marking}`",
+            who.role
+        )))
+    }
+}
+
+/// `If-Match: 3`, `"3"` or `W/"3"`.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or("").trim();
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse::<u64>().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "If-Match must carry an item version (a number, as in the ETag), not `{text}`"
+        ))
+    })
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((layer, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let layer = parse_layer(&layer)?;
+    let expected = if_match(&headers)?;
+    let viewer = who.viewer();
+    for _ in 0..PATCH_RETRIES {
+        let current = view_of(&state, &viewer, layer, &id)?;
+        if !state.policy.may_modify(&viewer, &current) {
+            return Err(ApiError::Forbidden(format!(
+                "only {} or a coordinator may change this item",
+                current.org
+            )));
+        }
+        if let Some(v) = expected {
+            if v != current.version {
+                return Err(ApiError::PreconditionFailed {
+                    current: current.version,
+                });
+            }
+        }
+        let now = Utc::now();
+        let draft = parse_patch(&current, &body, now)?;
+        check_marking(&state, &who, &draft.common.marking)?;
+        let next = draft.revise(&current, now)?;
+        let command = Command::Replace {
+            item: next,
+            base_version: current.version,
+            if_match: expected.is_some(),
+        };
+        match state
+            .writer
+            .submit(who.actor(), viewer.clone(), command)
+            .await
+        {
+            Ok(outcome) => {
+                let item = outcome
+                    .item
+                    .ok_or_else(|| ApiError::Internal("patch produced no item".into()))?;
+                return feature_response(&state, &viewer, &item, StatusCode::OK);
+            }
+            Err(WriteError::Retry) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(WriteError::Retry.into())
+}
+
+pub async fn retire(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((layer, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let layer = parse_layer(&layer)?;
+    let command = Command::Retire {
+        layer,
+        id,
+        if_match: if_match(&headers)?,
+    };
+    state
+        .writer
+        .submit(who.actor(), who.viewer(), command)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,52 @@
+//! Health, metrics, the OpenAPI description, and the fallbacks for unknown routes.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+
+/// The OpenAPI 3.1 description of every route in `ROUTES`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /healthz`: no token needed. 200 `ok` when the store answers, 503 `degraded` when it
+/// does not (the picture is still served from memory).
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let seq = *state.published.borrow();
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "seq": seq, "store": state.store.backend()}))
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "degraded",
+                "seq": seq,
+                "store": state.store.backend(),
+                "detail": e.to_string(),
+            })),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

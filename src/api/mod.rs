@@ -1,0 +1,181 @@
+//! The HTTP API: routes, authentication, request bodies, problem+json errors, metrics.
+//!
+//! Handlers are thin: parse at the boundary (`model::input`), ask `policy`, submit to the
+//! `writer`, render through `feature`. Every response that carries items passes
+//! `Policy::decide` for the caller; a hidden item is a 404, never a 403. No handler writes to
+//! the store or the picture directly.
+
+mod items;
+mod meta;
+mod movements;
+pub mod problem;
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::watch;
+
+use crate::auth::{Identity, Tokens};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::model::Item;
+use crate::picture::Live;
+use crate::policy::{Policy, View, Viewer};
+use crate::store::EventStore;
+use crate::writer::Writer;
+pub use problem::{ApiError, ApiResult};
+
+/// What every handler can reach. Cheap to clone: a handful of `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub policy: Arc<Policy>,
+    pub live: Arc<RwLock<Live>>,
+    pub writer: Writer,
+    pub store: Arc<dyn EventStore>,
+    pub tokens: Arc<Tokens>,
+    pub metrics: Arc<Metrics>,
+    /// The last published sequence number.
+    pub published: watch::Receiver<u64>,
+}
+
+impl AppState {
+    /// The items the caller may see among `items`, each with its view.
+    pub fn visible<'a>(
+        &self,
+        viewer: &'a Viewer,
+        items: impl IntoIterator<Item = Arc<Item>> + 'a,
+    ) -> impl Iterator<Item = (Arc<Item>, View)> + 'a {
+        let policy = self.policy.clone();
+        items
+            .into_iter()
+            .filter_map(move |i| policy.decide(&i, viewer).map(|v| (i, v)))
+    }
+}
+
+/// Every route: method and path as the router matches them. `openapi.json` must describe
+/// exactly these (a test holds the two together, and one that every route answers).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/picture"),
+    ("GET", "/api/v1/{layer}"),
+    ("POST", "/api/v1/{layer}"),
+    ("GET", "/api/v1/{layer}/{id}"),
+    ("PATCH", "/api/v1/{layer}/{id}"),
+    ("DELETE", "/api/v1/{layer}/{id}"),
+    ("POST", "/api/v1/movements/{id}/positions"),
+    ("POST", "/api/v1/movements/{id}/notify"),
+    ("POST", "/api/v1/movements/{id}/acknowledge"),
+];
+
+/// The API's router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(meta::metrics))
+        .route("/api/v1/openapi.json", get(meta::openapi))
+        .route("/api/v1/picture", get(items::picture))
+        .route("/api/v1/{layer}", get(items::list).post(items::create))
+        .route(
+            "/api/v1/{layer}/{id}",
+            get(items::get_one)
+                .patch(items::patch)
+                .delete(items::retire),
+        )
+        .route(
+            "/api/v1/movements/{id}/positions",
+            post(movements::position),
+        )
+        .route("/api/v1/movements/{id}/notify", post(movements::notify))
+        .route(
+            "/api/v1/movements/{id}/acknowledge",
+            post(movements::acknowledge),
+        )
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Counts every request by route and status, and times writes.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    if method != Method::GET && route.starts_with("/api/") {
+        state.metrics.observe_write(started.elapsed());
+    }
+    state
+        .metrics
+        .observe_request(method.as_str(), &route, resp.status().as_u16());
+    resp
+}
+
+/// The authenticated caller of an `/api/` route.
+pub struct Caller(pub Identity);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized)?;
+        let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+        let (scheme, secret) = text.split_once(' ').ok_or(ApiError::Unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::Unauthorized);
+        }
+        match state.tokens.authenticate(secret.trim()).await? {
+            Some(identity) => Ok(Caller(identity)),
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+/// A JSON request body, read within the configured limit, with errors in the API's shape.
+pub struct JsonBody(pub serde_json::Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            if !(mime == "application/json" || mime.ends_with("+json")) {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "the body must be JSON (application/json, application/geo+json or application/merge-patch+json), not `{mime}`"
+                )));
+            }
+        }
+        let limit_kib = state.config.http.body_limit_kib;
+        let bytes = axum::body::to_bytes(req.into_body(), limit_kib * 1024)
+            .await
+            .map_err(|_| ApiError::TooLarge(limit_kib))?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest(
+                "the body is empty; a JSON object is expected".into(),
+            ));
+        }
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        Ok(JsonBody(value))
+    }
+}

@@ -1,0 +1,157 @@
+//! Access tokens: creation, hashing and look-up with a short cache.
+//!
+//! A token is 256 random bits; only its SHA-256 is stored. A fast hash is right here (unlike
+//! for passwords): the secret has full entropy, so there is nothing to brute-force. Look-ups are
+//! cached for a few seconds, which bounds how long a revoked token keeps working. Knows nothing
+//! of HTTP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::model::{validate_org, Role};
+use crate::policy::Viewer;
+use crate::store::{EventStore, StoreError, TokenRow};
+
+/// How long a look-up (found, missing or revoked) is trusted.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+const PREFIX: &str = "cmcop_";
+
+/// Who a valid token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+    pub org: String,
+}
+
+impl Identity {
+    pub fn viewer(&self) -> Viewer {
+        Viewer::new(self.role, &self.org)
+    }
+
+    pub fn actor(&self) -> crate::log::Actor {
+        crate::log::Actor {
+            org: self.org.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A fresh secret: `cmcop_` and 43 URL-safe characters.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a token and returns its row and its secret (shown once, never stored).
+pub async fn create_token(
+    store: &dyn EventStore,
+    role: Role,
+    org: &str,
+    name: Option<&str>,
+) -> Result<(TokenRow, String), TokenError> {
+    validate_org(org).map_err(TokenError::Invalid)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let name = match name {
+        Some(n) => {
+            if n.is_empty() || n.len() > 100 || n.chars().any(char::is_control) {
+                return Err(TokenError::Invalid(
+                    "a token name is 1-100 printable characters".into(),
+                ));
+            }
+            n.to_string()
+        }
+        None => format!("{}-{}-{}", org, role, &id[id.len() - 6..]),
+    };
+    let secret = new_secret();
+    let row = TokenRow {
+        id,
+        name,
+        role: role.as_str().to_string(),
+        org: org.to_string(),
+        secret_hash: hash_secret(&secret).to_vec(),
+        created_at: crate::log::format_time(chrono::Utc::now()),
+        revoked_at: None,
+    };
+    store.create_token(&row).await.map_err(|e| match e {
+        StoreError::Conflict(_) => {
+            TokenError::Invalid(format!("a token named `{}` exists already", row.name))
+        }
+        other => TokenError::Store(other),
+    })?;
+    Ok((row, secret))
+}
+
+/// Token look-ups for requests, cached.
+pub struct Tokens {
+    store: Arc<dyn EventStore>,
+    cache: Mutex<HashMap<[u8; 32], (Option<Identity>, Instant)>>,
+}
+
+impl Tokens {
+    pub fn new(store: Arc<dyn EventStore>) -> Tokens {
+        Tokens {
+            store,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The identity behind a presented secret, or `None` for an unknown or revoked token.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<Identity>, StoreError> {
+        if !secret.starts_with(PREFIX) || secret.len() > 200 {
+            return Ok(None);
+        }
+        let hash = hash_secret(secret);
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((who, at)) = cache.get(&hash) {
+                if at.elapsed() < CACHE_TTL {
+                    return Ok(who.clone());
+                }
+            }
+        }
+        let row = self.store.find_token(&hash).await?;
+        let who = row.and_then(|r| {
+            if r.revoked_at.is_some() {
+                return None;
+            }
+            Some(Identity {
+                token_id: r.id,
+                name: r.name,
+                role: r.role.parse().ok()?,
+                org: r.org,
+            })
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // Unknown secrets are cached too, so guessing costs no database round trips; the cache
+        // is pruned of expired entries so that guessing cannot grow it without bound.
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+        }
+        cache.insert(hash, (who.clone(), Instant::now()));
+        Ok(who)
+    }
+}

@@ -1,0 +1,346 @@
+//! Configuration: the embedded defaults, then a TOML file, then `CMCOP_*` environment variables.
+//!
+//! Owns the `Config` type and its layering. Secrets (database passwords) never print: `Debug`
+//! masks them. Reads files and the environment only in `Config::load`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::FixedOffset;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    /// A policy file replacing the embedded `config/policy.toml`.
+    pub policy_file: Option<PathBuf>,
+    pub writer: WriterConfig,
+    pub snapshots: SnapshotConfig,
+    pub notification: NotificationConfig,
+    pub expiry: ExpiryConfig,
+    pub picture: PictureConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub addr: String,
+    /// PEM certificate chain and key: with both set, the API is served over HTTPS (rustls).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body, in KiB.
+    pub body_limit_kib: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`.
+    pub url: String,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `cmcop=debug,tower_http=info`.
+    pub filter: String,
+    /// `human` or `json`.
+    pub format: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WriterConfig {
+    /// Most commands committed in one transaction.
+    pub max_batch: usize,
+    /// Commands waiting for the writer before new ones wait at the door.
+    pub queue: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// A snapshot of the picture is written every this many events.
+    pub every_events: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationConfig {
+    /// Notify at least this long before `window_start`.
+    pub deadline_hours: i64,
+    /// The same for movements flagged `emergency`.
+    pub emergency_deadline_hours: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// How long an item stays on the picture, marked stale, after `expires_at`.
+    pub grace_seconds: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PictureConfig {
+    /// UTC offset of the zone that `daily_hours` are written in (Iraq: `+03:00`).
+    pub local_utc_offset: String,
+    /// Whether items flagged `exercise` are shown when a client does not say: `exclude`
+    /// (drills never pollute the live picture), `include` or `only`.
+    pub exercise: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            policy_file: None,
+            writer: WriterConfig::default(),
+            snapshots: SnapshotConfig::default(),
+            notification: NotificationConfig::default(),
+            expiry: ExpiryConfig::default(),
+            picture: PictureConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:8080".into(),
+            tls_cert: None,
+            tls_key: None,
+            body_limit_kib: 256,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://./data/cmcop.db".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+            format: "human".into(),
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            max_batch: 1024,
+            queue: 8192,
+        }
+    }
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            every_events: 20_000,
+        }
+    }
+}
+
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        NotificationConfig {
+            deadline_hours: 48,
+            emergency_deadline_hours: 24,
+        }
+    }
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        ExpiryConfig {
+            grace_seconds: 3600,
+        }
+    }
+}
+
+impl Default for PictureConfig {
+    fn default() -> Self {
+        PictureConfig {
+            local_utc_offset: "+03:00".into(),
+            exercise: "exclude".into(),
+        }
+    }
+}
+
+/// Environment variables that override the file, and the key each replaces.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("CMCOP_HTTP_ADDR", "http.addr"),
+    ("CMCOP_DATABASE_URL", "database.url"),
+    ("CMCOP_LOG", "log.filter"),
+    ("CMCOP_LOG_FORMAT", "log.format"),
+];
+
+impl Config {
+    /// Defaults, then `file` (or `CMCOP_CONFIG`), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env_file = std::env::var_os("CMCOP_CONFIG").map(PathBuf::from);
+        let mut config = match file.map(Path::to_path_buf).or(env_file) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Config::from_toml(&text).map_err(|source| ConfigError::Parse { path, source })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok());
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Applies environment overrides; `get` reads a variable (a parameter so tests need not
+    /// touch the process environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = get("CMCOP_HTTP_ADDR") {
+            self.http.addr = v;
+        }
+        if let Some(v) = get("CMCOP_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = get("CMCOP_LOG") {
+            self.log.filter = v;
+        }
+        if let Some(v) = get("CMCOP_LOG_FORMAT") {
+            self.log.format = v;
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.log.format.as_str(), "human" | "json") {
+            return Err(ConfigError::Invalid(format!(
+                "log.format must be `human` or `json`, not `{}`",
+                self.log.format
+            )));
+        }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "http.tls_cert and http.tls_key go together".into(),
+            ));
+        }
+        self.local_offset()?;
+        if !matches!(
+            self.picture.exercise.as_str(),
+            "exclude" | "include" | "only"
+        ) {
+            return Err(ConfigError::Invalid(format!(
+                "picture.exercise must be `exclude`, `include` or `only`, not `{}`",
+                self.picture.exercise
+            )));
+        }
+        if self.writer.max_batch == 0 || self.writer.queue == 0 {
+            return Err(ConfigError::Invalid(
+                "writer.max_batch and writer.queue must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The zone `daily_hours` are written in.
+    pub fn local_offset(&self) -> Result<FixedOffset, ConfigError> {
+        let text = &self.picture.local_utc_offset;
+        let err = || {
+            ConfigError::Invalid(format!(
+                "picture.local_utc_offset `{text}` is not an offset like +03:00"
+            ))
+        };
+        let (sign, rest) = match text.as_bytes().first() {
+            Some(b'+') => (1, &text[1..]),
+            Some(b'-') => (-1, &text[1..]),
+            _ => return Err(err()),
+        };
+        let (h, m) = rest.split_once(':').ok_or_else(err)?;
+        let (h, m): (i32, i32) = (h.parse().map_err(|_| err())?, m.parse().map_err(|_| err())?);
+        FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_file_parses_and_matches_defaults() {
+        let c = Config::from_toml(include_str!("../config/cmcop.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.http.addr, Config::default().http.addr);
+        assert_eq!(c.database.url, Config::default().database.url);
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut c = Config::from_toml("[http]\naddr = \"0.0.0.0:9000\"\n").unwrap();
+        c.apply_env(|k| (k == "CMCOP_HTTP_ADDR").then(|| "127.0.0.1:0".to_string()));
+        assert_eq!(c.http.addr, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_and_passwords_do_not_print() {
+        assert!(Config::from_toml("[http]\nadr = \"x\"\n").is_err());
+        let c = DatabaseConfig {
+            url: "postgres://cmcop:s3cret@db/cmcop".into(),
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

@@ -1,0 +1,88 @@
+//! GeoJSON output: an item seen through a policy `View` becomes a Feature.
+//!
+//! The one place where items turn into the JSON that REST, the WebSocket hub and exports send.
+//! It applies a view faithfully (drops hidden fields, snaps every coordinate-bearing value when
+//! precision is reduced) and decides nothing itself: what a view contains is `policy`'s call.
+//! Pure.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::geometry::snap;
+use crate::model::{Item, Props};
+use crate::policy::View;
+
+/// The item as a GeoJSON Feature, as `view` allows.
+pub fn render(item: &Item, view: &View) -> Value {
+    let mut props = Map::new();
+    props.insert("layer".into(), json!(item.layer));
+    props.insert("org".into(), json!(item.org));
+    props.insert("version".into(), json!(item.version));
+    props.insert("created_at".into(), json!(item.created_at));
+    props.insert("updated_at".into(), json!(item.updated_at));
+    props.insert("stale".into(), json!(item.stale));
+    if let Ok(Value::Object(common)) = serde_json::to_value(&item.common) {
+        props.extend(common);
+    }
+    let layer_props = match &item.props {
+        Props::Movement(m) => serde_json::to_value(m),
+        Props::Constraint(c) => serde_json::to_value(c),
+        Props::Incident(i) => serde_json::to_value(i),
+    };
+    if let Ok(Value::Object(map)) = layer_props {
+        props.extend(map);
+    }
+    for name in view.hidden.names() {
+        match name.split_once('.') {
+            Some((parent, child)) => {
+                if let Some(Value::Object(p)) = props.get_mut(parent) {
+                    p.remove(child);
+                }
+            }
+            None => {
+                props.remove(name);
+            }
+        }
+    }
+    let geometry = match view.precision_m() {
+        None => json!(item.geometry),
+        Some(p) => {
+            reduce_properties(&mut props, p);
+            props.insert("precision_reduced".into(), Value::Bool(true));
+            json!(item.geometry.reduced(p))
+        }
+    };
+    json!({
+        "type": "Feature",
+        "id": item.id,
+        "geometry": geometry,
+        "properties": props,
+    })
+}
+
+/// Snaps every position carried in properties (a movement's last position and waypoints).
+fn reduce_properties(props: &mut Map<String, Value>, precision_m: f64) {
+    if let Some(p) = props.get_mut("position") {
+        snap_value(p, precision_m);
+    }
+    if let Some(Value::Array(ws)) = props.get_mut("waypoints") {
+        for w in ws {
+            if let Some(p) = w.get_mut("position") {
+                snap_value(p, precision_m);
+            }
+        }
+    }
+}
+
+fn snap_value(v: &mut Value, precision_m: f64) {
+    let pos = v
+        .as_array()
+        .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?]));
+    if let Some(pos) = pos {
+        *v = json!(snap(pos, precision_m));
+    }
+}
+
+/// A FeatureCollection of rendered features.
+pub fn collection(features: Vec<Value>) -> Value {
+    json!({ "type": "FeatureCollection", "features": features })
+}

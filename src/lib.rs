@@ -1,0 +1,43 @@
+//! cmcop: a civil-military common operational picture server.
+//!
+//! Humanitarian movements, access constraints and security incidents in one live picture, each
+//! viewer seeing what the sharing policy allows. See ARCHITECTURE.md for the map of modules;
+//! the binary (`main.rs`) only parses the command line and calls in here.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod feature;
+pub mod log;
+pub mod metrics;
+pub mod model;
+pub mod picture;
+pub mod policy;
+pub mod server;
+pub mod store;
+pub mod writer;
+
+pub use config::Config;
+pub use server::Application;
+
+/// Sets up tracing: a filter (`log.filter`, or `CMCOP_LOG`) and human or JSON lines.
+pub fn init_logging(config: &config::LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|e| {
+        eprintln!(
+            "log filter `{}` is invalid ({e}); using `info`",
+            config.filter
+        );
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,209 @@
+//! The `cmcop` command line: parses arguments, loads config, calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cmcop::model::Role;
+use cmcop::{admin, auth, store, Application, Config};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "cmcop",
+    version,
+    about = "Civil-military common operational picture server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (no config: SQLite at ./data/cmcop.db, HTTP on 127.0.0.1:8080).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Serve with a live exercise scenario loaded; prints the URL and a token per role.
+    Demo {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Apply database migrations.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Walk the event log's hash chain; exit 0 when every event checks.
+    VerifyLog {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; prints it alone on the last line.
+    Create {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by name or id.
+    Revoke { name_or_id: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { config } => {
+            let config = load(config.as_deref())?;
+            cmcop::init_logging(&config.log);
+            serve(config).await?;
+        }
+        Command::Demo { config } => {
+            let config = load(config.as_deref())?;
+            cmcop::init_logging(&config.log);
+            cmcop::demo::run(config, shutdown_on_signal()).await?;
+        }
+        Command::Migrate { config } => {
+            let config = load(config.as_deref())?;
+            store::open(&config.database.url)
+                .await
+                .context("cannot open the database")?;
+            println!("migrations applied");
+        }
+        Command::Token { command, config } => {
+            let config = load(config.as_deref())?;
+            let store = store::open(&config.database.url)
+                .await
+                .context("cannot open the database")?;
+            match command {
+                TokenCommand::Create { role, org, name } => {
+                    let (row, secret) =
+                        auth::create_token(store.as_ref(), role, &org, name.as_deref()).await?;
+                    println!(
+                        "created token `{}` ({}) for {} as {}",
+                        row.name, row.id, row.org, row.role
+                    );
+                    println!("{secret}");
+                }
+                TokenCommand::List => {
+                    println!(
+                        "{:<38} {:<32} {:<18} {:<16} {:<28} status",
+                        "id", "name", "role", "org", "created"
+                    );
+                    for t in store.list_tokens().await? {
+                        let status = match &t.revoked_at {
+                            Some(at) => format!("revoked {at}"),
+                            None => "active".into(),
+                        };
+                        println!(
+                            "{:<38} {:<32} {:<18} {:<16} {:<28} {status}",
+                            t.id, t.name, t.role, t.org, t.created_at
+                        );
+                    }
+                }
+                TokenCommand::Revoke { name_or_id } => {
+                    let at = cmcop::log::format_time(chrono::Utc::now());
+                    if store.revoke_token(&name_or_id, &at).await? {
+                        println!(
+                            "revoked `{name_or_id}` (in effect within {} s)",
+                            auth::CACHE_TTL.as_secs()
+                        );
+                    } else {
+                        eprintln!("no active token named or with id `{name_or_id}`");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+        }
+        Command::VerifyLog { config } => {
+            let config = load(config.as_deref())?;
+            let store = store::open(&config.database.url)
+                .await
+                .context("cannot open the database")?;
+            match admin::verify_log(store.as_ref()).await {
+                Ok(n) => println!("ok: all {n} events check"),
+                Err(admin::VerifyError::Broken(b)) => {
+                    println!("BROKEN: first broken link at event {}: {}", b.seq, b.reason);
+                    return Ok(ExitCode::from(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run(shutdown_on_signal()).await?;
+    Ok(())
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        t.cancel();
+    });
+    token
+}

@@ -1,0 +1,259 @@
+//! The domain model: items of the three layers, their common envelope, roles and markings.
+//!
+//! Owns the domain types and their validation where they enter (GeoJSON Features from any
+//! channel are parsed by `model::input`). Pure: no IO, no clock (callers pass `now`), no
+//! knowledge of HTTP, SQL or the hub.
+
+pub mod geometry;
+pub mod input;
+pub mod layers;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use geometry::{BBox, Geometry, GeometryKind, Position};
+pub use layers::{
+    Constraint, ConstraintStatus, Incident, Movement, MovementStatus, Notification, Props,
+};
+
+/// A field that failed validation, and why. `field` is a dotted path into the Feature
+/// (`properties.window_end`, `geometry.coordinates[3]`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+        Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Declares a string-valued enum with its wire names, `FromStr`, `Display` and serde.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The accepted names, for error messages.
+            pub fn names() -> String {
+                Self::ALL.iter().map(|v| format!("`{}`", v.as_str())).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("`{}` is not one of {}", other, $name::names())),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use wire_enum;
+
+wire_enum! {
+    /// The layers of the picture. Their names are the `{layer}` of the HTTP routes.
+    Layer { Movements = "movements", Constraints = "constraints", Incidents = "incidents" }
+}
+
+wire_enum! {
+    /// An item's audience.
+    Marking {
+        Public = "public",
+        Joint = "joint",
+        Civil = "civil",
+        Military = "military",
+        Restricted = "restricted",
+    }
+}
+
+wire_enum! {
+    /// What a token may do and see.
+    Role {
+        Coordinator = "coordinator",
+        CivilLiaison = "civil_liaison",
+        ConvoyPlanner = "convoy_planner",
+        MilitaryLiaison = "military_liaison",
+        WallDisplay = "wall_display",
+    }
+}
+
+wire_enum! {
+    /// Which side of the civil-military line a role (and the items it writes) stands on.
+    Side { Civil = "civil", Military = "military", Coordination = "coordination", Display = "display" }
+}
+
+impl Role {
+    pub fn side(self) -> Side {
+        match self {
+            Role::Coordinator => Side::Coordination,
+            Role::CivilLiaison | Role::ConvoyPlanner => Side::Civil,
+            Role::MilitaryLiaison => Side::Military,
+            Role::WallDisplay => Side::Display,
+        }
+    }
+}
+
+/// Checks an organisation code: a short identifier, the same in tokens and `releasable_to`.
+pub fn validate_org(org: &str) -> Result<(), String> {
+    let ok = !org.is_empty()
+        && org.len() <= 64
+        && org
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && org
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{org}` is not an organisation code (1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
+        ))
+    }
+}
+
+/// Checks an item id: client-chosen ids (CoT uids, ids from another system) are welcome, within
+/// a safe alphabet.
+pub fn validate_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err("an id is 1-128 of A-Z a-z 0-9 . _ - :, starting with a letter or digit".into())
+    }
+}
+
+/// The envelope every item carries, whatever its layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Common {
+    pub marking: Marking,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releasable_to: Vec<String>,
+    /// Per-field audience: a field listed here is shown only to those its marking admits.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_markings: BTreeMap<String, Marking>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision_m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub exercise: bool,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            marking: Marking::Joint,
+            releasable_to: Vec::new(),
+            field_markings: BTreeMap::new(),
+            precision_m: None,
+            expires_at: None,
+            exercise: false,
+        }
+    }
+}
+
+/// One item of the picture, as the log and the picture hold it (never sent as is: output goes
+/// through `policy` and `feature`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    pub layer: Layer,
+    pub version: u64,
+    pub geometry: Geometry,
+    /// The owning organisation.
+    pub org: String,
+    /// The side of the role that created the item; precision reduction and cross-side rules
+    /// are judged against it.
+    pub side: Side,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Past `expires_at`: still shown, marked stale, until the grace period removes it.
+    #[serde(default)]
+    pub stale: bool,
+    #[serde(flatten)]
+    pub common: Common,
+    pub props: Props,
+}
+
+impl Item {
+    pub fn movement(&self) -> Option<&Movement> {
+        match &self.props {
+            Props::Movement(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn movement_mut(&mut self) -> Option<&mut Movement> {
+        match &mut self.props {
+            Props::Movement(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Item {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{} v{}", self.layer, self.id, self.version)
+    }
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))
+}
+
+impl FromStr for BBox {
+    type Err = String;
+    fn from_str(s: &str) -> Result<BBox, String> {
+        BBox::parse(s)
+    }
+}

@@ -1,0 +1,262 @@
+//! The live picture in memory: every current item, as of one sequence number of the log.
+//!
+//! `next_state` is the single definition of what an event does to an item; the writer uses it
+//! to stage a batch, start-up uses it to replay the log. The picture itself holds items behind
+//! `Arc` so that readers copy pointers, not items. Pure: no IO, no clock, no policy.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::log::{Change, Event, Hash, Snapshot, GENESIS};
+use crate::model::{Item, Layer, Notification};
+
+/// Why an event cannot apply to the current state. Only a corrupt or foreign log gets here: the
+/// writer checks every command against the state before it makes an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {seq} on {item_id}: {reason}")]
+pub struct ApplyError {
+    pub seq: u64,
+    pub item_id: String,
+    pub reason: String,
+}
+
+/// The item after `event`, given the item before it. `None` means the item has left the
+/// picture (retired or expired).
+pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>, ApplyError> {
+    let fail = |reason: &str| ApplyError {
+        seq: event.seq,
+        item_id: event.item_id.clone(),
+        reason: reason.to_string(),
+    };
+    if let Change::Created(item) = &event.change {
+        if current.is_some() {
+            return Err(fail("created twice"));
+        }
+        return Ok(Some(item.clone()));
+    }
+    let current = current.ok_or_else(|| fail("no such item"))?;
+    let mut item = current.clone();
+    item.version = event.change.version();
+    item.updated_at = event.at;
+    match &event.change {
+        Change::Created(_) => unreachable!("handled above"),
+        Change::Updated(next) => return Ok(Some(next.clone())),
+        Change::Retired { .. } | Change::Expired { .. } => return Ok(None),
+        Change::Stale { .. } => item.stale = true,
+        Change::Position { report, .. } => {
+            let m = item
+                .movement_mut()
+                .ok_or_else(|| fail("position on a non-movement"))?;
+            // A report that arrives late (store and forward over a poor link) joins the track
+            // in the log but does not move the last known position backwards.
+            if m.position_at.is_none_or(|t| report.at >= t) {
+                m.position = Some(report.position);
+                m.position_at = Some(report.at);
+                m.speed_kmh = report.speed_kmh;
+                m.heading = report.heading;
+            }
+        }
+        Change::Notified { deadline, late, .. } => {
+            let m = item
+                .movement_mut()
+                .ok_or_else(|| fail("notify on a non-movement"))?;
+            m.notification = Notification::Notified;
+            m.notified_at = Some(event.at);
+            m.notification_deadline = Some(*deadline);
+            m.notified_late = *late;
+            m.acknowledged_by.clear();
+        }
+        Change::Acknowledged { org, .. } => {
+            let m = item
+                .movement_mut()
+                .ok_or_else(|| fail("acknowledge on a non-movement"))?;
+            if !m.acknowledged_by.contains(org) {
+                m.acknowledged_by.push(org.clone());
+            }
+            m.notification = Notification::Acknowledged;
+        }
+    }
+    Ok(Some(item))
+}
+
+/// Every current item, at sequence number `seq`.
+#[derive(Clone, Debug, Default)]
+pub struct Picture {
+    items: HashMap<String, Arc<Item>>,
+    /// Ids retired by a client: never reused, so that old references stay unambiguous.
+    retired: HashSet<String>,
+    seq: u64,
+    hash: Hash,
+}
+
+impl Picture {
+    pub fn new() -> Picture {
+        Picture {
+            hash: GENESIS,
+            ..Default::default()
+        }
+    }
+
+    pub fn from_snapshot(s: Snapshot) -> Picture {
+        Picture {
+            items: s
+                .items
+                .into_iter()
+                .map(|i| (i.id.clone(), Arc::new(i)))
+                .collect(),
+            retired: s.retired.into_iter().collect(),
+            seq: s.seq,
+            hash: s.hash,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut items: Vec<Item> = self.items.values().map(|i| (**i).clone()).collect();
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut retired: Vec<String> = self.retired.iter().cloned().collect();
+        retired.sort();
+        Snapshot {
+            seq: self.seq,
+            hash: self.hash,
+            items,
+            retired,
+        }
+    }
+
+    /// The last applied sequence number and its hash.
+    pub fn head(&self) -> (u64, Hash) {
+        (self.seq, self.hash)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Item>> {
+        self.items.get(id)
+    }
+
+    pub fn is_retired(&self, id: &str) -> bool {
+        self.retired.contains(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &Arc<Item>> {
+        self.items.values()
+    }
+
+    /// The items of one layer (all layers for `None`), as cheap pointer copies so the caller
+    /// can filter and serialize without holding any lock.
+    pub fn collect(&self, layer: Option<Layer>) -> Vec<Arc<Item>> {
+        self.items
+            .values()
+            .filter(|i| layer.is_none_or(|l| i.layer == l))
+            .cloned()
+            .collect()
+    }
+
+    /// Installs the state an event produced (computed by `next_state`).
+    pub fn install(&mut self, event: &Event, hash: Hash, state: Option<Arc<Item>>) {
+        debug_assert_eq!(event.seq, self.seq + 1, "events apply in sequence");
+        match state {
+            Some(item) => {
+                self.items.insert(event.item_id.clone(), item);
+            }
+            None => {
+                self.items.remove(&event.item_id);
+                if matches!(event.change, Change::Retired { .. }) {
+                    self.retired.insert(event.item_id.clone());
+                }
+            }
+        }
+        self.seq = event.seq;
+        self.hash = hash;
+    }
+
+    /// Applies one event from the log (start-up and catch-up).
+    pub fn replay(&mut self, event: &Event, hash: Hash) -> Result<(), ApplyError> {
+        if event.seq != self.seq + 1 {
+            return Err(ApplyError {
+                seq: event.seq,
+                item_id: event.item_id.clone(),
+                reason: format!("out of sequence after {}", self.seq),
+            });
+        }
+        let next = next_state(self.items.get(&event.item_id).map(|a| &**a), event)?;
+        self.install(event, hash, next.map(Arc::new));
+        Ok(())
+    }
+}
+
+/// One committed event with the item before and after it: what the hub needs to tell each
+/// subscriber an upsert, a remove, or nothing.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub event: Event,
+    pub before: Option<Arc<Item>>,
+    pub after: Option<Arc<Item>>,
+}
+
+/// The most recent committed events, in order, so that subscribers catch up (`since`) from
+/// memory. Bounded: a subscriber further behind than its start gets a fresh snapshot.
+#[derive(Debug)]
+pub struct Journal {
+    entries: std::collections::VecDeque<Arc<Committed>>,
+    capacity: usize,
+    /// The sequence number just before the first entry: `since(base)` is the oldest answer.
+    base: u64,
+}
+
+impl Journal {
+    /// An empty journal whose first entry will follow sequence number `base`.
+    pub fn new(capacity: usize, base: u64) -> Journal {
+        Journal {
+            entries: std::collections::VecDeque::with_capacity(capacity.min(1 << 16)),
+            capacity: capacity.max(1),
+            base,
+        }
+    }
+
+    pub fn push(&mut self, c: Arc<Committed>) {
+        debug_assert_eq!(c.event.seq, self.base + self.entries.len() as u64 + 1);
+        if self.entries.len() == self.capacity {
+            if let Some(old) = self.entries.pop_front() {
+                self.base = old.event.seq;
+            }
+        }
+        self.entries.push_back(c);
+    }
+
+    /// Up to `limit` entries after `seq`, in order, or `None` when the journal no longer reaches
+    /// back that far.
+    pub fn since(&self, seq: u64, limit: usize) -> Option<Vec<Arc<Committed>>> {
+        if seq < self.base {
+            return None;
+        }
+        let skip = (seq - self.base) as usize;
+        Some(
+            self.entries
+                .iter()
+                .skip(skip)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The oldest sequence number `since` still answers.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+}
+
+/// The picture and the journal behind one lock, so that a snapshot at sequence N and the
+/// journal after N always agree.
+#[derive(Debug)]
+pub struct Live {
+    pub picture: Picture,
+    pub journal: Journal,
+}

@@ -1,0 +1,469 @@
+//! Who may see what, at what precision, and who may write what.
+//!
+//! The one policy filter: every output path (REST, WebSocket, CoT, exports, the access check)
+//! asks `Policy::decide` whether a viewer sees an item and, if so, which `View` of it (hidden
+//! fields, reduced precision). A `View` is small, `Eq` and `Hash`, so the hub can group
+//! subscribers that see an item alike and serialize it once per view. Driven by
+//! `config/policy.toml`. Pure: no IO, no clock, no serialization.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::model::input::SUB_FIELDS;
+use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
+
+/// The policy shipped with cmcop; `config/policy.toml` is the same text.
+pub const DEFAULT_POLICY: &str = include_str!("../config/policy.toml");
+
+/// Every property name policy can hide. The position in this table is the bit in a `FieldSet`.
+pub const FIELDS: &[&str] = &[
+    "releasable_to",
+    "field_markings",
+    // movements
+    "name",
+    "mode",
+    "window_start",
+    "window_end",
+    "status",
+    "emergency",
+    "vehicles",
+    "vehicles.count",
+    "vehicles.plates",
+    "vehicles.markings",
+    "personnel",
+    "cargo",
+    "contact",
+    "description",
+    "waypoints",
+    "notification",
+    "notified_at",
+    "notification_deadline",
+    "notified_late",
+    "acknowledged_by",
+    "position",
+    "position_at",
+    "speed_kmh",
+    "heading",
+    // constraints
+    "category",
+    "kind",
+    "restriction",
+    "valid_from",
+    "valid_until",
+    "daily_hours",
+    "source",
+    "reliability",
+    "last_verified",
+    // incidents
+    "occurred_at",
+    "time_precision",
+    "event_type",
+    "sub_event_type",
+    "severity",
+    "fatalities",
+    "actors",
+    "verification",
+    "geo_precision",
+    "aid_workers",
+];
+
+/// A set of hidden fields, one bit per entry of `FIELDS`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FieldSet(u64);
+
+impl FieldSet {
+    pub const EMPTY: FieldSet = FieldSet(0);
+
+    pub fn of(names: &[String]) -> Result<FieldSet, String> {
+        let mut set = FieldSet::EMPTY;
+        for n in names {
+            set.insert(n)?;
+        }
+        Ok(set)
+    }
+
+    pub fn insert(&mut self, name: &str) -> Result<(), String> {
+        let i = FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .ok_or_else(|| format!("`{name}` is not a field policy knows"))?;
+        self.0 |= 1 << i;
+        Ok(())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    pub fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, f)| *f)
+    }
+}
+
+/// How one viewer sees one item. Two viewers with equal views receive identical bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct View {
+    pub hidden: FieldSet,
+    /// Grid size in metres the geometry is reduced to, as `f64::to_bits` so the view hashes.
+    precision_bits: Option<u64>,
+}
+
+impl View {
+    /// The item in full, exact.
+    pub const FULL: View = View {
+        hidden: FieldSet::EMPTY,
+        precision_bits: None,
+    };
+
+    pub fn precision_m(&self) -> Option<f64> {
+        self.precision_bits.map(f64::from_bits)
+    }
+
+    pub fn is_full(&self) -> bool {
+        *self == View::FULL
+    }
+}
+
+/// Who is looking: a role within an organisation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Viewer {
+    pub role: Role,
+    pub org: Arc<str>,
+}
+
+impl Viewer {
+    pub fn new(role: Role, org: &str) -> Viewer {
+        Viewer {
+            role,
+            org: Arc::from(org),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy file is not valid TOML for a policy: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("policy: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    owner_only_fields: Vec<String>,
+    roles: HashMap<Role, RoleFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleFile {
+    #[serde(default)]
+    sees_all: bool,
+    #[serde(default)]
+    markings: Vec<Marking>,
+    #[serde(default)]
+    hidden_fields: Vec<String>,
+    #[serde(default)]
+    movements_once_notified: bool,
+    #[serde(default)]
+    movement_fields: Option<Vec<String>>,
+    #[serde(default)]
+    hide_from_side: HashMap<Side, Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+struct RolePolicy {
+    sees_all: bool,
+    markings: Vec<Marking>,
+    hidden: FieldSet,
+    movements_once_notified: bool,
+    /// Fields of other organisations' movements this role does not see (the complement of the
+    /// configured allow-list).
+    movement_hidden: FieldSet,
+    hide_from_side: HashMap<Side, FieldSet>,
+}
+
+/// The sharing rules, loaded once from the policy file.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    owner_only: FieldSet,
+    roles: HashMap<Role, RolePolicy>,
+}
+
+/// Fields that belong to movements, for turning an allow-list into what it hides.
+const MOVEMENT_FIELDS: &[&str] = &[
+    "name",
+    "mode",
+    "window_start",
+    "window_end",
+    "status",
+    "emergency",
+    "vehicles",
+    "vehicles.count",
+    "vehicles.plates",
+    "vehicles.markings",
+    "personnel",
+    "cargo",
+    "contact",
+    "description",
+    "waypoints",
+    "notification",
+    "notified_at",
+    "notification_deadline",
+    "notified_late",
+    "acknowledged_by",
+    "position",
+    "position_at",
+    "speed_kmh",
+    "heading",
+];
+
+impl Policy {
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile = toml::from_str(text)?;
+        let owner_only = FieldSet::of(&file.owner_only_fields).map_err(PolicyError::Invalid)?;
+        let mut roles = HashMap::new();
+        for role in Role::ALL {
+            let r = file.roles.get(role).ok_or_else(|| {
+                PolicyError::Invalid(format!("no rules for role `{role}` under [roles.{role}]"))
+            })?;
+            let hidden = FieldSet::of(&r.hidden_fields)
+                .map_err(|e| PolicyError::Invalid(format!("roles.{role}.hidden_fields: {e}")))?;
+            let movement_hidden = match &r.movement_fields {
+                None => FieldSet::EMPTY,
+                Some(allowed) => {
+                    let mut set = FieldSet::EMPTY;
+                    for name in allowed {
+                        if !MOVEMENT_FIELDS.contains(&name.as_str()) {
+                            return Err(PolicyError::Invalid(format!(
+                                "roles.{role}.movement_fields: `{name}` is not a movement field"
+                            )));
+                        }
+                    }
+                    for f in MOVEMENT_FIELDS {
+                        if !allowed.iter().any(|a| a == f) {
+                            set.insert(f).map_err(PolicyError::Invalid)?;
+                        }
+                    }
+                    set
+                }
+            };
+            let mut hide_from_side = HashMap::new();
+            for (side, names) in &r.hide_from_side {
+                let set = FieldSet::of(names).map_err(|e| {
+                    PolicyError::Invalid(format!("roles.{role}.hide_from_side.{side}: {e}"))
+                })?;
+                hide_from_side.insert(*side, set);
+            }
+            roles.insert(
+                *role,
+                RolePolicy {
+                    sees_all: r.sees_all,
+                    markings: r.markings.clone(),
+                    hidden,
+                    movements_once_notified: r.movements_once_notified,
+                    movement_hidden,
+                    hide_from_side,
+                },
+            );
+        }
+        if let Some(extra) = file.roles.keys().find(|r| !Role::ALL.contains(r)) {
+            return Err(PolicyError::Invalid(format!("unknown role `{extra}`")));
+        }
+        // Sub-field names must stay within the model's list.
+        debug_assert!(SUB_FIELDS.iter().all(|(_, f)| FIELDS.contains(f)));
+        Ok(Policy { owner_only, roles })
+    }
+
+    pub fn default_policy() -> Policy {
+        Policy::from_toml(DEFAULT_POLICY).expect("the embedded default policy is valid")
+    }
+
+    fn role(&self, role: Role) -> &RolePolicy {
+        // Every role is present: `from_toml` refuses a file that misses one.
+        &self.roles[&role]
+    }
+
+    /// Whether `viewer` sees `item`, and how. `None` means the item does not exist for them:
+    /// no id, no count, no hint.
+    pub fn decide(&self, item: &Item, viewer: &Viewer) -> Option<View> {
+        let rp = self.role(viewer.role);
+        if rp.sees_all || *item.org == *viewer.org {
+            return Some(View::FULL);
+        }
+        let released = item.common.releasable_to.iter().any(|o| **o == *viewer.org);
+        let mut hidden = self.owner_only.union(rp.hidden);
+        if !released {
+            if !rp.markings.contains(&item.common.marking) {
+                return None;
+            }
+            if let Props::Movement(m) = &item.props {
+                if rp.movements_once_notified && m.notification == Notification::Draft {
+                    return None;
+                }
+                hidden = hidden.union(rp.movement_hidden);
+            }
+            if let Some(set) = rp.hide_from_side.get(&item.side) {
+                hidden = hidden.union(*set);
+            }
+            for (field, marking) in &item.common.field_markings {
+                if !rp.markings.contains(marking) {
+                    // Names were checked against the model when the item was written.
+                    let _ = hidden.insert(field);
+                }
+            }
+        }
+        let precision_bits = match item.common.precision_m {
+            Some(p) if viewer.role.side() != item.side => Some(p.to_bits()),
+            _ => None,
+        };
+        Some(View {
+            hidden,
+            precision_bits,
+        })
+    }
+
+    /// Whether a role may create items in a layer.
+    pub fn may_create(&self, role: Role, layer: Layer) -> bool {
+        match role {
+            Role::Coordinator => true,
+            Role::CivilLiaison | Role::ConvoyPlanner => {
+                matches!(layer, Layer::Movements | Layer::Incidents)
+            }
+            Role::MilitaryLiaison => matches!(layer, Layer::Constraints | Layer::Incidents),
+            Role::WallDisplay => false,
+        }
+    }
+
+    /// Whether a role may give an item this marking: each side marks for its own audience;
+    /// coordinators may use any marking.
+    pub fn may_mark(&self, role: Role, marking: Marking) -> bool {
+        match role.side() {
+            Side::Coordination => true,
+            Side::Civil => marking != Marking::Military,
+            Side::Military => marking != Marking::Civil,
+            Side::Display => false,
+        }
+    }
+
+    /// Whether `viewer` may change or retire `item`: its own organisation or a coordinator.
+    pub fn may_modify(&self, viewer: &Viewer, item: &Item) -> bool {
+        viewer.role == Role::Coordinator
+            || (*item.org == *viewer.org && viewer.role != Role::WallDisplay)
+    }
+
+    /// Whether `viewer` may acknowledge a movement notification.
+    pub fn may_acknowledge(&self, viewer: &Viewer) -> bool {
+        viewer.role == Role::MilitaryLiaison
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::input::{parse_feature, Author};
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn item(layer: Layer, props: serde_json::Value, org: &str, side: Side) -> Item {
+        let geometry = match layer {
+            Layer::Movements => {
+                json!({"type":"LineString","coordinates":[[44.0,36.1],[43.1,36.3]]})
+            }
+            _ => json!({"type":"Point","coordinates":[43.1,36.3]}),
+        };
+        let f = json!({"type":"Feature","geometry":geometry,"properties":props});
+        parse_feature(layer, &f, Utc::now()).unwrap().into_new_item(
+            "x".into(),
+            layer,
+            Author { org, side },
+            Utc::now(),
+        )
+    }
+
+    fn movement(marking: &str) -> Item {
+        item(
+            Layer::Movements,
+            json!({"name":"c","window_start":"2026-12-01T06:00:00Z","window_end":"2026-12-01T09:00:00Z",
+                   "cargo":"food","personnel":4,"contact":"+964 750","description":"x","marking":marking,
+                   "vehicles":{"count":3,"plates":["A"]}}),
+            "WFP",
+            Side::Civil,
+        )
+    }
+
+    #[test]
+    fn default_policy_loads() {
+        Policy::default_policy();
+    }
+
+    #[test]
+    fn military_sees_movements_only_once_notified_and_only_deconfliction_fields() {
+        let p = Policy::default_policy();
+        let army = Viewer::new(Role::MilitaryLiaison, "ARMY");
+        let mut m = movement("joint");
+        assert_eq!(p.decide(&m, &army), None);
+        m.movement_mut().unwrap().notification = Notification::Notified;
+        let v = p.decide(&m, &army).unwrap();
+        for f in ["cargo", "personnel", "description"] {
+            assert!(v.hidden.contains(f), "{f} must be hidden");
+        }
+        for f in ["contact", "vehicles.plates", "window_start", "name"] {
+            assert!(!v.hidden.contains(f), "{f} must be visible");
+        }
+    }
+
+    #[test]
+    fn markings_own_org_and_release() {
+        let p = Policy::default_policy();
+        let m = movement("civil");
+        let ngo = Viewer::new(Role::CivilLiaison, "NRC");
+        let own = Viewer::new(Role::ConvoyPlanner, "WFP");
+        let wall = Viewer::new(Role::WallDisplay, "JCMC");
+        assert!(p.decide(&m, &ngo).is_some());
+        assert_eq!(p.decide(&m, &own), Some(View::FULL));
+        assert_eq!(p.decide(&m, &wall), None);
+        let c = item(
+            Layer::Constraints,
+            json!({"category":"hostilities","status":"closed","marking":"military","precision_m":5000.0}),
+            "ARMY",
+            Side::Military,
+        );
+        assert_eq!(p.decide(&c, &ngo), None);
+        let mut released = c.clone();
+        released.common.releasable_to = vec!["NRC".into()];
+        let v = p.decide(&released, &ngo).unwrap();
+        assert_eq!(v.precision_m(), Some(5000.0));
+        assert!(v.hidden.contains("releasable_to"));
+        let other_army = Viewer::new(Role::MilitaryLiaison, "POLICE");
+        assert_eq!(p.decide(&c, &other_army).unwrap().precision_m(), None);
+    }
+
+    #[test]
+    fn wall_display_never_gets_personal_fields() {
+        let p = Policy::default_policy();
+        let wall = Viewer::new(Role::WallDisplay, "JCMC");
+        let v = p.decide(&movement("joint"), &wall).unwrap();
+        assert!(v.hidden.contains("contact"));
+        assert!(v.hidden.contains("vehicles.plates"));
+    }
+}

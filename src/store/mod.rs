@@ -1,0 +1,162 @@
+//! Durable storage behind one trait: the event log, snapshots and access tokens.
+//!
+//! Two backends through sqlx with runtime queries (one code path per backend, no compile-time
+//! database): SQLite (the default, a file, WAL, `synchronous=FULL`) and PostgreSQL. `append`
+//! returns only once its records are durably committed. The store knows records, not items: it
+//! never interprets a payload and never checks the chain (that is `log`'s job).
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::log::{Hash, Record};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// How many records one INSERT statement carries (well below both databases' bind limits).
+const INSERT_CHUNK: usize = 400;
+
+/// How many snapshots are kept; older ones are pruned when a new one is written.
+const KEEP_SNAPSHOTS: i64 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or cannot write (down, disk full, read-only): the caller
+    /// answers 503 and may retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken (a token name taken twice).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database holds something this version cannot read.
+    #[error("storage corrupt: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database URL `{0}` is neither sqlite://PATH nor postgres://...")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A stored access token (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub org: String,
+    pub secret_hash: Vec<u8>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends records in one transaction; returns once they are durable.
+    async fn append(&self, records: &[Record]) -> Result<(), StoreError>;
+    /// The last record's sequence number and hash.
+    async fn head(&self) -> Result<Option<(u64, Hash)>, StoreError>;
+    /// Records with `seq > after`, in order, at most `limit`.
+    async fn read(&self, after: u64, limit: u32) -> Result<Vec<Record>, StoreError>;
+    /// How many records are stored.
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// The newest snapshot: its sequence number and data.
+    async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    async fn put_snapshot(&self, seq: u64, taken_at: &str, data: &[u8]) -> Result<(), StoreError>;
+    async fn create_token(&self, token: &TokenRow) -> Result<(), StoreError>;
+    /// A token by the hash of its secret, revoked or not.
+    async fn find_token(&self, secret_hash: &[u8]) -> Result<Option<TokenRow>, StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
+    /// Revokes a token by name or id; false when none matched or it was already revoked.
+    async fn revoke_token(&self, name_or_id: &str, at: &str) -> Result<bool, StoreError>;
+    /// Cheap liveness check for `/healthz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Which backend, for logs and health.
+    fn backend(&self) -> &'static str;
+}
+
+/// Opens the store a URL names and applies its migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Arc::new(SqliteStore::open(path).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            SqliteStore::open(url.trim_start_matches("sqlite:")).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+}
+
+fn hash_from(v: Vec<u8>, seq: i64) -> Result<Hash, StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("event {seq}: a hash is not 32 bytes")))
+}
+
+/// Decodes an events row; both backends select the same columns.
+fn record_from_row<'r, R>(row: &'r R) -> Result<Record, StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let seq: i64 = row.try_get("seq")?;
+    Ok(Record {
+        seq: seq as u64,
+        at: row.try_get("at")?,
+        org: row.try_get("org")?,
+        actor: row.try_get("actor")?,
+        kind: row.try_get("kind")?,
+        layer: row.try_get("layer")?,
+        item_id: row.try_get("item_id")?,
+        payload: row.try_get("payload")?,
+        prev_hash: hash_from(row.try_get("prev_hash")?, seq)?,
+        hash: hash_from(row.try_get("hash")?, seq)?,
+    })
+}
+
+/// Decodes a tokens row; both backends select the same columns.
+fn token_from_row<'r, R>(row: &'r R) -> Result<TokenRow, StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        org: row.try_get("org")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const SELECT_EVENTS: &str =
+    "SELECT seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash FROM events";
+const SELECT_TOKENS: &str =
+    "SELECT id, name, role, org, secret_hash, created_at, revoked_at FROM tokens";

@@ -1,0 +1,702 @@
+//! The single writer: validate against the current state → append to the log (group commit) →
+//! apply to the live picture → publish.
+//!
+//! Every change from every channel arrives here as a `Command` on one bounded queue. The writer
+//! drains what is waiting into a batch, stages each command against the picture plus the
+//! batch's own earlier changes, seals the events into the hash chain and commits them in one
+//! transaction. Only after the store has said the batch is durable does it install the new
+//! states in the picture, append them to the journal and wake the hub; only then are clients
+//! answered. A failed commit answers every command in the batch with `Unavailable`, changes
+//! nothing in memory and makes the writer re-read the store's head before the next batch (a
+//! commit whose answer was lost may still have landed).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::log::{Actor, Change, Event, Hash, PositionReport, Record, Snapshot};
+use crate::metrics::Metrics;
+use crate::model::{Item, Layer, MovementStatus, Notification};
+use crate::picture::{next_state, Committed, Live};
+use crate::policy::{Policy, Viewer};
+use crate::store::EventStore;
+
+/// A change asked of the writer.
+#[derive(Debug)]
+pub enum Command {
+    /// A new item, built and validated by the caller (version 1).
+    Create(Item),
+    /// A revised item computed from `base_version`; with `if_match` a moved base is a 412,
+    /// without it the caller recomputes on the new base.
+    Replace {
+        item: Item,
+        base_version: u64,
+        if_match: bool,
+    },
+    Retire {
+        layer: Layer,
+        id: String,
+        if_match: Option<u64>,
+    },
+    Position {
+        id: String,
+        report: PositionReport,
+    },
+    Notify {
+        id: String,
+    },
+    Acknowledge {
+        id: String,
+    },
+    /// The server's own: `expires_at` of this version has passed.
+    MarkStale {
+        id: String,
+        version: u64,
+    },
+    /// The server's own: the grace period after `expires_at` has passed.
+    Expire {
+        id: String,
+        version: u64,
+    },
+}
+
+/// Why a command was not accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WriteError {
+    /// No such item, or the caller may not see it (never told apart).
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("version {current} is current; the request was for another")]
+    PreconditionFailed { current: u64 },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The item changed under a patch without If-Match: recompute and try again.
+    #[error("the item changed; retry")]
+    Retry,
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// What a command did: the event it became (none when it changed nothing) and the item after.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub seq: Option<u64>,
+    pub item: Option<Arc<Item>>,
+}
+
+struct Request {
+    actor: Actor,
+    viewer: Viewer,
+    command: Command,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// The handle every channel writes through. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Submits a command and waits until it is durable (or refused).
+    pub async fn submit(
+        &self,
+        actor: Actor,
+        viewer: Viewer,
+        command: Command,
+    ) -> Result<Outcome, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request {
+                actor,
+                viewer,
+                command,
+                reply,
+            })
+            .await
+            .map_err(|_| WriteError::ShuttingDown)?;
+        rx.await.map_err(|_| WriteError::ShuttingDown)?
+    }
+}
+
+/// Everything the writer task owns.
+pub struct WriterTask {
+    rx: mpsc::Receiver<Request>,
+    store: Arc<dyn EventStore>,
+    live: Arc<RwLock<Live>>,
+    policy: Arc<Policy>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    published: watch::Sender<u64>,
+    needs_resync: bool,
+    last_snapshot: u64,
+    snapshot_running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Creates the writer handle and its task (to be run with `run_writer`).
+#[allow(clippy::too_many_arguments)]
+pub fn writer(
+    store: Arc<dyn EventStore>,
+    live: Arc<RwLock<Live>>,
+    policy: Arc<Policy>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    published: watch::Sender<u64>,
+    last_snapshot: u64,
+) -> (Writer, WriterTask) {
+    let (tx, rx) = mpsc::channel(config.writer.queue);
+    (
+        Writer { tx },
+        WriterTask {
+            rx,
+            store,
+            live,
+            policy,
+            config,
+            metrics,
+            published,
+            needs_resync: false,
+            last_snapshot,
+            snapshot_running: Arc::default(),
+        },
+    )
+}
+
+/// A staged change: the event, the state around it, and whom to answer.
+struct Staged {
+    event: Event,
+    before: Option<Arc<Item>>,
+    after: Option<Arc<Item>>,
+    reply: Option<oneshot::Sender<Result<Outcome, WriteError>>>,
+}
+
+/// A command answered without an event (nothing to change), answered after the commit so the
+/// answer never shows a state that could still be rolled back.
+struct Unchanged {
+    item: Option<Arc<Item>>,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// Runs the writer until shutdown; the queue is drained first so that nothing accepted is lost.
+pub async fn run_writer(mut task: WriterTask, shutdown: CancellationToken) {
+    let max = task.config.writer.max_batch;
+    loop {
+        let first = tokio::select! {
+            biased;
+            r = task.rx.recv() => r,
+            _ = shutdown.cancelled() => {
+                // Stop taking new work, and finish what is already queued.
+                task.rx.close();
+                task.rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
+        while batch.len() < max {
+            match task.rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        task.process(batch).await;
+    }
+    tracing::debug!("writer stopped");
+}
+
+impl WriterTask {
+    async fn process(&mut self, batch: Vec<Request>) {
+        if self.needs_resync {
+            if let Err(e) = self.resync().await {
+                for r in batch {
+                    let _ = r.reply.send(Err(WriteError::Unavailable(e.clone())));
+                }
+                return;
+            }
+        }
+        let now = Utc::now();
+        let (staged, unchanged) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            self.stage(&live, batch, now)
+        };
+        if staged.is_empty() {
+            for u in unchanged {
+                let _ = u.reply.send(Ok(Outcome {
+                    seq: None,
+                    item: u.item,
+                }));
+            }
+            return;
+        }
+        let (_, mut prev) = self.head();
+        let records: Vec<Record> = staged
+            .iter()
+            .map(|s| {
+                let r = Record::seal(&s.event, prev);
+                prev = r.hash;
+                r
+            })
+            .collect();
+        let started = Instant::now();
+        let result = self.store.append(&records).await;
+        self.metrics
+            .observe_commit(started.elapsed(), records.len());
+        match result {
+            Ok(()) => self.publish(staged, records, unchanged),
+            Err(e) => {
+                tracing::error!(error = %e, events = records.len(), "commit failed; nothing acknowledged");
+                self.needs_resync = true;
+                let msg = e.to_string();
+                for s in staged {
+                    if let Some(reply) = s.reply {
+                        let _ = reply.send(Err(WriteError::Unavailable(msg.clone())));
+                    }
+                }
+                for u in unchanged {
+                    let _ = u.reply.send(Err(WriteError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+
+    fn head(&self) -> (u64, Hash) {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .picture
+            .head()
+    }
+
+    /// Stages every command of the batch against the picture plus the batch's own changes.
+    fn stage(
+        &self,
+        live: &Live,
+        batch: Vec<Request>,
+        now: DateTime<Utc>,
+    ) -> (Vec<Staged>, Vec<Unchanged>) {
+        let mut overlay: HashMap<String, Option<Arc<Item>>> = HashMap::new();
+        let mut staged: Vec<Staged> = Vec::new();
+        let mut unchanged = Vec::new();
+        let (head, _) = live.picture.head();
+        for req in batch {
+            let current = match overlay.get(command_id(&req.command)) {
+                Some(state) => state.clone(),
+                None => live.picture.get(command_id(&req.command)).cloned(),
+            };
+            let retired = live.picture.is_retired(command_id(&req.command));
+            match self.decide(&req, current.as_deref(), retired, now) {
+                Err(e) => {
+                    let _ = req.reply.send(Err(e));
+                }
+                Ok(None) => unchanged.push(Unchanged {
+                    item: current,
+                    reply: req.reply,
+                }),
+                Ok(Some((layer, change))) => {
+                    let event = Event {
+                        seq: head + staged.len() as u64 + 1,
+                        at: now,
+                        actor: req.actor,
+                        layer,
+                        item_id: command_id(&req.command).to_string(),
+                        change,
+                    };
+                    match next_state(current.as_deref(), &event) {
+                        Ok(after) => {
+                            let after = after.map(Arc::new);
+                            overlay.insert(event.item_id.clone(), after.clone());
+                            staged.push(Staged {
+                                event,
+                                before: current,
+                                after,
+                                reply: Some(req.reply),
+                            });
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "a staged change does not apply");
+                            let _ = req.reply.send(Err(WriteError::Conflict(e.reason)));
+                        }
+                    }
+                }
+            }
+        }
+        (staged, unchanged)
+    }
+
+    /// Checks one command against the item's current state; `None` when it changes nothing.
+    fn decide(
+        &self,
+        req: &Request,
+        current: Option<&Item>,
+        retired: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Layer, Change)>, WriteError> {
+        let viewer = &req.viewer;
+        // Existence is judged by what the caller may see: a hidden item is "not found".
+        let visible = |item: &Item| self.policy.decide(item, viewer).is_some();
+        let modifiable = |item: &Item| -> Result<(), WriteError> {
+            if !visible(item) {
+                return Err(WriteError::NotFound);
+            }
+            if !self.policy.may_modify(viewer, item) {
+                return Err(WriteError::Forbidden(format!(
+                    "only {} or a coordinator may change this item",
+                    item.org
+                )));
+            }
+            Ok(())
+        };
+        match &req.command {
+            Command::Create(item) => {
+                if current.is_some() {
+                    return Err(WriteError::Conflict(format!(
+                        "an item with id `{}` exists already",
+                        item.id
+                    )));
+                }
+                if retired {
+                    return Err(WriteError::Conflict(format!(
+                        "id `{}` belonged to a retired item; ids are never reused",
+                        item.id
+                    )));
+                }
+                Ok(Some((item.layer, Change::Created(item.clone()))))
+            }
+            Command::Replace {
+                item,
+                base_version,
+                if_match,
+            } => {
+                let cur = current
+                    .filter(|c| c.layer == item.layer)
+                    .ok_or(WriteError::NotFound)?;
+                modifiable(cur)?;
+                if cur.version != *base_version {
+                    return Err(if *if_match {
+                        WriteError::PreconditionFailed {
+                            current: cur.version,
+                        }
+                    } else {
+                        WriteError::Retry
+                    });
+                }
+                let mut next = item.clone();
+                next.version = cur.version + 1;
+                next.updated_at = now;
+                Ok(Some((item.layer, Change::Updated(next))))
+            }
+            Command::Retire {
+                layer, if_match, ..
+            } => {
+                let cur = current
+                    .filter(|c| c.layer == *layer)
+                    .ok_or(WriteError::NotFound)?;
+                modifiable(cur)?;
+                if let Some(v) = if_match {
+                    if *v != cur.version {
+                        return Err(WriteError::PreconditionFailed {
+                            current: cur.version,
+                        });
+                    }
+                }
+                Ok(Some((
+                    cur.layer,
+                    Change::Retired {
+                        version: cur.version + 1,
+                    },
+                )))
+            }
+            Command::Position { report, .. } => {
+                let cur = current
+                    .filter(|c| c.layer == Layer::Movements)
+                    .ok_or(WriteError::NotFound)?;
+                modifiable(cur)?;
+                let m = cur.movement().ok_or(WriteError::NotFound)?;
+                if m.status.is_terminal() {
+                    return Err(WriteError::Conflict(format!(
+                        "the movement is {}; it takes no more position reports",
+                        m.status
+                    )));
+                }
+                Ok(Some((
+                    Layer::Movements,
+                    Change::Position {
+                        version: cur.version + 1,
+                        report: report.clone(),
+                    },
+                )))
+            }
+            Command::Notify { .. } => {
+                let cur = current
+                    .filter(|c| c.layer == Layer::Movements)
+                    .ok_or(WriteError::NotFound)?;
+                modifiable(cur)?;
+                let m = cur.movement().ok_or(WriteError::NotFound)?;
+                if m.notification != Notification::Draft {
+                    return Ok(None);
+                }
+                if matches!(
+                    m.status,
+                    MovementStatus::Cancelled | MovementStatus::Arrived | MovementStatus::Aborted
+                ) {
+                    return Err(WriteError::Conflict(format!(
+                        "the movement is {}; there is nothing to notify",
+                        m.status
+                    )));
+                }
+                let hours = if m.emergency {
+                    self.config.notification.emergency_deadline_hours
+                } else {
+                    self.config.notification.deadline_hours
+                };
+                let deadline = m.window_start - chrono::Duration::hours(hours);
+                Ok(Some((
+                    Layer::Movements,
+                    Change::Notified {
+                        version: cur.version + 1,
+                        deadline,
+                        // Late is flagged, never refused: not notifying does not remove
+                        // protection, and a late notice is better than none.
+                        late: now > deadline,
+                    },
+                )))
+            }
+            Command::Acknowledge { .. } => {
+                let cur = current
+                    .filter(|c| c.layer == Layer::Movements)
+                    .ok_or(WriteError::NotFound)?;
+                if !visible(cur) {
+                    return Err(WriteError::NotFound);
+                }
+                if !self.policy.may_acknowledge(viewer) {
+                    return Err(WriteError::Forbidden(
+                        "only a military liaison acknowledges a movement notification".into(),
+                    ));
+                }
+                let m = cur.movement().ok_or(WriteError::NotFound)?;
+                if m.notification == Notification::Draft {
+                    return Err(WriteError::Conflict(
+                        "the movement has not been notified yet".into(),
+                    ));
+                }
+                if m.acknowledged_by.iter().any(|o| **o == *viewer.org) {
+                    return Ok(None);
+                }
+                Ok(Some((
+                    Layer::Movements,
+                    Change::Acknowledged {
+                        version: cur.version + 1,
+                        org: viewer.org.to_string(),
+                    },
+                )))
+            }
+            Command::MarkStale { version, .. } => match current {
+                Some(cur) if cur.version == *version && !cur.stale => Ok(Some((
+                    cur.layer,
+                    Change::Stale {
+                        version: cur.version + 1,
+                    },
+                ))),
+                _ => Ok(None),
+            },
+            Command::Expire { version, .. } => match current {
+                Some(cur) if cur.version == *version => Ok(Some((
+                    cur.layer,
+                    Change::Expired {
+                        version: cur.version + 1,
+                    },
+                ))),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// The batch is durable: install it, journal it, wake the hub, answer the clients.
+    fn publish(&mut self, staged: Vec<Staged>, records: Vec<Record>, unchanged: Vec<Unchanged>) {
+        let last_seq = records.last().map(|r| r.seq).unwrap_or(0);
+        let mut replies = Vec::with_capacity(staged.len());
+        {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            for (s, r) in staged.into_iter().zip(&records) {
+                live.picture.install(&s.event, r.hash, s.after.clone());
+                let seq = s.event.seq;
+                let item = s.after.clone();
+                live.journal.push(Arc::new(Committed {
+                    event: s.event,
+                    before: s.before,
+                    after: s.after,
+                }));
+                if let Some(reply) = s.reply {
+                    replies.push((reply, seq, item));
+                }
+            }
+        }
+        self.metrics.events_appended(records.len() as u64, last_seq);
+        self.published.send_replace(last_seq);
+        for (reply, seq, item) in replies {
+            let _ = reply.send(Ok(Outcome {
+                seq: Some(seq),
+                item,
+            }));
+        }
+        for u in unchanged {
+            let _ = u.reply.send(Ok(Outcome {
+                seq: None,
+                item: u.item,
+            }));
+        }
+        if last_seq >= self.last_snapshot + self.config.snapshots.every_events {
+            self.snapshot(last_seq);
+        }
+    }
+
+    /// Writes a snapshot in the background; the writer only copies pointers.
+    fn snapshot(&mut self, seq: u64) {
+        use std::sync::atomic::Ordering;
+        if self.snapshot_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.last_snapshot = seq;
+        let live = self.live.clone();
+        let store = self.store.clone();
+        let running = self.snapshot_running.clone();
+        tokio::spawn(async move {
+            let snap: Result<(u64, Vec<u8>), String> = tokio::task::spawn_blocking(move || {
+                let snap: Snapshot = live
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .picture
+                    .snapshot();
+                serde_json::to_vec(&snap)
+                    .map(|bytes| (snap.seq, bytes))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            match snap {
+                Ok((seq, bytes)) => {
+                    let at = crate::log::format_time(Utc::now());
+                    match store.put_snapshot(seq, &at, &bytes).await {
+                        Ok(()) => tracing::info!(seq, bytes = bytes.len(), "snapshot written"),
+                        Err(e) => tracing::warn!(error = %e, "snapshot not written"),
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "snapshot not taken"),
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+
+    /// After a failed commit: the store may hold events whose answer was lost. Load them so the
+    /// chain and the picture continue from what is really stored.
+    async fn resync(&mut self) -> Result<(), String> {
+        let (seq, _) = self.head();
+        let records = self
+            .store
+            .read(seq, u32::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !records.is_empty() {
+            tracing::warn!(
+                count = records.len(),
+                "events committed without an answer were found; applying them"
+            );
+        }
+        let mut staged = Vec::new();
+        {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            let mut overlay: HashMap<String, Option<Arc<Item>>> = HashMap::new();
+            for r in &records {
+                let event = r.to_event().map_err(|e| e.to_string())?;
+                let before = match overlay.get(&event.item_id) {
+                    Some(s) => s.clone(),
+                    None => live.picture.get(&event.item_id).cloned(),
+                };
+                let after = next_state(before.as_deref(), &event)
+                    .map_err(|e| e.to_string())?
+                    .map(Arc::new);
+                overlay.insert(event.item_id.clone(), after.clone());
+                staged.push(Staged {
+                    event,
+                    before,
+                    after,
+                    reply: None,
+                });
+            }
+        }
+        if !records.is_empty() {
+            self.publish(staged, records, Vec::new());
+        }
+        self.needs_resync = false;
+        Ok(())
+    }
+}
+
+fn command_id(c: &Command) -> &str {
+    match c {
+        Command::Create(item) | Command::Replace { item, .. } => &item.id,
+        Command::Retire { id, .. }
+        | Command::Position { id, .. }
+        | Command::Notify { id }
+        | Command::Acknowledge { id }
+        | Command::MarkStale { id, .. }
+        | Command::Expire { id, .. } => id,
+    }
+}
+
+/// Watches the picture for items whose `expires_at` (then grace period) has passed and asks the
+/// writer to log it, so that every subscriber learns of it as an ordinary change.
+pub async fn run_expiry(
+    writer: Writer,
+    live: Arc<RwLock<Live>>,
+    grace: chrono::Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let now = Utc::now();
+        let due: Vec<Command> = {
+            let live = live.read().unwrap_or_else(|e| e.into_inner());
+            live.picture
+                .items()
+                .filter_map(|i| {
+                    let at = i.common.expires_at?;
+                    if at + grace <= now {
+                        Some(Command::Expire {
+                            id: i.id.clone(),
+                            version: i.version,
+                        })
+                    } else if at <= now && !i.stale {
+                        Some(Command::MarkStale {
+                            id: i.id.clone(),
+                            version: i.version,
+                        })
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        for command in due {
+            let system = Viewer::new(crate::model::Role::Coordinator, "cmcop");
+            if let Err(e) = writer.submit(Actor::system(), system, command).await {
+                tracing::warn!(error = %e, "expiry not recorded; will retry");
+                break;
+            }
+        }
+    }
+}
