@@ -1,0 +1,2 @@
+//! cmcop-bench: load generator (being written).
+fn main() {}
