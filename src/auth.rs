@@ -155,3 +155,44 @@ impl Tokens {
         Ok(who)
     }
 }
+
+/// One-use, short-lived tickets for browsers, which cannot set headers on a WebSocket: the page
+/// POSTs with its token, gets a ticket, and opens `/api/v1/ws?ticket=...`. The long-lived token
+/// never appears in a URL.
+pub struct Tickets {
+    map: Mutex<HashMap<String, (Identity, Instant)>>,
+    ttl: Duration,
+}
+
+impl Tickets {
+    pub fn new(ttl: Duration) -> Tickets {
+        Tickets {
+            map: Mutex::default(),
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, who: Identity) -> String {
+        let mut bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let ticket = format!(
+            "t_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        map.insert(ticket.clone(), (who, Instant::now()));
+        ticket
+    }
+
+    /// The identity behind a ticket, once; `None` when unknown, used or expired.
+    pub fn redeem(&self, ticket: &str) -> Option<Identity> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let (who, at) = map.remove(ticket)?;
+        (at.elapsed() < self.ttl).then_some(who)
+    }
+}

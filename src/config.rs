@@ -38,6 +38,7 @@ pub struct Config {
     pub notification: NotificationConfig,
     pub expiry: ExpiryConfig,
     pub picture: PictureConfig,
+    pub hub: HubConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -131,6 +132,45 @@ pub struct PictureConfig {
     pub exercise: String,
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// Messages queued in order per subscriber before its changes are conflated.
+    pub outbox_messages: usize,
+    /// Items held conflated for a slow subscriber before it is closed (it resumes with since).
+    pub conflated_items: usize,
+    /// Changes for one subscriber within this many milliseconds travel in one batch frame.
+    pub batch_ms: u64,
+    /// The server pings every this many seconds...
+    pub ping_seconds: u64,
+    /// ...and drops a peer it has heard nothing from for this long.
+    pub idle_timeout_seconds: u64,
+    /// Largest message a client may send, in KiB.
+    pub max_message_kib: usize,
+    /// Open WebSocket connections per token.
+    pub max_connections_per_token: usize,
+    /// Malformed client messages tolerated per connection before it is closed.
+    pub max_bad_messages: u32,
+    /// Lifetime of a one-use browser ticket.
+    pub ticket_seconds: u64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            outbox_messages: 1024,
+            conflated_items: 100_000,
+            batch_ms: 20,
+            ping_seconds: 20,
+            idle_timeout_seconds: 60,
+            max_message_kib: 64,
+            max_connections_per_token: 64,
+            max_bad_messages: 10,
+            ticket_seconds: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -143,6 +183,7 @@ impl Default for Config {
             notification: NotificationConfig::default(),
             expiry: ExpiryConfig::default(),
             picture: PictureConfig::default(),
+            hub: HubConfig::default(),
         }
     }
 }

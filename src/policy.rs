@@ -178,6 +178,8 @@ struct PolicyFile {
 struct RoleFile {
     #[serde(default)]
     sees_all: bool,
+    #[serde(default = "yes")]
+    own_items_in_full: bool,
     #[serde(default)]
     markings: Vec<Marking>,
     #[serde(default)]
@@ -190,9 +192,16 @@ struct RoleFile {
     hide_from_side: HashMap<Side, Vec<String>>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 #[derive(Clone, Debug)]
 struct RolePolicy {
     sees_all: bool,
+    /// Whether the own-organisation rule applies (not for wall displays, which anyone in the
+    /// room reads).
+    own_items_in_full: bool,
     markings: Vec<Marking>,
     hidden: FieldSet,
     movements_once_notified: bool,
@@ -278,6 +287,7 @@ impl Policy {
                 *role,
                 RolePolicy {
                     sees_all: r.sees_all,
+                    own_items_in_full: r.own_items_in_full,
                     markings: r.markings.clone(),
                     hidden,
                     movements_once_notified: r.movements_once_notified,
@@ -307,7 +317,7 @@ impl Policy {
     /// no id, no count, no hint.
     pub fn decide(&self, item: &Item, viewer: &Viewer) -> Option<View> {
         let rp = self.role(viewer.role);
-        if rp.sees_all || *item.org == *viewer.org {
+        if rp.sees_all || (rp.own_items_in_full && *item.org == *viewer.org) {
             return Some(View::FULL);
         }
         let released = item.common.releasable_to.iter().any(|o| **o == *viewer.org);

@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
-use crate::auth::Tokens;
+use crate::auth::{Tickets, Tokens};
 use crate::config::Config;
+use crate::hub::{self, Hub, Limits};
 use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
 use crate::picture::{Journal, Live, Picture};
@@ -102,8 +103,20 @@ impl Application {
                 addr: config.http.addr.clone(),
                 source,
             })?;
+        let hub = Arc::new(Hub::new(
+            live.clone(),
+            policy.clone(),
+            Limits {
+                queue: config.hub.outbox_messages,
+                conflated: config.hub.conflated_items,
+            },
+        ));
         let state = AppState {
             tokens: Arc::new(Tokens::new(store.clone())),
+            tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
+            connections: Arc::default(),
+            hub,
+            shutdown: CancellationToken::new(),
             config,
             policy,
             live,
@@ -137,10 +150,24 @@ impl Application {
         tracing::info!(%addr, "listening on {scheme}://{addr}");
         let tracker = TaskTracker::new();
         let writer_shutdown = CancellationToken::new();
+        let hub_shutdown = CancellationToken::new();
         tracker.spawn(writer::run_writer(
             self.writer_task,
             writer_shutdown.clone(),
         ));
+        tracker.spawn(hub::run_hub(
+            self.state.hub.clone(),
+            self.state.published.clone(),
+            hub_shutdown.clone(),
+        ));
+        // Long-lived connections (WebSocket) follow the server's shutdown.
+        {
+            let (outer, inner) = (shutdown.clone(), self.state.shutdown.clone());
+            tracker.spawn(async move {
+                outer.cancelled().await;
+                inner.cancel();
+            });
+        }
         tracker.spawn(writer::run_expiry(
             self.state.writer.clone(),
             self.state.live.clone(),
@@ -170,6 +197,7 @@ impl Application {
         }
         // Requests are no longer accepted: let the writer finish what it has queued.
         writer_shutdown.cancel();
+        hub_shutdown.cancel();
         tracker.close();
         if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
             .await

@@ -15,6 +15,7 @@ use crate::feature;
 use crate::model::input::{parse_feature, parse_patch, Author};
 use crate::model::{BBox, Item, Layer};
 use crate::policy::Viewer;
+use crate::scope::{Exercise, Scope};
 use crate::writer::{Command, WriteError};
 
 /// How many times a patch without If-Match is recomputed when the item keeps changing.
@@ -33,76 +34,36 @@ pub struct ListQuery {
     layers: Option<String>,
 }
 
-/// Which items a list shows, from its query.
-struct Filter {
-    bbox: Option<BBox>,
-    exercise: Exercise,
-    layers: Option<Vec<Layer>>,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Exercise {
-    Exclude,
-    Include,
-    Only,
-}
-
-impl Filter {
-    fn parse(q: ListQuery, state: &AppState) -> ApiResult<Filter> {
-        let bbox = q
-            .bbox
-            .map(|b| BBox::parse(&b))
-            .transpose()
-            .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?;
-        let exercise = match q
-            .exercise
+/// The scope a list query asks for.
+fn scope(q: ListQuery, state: &AppState) -> ApiResult<Scope> {
+    let bbox = q
+        .bbox
+        .map(|b| BBox::parse(&b))
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?;
+    let exercise = Exercise::parse(
+        q.exercise
             .as_deref()
-            .unwrap_or(state.config.picture.exercise.as_str())
-        {
-            "exclude" | "false" => Exercise::Exclude,
-            "include" => Exercise::Include,
-            "only" | "true" => Exercise::Only,
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "exercise: `{other}` is not one of exclude, include, only"
-                )))
-            }
-        };
-        let layers = q
-            .layers
-            .map(|l| {
-                l.split(',')
-                    .map(|name| {
-                        name.trim()
-                            .parse::<Layer>()
-                            .map_err(|e| ApiError::BadRequest(format!("layers: {e}")))
-                    })
-                    .collect::<ApiResult<Vec<Layer>>>()
-            })
-            .transpose()?;
-        Ok(Filter {
-            bbox,
-            exercise,
-            layers,
+            .unwrap_or(state.config.picture.exercise.as_str()),
+    )
+    .map_err(|e| ApiError::BadRequest(format!("exercise: {e}")))?;
+    let layers = q
+        .layers
+        .map(|l| {
+            l.split(',')
+                .map(|name| {
+                    name.trim()
+                        .parse::<Layer>()
+                        .map_err(|e| ApiError::BadRequest(format!("layers: {e}")))
+                })
+                .collect::<ApiResult<Vec<Layer>>>()
         })
-    }
-
-    fn admits(&self, item: &Item) -> bool {
-        let exercise_ok = match self.exercise {
-            Exercise::Exclude => !item.common.exercise,
-            Exercise::Include => true,
-            Exercise::Only => item.common.exercise,
-        };
-        exercise_ok
-            && self
-                .layers
-                .as_ref()
-                .is_none_or(|ls| ls.contains(&item.layer))
-            && self
-                .bbox
-                .as_ref()
-                .is_none_or(|b| b.intersects(&item.geometry.bbox()))
-    }
+        .transpose()?;
+    Ok(Scope {
+        layers,
+        bbox,
+        exercise,
+    })
 }
 
 /// Renders what `viewer` may see of `items` that pass `filter`, sorted by id for stable output.
@@ -110,10 +71,11 @@ fn render_visible(
     state: &AppState,
     viewer: &Viewer,
     items: Vec<Arc<Item>>,
-    filter: &Filter,
+    scope: &Scope,
 ) -> Vec<Value> {
     let mut visible: Vec<_> = state
-        .visible(viewer, items.into_iter().filter(|i| filter.admits(i)))
+        .visible(viewer, items)
+        .filter(|(item, view)| scope.admits(item, view))
         .collect();
     visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     visible
@@ -135,9 +97,9 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let layer = parse_layer(&layer)?;
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let filter = Filter::parse(q, &state)?;
+    let scope = scope(q, &state)?;
     let (seq, items) = collect(&state, Some(layer));
-    let features = render_visible(&state, &who.viewer(), items, &filter);
+    let features = render_visible(&state, &who.viewer(), items, &scope);
     let mut fc = feature::collection(features);
     fc["seq"] = json!(seq);
     Ok(Json(fc))
@@ -150,9 +112,9 @@ pub async fn picture(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let filter = Filter::parse(q, &state)?;
+    let scope = scope(q, &state)?;
     let (seq, items) = collect(&state, None);
-    let features = render_visible(&state, &who.viewer(), items, &filter);
+    let features = render_visible(&state, &who.viewer(), items, &scope);
     let mut fc = feature::collection(features);
     fc["seq"] = json!(seq);
     Ok(Json(fc))

@@ -32,6 +32,33 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let hub = &state.hub.stats;
+    let m = &state.metrics;
+    m.set_extra(
+        "cmcop_ws_subscribers",
+        "gauge",
+        "WebSocket subscriptions open.",
+        hub.subscribers.load(Relaxed),
+    );
+    m.set_extra(
+        "cmcop_ws_conflated_total",
+        "counter",
+        "Messages conflated for subscribers that fell behind (only the latest state kept).",
+        hub.conflated.load(Relaxed),
+    );
+    m.set_extra(
+        "cmcop_ws_closed_slow_total",
+        "counter",
+        "Subscribers closed because they could not keep up even conflated.",
+        hub.closed_slow.load(Relaxed),
+    );
+    m.set_extra(
+        "cmcop_ws_resyncs_total",
+        "counter",
+        "Times the hub fell behind the journal and made every subscriber resync.",
+        hub.resyncs.load(Relaxed),
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

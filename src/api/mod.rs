@@ -9,6 +9,7 @@ mod items;
 mod meta;
 mod movements;
 pub mod problem;
+pub mod ws;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -21,8 +22,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Identity, Tokens};
+use crate::auth::{Identity, Tickets, Tokens};
+use crate::hub::Hub;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::model::Item;
@@ -44,6 +47,11 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The last published sequence number.
     pub published: watch::Receiver<u64>,
+    pub hub: Arc<Hub>,
+    pub tickets: Arc<Tickets>,
+    pub connections: Arc<ws::Connections>,
+    /// Cancelled when the server shuts down; long-lived connections watch it.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -75,6 +83,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/movements/{id}/positions"),
     ("POST", "/api/v1/movements/{id}/notify"),
     ("POST", "/api/v1/movements/{id}/acknowledge"),
+    ("GET", "/api/v1/ws"),
+    ("POST", "/api/v1/ws/ticket"),
 ];
 
 /// The API's router.
@@ -100,6 +110,8 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/movements/{id}/acknowledge",
             post(movements::acknowledge),
         )
+        .route("/api/v1/ws", get(ws::upgrade))
+        .route("/api/v1/ws/ticket", post(ws::ticket))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -133,20 +145,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized)?;
-        let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-        let (scheme, secret) = text.split_once(' ').ok_or(ApiError::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::Unauthorized);
-        }
-        match state.tokens.authenticate(secret.trim()).await? {
-            Some(identity) => Ok(Caller(identity)),
-            None => Err(ApiError::Unauthorized),
-        }
+        authenticate(state, &parts.headers).await.map(Caller)
     }
+}
+
+/// The identity behind `Authorization: Bearer TOKEN`, or 401.
+pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> ApiResult<Identity> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized)?;
+    let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+    let (scheme, secret) = text.split_once(' ').ok_or(ApiError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthorized);
+    }
+    state
+        .tokens
+        .authenticate(secret.trim())
+        .await?
+        .ok_or(ApiError::Unauthorized)
 }
 
 /// A JSON request body, read within the configured limit, with errors in the API's shape.

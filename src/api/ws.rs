@@ -1,0 +1,350 @@
+//! The WebSocket endpoint of the hub: `GET /api/v1/ws`, and tickets for browsers.
+//!
+//! One task per connection races the socket, its outbox, a ping timer and shutdown in one
+//! `select!`. It sends the snapshot (or the catch-up after `since`) itself, then whatever the
+//! hub puts in its outbox, coalesced into `batch` frames per tick. It never blocks the hub: a
+//! slow socket only fills its own outbox, which conflates, then closes the connection with a
+//! reason that says to resume with `since`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{authenticate, ApiError, ApiResult, AppState, Caller};
+use crate::auth::Identity;
+use crate::feature;
+use crate::hub::message::{self, ClientMessage};
+use crate::hub::{Start, Subscriber};
+use crate::scope::{Exercise, Scope};
+
+/// Close codes (RFC 6455 §7.4.1).
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TRY_AGAIN: u16 = 1013;
+
+/// Most messages in one batch frame.
+const MAX_BATCH: usize = 512;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsQuery {
+    ticket: Option<String>,
+}
+
+/// Open connections per token, with a guard that gives the place back on drop.
+#[derive(Default)]
+pub struct Connections {
+    per_token: Mutex<HashMap<String, usize>>,
+}
+
+pub struct ConnectionGuard {
+    connections: Arc<Connections>,
+    token_id: String,
+}
+
+impl Connections {
+    fn acquire(self: &Arc<Self>, token_id: &str, cap: usize) -> Option<ConnectionGuard> {
+        let mut map = self.per_token.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(token_id.to_string()).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionGuard {
+            connections: self.clone(),
+            token_id: token_id.to_string(),
+        })
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut map = self
+            .connections
+            .per_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.token_id) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.token_id);
+            }
+        }
+    }
+}
+
+/// `POST /api/v1/ws/ticket`: a one-use ticket for opening the WebSocket from a browser.
+pub async fn ticket(State(state): State<AppState>, Caller(who): Caller) -> Json<Value> {
+    let ttl = state.tickets.ttl().as_secs();
+    Json(json!({ "ticket": state.tickets.issue(who), "expires_in": ttl }))
+}
+
+/// `GET /api/v1/ws`: the live picture. Authenticated by `Authorization: Bearer` or a ticket.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let who = match query.ticket {
+        Some(t) => state.tickets.redeem(&t).ok_or(ApiError::Unauthorized)?,
+        None => authenticate(&state, &headers).await?,
+    };
+    let upgrade = upgrade.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "this route speaks WebSocket only: {}",
+            e.body_text()
+        ))
+    })?;
+    let hub_config = &state.config.hub;
+    let guard = state
+        .connections
+        .acquire(&who.token_id, hub_config.max_connections_per_token)
+        .ok_or_else(|| {
+            ApiError::TooMany(format!(
+                "this token has {} WebSocket connections open already",
+                hub_config.max_connections_per_token
+            ))
+        })?;
+    let max = hub_config.max_message_kib * 1024;
+    Ok(upgrade
+        // Small buffers: tungstenite's defaults cost over 128 KiB per connection.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * 1024 * 1024)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            Connection::new(state, who, socket).run().await;
+            drop(guard);
+        }))
+}
+
+/// One client connection.
+struct Connection {
+    state: AppState,
+    who: Identity,
+    socket: WebSocket,
+    sub: Option<Arc<Subscriber>>,
+    /// The last sequence number sent, for close reasons (the client resumes from it).
+    last_seq: u64,
+    bad_messages: u32,
+}
+
+enum Flow {
+    Continue,
+    Close(u16, String),
+    Gone,
+}
+
+impl Connection {
+    fn new(state: AppState, who: Identity, socket: WebSocket) -> Connection {
+        Connection {
+            state,
+            who,
+            socket,
+            sub: None,
+            last_seq: 0,
+            bad_messages: 0,
+        }
+    }
+
+    async fn run(mut self) {
+        let cfg = self.state.config.hub.clone();
+        let shutdown = self.state.shutdown.clone();
+        let mut ping = tokio::time::interval(Duration::from_secs(cfg.ping_seconds.max(1)));
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle = Duration::from_secs(cfg.idle_timeout_seconds.max(1));
+        let mut last_heard = Instant::now();
+        let flow = loop {
+            let sub = self.sub.clone();
+            let notified = async {
+                match &sub {
+                    Some(s) => s.notify.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let flow = tokio::select! {
+                _ = shutdown.cancelled() => Flow::Close(
+                    CLOSE_GOING_AWAY,
+                    format!("server shutting down; resume with since={}", self.last_seq),
+                ),
+                msg = self.socket.recv() => match msg {
+                    None | Some(Err(_)) => Flow::Gone,
+                    Some(Ok(msg)) => {
+                        last_heard = Instant::now();
+                        self.on_message(msg).await
+                    }
+                },
+                _ = notified => {
+                    // Let changes gather for a tick, then send them as one frame.
+                    tokio::time::sleep(Duration::from_millis(cfg.batch_ms)).await;
+                    self.flush().await
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > idle {
+                        tracing::debug!(token = %self.who.name, "peer silent; dropping");
+                        Flow::Gone
+                    } else if self.socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        Flow::Gone
+                    } else {
+                        Flow::Continue
+                    }
+                }
+            };
+            match flow {
+                Flow::Continue => continue,
+                other => break other,
+            }
+        };
+        if let Some(sub) = self.sub.take() {
+            self.state.hub.unsubscribe(&sub);
+        }
+        if let Flow::Close(code, reason) = flow {
+            let _ = self
+                .socket
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        }
+    }
+
+    async fn send_text(&mut self, text: String) -> Flow {
+        match self.socket.send(Message::Text(text.into())).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Gone,
+        }
+    }
+
+    async fn on_message(&mut self, msg: Message) -> Flow {
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                return self
+                    .refuse(
+                        "bad_message",
+                        "binary frames are not part of the JSON protocol",
+                    )
+                    .await
+            }
+            Message::Close(_) => return Flow::Gone,
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+        };
+        match message::parse_client(text.as_str()) {
+            Ok(ClientMessage::Ping) => self.send_text(message::pong()).await,
+            Ok(ClientMessage::Subscribe {
+                layers,
+                bbox,
+                since,
+                exercise,
+            }) => {
+                let default_exercise = Exercise::parse(&self.state.config.picture.exercise)
+                    .unwrap_or(Exercise::Exclude);
+                let scope = Scope {
+                    layers,
+                    bbox,
+                    exercise: exercise.unwrap_or(default_exercise),
+                };
+                self.subscribe(scope, since).await
+            }
+            Err(e) => self.refuse(e.code, &e.message).await,
+        }
+    }
+
+    /// Answers a malformed message with an `error`; repeated abuse closes the socket.
+    async fn refuse(&mut self, code: &str, message: &str) -> Flow {
+        self.bad_messages += 1;
+        if self.bad_messages > self.state.config.hub.max_bad_messages {
+            return Flow::Close(CLOSE_POLICY, "too many malformed messages".into());
+        }
+        self.send_text(message::error(code, message)).await
+    }
+
+    /// (Re)subscribes: a new subscription replaces the old one and starts with a snapshot or
+    /// the catch-up after `since`.
+    async fn subscribe(&mut self, scope: Scope, since: Option<u64>) -> Flow {
+        if let Some(old) = self.sub.take() {
+            self.state.hub.unsubscribe(&old);
+        }
+        let viewer = self.who.viewer();
+        let (sub, start) = self.state.hub.subscribe(viewer.clone(), scope, since);
+        self.sub = Some(sub.clone());
+        match start {
+            Start::Snapshot { seq, items } => {
+                let policy = self.state.hub.policy();
+                let mut visible: Vec<_> = items
+                    .iter()
+                    .filter_map(|i| policy.decide(i, &viewer).map(|v| (i, v)))
+                    .filter(|(i, v)| sub.scope.admits(i, v))
+                    .collect();
+                visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+                let features: Vec<Value> =
+                    visible.iter().map(|(i, v)| feature::render(i, v)).collect();
+                self.last_seq = seq;
+                self.send_text(message::snapshot(seq, &features)).await
+            }
+            Start::Resume { events } => {
+                let outs: Vec<_> = events
+                    .iter()
+                    .filter_map(|c| self.state.hub.delta_for(&sub, c))
+                    .collect();
+                for chunk in outs.chunks(MAX_BATCH) {
+                    if let Some(last) = chunk.last() {
+                        self.last_seq = last.seq;
+                    }
+                    if let Flow::Gone = self.send_text(message::frame(chunk)).await {
+                        return Flow::Gone;
+                    }
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Sends what the outbox holds, in batch frames.
+    async fn flush(&mut self) -> Flow {
+        let Some(sub) = self.sub.clone() else {
+            return Flow::Continue;
+        };
+        // A few frames per wake-up, so that a busy outbox cannot starve reading the socket
+        // or noticing shutdown; what remains is picked up on the next turn.
+        for _ in 0..8 {
+            let outs = match sub.drain(MAX_BATCH) {
+                Ok(outs) => outs,
+                Err(_) => {
+                    self.state
+                        .hub
+                        .stats
+                        .closed_slow
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Flow::Close(
+                        CLOSE_TRY_AGAIN,
+                        format!("too slow to keep up; resume with since={}", self.last_seq),
+                    );
+                }
+            };
+            if outs.is_empty() {
+                return Flow::Continue;
+            }
+            if let Some(last) = outs.last() {
+                self.last_seq = last.seq;
+            }
+            if let Flow::Gone = self.send_text(message::frame(&outs)).await {
+                return Flow::Gone;
+            }
+        }
+        sub.notify.notify_one();
+        Flow::Continue
+    }
+}

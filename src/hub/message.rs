@@ -1,0 +1,189 @@
+//! The hub's wire protocol (JSON text frames), both directions. Documented in
+//! `proto/WEBSOCKET.md`; this module is the only place that knows the message shapes.
+//!
+//! Server messages are built as bytes once and shared between subscribers; a `batch` is the
+//! concatenation of messages already encoded. Client messages are parsed strictly: an unknown
+//! type or member is an error that names it. Pure.
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::feature;
+use crate::model::{BBox, Item, Layer};
+use crate::policy::View;
+use crate::scope::Exercise;
+
+use super::Out;
+
+pub fn upsert(seq: u64, item: &Item, view: &View) -> Bytes {
+    let feature = feature::render(item, view);
+    Bytes::from(format!(
+        r#"{{"type":"upsert","seq":{seq},"feature":{feature}}}"#
+    ))
+}
+
+pub fn remove(seq: u64, id: &str) -> Bytes {
+    let id = Value::String(id.to_string());
+    Bytes::from(format!(r#"{{"type":"remove","seq":{seq},"id":{id}}}"#))
+}
+
+pub fn snapshot(seq: u64, features: &[Value]) -> String {
+    let features = Value::Array(features.to_vec());
+    format!(r#"{{"type":"snapshot","seq":{seq},"features":{features}}}"#)
+}
+
+/// One message as is, several as one `batch`.
+pub fn frame(messages: &[Out]) -> String {
+    if let [one] = messages {
+        return String::from_utf8_lossy(&one.bytes).into_owned();
+    }
+    let len: usize = messages.iter().map(|m| m.bytes.len() + 1).sum();
+    let mut out = String::with_capacity(len + 32);
+    out.push_str(r#"{"type":"batch","messages":["#);
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&String::from_utf8_lossy(&m.bytes));
+    }
+    out.push_str("]}");
+    out
+}
+
+pub fn error(code: &str, message: &str) -> String {
+    serde_json::json!({"type": "error", "code": code, "message": message}).to_string()
+}
+
+pub fn pong() -> String {
+    r#"{"type":"pong"}"#.to_string()
+}
+
+/// A message from a client.
+#[derive(Debug, PartialEq)]
+pub enum ClientMessage {
+    Subscribe {
+        layers: Option<Vec<Layer>>,
+        bbox: Option<BBox>,
+        since: Option<u64>,
+        exercise: Option<Exercise>,
+    },
+    Ping,
+}
+
+/// Why a client message was refused: a stable code and words for people.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProtocolError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ProtocolError {
+    fn bad(message: impl Into<String>) -> ProtocolError {
+        ProtocolError {
+            code: "bad_message",
+            message: message.into(),
+        }
+    }
+}
+
+pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ProtocolError::bad(format!("not valid JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ProtocolError::bad("a message is a JSON object with a `type`"))?;
+    let ty = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProtocolError::bad("`type` is missing or not a string"))?;
+    match ty {
+        "subscribe" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Sub {
+                #[allow(dead_code)]
+                r#type: String,
+                #[serde(default)]
+                layers: Option<Vec<Layer>>,
+                #[serde(default)]
+                bbox: Option<[f64; 4]>,
+                #[serde(default)]
+                since: Option<u64>,
+                #[serde(default)]
+                exercise: Option<String>,
+            }
+            let s: Sub = serde_path_to_error::deserialize(&value).map_err(|e| {
+                ProtocolError::bad(format!("subscribe: {}: {}", e.path(), e.inner()))
+            })?;
+            let bbox = s
+                .bbox
+                .map(BBox::from_array)
+                .transpose()
+                .map_err(|e| ProtocolError::bad(format!("subscribe: bbox: {e}")))?;
+            let exercise = s
+                .exercise
+                .map(|e| Exercise::parse(&e))
+                .transpose()
+                .map_err(|e| ProtocolError::bad(format!("subscribe: exercise: {e}")))?;
+            Ok(ClientMessage::Subscribe {
+                layers: s.layers,
+                bbox,
+                since: s.since,
+                exercise,
+            })
+        }
+        "ping" => Ok(ClientMessage::Ping),
+        other => Err(ProtocolError {
+            code: "unknown_type",
+            message: format!("unknown message type `{other}`; expected `subscribe` or `ping`"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_subscribe_and_names_problems() {
+        let m = parse_client(
+            r#"{"type":"subscribe","layers":["incidents"],"bbox":[40,30,45,37],"since":12}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::Subscribe {
+                since: Some(12),
+                ..
+            }
+        ));
+        let e = parse_client(r#"{"type":"subscribe","lyers":[]}"#).unwrap_err();
+        assert!(e.message.contains("lyers"), "{}", e.message);
+        let e = parse_client(r#"{"type":"subscribe","bbox":[40,50,45,37]}"#).unwrap_err();
+        assert!(e.message.contains("south"), "{}", e.message);
+        let e = parse_client(r#"{"type":"dance"}"#).unwrap_err();
+        assert_eq!(e.code, "unknown_type");
+        assert!(parse_client("{").is_err());
+        assert!(parse_client(r#"{"type":"subscribe","layers":["cats"]}"#).is_err());
+    }
+
+    #[test]
+    fn batch_frame_is_valid_json() {
+        let a = Out {
+            seq: 1,
+            id: "a".into(),
+            bytes: remove(1, "a"),
+        };
+        let b = Out {
+            seq: 2,
+            id: "b".into(),
+            bytes: remove(2, "b"),
+        };
+        let v: Value = serde_json::from_str(&frame(&[a.clone(), b])).unwrap();
+        assert_eq!(v["type"], "batch");
+        assert_eq!(v["messages"][1]["seq"], 2);
+        let one: Value = serde_json::from_str(&frame(&[a])).unwrap();
+        assert_eq!(one["type"], "remove");
+    }
+}

@@ -1,0 +1,397 @@
+//! The live hub: subscribers, their views, and the fan-out of committed changes to them.
+//!
+//! One task (`run_hub`) follows the journal in sequence order. For each committed change it
+//! asks policy once per viewer class (a role within an organisation), renders the change once
+//! per distinct `View`, and pushes the shared bytes into each subscriber's bounded outbox after
+//! a scope test (layers, bbox on the geometry the viewer receives, exercise). Connections
+//! (`api::ws`) drain their outboxes; the hub never waits for a socket. Subscribing takes the
+//! registry lock so that a snapshot at sequence N (or a resume from the journal) and the
+//! deltas after it meet without a gap or an overlap.
+//!
+//! Lock order: `registry`, then `live`. The hub task never holds both.
+
+pub mod message;
+pub mod outbox;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{BBox, Item};
+use crate::picture::{Committed, Live};
+use crate::policy::{Policy, View, Viewer};
+use crate::scope::{seen_bbox, Scope};
+pub use outbox::{Limits, Out, Outbox, Pushed};
+
+/// How many journal entries the hub takes per lock.
+const FAN_OUT_CHUNK: usize = 1024;
+
+/// A subscription: who, what scope, and the outbox the hub fills.
+pub struct Subscriber {
+    pub id: u64,
+    pub viewer: Viewer,
+    pub scope: Scope,
+    /// Changes up to this sequence number reached the subscriber another way (its snapshot or
+    /// its catch-up from the journal); the hub delivers only later ones.
+    start_after: u64,
+    outbox: Mutex<Outbox>,
+    /// Woken whenever the outbox gets something.
+    pub notify: Notify,
+}
+
+impl Subscriber {
+    /// Takes up to `max` waiting messages; `Err` when the subscriber overflowed.
+    pub fn drain(&self, max: usize) -> Result<Vec<Out>, Overflowed> {
+        let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
+        if outbox.is_overflowed() {
+            return Err(Overflowed);
+        }
+        Ok(outbox.drain(max))
+    }
+
+    fn push(&self, out: Out, stats: &HubStats) {
+        let pushed = self
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(out);
+        match pushed {
+            Pushed::Queued => {}
+            Pushed::Conflated => {
+                stats.conflated.fetch_add(1, Ordering::Relaxed);
+            }
+            Pushed::Overflow => {}
+        }
+        self.notify.notify_one();
+    }
+}
+
+/// The subscriber fell too far behind even with conflation.
+#[derive(Debug)]
+pub struct Overflowed;
+
+/// How a new subscriber starts.
+pub enum Start {
+    /// Everything it may see at `seq` (items still to be filtered by policy and scope).
+    Snapshot { seq: u64, items: Vec<Arc<Item>> },
+    /// The changes after its `since`, up to where the hub takes over.
+    Resume { events: Vec<Arc<Committed>> },
+}
+
+#[derive(Default)]
+pub struct HubStats {
+    pub conflated: AtomicU64,
+    pub closed_slow: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub subscribers: AtomicU64,
+}
+
+struct Registry {
+    /// Every change up to here has been fanned out.
+    cursor: u64,
+    classes: HashMap<Viewer, Vec<Arc<Subscriber>>>,
+    next_id: u64,
+}
+
+pub struct Hub {
+    registry: Mutex<Registry>,
+    live: Arc<RwLock<Live>>,
+    policy: Arc<Policy>,
+    limits: Limits,
+    pub stats: HubStats,
+}
+
+/// What a change means to one subscriber.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Transition {
+    Upsert,
+    Remove,
+    Nothing,
+}
+
+/// The one rule for turning a change into a message, used by the fan-out and by catch-up:
+/// visible after → upsert; visible before but not after → remove; else nothing. "Visible"
+/// means policy shows it (`Some`: the function gives the bbox as seen) and the scope admits it.
+pub fn transition(
+    scope: &Scope,
+    c: &Committed,
+    before: Option<&dyn Fn() -> BBox>,
+    after: Option<&dyn Fn() -> BBox>,
+) -> Transition {
+    let admitted = |item: &Option<Arc<Item>>, seen: Option<&dyn Fn() -> BBox>| match (item, seen) {
+        (Some(item), Some(seen)) => scope.admits_with(item, seen),
+        _ => false,
+    };
+    if admitted(&c.after, after) {
+        Transition::Upsert
+    } else if admitted(&c.before, before) {
+        Transition::Remove
+    } else {
+        Transition::Nothing
+    }
+}
+
+impl Hub {
+    pub fn new(live: Arc<RwLock<Live>>, policy: Arc<Policy>, limits: Limits) -> Hub {
+        let cursor = live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .picture
+            .head()
+            .0;
+        Hub {
+            registry: Mutex::new(Registry {
+                cursor,
+                classes: HashMap::new(),
+                next_id: 1,
+            }),
+            live,
+            policy,
+            limits,
+            stats: HubStats::default(),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Registers a subscriber. With `since` inside the journal it resumes from there; otherwise
+    /// (none, too old, or ahead of the log) it starts from a snapshot.
+    pub fn subscribe(
+        &self,
+        viewer: Viewer,
+        scope: Scope,
+        since: Option<u64>,
+    ) -> (Arc<Subscriber>, Start) {
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let (start_after, start) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            let head = live.picture.head().0;
+            let resumable = since.filter(|s| *s >= live.journal.base() && *s <= head);
+            match resumable {
+                Some(s) => {
+                    // Changes after `s` that the hub has already fanned out come from the
+                    // journal; the hub delivers the rest.
+                    let events = if s < reg.cursor {
+                        live.journal
+                            .since(s, (reg.cursor - s) as usize)
+                            .unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    (s.max(reg.cursor), Start::Resume { events })
+                }
+                None => (
+                    head,
+                    Start::Snapshot {
+                        seq: head,
+                        items: live.picture.collect(None),
+                    },
+                ),
+            }
+        };
+        let id = reg.next_id;
+        reg.next_id += 1;
+        let sub = Arc::new(Subscriber {
+            id,
+            viewer: viewer.clone(),
+            scope,
+            start_after,
+            outbox: Mutex::new(Outbox::new(self.limits)),
+            notify: Notify::new(),
+        });
+        reg.classes.entry(viewer).or_default().push(sub.clone());
+        self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
+        (sub, start)
+    }
+
+    pub fn unsubscribe(&self, sub: &Arc<Subscriber>) {
+        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = reg.classes.get_mut(&sub.viewer) {
+            let before = list.len();
+            list.retain(|s| !Arc::ptr_eq(s, sub));
+            if list.len() < before {
+                self.stats.subscribers.fetch_sub(1, Ordering::Relaxed);
+            }
+            if list.is_empty() {
+                reg.classes.remove(&sub.viewer);
+            }
+        }
+    }
+
+    /// Renders one change for one subscriber (catch-up after `since`).
+    pub fn delta_for(&self, sub: &Subscriber, c: &Committed) -> Option<Out> {
+        let vb = c
+            .before
+            .as_ref()
+            .and_then(|i| Some((i, self.policy.decide(i, &sub.viewer)?)));
+        let va = c
+            .after
+            .as_ref()
+            .and_then(|i| Some((i, self.policy.decide(i, &sub.viewer)?)));
+        let before_fn = vb.map(|(i, v)| move || seen_bbox(i, &v));
+        let after_fn = va.map(|(i, v)| move || seen_bbox(i, &v));
+        let t = transition(
+            &sub.scope,
+            c,
+            before_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
+            after_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
+        );
+        let seq = c.event.seq;
+        let id: Arc<str> = Arc::from(c.event.item_id.as_str());
+        let bytes = match t {
+            Transition::Upsert => {
+                let (item, view) = va?;
+                message::upsert(seq, item, &view)
+            }
+            Transition::Remove => message::remove(seq, &id),
+            Transition::Nothing => return None,
+        };
+        Some(Out { seq, id, bytes })
+    }
+
+    /// Fans one committed change out to every registered subscriber.
+    fn fan_out(&self, reg: &Registry, c: &Committed) {
+        let seq = c.event.seq;
+        let id: Arc<str> = Arc::from(c.event.item_id.as_str());
+        // One rendering (and one seen-bbox) per distinct view of the item after the change.
+        let mut rendered: HashMap<View, (Bytes, BBox)> = HashMap::new();
+        let mut remove: Option<Bytes> = None;
+        for (viewer, subs) in &reg.classes {
+            let vb = c
+                .before
+                .as_ref()
+                .and_then(|i| self.policy.decide(i, viewer));
+            let va = c.after.as_ref().and_then(|i| self.policy.decide(i, viewer));
+            if vb.is_none() && va.is_none() {
+                continue;
+            }
+            let after_entry = match (&c.after, &va) {
+                (Some(item), Some(view)) => Some(
+                    rendered
+                        .entry(*view)
+                        .or_insert_with(|| {
+                            (message::upsert(seq, item, view), seen_bbox(item, view))
+                        })
+                        .clone(),
+                ),
+                _ => None,
+            };
+            // The bbox before the change is computed at most once per class, and only if a
+            // subscriber's scope needs it.
+            let before_bbox = std::cell::OnceCell::new();
+            let before_fn = match (&c.before, &vb) {
+                (Some(i), Some(v)) => Some(move || *before_bbox.get_or_init(|| seen_bbox(i, v))),
+                _ => None,
+            };
+            let after_fn = after_entry.as_ref().map(|(_, b)| {
+                let b = *b;
+                move || b
+            });
+            for sub in subs {
+                if sub.start_after >= seq {
+                    continue;
+                }
+                let t = transition(
+                    &sub.scope,
+                    c,
+                    before_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
+                    after_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
+                );
+                let bytes = match t {
+                    Transition::Upsert => match &after_entry {
+                        Some((b, _)) => b.clone(),
+                        None => continue,
+                    },
+                    Transition::Remove => remove
+                        .get_or_insert_with(|| message::remove(seq, &id))
+                        .clone(),
+                    Transition::Nothing => continue,
+                };
+                sub.push(
+                    Out {
+                        seq,
+                        id: id.clone(),
+                        bytes,
+                    },
+                    &self.stats,
+                );
+            }
+        }
+    }
+
+    /// Fans out every journal entry after the cursor; false when there was none.
+    fn step(&self) -> bool {
+        let cursor = self
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cursor;
+        let (entries, head) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            (
+                live.journal.since(cursor, FAN_OUT_CHUNK),
+                live.picture.head().0,
+            )
+        };
+        match entries {
+            Some(entries) if entries.is_empty() => false,
+            Some(entries) => {
+                let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+                for c in &entries {
+                    self.fan_out(&reg, c);
+                    reg.cursor = c.event.seq;
+                }
+                true
+            }
+            None => {
+                // The hub fell further behind than the journal reaches. No subscriber may
+                // silently miss changes: each is overflowed (closed, resumes with `since`,
+                // and gets a snapshot).
+                tracing::error!(
+                    cursor,
+                    head,
+                    "hub fell behind the journal; every subscriber must resync"
+                );
+                let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+                for subs in reg.classes.values() {
+                    for s in subs {
+                        s.outbox
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .force_overflow();
+                        s.notify.notify_one();
+                    }
+                }
+                self.stats.resyncs.fetch_add(1, Ordering::Relaxed);
+                reg.cursor = head;
+                true
+            }
+        }
+    }
+}
+
+/// Follows the journal and fans out every change, until shutdown.
+pub async fn run_hub(
+    hub: Arc<Hub>,
+    mut published: watch::Receiver<u64>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        while hub.step() {
+            // Let other tasks (connections draining outboxes) run between chunks.
+            tokio::task::yield_now().await;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            changed = published.changed() => if changed.is_err() { break },
+        }
+    }
+    // Deliver what was committed before shutdown, so clients see every acknowledged write.
+    while hub.step() {}
+}
