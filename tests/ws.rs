@@ -27,12 +27,16 @@ async fn connect(app: &TestApp, token: &str) -> Ws {
         .unwrap();
     req.headers_mut()
         .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connects");
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
     ws
 }
 
 async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.expect("sent");
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("sent");
 }
 
 /// The next JSON message (batches are flattened by `Client`); panics on timeout.
@@ -110,7 +114,11 @@ impl Client {
             other => panic!("unexpected message {other}: {m}"),
         }
         if let Some(s) = seq {
-            assert!(s >= self.last_seq, "sequence went backwards: {s} after {}", self.last_seq);
+            assert!(
+                s >= self.last_seq,
+                "sequence went backwards: {s} after {}",
+                self.last_seq
+            );
             self.last_seq = s;
         }
     }
@@ -140,21 +148,32 @@ async fn rest_picture(app: &TestApp, token: &str, query: &str) -> (u64, BTreeMap
 async fn snapshot_then_ordered_deltas() {
     let mut app = TestApp::spawn(Backend::Sqlite).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
-    let first = app.create("movements", &wfp, common::movement(json!({}))).await;
+    let first = app
+        .create("movements", &wfp, common::movement(json!({})))
+        .await;
     let mut c = Client::open(&app, &wfp, json!({"type": "subscribe"})).await;
     assert_eq!(c.picture.len(), 1);
     assert!(c.picture.contains_key(&first));
     let mut ids = Vec::new();
     for i in 0..10 {
         ids.push(
-            app.create("movements", &wfp, common::movement(json!({"name": format!("c{i}")})))
-                .await,
+            app.create(
+                "movements",
+                &wfp,
+                common::movement(json!({"name": format!("c{i}")})),
+            )
+            .await,
         );
     }
     c.until(11).await;
     assert_eq!(c.seqs, (2..=11).collect::<Vec<u64>>());
     let (status, _) = app
-        .send(reqwest::Method::DELETE, &format!("/api/v1/movements/{}", ids[0]), Some(&wfp), None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/movements/{}", ids[0]),
+            Some(&wfp),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     c.until(12).await;
@@ -177,14 +196,20 @@ async fn visibility_transitions_arrive_as_deltas() {
     let mut mil = Client::open(&app, &army, json!({"type": "subscribe"})).await;
 
     // A joint constraint: everyone sees it.
-    let c = app.create("constraints", &jcmc, common::constraint(json!({}))).await;
+    let c = app
+        .create("constraints", &jcmc, common::constraint(json!({})))
+        .await;
     civil.until(1).await;
     screen.until(1).await;
     mil.until(1).await;
     assert!(civil.picture.contains_key(&c) && screen.picture.contains_key(&c));
     // Re-marked military: a remove for the civil side and the wall, an upsert for the army.
     let (s, _) = app
-        .patch(&format!("/api/v1/constraints/{c}"), &jcmc, json!({"properties": {"marking": "military"}}))
+        .patch(
+            &format!("/api/v1/constraints/{c}"),
+            &jcmc,
+            json!({"properties": {"marking": "military"}}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     civil.until(2).await;
@@ -195,27 +220,42 @@ async fn visibility_transitions_arrive_as_deltas() {
     assert_eq!(mil.picture[&c]["properties"]["marking"], "military");
     // Released to NRC: an upsert for NRC only.
     let (s, _) = app
-        .patch(&format!("/api/v1/constraints/{c}"), &jcmc, json!({"properties": {"releasable_to": ["NRC"]}}))
+        .patch(
+            &format!("/api/v1/constraints/{c}"),
+            &jcmc,
+            json!({"properties": {"releasable_to": ["NRC"]}}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     civil.until(3).await;
     assert!(civil.picture.contains_key(&c));
-    assert!(civil.picture[&c]["properties"].get("releasable_to").is_none());
+    assert!(civil.picture[&c]["properties"]
+        .get("releasable_to")
+        .is_none());
 
     // A civil movement: the army sees it only once notified, and only deconfliction fields.
-    let m = app.create("movements", &wfp, common::movement(json!({}))).await;
+    let m = app
+        .create("movements", &wfp, common::movement(json!({})))
+        .await;
     civil.until(4).await;
     screen.until(4).await;
     assert!(civil.picture[&m]["properties"]["cargo"].is_string());
     assert!(screen.picture[&m]["properties"].get("contact").is_none());
-    assert!(screen.picture[&m]["properties"]["vehicles"].get("plates").is_none());
-    let (s, _) = app.post(&format!("/api/v1/movements/{m}/notify"), &wfp, json!({})).await;
+    assert!(screen.picture[&m]["properties"]["vehicles"]
+        .get("plates")
+        .is_none());
+    let (s, _) = app
+        .post(&format!("/api/v1/movements/{m}/notify"), &wfp, json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     mil.until(5).await;
     let props = &mil.picture[&m]["properties"];
     assert_eq!(props["notification"], "notified");
     for hidden in ["cargo", "personnel", "description"] {
-        assert!(props.get(hidden).is_none(), "{hidden} reached the military side");
+        assert!(
+            props.get(hidden).is_none(),
+            "{hidden} reached the military side"
+        );
     }
     assert!(props["vehicles"]["plates"].is_array());
     // The army never received the draft: every message it got names the movement only after
@@ -230,14 +270,26 @@ async fn bbox_moves_and_precision() {
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let ngo = app.token(Role::CivilLiaison, "NRC").await;
     // NRC watches a small box around Mosul.
-    let mut c = Client::open(&app, &ngo, json!({"type": "subscribe", "bbox": [43.0, 36.2, 43.3, 36.45]})).await;
+    let mut c = Client::open(
+        &app,
+        &ngo,
+        json!({"type": "subscribe", "bbox": [43.0, 36.2, 43.3, 36.45]}),
+    )
+    .await;
     let inc = app
-        .create("incidents", &army, common::incident(json!({"precision_m": 2000.0})))
+        .create(
+            "incidents",
+            &army,
+            common::incident(json!({"precision_m": 2000.0})),
+        )
         .await;
     c.until(1).await;
     let got = &c.picture[&inc];
     assert_eq!(got["properties"]["precision_reduced"], true);
-    let [lon, lat] = [got["geometry"]["coordinates"][0].as_f64().unwrap(), got["geometry"]["coordinates"][1].as_f64().unwrap()];
+    let [lon, lat] = [
+        got["geometry"]["coordinates"][0].as_f64().unwrap(),
+        got["geometry"]["coordinates"][1].as_f64().unwrap(),
+    ];
     assert!((lon, lat) != (43.2, 36.3), "coordinates were not reduced");
     assert!((lon - 43.2).abs() < 0.05 && (lat - 36.3).abs() < 0.05);
     // Moved to Baghdad: out of the box, a remove.
@@ -277,7 +329,13 @@ async fn resume_with_since_under_concurrent_writes() {
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let ngo = app.token(Role::CivilLiaison, "NRC").await;
     let wall = app.token(Role::WallDisplay, "OPS").await;
-    let tokens = [jcmc.clone(), army.clone(), wfp.clone(), ngo.clone(), wall.clone()];
+    let tokens = [
+        jcmc.clone(),
+        army.clone(),
+        wfp.clone(),
+        ngo.clone(),
+        wall.clone(),
+    ];
 
     let base = app.base.clone();
     let writer_tokens = (jcmc.clone(), army.clone(), wfp.clone());
@@ -288,13 +346,33 @@ async fn resume_with_since_under_concurrent_writes() {
         for i in 0..150 {
             let markings = ["public", "joint", "civil", "military", "restricted"];
             let marking = markings[rng.gen_range(0..markings.len())];
-            let action = if ids.is_empty() { 0 } else { rng.gen_range(0..4) };
+            let action = if ids.is_empty() {
+                0
+            } else {
+                rng.gen_range(0..4)
+            };
             let req = match action {
                 0 | 1 => {
                     let (layer, token, feature) = match rng.gen_range(0..3) {
-                        0 => ("constraints", &writer_tokens.1, common::constraint(json!({"marking": if marking == "civil" {"joint"} else {marking}}))),
-                        1 => ("movements", &writer_tokens.2, common::movement(json!({"marking": if marking == "military" {"civil"} else {marking}, "name": format!("m{i}")}))),
-                        _ => ("incidents", &writer_tokens.0, common::incident(json!({"marking": marking}))),
+                        0 => (
+                            "constraints",
+                            &writer_tokens.1,
+                            common::constraint(
+                                json!({"marking": if marking == "civil" {"joint"} else {marking}}),
+                            ),
+                        ),
+                        1 => (
+                            "movements",
+                            &writer_tokens.2,
+                            common::movement(
+                                json!({"marking": if marking == "military" {"civil"} else {marking}, "name": format!("m{i}")}),
+                            ),
+                        ),
+                        _ => (
+                            "incidents",
+                            &writer_tokens.0,
+                            common::incident(json!({"marking": marking})),
+                        ),
                     };
                     let r = client
                         .post(format!("{base}/api/v1/{layer}"))
@@ -305,7 +383,11 @@ async fn resume_with_since_under_concurrent_writes() {
                         .unwrap();
                     assert_eq!(r.status(), StatusCode::CREATED);
                     let v: Value = r.json().await.unwrap();
-                    ids.push((layer.to_string(), v["id"].as_str().unwrap().to_string(), token.clone()));
+                    ids.push((
+                        layer.to_string(),
+                        v["id"].as_str().unwrap().to_string(),
+                        token.clone(),
+                    ));
                     continue;
                 }
                 2 => {
@@ -358,23 +440,36 @@ async fn resume_with_since_under_concurrent_writes() {
                 let reads = rng.gen_range(1..15);
                 let mut done = false;
                 for _ in 0..reads {
-                    let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_millis(700), ws.next()).await else {
+                    let Ok(Some(Ok(Message::Text(t)))) =
+                        tokio::time::timeout(Duration::from_millis(700), ws.next()).await
+                    else {
                         done = true;
                         break;
                     };
                     let v: Value = serde_json::from_str(&t).unwrap();
-                    let msgs = if v["type"] == "batch" { v["messages"].as_array().unwrap().clone() } else { vec![v] };
+                    let msgs = if v["type"] == "batch" {
+                        v["messages"].as_array().unwrap().clone()
+                    } else {
+                        vec![v]
+                    };
                     for m in msgs {
                         match m["type"].as_str().unwrap() {
                             "snapshot" => {
-                                assert!(last.is_none(), "a resume within the journal must not fall back to a snapshot");
+                                assert!(
+                                    last.is_none(),
+                                    "a resume within the journal must not fall back to a snapshot"
+                                );
                                 picture.clear();
                                 for f in m["features"].as_array().unwrap() {
-                                    picture.insert(f["id"].as_str().unwrap().to_string(), f.clone());
+                                    picture
+                                        .insert(f["id"].as_str().unwrap().to_string(), f.clone());
                                 }
                             }
                             "upsert" => {
-                                picture.insert(m["feature"]["id"].as_str().unwrap().to_string(), m["feature"].clone());
+                                picture.insert(
+                                    m["feature"]["id"].as_str().unwrap().to_string(),
+                                    m["feature"].clone(),
+                                );
                                 seqs.push(m["seq"].as_u64().unwrap());
                             }
                             "remove" => {
@@ -402,14 +497,25 @@ async fn resume_with_since_under_concurrent_writes() {
         // Catch up to the head with one last resume, then compare with REST.
         if last.unwrap_or(0) < head {
             let mut ws = connect(&app, &token).await;
-            send(&mut ws, json!({"type": "subscribe", "since": last.unwrap_or(0), "exercise": "include"})).await;
+            send(
+                &mut ws,
+                json!({"type": "subscribe", "since": last.unwrap_or(0), "exercise": "include"}),
+            )
+            .await;
             while last.unwrap_or(0) < head {
                 let v = next_json(&mut ws).await;
-                let msgs = if v["type"] == "batch" { v["messages"].as_array().unwrap().clone() } else { vec![v] };
+                let msgs = if v["type"] == "batch" {
+                    v["messages"].as_array().unwrap().clone()
+                } else {
+                    vec![v]
+                };
                 for m in msgs {
                     match m["type"].as_str().unwrap() {
                         "upsert" => {
-                            picture.insert(m["feature"]["id"].as_str().unwrap().to_string(), m["feature"].clone());
+                            picture.insert(
+                                m["feature"]["id"].as_str().unwrap().to_string(),
+                                m["feature"].clone(),
+                            );
                         }
                         "remove" => {
                             picture.remove(m["id"].as_str().unwrap());
@@ -429,12 +535,22 @@ async fn resume_with_since_under_concurrent_writes() {
             }
         }
         let (_, rest) = rest_picture(&app, &token, "?exercise=include").await;
-        assert_eq!(picture, rest, "the client's picture differs from the server's");
+        assert_eq!(
+            picture, rest,
+            "the client's picture differs from the server's"
+        );
         let unique: BTreeSet<u64> = seqs.iter().copied().collect();
         assert_eq!(unique.len(), seqs.len(), "a change was delivered twice");
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "changes out of order");
         // Exactly the changes this viewer may see: replay the journal through the hub's rule.
-        let viewer = app.state.tokens.authenticate(&token).await.unwrap().unwrap().viewer();
+        let viewer = app
+            .state
+            .tokens
+            .authenticate(&token)
+            .await
+            .unwrap()
+            .unwrap()
+            .viewer();
         let scope = cmcop::scope::Scope::everything(cmcop::scope::Exercise::Include);
         let (probe, _) = app.state.hub.subscribe(viewer, scope, Some(0));
         let expected: BTreeSet<u64> = {
@@ -468,7 +584,10 @@ impl Stub {
             .unwrap();
         req.headers_mut()
             .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-        tokio_tungstenite::connect_async(req).await.expect("ws connects").0
+        tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connects")
+            .0
     }
 }
 
@@ -522,11 +641,16 @@ async fn unauthenticated_and_ticket_sign_in() {
     assert_eq!(s, StatusCode::OK);
     let ticket = t["ticket"].as_str().unwrap();
     let url = format!("ws://{}/api/v1/ws?ticket={ticket}", app.addr);
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.expect("ticket accepted");
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("ticket accepted");
     send(&mut ws, json!({"type": "subscribe"})).await;
     assert_eq!(next_json(&mut ws).await["type"], "snapshot");
     let again = tokio_tungstenite::connect_async(&url).await.unwrap_err();
-    assert!(again.to_string().contains("401"), "a ticket works once: {again}");
+    assert!(
+        again.to_string().contains("401"),
+        "a ticket works once: {again}"
+    );
     app.stop().await;
 }
 
@@ -580,7 +704,11 @@ async fn a_stalled_subscriber_does_not_delay_a_fast_one() {
         for id in &ids {
             let status = ["open", "restricted", "closed"][round % 3];
             let (s, _) = app
-                .patch(&format!("/api/v1/constraints/{id}"), &army, json!({"properties": {"status": status}}))
+                .patch(
+                    &format!("/api/v1/constraints/{id}"),
+                    &army,
+                    json!({"properties": {"status": status}}),
+                )
                 .await;
             assert_eq!(s, StatusCode::OK);
             seq += 1;
@@ -588,7 +716,10 @@ async fn a_stalled_subscriber_does_not_delay_a_fast_one() {
         // The fast client is never more than a moment behind.
         let started = std::time::Instant::now();
         fast.until(seq).await;
-        assert!(started.elapsed() < Duration::from_secs(2), "the fast subscriber was held up");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the fast subscriber was held up"
+        );
     }
     let (_, rest) = rest_picture(&app, &ngo, "").await;
     assert_eq!(fast.picture, rest);
@@ -596,9 +727,15 @@ async fn a_stalled_subscriber_does_not_delay_a_fast_one() {
     let hub = &app.state.hub.stats;
     let conflated = hub.conflated.load(std::sync::atomic::Ordering::Relaxed);
     let closed = hub.closed_slow.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(conflated + closed > 0, "the stalled subscriber was neither conflated nor closed");
+    assert!(
+        conflated + closed > 0,
+        "the stalled subscriber was neither conflated nor closed"
+    );
     let (_, metrics) = app.send(reqwest::Method::GET, "/metrics", None, None).await;
-    assert!(metrics.as_str().unwrap().contains("cmcop_ws_conflated_total"));
+    assert!(metrics
+        .as_str()
+        .unwrap()
+        .contains("cmcop_ws_conflated_total"));
     drop(stalled);
     app.stop().await;
 }
@@ -614,14 +751,21 @@ async fn expiry_marks_stale_then_removes() {
     let mut c = Client::open(&app, &ngo, json!({"type": "subscribe"})).await;
     let expires = chrono::Utc::now() + chrono::Duration::seconds(1);
     let id = app
-        .create("constraints", &army, common::constraint(json!({"expires_at": expires.to_rfc3339()})))
+        .create(
+            "constraints",
+            &army,
+            common::constraint(json!({"expires_at": expires.to_rfc3339()})),
+        )
         .await;
     c.until(1).await;
     assert_eq!(c.picture[&id]["properties"]["stale"], false);
     c.until(2).await;
     assert_eq!(c.picture[&id]["properties"]["stale"], true);
     c.until(3).await;
-    assert!(!c.picture.contains_key(&id), "the expired item left the picture");
+    assert!(
+        !c.picture.contains_key(&id),
+        "the expired item left the picture"
+    );
     let (s, _) = app.get(&format!("/api/v1/constraints/{id}"), &ngo).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.stop().await;
