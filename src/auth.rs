@@ -151,6 +151,10 @@ impl Tokens {
         if cache.len() > 10_000 {
             cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
         }
+        if cache.len() > 10_000 {
+            // Still full within one TTL: someone is guessing. Known tokens stay cached.
+            cache.retain(|_, (who, _)| who.is_some());
+        }
         cache.insert(hash, (who.clone(), Instant::now()));
         Ok(who)
     }

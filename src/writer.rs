@@ -691,12 +691,15 @@ pub async fn run_expiry(
                 })
                 .collect()
         };
-        for command in due {
-            let system = Viewer::new(crate::model::Role::Coordinator, "cmcop");
-            if let Err(e) = writer.submit(Actor::system(), system, command).await {
-                tracing::warn!(error = %e, "expiry not recorded; will retry");
-                break;
-            }
+        // Submitted together, so that many items expiring at once share one group commit.
+        let system = Viewer::new(crate::model::Role::Coordinator, "cmcop");
+        let results = futures_util::future::join_all(
+            due.into_iter()
+                .map(|command| writer.submit(Actor::system(), system.clone(), command)),
+        )
+        .await;
+        if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+            tracing::warn!(error = %e, "expiry not recorded; will retry");
         }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::feature;
 use crate::model::input::{parse_feature, parse_patch, Author};
-use crate::model::{BBox, Item, Layer};
+use crate::model::{BBox, Item, Layer, Notification};
 use crate::policy::Viewer;
 use crate::scope::{Exercise, Scope};
 use crate::writer::{Command, WriteError};
@@ -32,6 +32,9 @@ pub struct ListQuery {
     bbox: Option<String>,
     exercise: Option<String>,
     layers: Option<String>,
+    /// `acknowledgement`: movements notified and not yet acknowledged by the caller's
+    /// organisation (a military liaison's to-do list).
+    awaiting: Option<String>,
 }
 
 /// The scope a list query asks for.
@@ -96,9 +99,27 @@ pub async fn list(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let layer = parse_layer(&layer)?;
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(mut q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let awaiting = match q.awaiting.take().as_deref() {
+        None => false,
+        Some("acknowledgement") if layer == Layer::Movements => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "awaiting: `{other}` is not supported here (movements take `acknowledgement`)"
+            )))
+        }
+    };
     let scope = scope(q, &state)?;
-    let (seq, items) = collect(&state, Some(layer));
+    let (seq, mut items) = collect(&state, Some(layer));
+    if awaiting {
+        items.retain(|i| {
+            i.movement().is_some_and(|m| {
+                m.notification != Notification::Draft
+                    && !m.status.is_terminal()
+                    && !m.acknowledged_by.iter().any(|o| *o == who.org)
+            })
+        });
+    }
     let features = render_visible(&state, &who.viewer(), items, &scope);
     let mut fc = feature::collection(features);
     fc["seq"] = json!(seq);
