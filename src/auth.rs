@@ -105,10 +105,13 @@ pub async fn create_token(
     Ok((row, secret))
 }
 
+/// A cached look-up: who the secret stands for (`None`: nobody), and when it was looked up.
+type Cached = (Option<Identity>, Instant);
+
 /// Token look-ups for requests, cached.
 pub struct Tokens {
     store: Arc<dyn EventStore>,
-    cache: Mutex<HashMap<[u8; 32], (Option<Identity>, Instant)>>,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl Tokens {

@@ -116,7 +116,7 @@ pub async fn list(
             i.movement().is_some_and(|m| {
                 m.notification != Notification::Draft
                     && !m.status.is_terminal()
-                    && !m.acknowledged_by.iter().any(|o| *o == who.org)
+                    && !m.acknowledged_by.contains(&who.org)
             })
         });
     }

@@ -1,0 +1,239 @@
+//! `cmcop demo` end to end: the real server on port 0 against a temp SQLite file, the scenario
+//! loaded through the write path, read back over REST with the printed tokens, kept moving by
+//! the live loop, and not loaded twice when the demo starts again on the same database.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use cmcop::demo::{Demo, Ready, Timing};
+use cmcop::model::Role;
+use common::{Backend, TestDb};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The live loop at test speed.
+const FAST: Timing = Timing {
+    positions: Duration::from_millis(150),
+    incidents: (Duration::from_millis(200), Duration::from_millis(400)),
+    flips: (Duration::from_millis(200), Duration::from_millis(400)),
+};
+
+struct Running {
+    ready: Ready,
+    shutdown: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    async fn start(db: &TestDb) -> Running {
+        let demo = Demo::build(common::test_config(&db.url))
+            .await
+            .expect("the demo builds")
+            .with_timing(FAST);
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let token = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            demo.run(token, move |ready| {
+                let _ = tx.send(ready.clone());
+            })
+            .await
+            .expect("the demo runs");
+        });
+        let ready = tokio::time::timeout(Duration::from_secs(20), rx)
+            .await
+            .expect("the scenario loads in time")
+            .expect("the demo reports ready");
+        Running {
+            ready,
+            shutdown,
+            handle,
+        }
+    }
+
+    fn token(&self, role: Role) -> &str {
+        &self
+            .ready
+            .tokens
+            .iter()
+            .find(|t| t.role == role)
+            .expect("a token per role")
+            .secret
+    }
+
+    async fn picture(&self, role: Role) -> Value {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/api/v1/picture", self.ready.url))
+            .bearer_auth(self.token(role))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(resp.status(), reqwest::StatusCode::OK);
+        resp.json().await.expect("a FeatureCollection")
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.expect("the demo stopped cleanly");
+    }
+}
+
+fn features(picture: &Value) -> &[Value] {
+    picture["features"].as_array().map_or(&[], Vec::as_slice)
+}
+
+fn count(picture: &Value, layer: &str) -> usize {
+    features(picture)
+        .iter()
+        .filter(|f| f["properties"]["layer"] == layer)
+        .count()
+}
+
+fn find<'a>(picture: &'a Value, id: &str) -> Option<&'a Value> {
+    features(picture).iter().find(|f| f["id"] == id)
+}
+
+/// The ids of the scenario's own items (not the live loop's).
+fn seeded_ids(picture: &Value) -> HashSet<String> {
+    features(picture)
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .filter(|id| id.starts_with("demo-") && !id.contains("-live-") && !id.contains("-test-"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_loads_the_scenario_once_and_keeps_it_moving() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let demo = Running::start(&db).await;
+    assert!(demo.ready.loaded);
+    assert!(demo.ready.url.starts_with("http://127.0.0.1:"));
+    let roles: HashSet<Role> = demo.ready.tokens.iter().map(|t| t.role).collect();
+    assert_eq!(roles.len(), Role::ALL.len(), "one token per role");
+
+    let picture = demo.picture(Role::Coordinator).await;
+    assert!(
+        count(&picture, "movements") >= 20,
+        "{}",
+        count(&picture, "movements")
+    );
+    assert!(count(&picture, "constraints") >= 30);
+    assert!(count(&picture, "incidents") >= 60);
+    for f in features(&picture) {
+        assert_eq!(f["properties"]["exercise"], true, "{}", f["id"]);
+    }
+    for status in ["planned", "en_route", "arrived", "aborted", "cancelled"] {
+        assert!(
+            features(&picture)
+                .iter()
+                .any(|f| f["properties"]["status"] == status),
+            "no movement is {status}"
+        );
+    }
+    let convoy = find(&picture, "demo-mov-01").expect("the first convoy");
+    assert_eq!(convoy["properties"]["status"], "en_route");
+    assert_eq!(convoy["properties"]["notification"], "acknowledged");
+    let first_fix = convoy["properties"]["position_at"].clone();
+    assert!(first_fix.is_string(), "{convoy}");
+
+    // Each side sees its share: the military not the humanitarian draft, the wall no contacts.
+    let military = demo.picture(Role::MilitaryLiaison).await;
+    assert!(
+        find(&military, "demo-mov-08").is_none(),
+        "a draft stays civil"
+    );
+    assert!(find(&military, "demo-mov-01").is_some());
+    let wall = demo.picture(Role::WallDisplay).await;
+    for f in features(&wall) {
+        assert!(f["properties"].get("contact").is_none(), "{}", f["id"]);
+    }
+    let civil = demo.picture(Role::CivilLiaison).await;
+    assert!(count(&civil, "constraints") >= 30);
+
+    // The live loop: convoys report, incidents arrive, constraints change.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = demo.picture(Role::Coordinator).await;
+        let moved =
+            find(&now, "demo-mov-01").is_some_and(|f| f["properties"]["position_at"] != first_fix);
+        let incident = features(&now).iter().any(|f| {
+            f["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("demo-inc-live-"))
+        });
+        let flipped = features(&now).iter().any(|f| {
+            f["properties"]["layer"] == "constraints"
+                && f["properties"]["version"].as_u64() > Some(1)
+        });
+        if moved && incident && flipped {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the picture did not move: moved {moved}, incident {incident}, flipped {flipped}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A convoy at the end of its window arrives, and the next planned one sets off.
+    let planned: Vec<String> = features(&demo.picture(Role::Coordinator).await)
+        .iter()
+        .filter(|f| f["properties"]["status"] == "planned")
+        .filter_map(|f| f["id"].as_str().map(str::to_string))
+        .collect();
+    let now = chrono::Utc::now();
+    let arriving = json!({
+        "type": "Feature",
+        "id": "demo-mov-test-arrival",
+        "geometry": {"type": "LineString",
+                     "coordinates": [[44.366, 33.315], [44.07, 33.29], [43.783, 33.35]]},
+        "properties": {
+            "name": "WFP convoy Baghdad–Fallujah", "status": "en_route", "exercise": true,
+            "window_start": (now - chrono::Duration::hours(2)).to_rfc3339(),
+            "window_end": (now + chrono::Duration::seconds(1)).to_rfc3339(),
+        }
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/movements", demo.ready.url))
+        .bearer_auth(demo.token(Role::ConvoyPlanner))
+        .json(&arriving)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = demo.picture(Role::Coordinator).await;
+        let arrived = find(&now, "demo-mov-test-arrival").is_some_and(|f| {
+            f["properties"]["status"] == "arrived" && f["properties"]["expires_at"].is_string()
+        });
+        let set_off = planned
+            .iter()
+            .any(|id| find(&now, id).is_some_and(|f| f["properties"]["status"] == "en_route"));
+        if arrived && set_off {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "arrived {arrived}, next set off {set_off}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let before = seeded_ids(&demo.picture(Role::Coordinator).await);
+    let first_tokens: Vec<String> = demo.ready.tokens.iter().map(|t| t.name.clone()).collect();
+    demo.stop().await;
+
+    // A second start on the same database finds the scenario and does not load it again.
+    let again = Running::start(&db).await;
+    assert!(!again.ready.loaded);
+    for t in &again.ready.tokens {
+        assert!(!first_tokens.contains(&t.name), "token names are fresh");
+    }
+    let after = seeded_ids(&again.picture(Role::Coordinator).await);
+    assert_eq!(before, after, "the scenario is neither doubled nor lost");
+    again.stop().await;
+}
