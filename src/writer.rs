@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -223,7 +223,9 @@ impl WriterTask {
                 return;
             }
         }
-        let now = Utc::now();
+        // The log stores times to the microsecond; taking `now` at that precision makes the
+        // live picture equal to what a replay of the log rebuilds.
+        let now = Utc::now().trunc_subsecs(6);
         let (staged, unchanged) = {
             let live = self.live.read().unwrap_or_else(|e| e.into_inner());
             self.stage(&live, batch, now)
