@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use chrono::FixedOffset;
 use serde::Deserialize;
 
+use crate::model::{Layer, Role};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -25,7 +27,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub http: HttpConfig,
@@ -39,6 +41,7 @@ pub struct Config {
     pub expiry: ExpiryConfig,
     pub picture: PictureConfig,
     pub hub: HubConfig,
+    pub cot: CotConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -171,23 +174,6 @@ impl Default for HubConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            http: HttpConfig::default(),
-            database: DatabaseConfig::default(),
-            log: LogConfig::default(),
-            policy_file: None,
-            writer: WriterConfig::default(),
-            snapshots: SnapshotConfig::default(),
-            notification: NotificationConfig::default(),
-            expiry: ExpiryConfig::default(),
-            picture: PictureConfig::default(),
-            hub: HubConfig::default(),
-        }
-    }
-}
-
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
@@ -259,12 +245,130 @@ impl Default for PictureConfig {
     }
 }
 
+/// CoT (Cursor on Target) listeners for TAK clients; see `proto/COT.md`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CotConfig {
+    /// Plain TCP listener (CoT convention: port 8087). Off unless set.
+    pub addr: Option<String>,
+    /// The role and organisation every plain-TCP client speaks as: a plain socket proves no
+    /// identity, so the default is the read-only wall display.
+    pub role: Role,
+    pub org: String,
+    /// TLS listener with client certificates (CoT convention: port 8089). Off unless set;
+    /// needs `tls_cert`, `tls_key` and `client_ca`.
+    pub tls_addr: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that client certificates must chain to.
+    pub client_ca: Option<PathBuf>,
+    /// UDP input (mesh `0xBF 0x01 0xBF` datagrams or one XML event per datagram), inbound only,
+    /// with the identity of the plain listener (`role`, `org`). Off unless set.
+    pub udp_addr: Option<String>,
+    /// Certificate subject → role and organisation; the first rule that matches wins, and a
+    /// certificate no rule matches is refused.
+    pub cert_map: Vec<CotCertRule>,
+    /// Which inbound CoT types become items, by type prefix; the longest prefix wins.
+    pub inbound: Vec<CotInboundRule>,
+    /// Offer TAK protocol version 1 (protobuf) to clients; off keeps every client on XML.
+    pub protobuf: bool,
+    /// A client silent this long is disconnected.
+    pub idle_timeout_seconds: u64,
+    /// The whole visible picture is sent again this often, so that `stale` can stay short.
+    pub refresh_seconds: u64,
+    /// `stale` of items that have no validity or expiry of their own, from the time sent.
+    pub stale_seconds: i64,
+    /// Largest event a client may send, in KiB.
+    pub max_event_kib: usize,
+    /// Garbage or malformed events tolerated per connection before it is closed.
+    pub max_bad_frames: u32,
+}
+
+/// A certificate subject and what it maps to. `subject_cn` matches the common name exactly;
+/// `subject` matches the whole subject as RFC 4514 text (`CN=alpha, O=ARMY`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CotCertRule {
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    pub role: Role,
+    pub org: String,
+}
+
+/// Inbound CoT of a type that starts with `type_prefix` (whole segments: `a-u` matches
+/// `a-u-G`, not `a-uX`) becomes an item of `layer`, with `properties` as the defaults of a
+/// new item.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CotInboundRule {
+    pub type_prefix: String,
+    pub layer: Layer,
+    #[serde(default)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for CotConfig {
+    fn default() -> Self {
+        let rule =
+            |type_prefix: &str, layer: Layer, properties: serde_json::Value| CotInboundRule {
+                type_prefix: type_prefix.into(),
+                layer,
+                properties: match properties {
+                    serde_json::Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                },
+            };
+        CotConfig {
+            addr: None,
+            role: Role::WallDisplay,
+            org: "cot".into(),
+            tls_addr: None,
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
+            udp_addr: None,
+            cert_map: Vec::new(),
+            inbound: vec![
+                rule(
+                    "b-m-p",
+                    Layer::Constraints,
+                    serde_json::json!({"category": "movement_restriction", "kind": "checkpoint", "status": "unknown"}),
+                ),
+                rule(
+                    "u-d",
+                    Layer::Constraints,
+                    serde_json::json!({"category": "hostilities", "kind": "operation_area", "status": "restricted"}),
+                ),
+                rule(
+                    "a-u",
+                    Layer::Incidents,
+                    serde_json::json!({"event_type": "strategic_developments", "sub_event_type": "other", "severity": 2, "verification": "reported"}),
+                ),
+                rule(
+                    "a-h",
+                    Layer::Incidents,
+                    serde_json::json!({"event_type": "strategic_developments", "sub_event_type": "other", "severity": 3, "verification": "reported"}),
+                ),
+            ],
+            protobuf: true,
+            idle_timeout_seconds: 600,
+            refresh_seconds: 600,
+            stale_seconds: 1800,
+            max_event_kib: 1024,
+            max_bad_frames: 10,
+        }
+    }
+}
+
 /// Environment variables that override the file, and the key each replaces.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CMCOP_HTTP_ADDR", "http.addr"),
     ("CMCOP_DATABASE_URL", "database.url"),
     ("CMCOP_LOG", "log.filter"),
     ("CMCOP_LOG_FORMAT", "log.format"),
+    ("CMCOP_COT_ADDR", "cot.addr"),
 ];
 
 impl Config {
@@ -305,6 +409,9 @@ impl Config {
         if let Some(v) = get("CMCOP_LOG_FORMAT") {
             self.log.format = v;
         }
+        if let Some(v) = get("CMCOP_COT_ADDR") {
+            self.cot.addr = Some(v);
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -332,6 +439,42 @@ impl Config {
         if self.writer.max_batch == 0 || self.writer.queue == 0 {
             return Err(ConfigError::Invalid(
                 "writer.max_batch and writer.queue must be positive".into(),
+            ));
+        }
+        self.validate_cot()?;
+        Ok(())
+    }
+
+    fn validate_cot(&self) -> Result<(), ConfigError> {
+        let cot = &self.cot;
+        crate::model::validate_org(&cot.org)
+            .map_err(|e| ConfigError::Invalid(format!("cot.org: {e}")))?;
+        if cot.tls_addr.is_some()
+            && (cot.tls_cert.is_none() || cot.tls_key.is_none() || cot.client_ca.is_none())
+        {
+            return Err(ConfigError::Invalid(
+                "cot.tls_addr needs cot.tls_cert, cot.tls_key and cot.client_ca".into(),
+            ));
+        }
+        for (i, r) in cot.cert_map.iter().enumerate() {
+            if r.subject_cn.is_none() == r.subject.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "cot.cert_map[{i}]: give exactly one of subject_cn and subject"
+                )));
+            }
+            crate::model::validate_org(&r.org)
+                .map_err(|e| ConfigError::Invalid(format!("cot.cert_map[{i}].org: {e}")))?;
+        }
+        for (i, r) in cot.inbound.iter().enumerate() {
+            if r.type_prefix.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "cot.inbound[{i}].type_prefix must not be empty"
+                )));
+            }
+        }
+        if cot.max_event_kib == 0 || cot.stale_seconds <= 0 {
+            return Err(ConfigError::Invalid(
+                "cot.max_event_kib and cot.stale_seconds must be positive".into(),
             ));
         }
         Ok(())
@@ -373,6 +516,26 @@ mod tests {
         let mut c = Config::from_toml("[http]\naddr = \"0.0.0.0:9000\"\n").unwrap();
         c.apply_env(|k| (k == "CMCOP_HTTP_ADDR").then(|| "127.0.0.1:0".to_string()));
         assert_eq!(c.http.addr, "127.0.0.1:0");
+    }
+
+    #[test]
+    fn cot_section_and_its_environment_variable() {
+        let mut c = Config::from_toml(
+            "[cot]\naddr = \"127.0.0.1:8087\"\nrole = \"military_liaison\"\norg = \"ARMY\"\n\
+             [[cot.cert_map]]\nsubject_cn = \"alpha\"\nrole = \"civil_liaison\"\norg = \"NRC\"\n\
+             [[cot.inbound]]\ntype_prefix = \"b-m-p\"\nlayer = \"incidents\"\n\
+             properties = { severity = 2, event_type = \"riots\" }\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.cot.role, Role::MilitaryLiaison);
+        assert_eq!(c.cot.inbound.len(), 1);
+        assert_eq!(c.cot.inbound[0].properties["severity"], 2);
+        c.apply_env(|k| (k == "CMCOP_COT_ADDR").then(|| "127.0.0.1:0".to_string()));
+        assert_eq!(c.cot.addr.as_deref(), Some("127.0.0.1:0"));
+        assert!(Config::default().cot.addr.is_none());
+        c.cot.tls_addr = Some("127.0.0.1:0".into());
+        assert!(c.validate().is_err());
     }
 
     #[test]

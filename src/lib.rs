@@ -4,10 +4,12 @@
 //! viewer seeing what the sharing policy allows. See ARCHITECTURE.md for the map of modules;
 //! the binary (`main.rs`) only parses the command line and calls in here.
 
+pub mod access;
 pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod cot;
 pub mod demo;
 pub mod feature;
 pub mod hub;
@@ -19,6 +21,7 @@ pub mod policy;
 pub mod scope;
 pub mod server;
 pub mod store;
+pub mod web;
 pub mod writer;
 
 pub use config::Config;

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::access::index::{Capsule, SpatialIndex};
 use crate::log::{Change, Event, Hash, Snapshot, GENESIS};
 use crate::model::{Item, Layer, Notification};
 
@@ -87,6 +88,8 @@ pub struct Picture {
     retired: HashSet<String>,
     seq: u64,
     hash: Hash,
+    /// Constraints and incidents by place, kept in step by `install` (access check, issue #4).
+    index: SpatialIndex,
 }
 
 impl Picture {
@@ -98,15 +101,18 @@ impl Picture {
     }
 
     pub fn from_snapshot(s: Snapshot) -> Picture {
+        let items: HashMap<String, Arc<Item>> = s
+            .items
+            .into_iter()
+            .map(|i| (i.id.clone(), Arc::new(i)))
+            .collect();
+        let index = SpatialIndex::build(items.values());
         Picture {
-            items: s
-                .items
-                .into_iter()
-                .map(|i| (i.id.clone(), Arc::new(i)))
-                .collect(),
+            items,
             retired: s.retired.into_iter().collect(),
             seq: s.seq,
             hash: s.hash,
+            index,
         }
     }
 
@@ -158,14 +164,23 @@ impl Picture {
             .collect()
     }
 
+    /// The constraints and incidents (of `layers`) whose bounding box, grown by their
+    /// `precision_m`, may meet `corridor`, each once: a superset of what lies there, for the
+    /// caller to measure exactly. Movements are not indexed.
+    pub fn near(&self, corridor: &[Capsule], layers: &[Layer]) -> Vec<Arc<Item>> {
+        self.index.query(corridor, layers)
+    }
+
     /// Installs the state an event produced (computed by `next_state`).
     pub fn install(&mut self, event: &Event, hash: Hash, state: Option<Arc<Item>>) {
         debug_assert_eq!(event.seq, self.seq + 1, "events apply in sequence");
         match state {
             Some(item) => {
+                self.index.put(&item);
                 self.items.insert(event.item_id.clone(), item);
             }
             None => {
+                self.index.remove(&event.item_id);
                 self.items.remove(&event.item_id);
                 if matches!(event.change, Change::Retired { .. }) {
                     self.retired.insert(event.item_id.clone());

@@ -52,6 +52,8 @@ pub enum StartError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Cot(#[from] crate::cot::listener::BindError),
 }
 
 /// A built server, bound and loaded, not yet serving.
@@ -60,6 +62,8 @@ pub struct Application {
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     writer_task: WriterTask,
+    /// The CoT listeners (issue #5), bound in `build` when configured.
+    cot: crate::cot::listener::Listeners,
 }
 
 impl Application {
@@ -103,6 +107,7 @@ impl Application {
                 addr: config.http.addr.clone(),
                 source,
             })?;
+        let cot = crate::cot::listener::Listeners::bind(&config.cot).await?;
         let hub = Arc::new(Hub::new(
             live.clone(),
             policy.clone(),
@@ -130,7 +135,23 @@ impl Application {
             tls,
             state,
             writer_task,
+            cot,
         })
+    }
+
+    /// The bound address of the plain-TCP CoT listener, when configured.
+    pub fn cot_addr(&self) -> Option<SocketAddr> {
+        self.cot.plain_addr()
+    }
+
+    /// The bound address of the CoT TLS listener, when configured.
+    pub fn cot_tls_addr(&self) -> Option<SocketAddr> {
+        self.cot.tls_addr()
+    }
+
+    /// The bound address of the CoT UDP input, when configured.
+    pub fn cot_udp_addr(&self) -> Option<SocketAddr> {
+        self.cot.udp_addr()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -174,6 +195,8 @@ impl Application {
             chrono::Duration::seconds(self.state.config.expiry.grace_seconds),
             shutdown.clone(),
         ));
+        // CoT connections follow `state.shutdown`, like WebSocket connections.
+        self.cot.spawn(self.state.clone(), &tracker);
         let router = api::app(self.state.clone());
         let make = router.into_make_service();
         let signal = {

@@ -64,8 +64,10 @@ fn server_examples_have_the_server_shapes() {
             }
             "batch" => assert!(v["messages"].as_array().unwrap().len() > 1),
             "error" => {
-                let ours = parse_client(r#"{"type":"subscribe","bbox":[42,37,44,36]}"#).unwrap_err();
-                let ours: Value = serde_json::from_str(&message::error(ours.code, &ours.message)).unwrap();
+                let ours =
+                    parse_client(r#"{"type":"subscribe","bbox":[42,37,44,36]}"#).unwrap_err();
+                let ours: Value =
+                    serde_json::from_str(&message::error(ours.code, &ours.message)).unwrap();
                 assert_eq!(ours, v, "the error example is what the server says");
             }
             "pong" => assert_eq!(serde_json::from_str::<Value>(&message::pong()).unwrap(), v),

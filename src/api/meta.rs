@@ -66,7 +66,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub async fn openapi() -> Response {
+/// `GET /api/v1/openapi.json`: like every `/api/` route, for token holders only.
+pub async fn openapi(_caller: super::Caller) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 

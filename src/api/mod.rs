@@ -5,6 +5,7 @@
 //! `Policy::decide` for the caller; a hidden item is a 404, never a 403. No handler writes to
 //! the store or the picture directly.
 
+mod access;
 mod items;
 mod meta;
 mod movements;
@@ -25,8 +26,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Identity, Tickets, Tokens};
-use crate::hub::Hub;
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::model::Item;
 use crate::picture::Live;
@@ -85,6 +86,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/movements/{id}/acknowledge"),
     ("GET", "/api/v1/ws"),
     ("POST", "/api/v1/ws/ticket"),
+    ("POST", "/api/v1/access-check"),
 ];
 
 /// The API's router.
@@ -112,6 +114,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/api/v1/ws/ticket", post(ws::ticket))
+        .route("/api/v1/access-check", post(access::check))
+        .merge(crate::web::router())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -150,7 +154,10 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// The identity behind `Authorization: Bearer TOKEN`, or 401.
-pub async fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> ApiResult<Identity> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<Identity> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::Unauthorized)?;

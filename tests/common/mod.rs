@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use cmcop::model::Role;
 use cmcop::{Application, Config};
-use reqwest::{Method, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -113,6 +114,10 @@ pub struct TestApp {
     shutdown: CancellationToken,
     handle: Option<JoinHandle<()>>,
     pub state: cmcop::api::AppState,
+    /// The CoT listeners' bound addresses, when the config turns them on.
+    pub cot_addr: Option<SocketAddr>,
+    pub cot_tls_addr: Option<SocketAddr>,
+    pub cot_udp_addr: Option<SocketAddr>,
 }
 
 /// A test's config: port 0, quiet, its own database.
@@ -136,6 +141,8 @@ impl TestApp {
             .await
             .expect("the server builds");
         let addr = app.local_addr();
+        let (cot_addr, cot_tls_addr, cot_udp_addr) =
+            (app.cot_addr(), app.cot_tls_addr(), app.cot_udp_addr());
         let state = app.state().clone();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -152,6 +159,9 @@ impl TestApp {
             shutdown,
             handle: Some(handle),
             state,
+            cot_addr,
+            cot_tls_addr,
+            cot_udp_addr,
         }
     }
 
@@ -161,15 +171,14 @@ impl TestApp {
         if let Some(h) = self.handle.take() {
             h.await.expect("the server stopped cleanly");
         }
-        let db = std::mem::replace(
+        std::mem::replace(
             &mut self.db,
             TestDb {
                 url: String::new(),
                 pg: None,
                 _dir: None,
             },
-        );
-        db
+        )
     }
 
     /// Stops and starts again on the same database.
@@ -234,11 +243,75 @@ impl TestApp {
             .await
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// A request to build further (headers, raw bodies); send it with `reply`.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
     /// Creates an item and returns its id; panics with the problem when refused.
     pub async fn create(&self, layer: &str, token: &str, feature: Value) -> String {
         let (status, body) = self.post(&format!("/api/v1/{layer}"), token, feature).await;
         assert_eq!(status, StatusCode::CREATED, "create {layer}: {body}");
         body["id"].as_str().expect("an id").to_string()
+    }
+}
+
+/// A whole response: status, headers and body (JSON when it parses, else a JSON string).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts an RFC 9457 problem with `status`, and returns its body.
+    pub fn problem(&self, status: StatusCode) -> &Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.body
+        );
+        let b = &self.body;
+        assert_eq!(b["status"], status.as_u16(), "{b}");
+        assert!(b["type"].is_string(), "a problem has a type: {b}");
+        assert!(b["title"].is_string(), "a problem has a title: {b}");
+        assert!(b["detail"].is_string(), "a problem has a detail: {b}");
+        b
+    }
+}
+
+/// Sends a request built with `TestApp::request` and reads the whole response.
+pub async fn reply(req: RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply {
+        status,
+        headers,
+        body,
     }
 }
 

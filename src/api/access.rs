@@ -1,0 +1,217 @@
+//! `POST /api/v1/access-check`: checks a planned route and window against constraints and
+//! recent incidents.
+//!
+//! Parses the request strictly (an unknown member is a 422 naming it), resolves a movement id to
+//! the route and window its caller may see, asks the picture's spatial index for what lies near
+//! the route, and hands the rest to `access`, which passes every item through policy. Writes
+//! nothing; any role may call it, the read-only wall display included.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::items::view_of;
+use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
+use crate::access::{self, Plan, Report, Settings};
+use crate::model::{parse_time, Geometry, GeometryKind, Invalid, Layer, Position};
+use crate::policy::Viewer;
+use crate::scope::Exercise;
+
+/// The members a request may carry.
+const MEMBERS: &[&str] = &[
+    "route",
+    "movement",
+    "depart",
+    "arrive",
+    "buffer_m",
+    "incidents_since_h",
+    "speed_kmh",
+    "exercise",
+];
+
+/// A request as sent, each member parsed but not yet checked against the others.
+struct Request {
+    route: Option<Vec<Position>>,
+    movement: Option<String>,
+    depart: Option<DateTime<Utc>>,
+    arrive: Option<DateTime<Utc>>,
+    buffer_m: Option<f64>,
+    incidents_since_h: Option<u32>,
+    speed_kmh: Option<f64>,
+    exercise: Option<Exercise>,
+}
+
+fn parse_request(body: &Value) -> Result<Request, Invalid> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| Invalid::new("", "an access check is a JSON object"))?;
+    if let Some(key) = obj.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
+        return Err(Invalid::new(
+            key,
+            format!(
+                "unknown member of an access check (expected {})",
+                MEMBERS.join(", ")
+            ),
+        ));
+    }
+    let route = present(obj, "route")
+        .map(
+            |v| match Geometry::parse(v, "route", &[GeometryKind::LineString])? {
+                Geometry::LineString(l) => Ok(l),
+                _ => Err(Invalid::new("route.type", "must be a LineString")),
+            },
+        )
+        .transpose()?;
+    let movement = present(obj, "movement")
+        .map(|v| match v.as_str() {
+            Some(s) if !s.is_empty() => Ok(s.to_string()),
+            _ => Err(Invalid::new("movement", "must be a movement id (a string)")),
+        })
+        .transpose()?;
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, Invalid> {
+        present(obj, name)
+            .map(|v| {
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| Invalid::new(name, "must be an RFC 3339 time string"))?;
+                parse_time(s).map_err(|m| Invalid::new(name, m))
+            })
+            .transpose()
+    };
+    let number = |name: &str| -> Result<Option<f64>, Invalid> {
+        present(obj, name)
+            .map(|v| {
+                v.as_f64()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| Invalid::new(name, "must be a number"))
+            })
+            .transpose()
+    };
+    let incidents_since_h = present(obj, "incidents_since_h")
+        .map(|v| {
+            v.as_u64()
+                // Too large to be a sensible look-back: `Plan::validate` says what the limit is.
+                .map(|h| u32::try_from(h).unwrap_or(u32::MAX))
+                .ok_or_else(|| Invalid::new("incidents_since_h", "must be a whole number of hours"))
+        })
+        .transpose()?;
+    let exercise = present(obj, "exercise")
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| Invalid::new("exercise", "must be exclude, include or only"))
+                .and_then(|s| Exercise::parse(s).map_err(|m| Invalid::new("exercise", m)))
+        })
+        .transpose()?;
+    Ok(Request {
+        route,
+        movement,
+        depart: time("depart")?,
+        arrive: time("arrive")?,
+        buffer_m: number("buffer_m")?,
+        incidents_since_h,
+        speed_kmh: number("speed_kmh")?,
+        exercise,
+    })
+}
+
+/// A member that is there and not `null`.
+fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+/// The plan a request asks for, and the member its route came from. A movement gives its route
+/// and window as the caller sees them (reduced when policy reduces it; a hidden window is not
+/// used); members of the request override them. An overridden `depart` without `arrive` takes
+/// the ETA from the speed rather than mixing in the movement's planned arrival.
+fn resolve(state: &AppState, viewer: &Viewer, r: Request) -> ApiResult<(Plan, &'static str)> {
+    let mut route_field = "route";
+    let mut route = r.route;
+    let (mut depart, mut arrive) = (r.depart, r.arrive);
+    if let Some(id) = &r.movement {
+        let item = view_of(state, viewer, Layer::Movements, id)?;
+        let view = state
+            .policy
+            .decide(&item, viewer)
+            .ok_or(ApiError::NotFound)?;
+        if route.is_none() {
+            route_field = "movement";
+            let seen = match view.precision_m() {
+                Some(p) => item.geometry.reduced(p),
+                None => item.geometry.clone(),
+            };
+            route = Some(match seen {
+                Geometry::LineString(l) => l,
+                other => other.positions().copied().collect(),
+            });
+        }
+        if let Some(m) = item.movement() {
+            let shown = |f: &str| !view.hidden.contains(f);
+            if depart.is_none() && arrive.is_none() && shown("window_end") {
+                arrive = Some(m.window_end);
+            }
+            if depart.is_none() && shown("window_start") {
+                depart = Some(m.window_start);
+            }
+        }
+    }
+    let route = route.ok_or_else(|| {
+        Invalid::new(
+            "route",
+            "is missing: give a route (a GeoJSON LineString) or a movement id",
+        )
+    })?;
+    let depart = depart.ok_or_else(|| Invalid::new("depart", "is missing"))?;
+    let mut plan = Plan::new(route, depart, arrive);
+    if let Some(b) = r.buffer_m {
+        plan.buffer_m = b;
+    }
+    if let Some(h) = r.incidents_since_h {
+        plan.incidents_since_h = h;
+    }
+    plan.speed_kmh = r.speed_kmh;
+    Ok((plan, route_field))
+}
+
+pub async fn check(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Report>> {
+    let viewer = who.viewer();
+    let request = parse_request(&body)?;
+    let exercise = match request.exercise {
+        Some(e) => e,
+        None => Exercise::parse(&state.config.picture.exercise)
+            .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}")))?,
+    };
+    let (plan, route_field) = resolve(&state, &viewer, request)?;
+    plan.validate(route_field)?;
+    let local_offset = state
+        .config
+        .local_offset()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let settings = Settings::new(local_offset);
+    let items = {
+        let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+        live.picture
+            .near(&plan.corridor(), &[Layer::Constraints, Layer::Incidents])
+    };
+    // Measuring is CPU work that grows with the route and what lies near it; it runs off the
+    // async workers so that a long route with a wide buffer cannot stall other requests.
+    let policy = state.policy.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        access::check_items(
+            &plan,
+            &items,
+            &policy,
+            &viewer,
+            exercise,
+            &settings,
+            Utc::now(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("access check task: {e}")))?;
+    Ok(Json(report))
+}

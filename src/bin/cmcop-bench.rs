@@ -1,2 +1,0 @@
-//! cmcop-bench: load generator (being written).
-fn main() {}

@@ -1,0 +1,875 @@
+//! The CoT listeners: plain TCP (a fixed identity from config) and TLS with client
+//! certificates (the certificate's subject maps to an identity), one task per connection; and
+//! a UDP input (inbound only, the plain listener's identity).
+//!
+//! A connection subscribes to the hub like a WebSocket does, sends the visible picture as CoT,
+//! then follows the hub. The hub's outbox carries JSON for WebSocket clients, so a CoT
+//! connection uses it only to learn *which* items changed: for each changed id it reads the
+//! current item from the live picture and renders it through policy for its own viewer (or
+//! sends a delete when the item is gone or no longer visible). CoT wants the latest state, so
+//! this is correct under conflation too. What a client sends goes through the same write path
+//! as REST: `model::input` → `policy` → `Writer::submit`. One `select!` per connection races
+//! the socket, the outbox, the position relay, a refresh timer, an idle deadline and shutdown.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use super::mapping::{self, Inbound};
+use super::proto;
+use super::stream::{Frame, Mode, StreamReader};
+use super::xml::{self, CotEvent};
+use crate::api::AppState;
+use crate::auth::Identity;
+use crate::config::{CotCertRule, CotConfig};
+use crate::hub::{Start, Subscriber};
+use crate::model::input::{parse_feature, parse_patch, Author};
+use crate::model::{Item, Layer, Role, Side};
+use crate::policy::Viewer;
+use crate::scope::{Exercise, Scope};
+use crate::writer::{Command, WriteError};
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one write to a client may take before the client is given up on.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Open CoT connections, both listeners together.
+const MAX_CONNECTIONS: usize = 4096;
+/// Messages drained from the outbox per wake-up.
+const MAX_DRAIN: usize = 1024;
+/// How many times an update is recomputed when the item keeps changing under it.
+const UPDATE_RETRIES: usize = 5;
+/// Positions and chat buffered for relaying; a slow connection skips older ones.
+const RELAY_CAPACITY: usize = 1024;
+
+/// Why the listeners could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("cannot listen for CoT on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CoT TLS: {0}")]
+    Tls(String),
+}
+
+/// The bound CoT listeners, not yet accepting.
+pub struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    udp: Option<UdpSocket>,
+}
+
+impl Listeners {
+    /// Binds what the config asks for (port 0 binds a free port).
+    pub async fn bind(config: &CotConfig) -> Result<Listeners, BindError> {
+        let bind = |addr: String| async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|source| BindError::Bind { addr, source })
+        };
+        let plain = match &config.addr {
+            Some(a) => Some(bind(a.clone()).await?),
+            None => None,
+        };
+        let tls = match (
+            &config.tls_addr,
+            &config.tls_cert,
+            &config.tls_key,
+            &config.client_ca,
+        ) {
+            (Some(a), Some(cert), Some(key), Some(ca)) => {
+                let acceptor = tls_acceptor(cert, key, ca)?;
+                Some((bind(a.clone()).await?, acceptor))
+            }
+            _ => None,
+        };
+        let udp = match &config.udp_addr {
+            Some(a) => Some(UdpSocket::bind(a).await.map_err(|source| BindError::Bind {
+                addr: a.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        Ok(Listeners { plain, tls, udp })
+    }
+
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
+    /// Starts the accept loops on `tracker`; they and their connections stop with
+    /// `state.shutdown`.
+    pub fn spawn(self, state: AppState, tracker: &TaskTracker) {
+        let shared = Arc::new(Shared {
+            relay: broadcast::channel(RELAY_CAPACITY).0,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            next_id: AtomicU64::new(1),
+        });
+        if let Some(listener) = self.plain {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "CoT listening on tcp://{addr}");
+            }
+            tracker.spawn(run_plain(
+                listener,
+                state.clone(),
+                shared.clone(),
+                tracker.clone(),
+            ));
+        }
+        if let Some((listener, acceptor)) = self.tls {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "CoT listening on ssl://{addr} (client certificates)");
+            }
+            tracker.spawn(run_tls(
+                listener,
+                acceptor,
+                state.clone(),
+                shared,
+                tracker.clone(),
+            ));
+        }
+        if let Some(socket) = self.udp {
+            if let Ok(addr) = socket.local_addr() {
+                tracing::info!(%addr, "CoT input on udp://{addr}");
+            }
+            tracker.spawn(run_udp(socket, state));
+        }
+    }
+}
+
+/// What the connections share: the relay of positions and chat, the connection cap, ids.
+struct Shared {
+    relay: broadcast::Sender<Arc<Relayed>>,
+    slots: Arc<Semaphore>,
+    next_id: AtomicU64,
+}
+
+/// A position report or chat message passed between connections of one side; never stored.
+struct Relayed {
+    from: u64,
+    side: Side,
+    event: CotEvent,
+}
+
+fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    ca: &Path,
+) -> Result<tokio_rustls::TlsAcceptor, BindError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| BindError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BindError::Tls(format!("{}: {e}", cert.display())))?;
+    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| BindError::Tls(format!("{}: {e}", key.display())))?
+        .ok_or_else(|| BindError::Tls(format!("{}: no private key found", key.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
+        let c = c.map_err(|e| BindError::Tls(format!("{}: {e}", ca.display())))?;
+        roots
+            .add(c)
+            .map_err(|e| BindError::Tls(format!("{}: {e}", ca.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(BindError::Tls(format!(
+            "{}: no CA certificate found",
+            ca.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| BindError::Tls(e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| BindError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| BindError::Tls(e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The identity a client certificate maps to, by the first matching rule.
+pub fn identity_for_certificate(der: &[u8], rules: &[CotCertRule]) -> Option<Identity> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let cn = subject
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .map(str::to_string);
+    let full = subject.to_string();
+    let rule = rules.iter().find(|r| {
+        r.subject_cn.is_some() && r.subject_cn == cn
+            || r.subject.as_deref().is_some_and(|s| s == full)
+    })?;
+    let name = cn.unwrap_or(full);
+    Some(Identity {
+        token_id: format!("cot:cert:{name}"),
+        name,
+        role: rule.role,
+        org: rule.org.clone(),
+    })
+}
+
+async fn accept(
+    listener: &TcpListener,
+    state: &AppState,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return None,
+            r = listener.accept() => match r {
+                Ok(c) => return Some(c),
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "CoT accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn run_plain(
+    listener: TcpListener,
+    state: AppState,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+) {
+    let cfg = &state.config.cot;
+    while let Some((tcp, peer)) = accept(&listener, &state).await {
+        let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "CoT connection refused: too many open");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let who = Identity {
+            token_id: "cot:tcp".into(),
+            name: format!("cot-tcp {peer}"),
+            role: cfg.role,
+            org: cfg.org.clone(),
+        };
+        let (state, shared) = (state.clone(), shared.clone());
+        tracker.spawn(async move {
+            Connection::run(state, shared, who, peer, tcp).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn run_tls(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: AppState,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+) {
+    while let Some((tcp, peer)) = accept(&listener, &state).await {
+        let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "CoT connection refused: too many open");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (state, shared, acceptor) = (state.clone(), shared.clone(), acceptor.clone());
+        tracker.spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "CoT TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "CoT TLS handshake timed out");
+                    return;
+                }
+            };
+            let who = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| identity_for_certificate(c, &state.config.cot.cert_map));
+            match who {
+                Some(who) => Connection::run(state, shared, who, peer, tls).await,
+                None => {
+                    tracing::warn!(%peer, "CoT client certificate maps to no role; refused");
+                    let mut tls = tls;
+                    let _ = tls.shutdown().await;
+                }
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// The UDP input: each datagram is one event, stored by the same rules as TCP, with the plain
+/// listener's identity. Nothing is sent back and nothing is relayed (UDP senders are not
+/// subscribers). Datagrams are handled one at a time; while a write is committed, the socket's
+/// buffer holds what arrives, and what overflows it is lost, as UDP allows.
+async fn run_udp(socket: UdpSocket, state: AppState) {
+    let cfg = &state.config.cot;
+    let who = Identity {
+        token_id: "cot:udp".into(),
+        name: "cot-udp".into(),
+        role: cfg.role,
+        org: cfg.org.clone(),
+    };
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = state.shutdown.cancelled() => break,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "CoT UDP receive failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let ev = match super::stream::decode_datagram(&buf[..n]) {
+            Ok(ev) => ev,
+            Err(e) => {
+                // Debug, not info: anyone can send datagrams, and logs must not be a way to
+                // fill the disk.
+                tracing::debug!(%peer, error = %e, "CoT datagram refused");
+                continue;
+            }
+        };
+        let result = match mapping::inbound(&ev, &cfg.inbound, Utc::now()) {
+            Inbound::Upsert {
+                uid,
+                layer,
+                geometry,
+                defaults,
+                properties,
+            } => upsert(&state, &who, &uid, layer, &geometry, &defaults, properties).await,
+            Inbound::Retire { uid } => retire(&state, &who, &uid).await,
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::info!(%peer, uid = %ev.uid, error = %e, "CoT datagram refused");
+        }
+    }
+}
+
+/// How a connection goes on after handling something.
+enum Flow {
+    Continue,
+    Close(&'static str),
+}
+
+/// One CoT client.
+struct Connection<S> {
+    state: AppState,
+    shared: Arc<Shared>,
+    id: u64,
+    who: Identity,
+    viewer: Viewer,
+    peer: SocketAddr,
+    writer: WriteHalf<S>,
+    reader: StreamReader,
+    /// The encoding of what the server sends; follows the negotiation.
+    mode: Mode,
+    scope: Scope,
+    sub: Arc<Subscriber>,
+    /// Uids this client holds, so deletes go only for what it was sent (a delete for an item
+    /// it never saw would tell it the item exists).
+    sent: HashSet<String>,
+    bad: u32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
+    async fn run(state: AppState, shared: Arc<Shared>, who: Identity, peer: SocketAddr, io: S) {
+        let cfg = state.config.cot.clone();
+        let exercise = Exercise::parse(&state.config.picture.exercise).unwrap_or(Exercise::Exclude);
+        let scope = Scope::everything(exercise);
+        let viewer = who.viewer();
+        let (sub, start) = state.hub.subscribe(viewer.clone(), scope.clone(), None);
+        let (mut rd, writer) = tokio::io::split(io);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%peer, name = %who.name, role = %who.role, org = %who.org, "CoT client connected");
+        let mut relay = shared.relay.subscribe();
+        let mut conn = Connection {
+            reader: StreamReader::new(cfg.max_event_kib * 1024),
+            state,
+            shared,
+            id,
+            who,
+            viewer,
+            peer,
+            writer,
+            mode: Mode::Xml,
+            scope,
+            sub: sub.clone(),
+            sent: HashSet::new(),
+            bad: 0,
+        };
+        let mut flow = Flow::Continue;
+        if cfg.protobuf {
+            let offer = mapping::takp_offer(Utc::now());
+            flow = conn.send(&[offer]).await;
+        }
+        if let Flow::Continue = flow {
+            let items = match start {
+                Start::Snapshot { items, .. } => items,
+                // A subscription without `since` always starts from a snapshot; read the
+                // picture rather than trust that.
+                Start::Resume { .. } => conn.all_items(),
+            };
+            flow = conn.send_picture(items).await;
+        }
+        let idle = Duration::from_secs(cfg.idle_timeout_seconds.max(1));
+        let mut deadline = tokio::time::Instant::now() + idle;
+        let refresh_every = Duration::from_secs(cfg.refresh_seconds.max(1));
+        let mut refresh =
+            tokio::time::interval_at(tokio::time::Instant::now() + refresh_every, refresh_every);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut buf = vec![0u8; 16 * 1024];
+        let shutdown = conn.state.shutdown.clone();
+        while let Flow::Continue = flow {
+            let sub = conn.sub.clone();
+            flow = tokio::select! {
+                _ = shutdown.cancelled() => Flow::Close("server shutting down"),
+                _ = tokio::time::sleep_until(deadline) => Flow::Close("idle"),
+                r = rd.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => Flow::Close("peer closed"),
+                    Ok(n) => {
+                        deadline = tokio::time::Instant::now() + idle;
+                        conn.on_bytes(&buf[..n]).await
+                    }
+                },
+                _ = sub.notify.notified() => conn.on_changes().await,
+                r = relay.recv() => match r {
+                    Ok(rel) => conn.on_relay(&rel).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // Positions are superseded by the next report; a chat message
+                        // skipped here is lost for this client, so it is said in the log.
+                        // The connection itself is kept: relayed traffic is best effort.
+                        tracing::info!(peer = %conn.peer, skipped = n, "CoT relay lagged; messages skipped");
+                        Flow::Continue
+                    }
+                    Err(broadcast::error::RecvError::Closed) => Flow::Close("relay closed"),
+                },
+                _ = refresh.tick() => {
+                    let items = conn.all_items();
+                    conn.send_picture(items).await
+                }
+            };
+        }
+        if let Flow::Close(reason) = flow {
+            tracing::info!(peer = %conn.peer, name = %conn.who.name, reason, "CoT client disconnected");
+        }
+        conn.state.hub.unsubscribe(&conn.sub);
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn.writer.shutdown()).await;
+    }
+
+    fn all_items(&self) -> Vec<Arc<Item>> {
+        let live = self.state.live.read().unwrap_or_else(|e| e.into_inner());
+        live.picture.collect(None)
+    }
+
+    /// The events for one item id as this viewer may see it now: the item, or deletes of the
+    /// uids the client holds for it.
+    fn events_for(&mut self, id: &str, item: Option<&Arc<Item>>, out: &mut Vec<CotEvent>) {
+        let now = Utc::now();
+        let stale_after = chrono::Duration::seconds(self.state.config.cot.stale_seconds);
+        let view = item.and_then(|i| {
+            self.state
+                .policy
+                .decide(i, &self.viewer)
+                .filter(|v| self.scope.admits(i, v))
+        });
+        match (item, view) {
+            (Some(item), Some(view)) => {
+                for ev in mapping::render(item, &view, now, stale_after) {
+                    self.sent.insert(ev.uid.clone());
+                    out.push(ev);
+                }
+            }
+            _ => {
+                let layer = item.map(|i| i.layer).unwrap_or(Layer::Movements);
+                for uid in mapping::uids(id, layer) {
+                    if self.sent.remove(&uid) {
+                        out.push(mapping::delete_event(&uid, now));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends every visible item, and deletes for what the client holds that is gone.
+    async fn send_picture(&mut self, items: Vec<Arc<Item>>) -> Flow {
+        let mut out = Vec::new();
+        let mut ids: HashMap<String, Arc<Item>> = HashMap::new();
+        for item in items {
+            ids.insert(item.id.clone(), item);
+        }
+        let mut sorted: Vec<_> = ids.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, item) in sorted {
+            self.events_for(id, Some(item), &mut out);
+        }
+        let held: Vec<String> = self
+            .sent
+            .iter()
+            .filter(|uid| {
+                let id = uid.strip_suffix(mapping::ROUTE_SUFFIX).unwrap_or(uid);
+                !ids.contains_key(id)
+            })
+            .cloned()
+            .collect();
+        for uid in held {
+            self.sent.remove(&uid);
+            out.push(mapping::delete_event(&uid, Utc::now()));
+        }
+        self.send(&out).await
+    }
+
+    /// The hub says items changed: learn which from the outbox, render their current state.
+    async fn on_changes(&mut self) -> Flow {
+        let outs = match self.sub.drain(MAX_DRAIN) {
+            Ok(outs) => outs,
+            Err(_) => {
+                // Too far behind even conflated: start over from the picture as it is now.
+                self.state.hub.unsubscribe(&self.sub);
+                let (sub, _) =
+                    self.state
+                        .hub
+                        .subscribe(self.viewer.clone(), self.scope.clone(), None);
+                self.sub = sub;
+                let items = self.all_items();
+                return self.send_picture(items).await;
+            }
+        };
+        if outs.is_empty() {
+            return Flow::Continue;
+        }
+        if outs.len() == MAX_DRAIN {
+            // More may wait: come back after other branches had a turn.
+            self.sub.notify.notify_one();
+        }
+        let mut ids: Vec<Arc<str>> = outs.into_iter().map(|o| o.id).collect();
+        ids.sort();
+        ids.dedup();
+        let items: Vec<(Arc<str>, Option<Arc<Item>>)> = {
+            let live = self.state.live.read().unwrap_or_else(|e| e.into_inner());
+            ids.into_iter()
+                .map(|id| {
+                    let item = live.picture.get(&id).cloned();
+                    (id, item)
+                })
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (id, item) in &items {
+            self.events_for(id, item.as_ref(), &mut out);
+        }
+        self.send(&out).await
+    }
+
+    async fn on_relay(&mut self, rel: &Relayed) -> Flow {
+        let mine = self.viewer.role.side();
+        if rel.from == self.id || !(rel.side == mine || mine == Side::Coordination) {
+            return Flow::Continue;
+        }
+        self.send(std::slice::from_ref(&rel.event)).await
+    }
+
+    /// Encodes events in the current mode and writes them in one go.
+    async fn send(&mut self, events: &[CotEvent]) -> Flow {
+        if events.is_empty() {
+            return Flow::Continue;
+        }
+        let mut bytes = Vec::with_capacity(events.len() * 600);
+        for ev in events {
+            match self.mode {
+                Mode::Xml => {
+                    bytes.extend_from_slice(xml::to_xml(ev).as_bytes());
+                    bytes.push(b'\n');
+                }
+                Mode::Protobuf => {
+                    bytes.extend_from_slice(&proto::encode_stream(&proto::event_message(ev)))
+                }
+            }
+        }
+        let write = async {
+            self.writer.write_all(&bytes).await?;
+            self.writer.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Close("write failed"),
+            Err(_) => Flow::Close("too slow to read"),
+        }
+    }
+
+    async fn on_bytes(&mut self, chunk: &[u8]) -> Flow {
+        self.reader.push(chunk);
+        while let Some(frame) = self.reader.next_frame() {
+            let event = match frame {
+                Frame::Garbage { bytes, reason } => {
+                    tracing::info!(peer = %self.peer, bytes, reason, "CoT garbage skipped");
+                    Err(())
+                }
+                Frame::Xml(b) => xml::parse_event(&b).map_err(|e| {
+                    tracing::info!(peer = %self.peer, error = %e, "CoT event refused");
+                }),
+                Frame::Protobuf(b) => match proto::decode_payload(&b) {
+                    Ok(msg) => match msg.cot_event {
+                        Some(ev) => proto::from_proto(&ev).map_err(|e| {
+                            tracing::info!(peer = %self.peer, error = %e, "TAK message refused");
+                        }),
+                        // A bare TakControl needs no answer.
+                        None => continue,
+                    },
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, error = %e, "TAK message refused");
+                        Err(())
+                    }
+                },
+            };
+            let flow = match event {
+                Ok(ev) => self.on_event(ev).await,
+                Err(()) => {
+                    self.bad += 1;
+                    if self.bad > self.state.config.cot.max_bad_frames {
+                        Flow::Close("too much garbage")
+                    } else {
+                        Flow::Continue
+                    }
+                }
+            };
+            if let Flow::Close(_) = flow {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_event(&mut self, ev: CotEvent) -> Flow {
+        let now = Utc::now();
+        match mapping::inbound(&ev, &self.state.config.cot.inbound, now) {
+            Inbound::ProtocolRequest { version } => {
+                let accepted = self.state.config.cot.protobuf
+                    && self.mode == Mode::Xml
+                    && version == Some(proto::VERSION);
+                // The answer goes in XML; both sides switch after it.
+                let flow = self.send(&[mapping::takp_response(now, accepted)]).await;
+                if accepted {
+                    self.mode = Mode::Protobuf;
+                    self.reader.set_mode(Mode::Protobuf);
+                    tracing::info!(peer = %self.peer, "CoT client switched to TAK protocol v1");
+                }
+                flow
+            }
+            Inbound::Ping => {
+                let pong = mapping::control_event(mapping::PONG, now, Vec::new());
+                self.send(&[pong]).await
+            }
+            Inbound::Control => Flow::Continue,
+            Inbound::Relay => {
+                // A uid of the picture is not a client's own position: relaying it would
+                // overwrite that item on other screens with this client's copy.
+                let item_id = ev
+                    .uid
+                    .strip_suffix(mapping::ROUTE_SUFFIX)
+                    .unwrap_or(&ev.uid);
+                if self.current(item_id).is_some() {
+                    tracing::debug!(peer = %self.peer, uid = %ev.uid, "CoT copy of an item not relayed");
+                } else if self.who.role != Role::WallDisplay {
+                    let side = self.who.role.side();
+                    // No receiver is no error: nobody else is connected.
+                    let _ = self.shared.relay.send(Arc::new(Relayed {
+                        from: self.id,
+                        side,
+                        event: ev,
+                    }));
+                }
+                Flow::Continue
+            }
+            Inbound::Ignored(why) => {
+                tracing::debug!(peer = %self.peer, uid = %ev.uid, why, "CoT event ignored");
+                Flow::Continue
+            }
+            Inbound::Retire { uid } => {
+                if let Err(e) = self.retire(&uid).await {
+                    tracing::info!(peer = %self.peer, uid, error = %e, "CoT delete refused");
+                }
+                Flow::Continue
+            }
+            Inbound::Upsert {
+                uid,
+                layer,
+                geometry,
+                defaults,
+                properties,
+            } => {
+                match self
+                    .upsert(&uid, layer, &geometry, &defaults, properties)
+                    .await
+                {
+                    Ok(()) => tracing::debug!(peer = %self.peer, uid, %layer, "CoT event stored"),
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, uid, %layer, error = %e, "CoT event refused")
+                    }
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    fn current(&self, uid: &str) -> Option<Arc<Item>> {
+        current(&self.state, uid)
+    }
+
+    async fn retire(&mut self, uid: &str) -> Result<(), String> {
+        retire(&self.state, &self.who, uid).await
+    }
+
+    async fn upsert(
+        &mut self,
+        uid: &str,
+        layer: Layer,
+        geometry: &Value,
+        defaults: &Map<String, Value>,
+        properties: Map<String, Value>,
+    ) -> Result<(), String> {
+        upsert(
+            &self.state,
+            &self.who,
+            uid,
+            layer,
+            geometry,
+            defaults,
+            properties,
+        )
+        .await
+    }
+}
+
+fn current(state: &AppState, uid: &str) -> Option<Arc<Item>> {
+    let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+    live.picture.get(uid).cloned()
+}
+
+/// Retires the item `uid` names, as DELETE does; nothing when the caller may not see it.
+async fn retire(state: &AppState, who: &Identity, uid: &str) -> Result<(), String> {
+    let viewer = who.viewer();
+    let Some(item) = current(state, uid).filter(|i| state.policy.decide(i, &viewer).is_some())
+    else {
+        return Ok(());
+    };
+    let command = Command::Retire {
+        layer: item.layer,
+        id: item.id.clone(),
+        if_match: None,
+    };
+    state
+        .writer
+        .submit(who.actor(), viewer, command)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Creates the item, or updates it when the uid names one the caller may change: exactly what
+/// POST and PATCH do.
+async fn upsert(
+    state: &AppState,
+    who: &Identity,
+    uid: &str,
+    layer: Layer,
+    geometry: &Value,
+    defaults: &Map<String, Value>,
+    mut properties: Map<String, Value>,
+) -> Result<(), String> {
+    let policy = state.policy.clone();
+    let viewer = who.viewer();
+    let role = who.role;
+    for _ in 0..UPDATE_RETRIES {
+        let now = Utc::now();
+        let command = match current(state, uid) {
+            Some(cur) => {
+                if cur.layer != layer || policy.decide(&cur, &viewer).is_none() {
+                    return Err("the uid names another item".into());
+                }
+                if !policy.may_modify(&viewer, &cur) {
+                    return Err(format!("only {} or a coordinator may change it", cur.org));
+                }
+                // When it happened does not move with each update.
+                properties.remove("occurred_at");
+                let patch = json!({"geometry": geometry, "properties": properties});
+                let draft = parse_patch(&cur, &patch, now).map_err(|e| e.to_string())?;
+                if !policy.may_mark(role, draft.common.marking) {
+                    return Err(format!("{role} may not mark `{}`", draft.common.marking));
+                }
+                let next = draft.revise(&cur, now).map_err(|e| e.to_string())?;
+                Command::Replace {
+                    item: next,
+                    base_version: cur.version,
+                    if_match: false,
+                }
+            }
+            None => {
+                if !policy.may_create(role, layer) {
+                    return Err(format!("the {role} role may not create {layer}"));
+                }
+                let f = mapping::create_feature(uid, geometry, defaults, &properties);
+                let draft = parse_feature(layer, &f, now).map_err(|e| e.to_string())?;
+                if !policy.may_mark(role, draft.common.marking) {
+                    return Err(format!("{role} may not mark `{}`", draft.common.marking));
+                }
+                let author = Author {
+                    org: &who.org,
+                    side: role.side(),
+                };
+                Command::Create(draft.into_new_item(uid.to_string(), layer, author, now))
+            }
+        };
+        match state
+            .writer
+            .submit(who.actor(), viewer.clone(), command)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(WriteError::Retry) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(WriteError::Retry.to_string())
+}

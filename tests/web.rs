@@ -1,0 +1,84 @@
+//! The pages in a real browser (issue #6): starts the real server, makes a token per role, and
+//! runs `web/tests/run.mjs`, which drives Debian's headless Chromium with playwright-core
+//! through sign-in, the wall, the board and the planner, writing changes through the API and
+//! expecting them on the pages within 2 s. When the script prints `STOP_SERVER`, this test stops
+//! the server and says so on the script's stdin; the wall must then warn that its feed stopped.
+//!
+//! Needs node, `(cd web/tests && npm ci)` and `/usr/bin/chromium` (or `CHROMIUM`), so it is its
+//! own target behind the `browser-tests` feature: `cargo test --features browser-tests --test web`
+//! (`.ci/run` installs what it needs). Screenshots land in `test-output/screenshots/`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use cmcop::model::Role;
+use common::{Backend, TestApp};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+/// The whole browser run, sign-in to stale-feed warning, must end within this.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_work_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("web/tests/run.mjs");
+    assert!(
+        root.join("web/tests/node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `(cd web/tests && npm ci)` first"
+    );
+
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let mut args = vec![script.display().to_string(), app.base.clone()];
+    for (role, org, name) in [
+        (Role::Coordinator, "JCMC", "coordinator"),
+        (Role::MilitaryLiaison, "IQ-ARMY", "military_liaison"),
+        (Role::ConvoyPlanner, "WFP", "convoy_planner"),
+        (Role::WallDisplay, "JCMC", "wall_display"),
+    ] {
+        args.push(format!("{name}={}", app.token(role, org).await));
+    }
+
+    let mut child = Command::new("node")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (is Node.js installed?)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+
+    let mut app = Some(app);
+    let mut stopping = None;
+    let run = async {
+        while let Some(line) = lines.next_line().await.expect("read the script's output") {
+            println!("{line}");
+            if line == "STOP_SERVER" {
+                // Stop in the background (graceful shutdown may wait for connections) and tell
+                // the script at once: the wall's warning is what is under test.
+                let app = app.take().expect("the server stops once");
+                stopping = Some(tokio::spawn(app.stop()));
+                stdin
+                    .write_all(b"stopped\n")
+                    .await
+                    .expect("tell the script");
+                stdin.flush().await.expect("flush");
+            }
+        }
+        child.wait().await.expect("the script ends")
+    };
+    let status = tokio::time::timeout(RUN_LIMIT, run)
+        .await
+        .expect("the browser tests finish in time");
+    if let Some(stopping) = stopping {
+        stopping.await.expect("the server stopped");
+    }
+    assert!(
+        status.success(),
+        "browser tests failed ({status}); see the output above"
+    );
+}

@@ -1,0 +1,342 @@
+// The liaison board: live tables of movements, constraints and incidents (alerts reserved),
+// with search, a status filter and sorting over what the server sent; a detail panel with the
+// item on a small map; notify and acknowledge for the roles that may; and the notifications
+// awaiting the signed-in organisation's acknowledgement.
+
+import { api, requireSession, signOut, whoami } from "./session.js";
+import { fmtDateTime, fmtNumber, initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
+import { LiveFeed } from "./live.js";
+import { createMap, ItemLayers } from "./map.js";
+
+const TIME_FIELDS = new Set([
+  "created_at", "updated_at", "window_start", "window_end", "occurred_at", "valid_from", "valid_until",
+  "last_verified", "expires_at", "notified_at", "notification_deadline", "position_at",
+]);
+
+/** The tables: columns (property, or a function of the properties) and the status field. */
+const TABLES = {
+  movements: {
+    status: "status",
+    statuses: ["planned", "en_route", "arrived", "aborted", "cancelled"],
+    columns: [
+      ["name", (p) => p.name],
+      ["org", (p) => p.org],
+      ["status", (p) => p.status, true],
+      ["notification", (p) => p.notification, true],
+      ["window_start", (p) => p.window_start],
+      ["window_end", (p) => p.window_end],
+      ["vehicles", (p) => (p.vehicles ? p.vehicles.count : null)],
+    ],
+  },
+  constraints: {
+    status: "status",
+    statuses: ["closed", "restricted", "open", "unknown"],
+    columns: [
+      ["kind", (p) => p.kind, true],
+      ["status", (p) => p.status, true],
+      ["category", (p) => p.category, true],
+      ["restriction", (p) => p.restriction || p.description],
+      ["org", (p) => p.org],
+      ["updated_at", (p) => p.updated_at],
+    ],
+  },
+  incidents: {
+    status: "verification",
+    statuses: ["reported", "confirmed", "refuted"],
+    columns: [
+      ["occurred_at", (p) => p.occurred_at],
+      ["event_type", (p) => p.sub_event_type || p.event_type, true],
+      ["severity", (p) => p.severity],
+      ["fatalities", (p) => p.fatalities],
+      ["verification", (p) => p.verification, true],
+      ["description", (p) => p.description],
+    ],
+  },
+};
+
+function show(key, value, isTerm) {
+  if (value === null || value === undefined || value === "") return "";
+  if (isTerm) return term(value);
+  if (TIME_FIELDS.has(key)) return fmtDateTime(value);
+  if (typeof value === "number") return fmtNumber(value);
+  return String(value);
+}
+
+/** A property's value in the detail panel, readable in the language. */
+function detailValue(key, v) {
+  if (typeof v === "boolean") return t(v ? "value.yes" : "value.no");
+  if (key === "vehicles" && typeof v === "object") {
+    return [v.count !== undefined ? fmtNumber(v.count) : "", (v.plates || []).join(", "), v.markings || ""].filter(Boolean).join(" · ");
+  }
+  if (key === "waypoints" && Array.isArray(v)) return v.map((w) => w.name || (w.position || []).join(", ")).join(" → ");
+  if (key === "position" && Array.isArray(v)) return v.map((c) => fmtNumber(c, { maximumFractionDigits: 4 })).join(", ");
+  if (Array.isArray(v)) return v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ");
+  if (typeof v === "object") return JSON.stringify(v);
+  return show(key, v, typeof v === "string" && /^[a-z_]+$/.test(v) && key !== "org");
+}
+
+class Table {
+  constructor(layer, spec, onSelect) {
+    this.layer = layer;
+    this.spec = spec;
+    this.onSelect = onSelect;
+    this.sort = { key: spec.columns[0][0], dir: layer === "movements" ? 1 : -1 };
+    this.query = "";
+    this.status = "";
+    this.features = [];
+    this.selected = null;
+    const sec = document.createElement("section");
+    sec.className = "board-section";
+    sec.id = "section-" + layer;
+    sec.innerHTML = `<div class="section-head"><h2></h2><span class="count"></span>
+      <input type="search" class="search"><select class="status-filter"></select></div>
+      <table class="items" id="table-${layer}"><thead><tr></tr></thead><tbody></tbody></table>`;
+    this.el = sec;
+    sec.querySelector(".search").addEventListener("input", (e) => {
+      this.query = e.target.value.trim().toLowerCase();
+      this.render();
+    });
+    sec.querySelector(".status-filter").addEventListener("change", (e) => {
+      this.status = e.target.value;
+      this.render();
+    });
+    sec.querySelector("tbody").addEventListener("click", (e) => {
+      const tr = e.target.closest("tr[data-id]");
+      if (tr) this.onSelect(tr.dataset.id);
+    });
+  }
+
+  labels() {
+    const sec = this.el;
+    sec.querySelector("h2").textContent = t("layer." + this.layer);
+    sec.querySelector(".search").placeholder = t("board.search");
+    const sel = sec.querySelector(".status-filter");
+    sel.replaceChildren(new Option(t("board.all_statuses"), ""), ...this.spec.statuses.map((s) => new Option(term(s), s)));
+    sel.value = this.status;
+    const tr = sec.querySelector("thead tr");
+    tr.replaceChildren();
+    for (const [key] of this.spec.columns) {
+      const th = document.createElement("th");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "sort";
+      b.dataset.key = key;
+      b.textContent = t("field." + key) + (this.sort.key === key ? (this.sort.dir > 0 ? " ▲" : " ▼") : "");
+      b.addEventListener("click", () => {
+        this.sort = { key, dir: this.sort.key === key ? -this.sort.dir : 1 };
+        this.labels();
+        this.render();
+      });
+      th.append(b);
+      tr.append(th);
+    }
+    this.render();
+  }
+
+  update(features) {
+    this.features = features;
+    this.render();
+  }
+
+  render() {
+    const cols = this.spec.columns;
+    const rows = [];
+    for (const f of this.features) {
+      const p = f.properties;
+      if (this.status && p[this.spec.status] !== this.status) continue;
+      const cells = cols.map(([key, get, isTerm]) => show(key, get(p), isTerm));
+      if (this.query && !cells.join(" ").toLowerCase().includes(this.query)) continue;
+      rows.push({ f, cells });
+    }
+    const idx = cols.findIndex(([k]) => k === this.sort.key);
+    const get = cols[idx][1];
+    const dir = this.sort.dir;
+    rows.sort((a, b) => {
+      const x = get(a.f.properties);
+      const y = get(b.f.properties);
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * dir;
+    });
+    const body = this.el.querySelector("tbody");
+    body.replaceChildren();
+    for (const { f, cells } of rows) {
+      const tr = body.insertRow();
+      tr.dataset.id = f.id;
+      const st = f.properties[this.spec.status];
+      tr.className = `status-${st}` + (f.properties.stale ? " stale" : "") + (f.id === this.selected ? " selected" : "");
+      cells.forEach((c, i) => {
+        const td = tr.insertCell();
+        td.textContent = c;
+        if (cols[i][0] === this.spec.status) td.className = "status-cell";
+        if (i === 0 && f.properties.exercise) {
+          const tag = document.createElement("span");
+          tag.className = "tag exercise";
+          tag.textContent = t("tag.exercise");
+          td.prepend(tag, " ");
+        }
+      });
+    }
+    if (!rows.length) {
+      const td = body.insertRow().insertCell();
+      td.colSpan = cols.length;
+      td.className = "muted";
+      td.textContent = t("board.empty");
+    }
+    this.el.querySelector(".count").textContent = `${fmtNumber(rows.length)} / ${fmtNumber(this.features.length)}`;
+  }
+}
+
+if (requireSession()) {
+  await initI18n();
+  languageButton(document.getElementById("lang"));
+  document.getElementById("signout").addEventListener("click", () => signOut());
+  const me = await whoami();
+  const whoEl = document.getElementById("who");
+  const showWho = () => (whoEl.textContent = `${term(me.role)} · ${me.org}`);
+  showWho();
+
+  let selected = null;
+  const tables = {};
+  const holder = document.getElementById("tables");
+  for (const [layer, spec] of Object.entries(TABLES)) {
+    tables[layer] = new Table(layer, spec, (id) => select(id));
+    holder.append(tables[layer].el);
+    tables[layer].labels();
+  }
+
+  const detailMap = await createMap(document.getElementById("detail-map"), { zoomControl: true });
+  const detailItems = new ItemLayers(detailMap, { scale: 1 });
+
+  const canAwait = me.role === "military_liaison" || me.role === "coordinator";
+  let awaitingTimer = null;
+  const refreshAwaiting = () => {
+    if (!canAwait) return;
+    clearTimeout(awaitingTimer);
+    awaitingTimer = setTimeout(async () => {
+      try {
+        const fc = await api("/api/v1/movements?awaiting=acknowledgement");
+        renderAwaiting(fc.features || []);
+      } catch (e) {
+        console.warn("awaiting:", e.message);
+      }
+    }, 200);
+  };
+  const renderAwaiting = (features) => {
+    document.getElementById("awaiting-section").hidden = false;
+    const ul = document.getElementById("awaiting");
+    ul.replaceChildren();
+    for (const f of features) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "link";
+      b.textContent = `${f.properties.name || f.id} · ${f.properties.org} · ${fmtDateTime(f.properties.window_start)}`;
+      b.addEventListener("click", () => select(f.id));
+      li.append(b);
+      ul.append(li);
+    }
+    document.getElementById("awaiting-empty").hidden = features.length > 0;
+  };
+
+  const feed = new LiveFeed({
+    onChange: () => {
+      for (const [layer, table] of Object.entries(tables)) table.update(feed.layer(layer));
+      renderAlerts();
+      renderDetail();
+      refreshAwaiting();
+    },
+    onStatus: () => renderFeedState(),
+  }).start();
+  window.cmcopFeed = feed;
+
+  function renderAlerts() {
+    if (!feed.alerts.length) return;
+    const body = document.querySelector("#table-alerts tbody");
+    body.replaceChildren();
+    for (const a of feed.alerts) {
+      const tr = body.insertRow();
+      tr.insertCell().textContent = fmtDateTime(a.at || a.received_at);
+      tr.insertCell().textContent = term(a.kind);
+      tr.insertCell().textContent = a.message || "";
+    }
+  }
+
+  function renderFeedState() {
+    const el = document.getElementById("feed-state");
+    const stopped = feed.stopped();
+    el.textContent = stopped ? t("feed.stopped") : feed.connected ? t("feed.live") : t("feed.reconnecting");
+    el.className = "feed-pill " + (stopped ? "down" : feed.connected ? "ok" : "warn");
+  }
+
+  function select(id) {
+    selected = id;
+    for (const table of Object.values(tables)) {
+      table.selected = id;
+      table.render();
+    }
+    document.getElementById("action-result").textContent = "";
+    renderDetail(true);
+  }
+
+  function renderDetail(fit = false) {
+    const f = selected && feed.features.get(selected);
+    document.getElementById("detail-empty").hidden = Boolean(f);
+    document.getElementById("detail-body").hidden = !f;
+    detailItems.sync(f ? [f] : []);
+    if (!f) return;
+    const p = f.properties;
+    if (fit) {
+      const bounds = detailItems.group.getBounds();
+      if (bounds.isValid()) detailMap.fitBounds(bounds, { maxZoom: 11, padding: [20, 20] });
+    }
+    document.getElementById("detail-title").textContent =
+      p.name || `${t("layer." + p.layer)} · ${term(p.kind || p.sub_event_type || p.event_type || "")}`;
+    const dl = document.getElementById("detail-props");
+    dl.replaceChildren();
+    for (const [k, v] of Object.entries(p)) {
+      if (v === null || v === undefined) continue;
+      const dt = document.createElement("dt");
+      dt.textContent = t("field." + k) === "field." + k ? k : t("field." + k);
+      const dd = document.createElement("dd");
+      dd.textContent = detailValue(k, v);
+      dl.append(dt, dd);
+    }
+    const isMovement = p.layer === "movements";
+    const civil = me.role === "civil_liaison" || me.role === "convoy_planner";
+    const mayNotify = isMovement && p.notification === "draft" && (me.role === "coordinator" || (civil && p.org === me.org));
+    const mayAck =
+      isMovement && me.role === "military_liaison" && p.notification && p.notification !== "draft" &&
+      !(p.acknowledged_by || []).includes(me.org);
+    document.getElementById("notify").hidden = !mayNotify;
+    document.getElementById("acknowledge").hidden = !mayAck;
+    document.getElementById("ack-note").hidden = !mayAck;
+  }
+
+  async function act(kind) {
+    const out = document.getElementById("action-result");
+    try {
+      await api(`/api/v1/movements/${encodeURIComponent(selected)}/${kind}`, { method: "POST" });
+      out.textContent = t(kind === "notify" ? "action.notified" : "action.acknowledged");
+      out.className = "ok";
+    } catch (e) {
+      out.textContent = t("action.failed", { reason: e.message });
+      out.className = "error";
+    }
+    refreshAwaiting();
+  }
+  document.getElementById("notify").addEventListener("click", () => act("notify"));
+  document.getElementById("acknowledge").addEventListener("click", () => act("acknowledge"));
+
+  onLanguageChange(() => {
+    showWho();
+    refreshAwaiting();
+    for (const table of Object.values(tables)) table.labels();
+    renderDetail();
+    renderAlerts();
+    renderFeedState();
+  });
+  setInterval(renderFeedState, 1000);
+  refreshAwaiting();
+}

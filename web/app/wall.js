@@ -1,0 +1,153 @@
+// The wall display: the whole picture the role may see on a full-screen map, counts per layer
+// and status, clocks, the age of the last update and a loud warning when the feed stops. Nothing
+// to click: it reconnects and resumes by itself, and rotates between saved views when the URL
+// asks (`?views=mosul,baghdad&every=60`).
+
+import { requireSession } from "./session.js";
+import { fmtAge, fmtClock, fmtDate, fmtNumber, initI18n, onLanguageChange, t, term } from "./i18n.js";
+import { LiveFeed } from "./live.js";
+import { createMap, ItemLayers, renderLegend } from "./map.js";
+import { VIEWS, viewsFromUrl } from "./views.js";
+
+if (requireSession()) {
+  await initI18n();
+  const rotation = viewsFromUrl();
+  const first = VIEWS[rotation.names[0]] || VIEWS.iraq;
+  const map = await createMap(document.getElementById("map"), { zoomControl: false, view: first });
+  const items = new ItemLayers(map, { scale: 1.5 });
+  let fitted = rotation.names.length > 0;
+  const feed = new LiveFeed({
+    onChange: () => {
+      items.sync(feed.features.values());
+      renderCounts(feed);
+      // Without saved views, the first picture decides the view: all of it, clear of the panels.
+      if (!fitted) {
+        fitted = true;
+        fitPicture(map, items);
+      }
+    },
+    onStatus: () => renderStatus(feed),
+  }).start();
+  window.cmcopFeed = feed;
+
+  renderLegend(document.getElementById("legend"));
+  onLanguageChange(() => {
+    renderLegend(document.getElementById("legend"));
+    renderCounts(feed);
+    renderStatus(feed);
+  });
+
+  let viewIndex = 0;
+  const showView = () => {
+    const name = rotation.names[viewIndex % rotation.names.length];
+    document.getElementById("view-name").textContent = name ? t("wall.view", { name: t("view." + name) }) : "";
+    if (name) map.flyTo(VIEWS[name].center, VIEWS[name].zoom, { duration: 2 });
+  };
+  if (rotation.names.length) showView();
+  if (rotation.names.length > 1) {
+    setInterval(() => {
+      viewIndex += 1;
+      showView();
+    }, rotation.every * 1000);
+  }
+
+  setInterval(() => {
+    renderClocks();
+    renderStatus(feed);
+  }, 1000);
+  // Incidents fade with age: restyle now and then even when nothing changes.
+  setInterval(() => items.sync(feed.features.values()), 60000);
+  renderClocks();
+}
+
+function fitPicture(map, items) {
+  const bounds = items.group.getBounds();
+  if (!bounds.isValid()) return;
+  const side = document.querySelector(".wall-side").offsetWidth + 40;
+  const top = document.querySelector(".wall-top").offsetHeight + 30;
+  const rtl = document.documentElement.dir === "rtl";
+  map.fitBounds(bounds, {
+    paddingTopLeft: [rtl ? side : 30, top],
+    paddingBottomRight: [rtl ? 30 : side, 30],
+    maxZoom: 10,
+  });
+}
+
+function renderClocks() {
+  const now = new Date();
+  document.getElementById("clock-utc").textContent = fmtClock(now, "UTC");
+  document.getElementById("date-utc").textContent = fmtDate(now, "UTC");
+  document.getElementById("clock-local").textContent = fmtClock(now);
+  document.getElementById("date-local").textContent = fmtDate(now);
+}
+
+function renderStatus(feed) {
+  const now = Date.now();
+  const last = document.getElementById("last-update");
+  last.textContent = feed.lastChangeAt ? t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) }) : "—";
+  const conn = document.getElementById("connection");
+  conn.textContent = feed.connected ? t("feed.live") : t("feed.reconnecting");
+  conn.className = "connection " + (feed.connected ? "ok" : "down");
+  const warning = document.getElementById("feed-warning");
+  const stopped = feed.stopped(now);
+  warning.hidden = !stopped;
+  document.body.classList.toggle("feed-stopped", stopped);
+  if (stopped) {
+    const since = feed.connected ? feed.lastHeardAt : feed.downSince;
+    document.getElementById("feed-warning-detail").textContent = t("wall.stopped_detail", {
+      age: fmtAge((now - since) / 1000),
+    });
+  }
+}
+
+const STATUS_ORDER = {
+  constraints: ["closed", "restricted", "open", "unknown"],
+  movements: ["planned", "en_route", "arrived", "aborted", "cancelled"],
+  incidents: ["reported", "confirmed", "refuted"],
+};
+
+function renderCounts(feed) {
+  const table = document.getElementById("counts");
+  table.replaceChildren();
+  let exercises = 0;
+  for (const layer of ["movements", "constraints", "incidents"]) {
+    const features = feed.layer(layer);
+    const by = {};
+    let stale = 0;
+    let exercise = 0;
+    for (const f of features) {
+      if (f.properties.exercise) exercise += 1;
+      const s = layer === "incidents" ? f.properties.verification : f.properties.status;
+      by[s] = (by[s] || 0) + 1;
+      if (f.properties.stale) stale += 1;
+    }
+    const head = table.insertRow();
+    head.className = "count-layer";
+    head.dataset.layer = layer;
+    const th = document.createElement("th");
+    th.textContent = t("layer." + layer);
+    const total = document.createElement("td");
+    total.textContent = fmtNumber(features.length);
+    total.className = "count-total";
+    head.append(th, total);
+    const keys = [...STATUS_ORDER[layer], ...Object.keys(by).filter((k) => !STATUS_ORDER[layer].includes(k))];
+    for (const k of keys) {
+      if (!by[k]) continue;
+      const row = table.insertRow();
+      row.className = `count-status status-${k}`;
+      row.insertCell().textContent = term(k);
+      row.insertCell().textContent = fmtNumber(by[k]);
+    }
+    if (stale) {
+      const row = table.insertRow();
+      row.className = "count-status stale";
+      row.insertCell().textContent = t("stale");
+      row.insertCell().textContent = fmtNumber(stale);
+    }
+    exercises += exercise;
+  }
+  // Drill items are never mistaken for the live picture: say how many are on the map.
+  const note = document.getElementById("exercise-note");
+  note.hidden = exercises === 0;
+  note.textContent = t("wall.exercise", { n: fmtNumber(exercises) });
+}

@@ -1,0 +1,297 @@
+// Browser tests of cmcop's pages, in Debian's headless Chromium driven by playwright-core.
+//
+//   node web/tests/run.mjs BASE_URL coordinator=TOKEN military_liaison=TOKEN \
+//        convoy_planner=TOKEN wall_display=TOKEN
+//
+// tests/web.rs starts the real server and runs this. Changes are written through the REST API
+// (as any client would) and must show on the pages within 2 s. At the end the wall stays open,
+// this script prints `STOP_SERVER` and waits for a line on stdin: the caller stops the server,
+// and the wall must raise its stale-feed warning. Screenshots go to test-output/screenshots/
+// (their paths are printed). The last line is `N passed, N failed`; the exit code is 0 only when
+// every check passed.
+
+import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const shots = resolve(here, "../../test-output/screenshots");
+mkdirSync(shots, { recursive: true });
+
+const [base, ...args] = process.argv.slice(2);
+const tokens = Object.fromEntries(args.map((a) => a.split("=", 2)));
+for (const role of ["coordinator", "military_liaison", "convoy_planner", "wall_display"]) {
+  if (!base || !tokens[role]) {
+    console.error(`usage: run.mjs BASE_URL coordinator=T military_liaison=T convoy_planner=T wall_display=T (missing ${role})`);
+    process.exit(2);
+  }
+}
+
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let passed = 0;
+let failed = 0;
+const results = [];
+
+async function check(name, f) {
+  const started = Date.now();
+  try {
+    await f();
+    passed += 1;
+    results.push(`ok   ${name} (${Date.now() - started} ms)`);
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failed += 1;
+    results.push(`FAIL ${name}: ${e.message}`);
+    console.log(`FAIL ${name}: ${e.stack || e.message}`);
+  }
+}
+
+async function rest(method, path, token, body) {
+  const resp = await fetch(base + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!resp.ok) throw new Error(`${method} ${path}: ${resp.status} ${text}`);
+  return data;
+}
+
+async function shot(page, name) {
+  const path = join(shots, `${name}.png`);
+  await page.screenshot({ path });
+  console.log(`screenshot ${path}`);
+}
+
+/** Signs in through the sign-in page, in this page's tab, and goes on to `next`. */
+async function signIn(page, token, next) {
+  await page.goto(`${base}/?next=${encodeURIComponent(next)}`);
+  await page.fill("#token", token);
+  await page.click("#signin-submit");
+  await page.waitForURL(`${base}${next}`, { timeout: 5000 });
+}
+
+const unique = `t${Date.now().toString(36)}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: CHROMIUM_FLAGS,
+});
+const errors = [];
+async function newPage(width, height) {
+  const context = await browser.newContext({ viewport: { width, height }, locale: "en-GB" });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && errors.push(`${page.url()}: ${m.text()}`));
+  return page;
+}
+
+try {
+  // --- sign-in ------------------------------------------------------------------------------
+  const signinPage = await newPage(1280, 800);
+  await check("sign-in refuses a bad token and accepts a good one", async () => {
+    await signinPage.goto(base + "/");
+    await signinPage.fill("#token", "cmcop_not_a_real_token");
+    await signinPage.click("#signin-submit");
+    await signinPage.waitForSelector("#signin-error:not([hidden])", { timeout: 5000 });
+    await shot(signinPage, "signin");
+    await signinPage.fill("#token", tokens.coordinator);
+    await signinPage.click("#signin-submit");
+    await signinPage.waitForSelector("#signed-in:not([hidden])", { timeout: 5000 });
+    const stored = await signinPage.evaluate(() => ({
+      session: Object.keys(sessionStorage).length,
+      local: JSON.stringify(localStorage),
+      url: location.href,
+    }));
+    if (stored.session !== 1) throw new Error("the token is not in sessionStorage");
+    if (stored.local.includes("cmcop_")) throw new Error("a token is in localStorage");
+    if (stored.url.includes("cmcop_")) throw new Error("a token is in the URL");
+  });
+
+  // --- board: a change written through the API shows within 2 s -----------------------------
+  const board = await newPage(1600, 1000);
+  await check("the board shows a constraint written through the API within 2 s", async () => {
+    await signIn(board, tokens.military_liaison, "/board");
+    await board.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    const created = await rest("POST", "/api/v1/constraints", tokens.military_liaison, {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [43.7, 36.2] },
+      properties: {
+        category: "movement_restriction",
+        kind: "checkpoint",
+        status: "restricted",
+        restriction: `escort required ${unique}`,
+        marking: "joint",
+      },
+    });
+    const started = Date.now();
+    await board.waitForSelector(`#table-constraints tr[data-id="${created.id}"]`, { timeout: 2000 });
+    console.log(`     board showed it after ${Date.now() - started} ms`);
+    await board.fill("#section-constraints .search", unique);
+    const rows = await board.locator("#table-constraints tbody tr[data-id]").count();
+    if (rows !== 1) throw new Error(`search for ${unique} shows ${rows} rows`);
+    await board.fill("#section-constraints .search", "");
+    await board.click(`#table-constraints tr[data-id="${created.id}"]`);
+    await board.waitForSelector("#detail-body:not([hidden])");
+  });
+
+  // --- wall: the same within 2 s ------------------------------------------------------------
+  const wall = await newPage(1920, 1080);
+  const incidentsCount = () =>
+    wall.evaluate(() => {
+      const cell = document.querySelector('tr.count-layer[data-layer="incidents"] td.count-total');
+      return cell ? Number(cell.textContent.replace(/\D/g, "")) : -1;
+    });
+  await check("the wall shows an incident written through the API within 2 s", async () => {
+    await signIn(wall, tokens.wall_display, "/wall");
+    await wall.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    await wall.waitForSelector('tr.count-layer[data-layer="incidents"]', { timeout: 5000 });
+    const before = await incidentsCount();
+    const created = await rest("POST", "/api/v1/incidents", tokens.coordinator, {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [43.3, 36.25] },
+      properties: {
+        occurred_at: new Date(Date.now() - 3600000).toISOString(),
+        event_type: "explosions_remote_violence",
+        sub_event_type: "remote_explosive_landmine_ied",
+        severity: 4,
+        fatalities: 0,
+        verification: "reported",
+        marking: "joint",
+        description: `IED ${unique}`,
+      },
+    });
+    const started = Date.now();
+    await wall.waitForFunction(
+      ([id, n]) => {
+        const cell = document.querySelector('tr.count-layer[data-layer="incidents"] td.count-total');
+        return window.cmcopFeed.features.has(id) && cell && Number(cell.textContent.replace(/\D/g, "")) === n;
+      },
+      [created.id, before + 1],
+      { timeout: 2000 },
+    );
+    console.log(`     wall showed it after ${Date.now() - started} ms`);
+    const warning = await wall.isVisible("#feed-warning");
+    if (warning) throw new Error("the stale-feed warning shows while the feed is live");
+    await wall.waitForTimeout(500);
+    await shot(wall, "wall");
+  });
+
+  // --- planner: a closed road blocks the route ----------------------------------------------
+  const planner = await newPage(1600, 1000);
+  let savedId = null;
+  await check("the planner checks a route across a closed road: blocked", async () => {
+    // A closure on the Erbil-Mosul road, on the straight line between the two towns.
+    await rest("POST", "/api/v1/constraints", tokens.military_liaison, {
+      type: "Feature",
+      geometry: { type: "LineString", coordinates: [[43.6, 36.2572], [43.5, 36.2734]] },
+      properties: {
+        category: "hostilities",
+        kind: "road_closure",
+        status: "closed",
+        description: `Khazer bridge closed ${unique}`,
+        marking: "joint",
+      },
+    });
+    await signIn(planner, tokens.convoy_planner, "/planner");
+    await planner.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    await planner.selectOption("#place", "erbil");
+    await planner.click("#add-place");
+    await planner.selectOption("#place", "mosul");
+    await planner.click("#add-place");
+    await planner.click("#check");
+    await planner.waitForSelector("#verdict[data-verdict]", { timeout: 5000 });
+    const verdict = await planner.getAttribute("#verdict", "data-verdict");
+    if (verdict !== "blocked") throw new Error(`verdict ${verdict}, expected blocked`);
+    const conflicts = await planner.locator("#conflicts li.conflict").count();
+    if (conflicts < 1) throw new Error("no conflict listed");
+    await shot(planner, "planner");
+  });
+
+  await check("the planner saves the route as a movement and notifies it", async () => {
+    await planner.fill("#mv-name", `Convoy ${unique}`);
+    await planner.click("#save");
+    await planner.waitForSelector("#save-result.ok", { timeout: 5000 });
+    savedId = await planner.evaluate(() => document.getElementById("save-result").textContent.match(/[0-9a-f-]{36}/)?.[0]);
+    await planner.click("#notify");
+    await planner.waitForFunction(() => document.getElementById("notify").disabled, null, { timeout: 5000 });
+    const mv = await rest("GET", `/api/v1/movements/${savedId}`, tokens.convoy_planner);
+    if (mv.properties.notification !== "notified") throw new Error(`notification ${mv.properties.notification}`);
+  });
+
+  await check("the military liaison sees it awaiting acknowledgement and acknowledges it", async () => {
+    await board.waitForSelector(`#awaiting button:has-text("Convoy ${unique}")`, { timeout: 3000 });
+    await board.click(`#awaiting button:has-text("Convoy ${unique}")`);
+    await board.waitForSelector("#acknowledge:not([hidden])", { timeout: 3000 });
+    await shot(board, "board");
+    await board.click("#acknowledge");
+    await board.waitForSelector("#action-result.ok", { timeout: 3000 });
+    await board.waitForFunction(
+      (name) => ![...document.querySelectorAll("#awaiting button")].some((b) => b.textContent.includes(name)),
+      `Convoy ${unique}`,
+      { timeout: 3000 },
+    );
+  });
+
+  // --- Arabic -------------------------------------------------------------------------------
+  await check("Arabic lays the board out right to left", async () => {
+    await board.click("#lang");
+    await board.waitForFunction(() => document.documentElement.dir === "rtl" && document.documentElement.lang === "ar", null, {
+      timeout: 3000,
+    });
+    const heading = await board.textContent("#section-movements h2");
+    if (!/[\u0600-\u06FF]/.test(heading)) throw new Error(`the heading is not Arabic: ${heading}`);
+    await shot(board, "board-ar");
+    await board.click("#lang");
+    await board.waitForFunction(() => document.documentElement.dir === "ltr");
+  });
+
+  await check("the wall in Arabic (?lang=ar) is right to left", async () => {
+    const page = await newPage(1920, 1080);
+    await signIn(page, tokens.wall_display, "/wall?lang=ar&views=mosul,erbil&every=30");
+    await page.waitForFunction(() => document.documentElement.dir === "rtl", null, { timeout: 3000 });
+    await page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    await page.waitForTimeout(2500);
+    await shot(page, "wall-ar");
+    await page.context().close();
+  });
+
+  // --- the feed stops: the wall warns -------------------------------------------------------
+  await check("the wall warns loudly when the server stops", async () => {
+    console.log("STOP_SERVER");
+    const rl = createInterface({ input: process.stdin });
+    // A line, or the end of stdin, says the server has stopped.
+    await new Promise((done) => {
+      rl.once("line", done);
+      rl.once("close", done);
+    });
+    rl.close();
+    await wall.waitForSelector("#feed-warning:not([hidden])", { timeout: 15000 });
+    await wall.waitForTimeout(300);
+    await shot(wall, "wall-stopped");
+  });
+
+  await check("no script errors on any page", async () => {
+    // Network errors after the server stopped are expected; anything else is a bug.
+    const real = errors.filter((e) => !/ERR_CONNECTION_REFUSED|Failed to load resource|WebSocket/.test(e));
+    if (real.length) throw new Error(real.join("\n"));
+  });
+} finally {
+  await browser.close();
+}
+
+console.log(results.join("\n"));
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
