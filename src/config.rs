@@ -42,6 +42,7 @@ pub struct Config {
     pub picture: PictureConfig,
     pub hub: HubConfig,
     pub cot: CotConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -133,6 +134,31 @@ pub struct PictureConfig {
     /// Whether items flagged `exercise` are shown when a client does not say: `exclude`
     /// (drills never pollute the live picture), `include` or `only`.
     pub exercise: String,
+}
+
+/// The pages. The embedded Natural Earth basemap always works offline; a deployment that has its
+/// own tile server (or PMTiles behind one) can add it on top.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// An XYZ tile URL template (`https://tiles.example.org/{z}/{x}/{y}.png`), or none.
+    pub tile_url: Option<String>,
+    /// The attribution the tile source requires.
+    pub tile_attribution: String,
+}
+
+impl WebConfig {
+    /// The origin (`scheme://host[:port]`) of the tile source, which the pages' content security
+    /// policy must admit for images.
+    pub fn tile_origin(&self) -> Option<String> {
+        let url = self.tile_url.as_deref()?;
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        (matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && !host.contains(['{', ' ', ';', '\'']))
+        .then(|| format!("{scheme}://{host}"))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -435,6 +461,11 @@ impl Config {
                 "picture.exercise must be `exclude`, `include` or `only`, not `{}`",
                 self.picture.exercise
             )));
+        }
+        if self.web.tile_url.is_some() && self.web.tile_origin().is_none() {
+            return Err(ConfigError::Invalid(
+                "web.tile_url must be an http(s) URL template with a plain host, e.g. https://tiles.example.org/{z}/{x}/{y}.png".into(),
+            ));
         }
         if self.writer.max_batch == 0 || self.writer.queue == 0 {
             return Err(ConfigError::Invalid(

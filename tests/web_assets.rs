@@ -109,3 +109,36 @@ async fn the_api_still_answers_unknown_routes_with_problems() {
     r.problem(StatusCode::NOT_FOUND);
     app.stop().await;
 }
+
+/// No tile source: the pages use the embedded basemap only, and may load images from nowhere
+/// else. With one configured: the pages learn it and the policy admits its origin, and only it.
+#[tokio::test]
+async fn an_optional_tile_source_from_config() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let r = reply(app.request(Method::GET, "/web/config", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["tile_url"].is_null(), "{}", r.body);
+    let page = reply(app.request(Method::GET, "/wall", None)).await;
+    assert!(header(&page, CONTENT_SECURITY_POLICY).contains("img-src 'self' data:;"));
+    app.stop().await;
+
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.web.tile_url = Some("https://tiles.example.org/{z}/{x}/{y}.png".into());
+    config.web.tile_attribution = "© example".into();
+    let app = TestApp::spawn_with(db, config).await;
+    let r = reply(app.request(Method::GET, "/web/config", None)).await;
+    assert_eq!(
+        r.body["tile_url"],
+        "https://tiles.example.org/{z}/{x}/{y}.png"
+    );
+    assert_eq!(r.body["tile_attribution"], "© example");
+    let page = reply(app.request(Method::GET, "/wall", None)).await;
+    let csp = header(&page, CONTENT_SECURITY_POLICY);
+    assert!(
+        csp.contains("img-src 'self' data: https://tiles.example.org;"),
+        "{csp}"
+    );
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    app.stop().await;
+}

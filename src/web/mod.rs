@@ -89,20 +89,40 @@ pub const PATHS: &[&str] = &[
     "/web/session",
 ];
 
-/// Pages may load only what this server serves; the WebSocket goes to the same host.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Pages may load only what this server serves (and images from a configured tile source); the
+/// WebSocket goes to the same host.
+fn content_security_policy(tiles: Option<&str>) -> String {
+    let img = match tiles {
+        Some(origin) => format!("'self' data: {origin}"),
+        None => "'self' data:".to_string(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src {img}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+         form-action 'self'"
+    )
+}
 
 /// The routes of the pages and their assets; merge into the API's router.
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for &(route, _) in PAGES {
-        router = router.route(route, get(move || page(route)));
+        router = router.route(
+            route,
+            get(move |State(state): State<AppState>| page(route, state)),
+        );
     }
     router
         .route("/static/{version}/{*path}", get(asset))
         .route("/web/session", get(session))
+        .route("/web/config", get(web_config))
+}
+
+/// What the pages need to know of the deployment: an optional tile source.
+async fn web_config(State(state): State<AppState>) -> Response {
+    let web = &state.config.web;
+    let body = json!({"tile_url": web.tile_url, "tile_attribution": web.tile_attribution});
+    ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }
 
 /// A hash of every embedded file: changes whenever any page, script or asset does.
@@ -143,7 +163,8 @@ pub fn asset_bytes(path: &str) -> Option<&'static [u8]> {
     ASSETS.iter().find(|(p, _)| *p == path).map(|(_, b)| *b)
 }
 
-async fn page(route: &'static str) -> Response {
+async fn page(route: &'static str, state: AppState) -> Response {
+    let csp = content_security_policy(state.config.web.tile_origin().as_deref());
     let text = PAGES
         .iter()
         .find(|(r, _)| *r == route)
@@ -153,7 +174,7 @@ async fn page(route: &'static str) -> Response {
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
-            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+            (header::CONTENT_SECURITY_POLICY, csp.as_str()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "no-referrer"),
         ],

@@ -64,6 +64,16 @@ export async function createMap(el, { zoomControl = true, view = { center: [33.3
       fillOpacity: 1,
     }),
   }).addTo(map);
+  // A deployment's own tile source, when it has one, goes over the offline basemap; without a
+  // network the tiles fail quietly and the outlines stay.
+  try {
+    const cfg = await (await fetch("/web/config")).json();
+    if (cfg.tile_url) {
+      L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 18 }).addTo(map);
+    }
+  } catch (_) {
+    // No configuration reachable: the embedded basemap is enough.
+  }
   return map;
 }
 
