@@ -618,39 +618,21 @@ fn remarks(layer: Layer, props: &Map<String, Value>) -> String {
             "speed_kmh",
             "heading",
         ],
-        Layer::Constraints => &[
-            "org",
-            "category",
-            "kind",
-            "status",
-            "restriction",
-            "valid_from",
-            "valid_until",
-            "daily_hours",
-            "description",
-            "source",
-            "reliability",
-            "last_verified",
-        ],
-        Layer::Incidents => &[
-            "org",
-            "occurred_at",
-            "time_precision",
-            "event_type",
-            "sub_event_type",
-            "severity",
-            "fatalities",
-            "actors",
-            "description",
-            "source",
-            "verification",
-            "geo_precision",
-            "aid_workers",
-        ],
+        // The other layers list their own properties in the model's order, after the owner.
+        Layer::Constraints | Layer::Incidents => {
+            return remarks_of(
+                props,
+                std::iter::once("org").chain(layer.writable().iter().copied()),
+            )
+        }
     };
+    remarks_of(props, keys.iter().copied())
+}
+
+fn remarks_of<'a>(props: &Map<String, Value>, keys: impl Iterator<Item = &'a str>) -> String {
     let mut lines = Vec::new();
     for key in keys {
-        let Some(v) = props.get(*key) else { continue };
+        let Some(v) = props.get(key) else { continue };
         let text = match v {
             Value::Null => continue,
             Value::Array(a) if a.is_empty() => continue,
@@ -667,7 +649,7 @@ fn remarks(layer: Layer, props: &Map<String, Value>) -> String {
             other => scalar(other).unwrap_or_default(),
         };
         let label = key.replace('_', " ");
-        lines.push(match *key {
+        lines.push(match key {
             // An acknowledgement is never a clearance; the words must not suggest one.
             "acknowledged_by" => {
                 format!("acknowledged by: {text} (an acknowledgement, not a clearance)")

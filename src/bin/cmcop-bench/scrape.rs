@@ -108,12 +108,23 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     Some(Duration::from_millis((utime + stime) * 10))
 }
 
-/// Total time some runnable task waited for a CPU, from the kernel's pressure stall
-/// information (`/proc/pressure/cpu`, line `some`); `None` where the kernel has no PSI. Over a
-/// window, its growth divided by the window says how contended the machine was: the load tool
-/// and the server share it with whatever else runs.
-pub fn cpu_pressure() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+/// Which resource a pressure reading is about.
+#[derive(Clone, Copy, Debug)]
+pub enum Resource {
+    Cpu,
+    Io,
+}
+
+/// Total time some task waited for a CPU (or for IO), from the kernel's pressure stall
+/// information (`/proc/pressure/cpu|io`, line `some`); `None` where the kernel has no PSI. Over
+/// a window, its growth divided by the window says how contended the machine was: the load
+/// tool and the server share it with whatever else runs, and with each other.
+pub fn pressure(resource: Resource) -> Option<Duration> {
+    let path = match resource {
+        Resource::Cpu => "/proc/pressure/cpu",
+        Resource::Io => "/proc/pressure/io",
+    };
+    let text = std::fs::read_to_string(path).ok()?;
     let line = text.lines().find(|l| l.starts_with("some "))?;
     let total = line
         .split_whitespace()

@@ -212,6 +212,8 @@ pub struct Report {
     /// Share of the window in which some task waited for a CPU (Linux PSI `some`): near 0 on
     /// a quiet machine; high when something else competes for the cores.
     pub cpu_pressure_pct: Option<f64>,
+    /// The same for IO (Linux PSI `some`): other work's fsyncs slow the server's commits.
+    pub io_pressure_pct: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -278,7 +280,8 @@ async fn bench(
         server_pid.and_then(|p| scrape::cpu_time(Some(p))),
         scrape::cpu_time(None),
         Instant::now(),
-        scrape::cpu_pressure(),
+        scrape::pressure(scrape::Resource::Cpu),
+        scrape::pressure(scrape::Resource::Io),
     );
     tokio::time::sleep_until(end.into()).await;
     let counters_1 = scrape::counters(&setup, base).await.ok();
@@ -286,7 +289,8 @@ async fn bench(
         server_pid.and_then(|p| scrape::cpu_time(Some(p))),
         scrape::cpu_time(None),
         Instant::now(),
-        scrape::cpu_pressure(),
+        scrape::pressure(scrape::Resource::Cpu),
+        scrape::pressure(scrape::Resource::Io),
     );
 
     let mut total = Tally::new()?;
@@ -338,6 +342,7 @@ async fn bench(
         server_cpu_cores: cores(cpu_0.0, cpu_1.0),
         bench_cpu_cores: cores(cpu_0.1, cpu_1.1),
         cpu_pressure_pct: cores(cpu_0.3, cpu_1.3).map(|share| share * 100.0),
+        io_pressure_pct: cores(cpu_0.4, cpu_1.4).map(|share| share * 100.0),
     })
 }
 
@@ -508,8 +513,9 @@ fn print(args: &Args, r: &Report) -> anyhow::Result<()> {
             .unwrap_or(0)
     );
     println!(
-        "  cpu pressure    {} of the window with a task waiting for a CPU",
-        opt(r.cpu_pressure_pct, " %")
+        "  pressure        cpu {}, io {} of the window with some task waiting (Linux PSI)",
+        opt(r.cpu_pressure_pct, " %"),
+        opt(r.io_pressure_pct, " %")
     );
     Ok(())
 }
