@@ -21,6 +21,7 @@ pub mod policy;
 pub mod scope;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod writer;
 

@@ -52,6 +52,8 @@ pub enum StartError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("TLS: {0}")]
+    TlsMaterial(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Cot(#[from] crate::cot::listener::BindError),
 }
@@ -310,25 +312,12 @@ fn tls_acceptor(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<tokio_rustls::TlsAcceptor, StartError> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|source| StartError::Read {
-            path: p.display().to_string(),
-            source,
-        })
-    };
-    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StartError::Tls(format!("{}: {e}", cert.display())))?;
-    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| StartError::Tls(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| StartError::Tls(format!("{}: no private key found", key.display())))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        // TLS 1.2 and 1.3 only.
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| StartError::Tls(e.to_string()))?
+    let mut config = crate::tls::server_builder()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
+        .with_single_cert(
+            crate::tls::certificates(cert)?,
+            crate::tls::private_key(key)?,
+        )
         .map_err(|e| StartError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,11 +60,8 @@ pub enum BindError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("CoT TLS: {0}")]
+    Material(#[from] crate::tls::TlsError),
     #[error("CoT TLS: {0}")]
     Tls(String),
 }
@@ -181,43 +178,24 @@ fn tls_acceptor(
     key: &Path,
     ca: &Path,
 ) -> Result<tokio_rustls::TlsAcceptor, BindError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| BindError::Read {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| BindError::Tls(format!("{}: {e}", cert.display())))?;
-    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| BindError::Tls(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| BindError::Tls(format!("{}: no private key found", key.display())))?;
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut read(ca)?.as_slice()) {
-        let c = c.map_err(|e| BindError::Tls(format!("{}: {e}", ca.display())))?;
+    for c in crate::tls::certificates(ca)? {
         roots
             .add(c)
             .map_err(|e| BindError::Tls(format!("{}: {e}", ca.display())))?;
     }
-    if roots.is_empty() {
-        return Err(BindError::Tls(format!(
-            "{}: no CA certificate found",
-            ca.display()
-        )));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
-        provider.clone(),
+        crate::tls::provider(),
     )
     .build()
     .map_err(|e| BindError::Tls(e.to_string()))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| BindError::Tls(e.to_string()))?
+    let config = crate::tls::server_builder()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
+        .with_single_cert(
+            crate::tls::certificates(cert)?,
+            crate::tls::private_key(key)?,
+        )
         .map_err(|e| BindError::Tls(e.to_string()))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
