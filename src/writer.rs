@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::log::{Actor, Change, Event, Hash, PositionReport, Record, Snapshot};
+use crate::log::{Actor, Change, Event, Hash, PositionReport, Record};
 use crate::metrics::Metrics;
 use crate::model::{Item, Layer, MovementStatus, Notification};
 use crate::picture::{next_state, Committed, Live};
@@ -573,13 +573,16 @@ impl WriterTask {
         let running = self.snapshot_running.clone();
         tokio::spawn(async move {
             let snap: Result<(u64, Vec<u8>), String> = tokio::task::spawn_blocking(move || {
-                let snap: Snapshot = live
+                // Only pointers are taken under the lock; sorting and serializing happen
+                // outside it, so writers and readers are not held up.
+                let view = live
                     .read()
                     .unwrap_or_else(|e| e.into_inner())
                     .picture
-                    .snapshot();
-                serde_json::to_vec(&snap)
-                    .map(|bytes| (snap.seq, bytes))
+                    .snapshot_view();
+                let seq = view.seq;
+                view.to_json()
+                    .map(|bytes| (seq, bytes))
                     .map_err(|e| e.to_string())
             })
             .await

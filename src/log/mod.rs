@@ -321,6 +321,37 @@ pub struct Snapshot {
     pub retired: Vec<String>,
 }
 
+/// A snapshot held as shared pointers: taken under the picture's lock in a moment (no item is
+/// copied), then sorted and serialized outside it. Serializes to the same JSON as `Snapshot`.
+#[derive(Clone, Debug)]
+pub struct SnapshotView {
+    pub seq: u64,
+    pub hash: Hash,
+    pub items: Vec<std::sync::Arc<Item>>,
+    pub retired: Vec<String>,
+}
+
+impl SnapshotView {
+    pub fn to_json(mut self) -> Result<Vec<u8>, serde_json::Error> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            seq: u64,
+            #[serde(with = "hex_hash")]
+            hash: Hash,
+            items: Vec<&'a Item>,
+            retired: &'a [String],
+        }
+        self.items.sort_by(|a, b| a.id.cmp(&b.id));
+        self.retired.sort();
+        serde_json::to_vec(&Out {
+            seq: self.seq,
+            hash: self.hash,
+            items: self.items.iter().map(|i| &**i).collect(),
+            retired: &self.retired,
+        })
+    }
+}
+
 mod hex_hash {
     use serde::{Deserialize, Deserializer, Serializer};
 
