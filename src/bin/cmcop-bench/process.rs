@@ -63,6 +63,10 @@ pub struct ServerArgs {
     /// Directory for the temporary SQLite database (default: the system temp directory).
     #[arg(long)]
     pub sqlite_dir: Option<PathBuf>,
+    /// A config file for the started server (to compare settings such as `writer.max_batch`
+    /// or `snapshots.every_events`); the database and address still come from the tool.
+    #[arg(long)]
+    pub server_config: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -211,16 +215,19 @@ impl FreshDb {
 
 /// The environment of every `cmcop` the tool starts: the run's database, and nothing inherited
 /// that could change what is measured (a config file, a CoT listener, colours in the log).
-fn cmcop_command(bin: &Path, db_url: &str) -> Command {
+fn cmcop_command(bin: &Path, db_url: &str, config: Option<&Path>) -> Command {
     let mut cmd = Command::new(bin);
     cmd.env("CMCOP_DATABASE_URL", db_url)
         .env("CMCOP_LOG", "info")
         .env("CMCOP_LOG_FORMAT", "human")
         .env("NO_COLOR", "1")
-        .env_remove("CMCOP_CONFIG")
         .env_remove("CMCOP_COT_ADDR")
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    match config {
+        Some(path) => cmd.env("CMCOP_CONFIG", path),
+        None => cmd.env_remove("CMCOP_CONFIG"),
+    };
     cmd
 }
 
@@ -234,7 +241,7 @@ pub struct AdminRun {
 
 /// Runs `cmcop ARGS` against `db_url` to completion (bounded by `ADMIN_TIMEOUT`).
 pub async fn run_admin(bin: &Path, db_url: &str, args: &[&str]) -> anyhow::Result<AdminRun> {
-    let mut cmd = cmcop_command(bin, db_url);
+    let mut cmd = cmcop_command(bin, db_url, None);
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
     let child = cmd
@@ -300,7 +307,16 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `cmcop serve` on a free loopback port and waits for the address it bound.
     pub async fn spawn(bin: &Path, db_url: &str) -> anyhow::Result<ServerProcess> {
-        let mut cmd = cmcop_command(bin, db_url);
+        ServerProcess::spawn_with_config(bin, db_url, None).await
+    }
+
+    /// The same with a config file for the server (`CMCOP_CONFIG`).
+    pub async fn spawn_with_config(
+        bin: &Path,
+        db_url: &str,
+        config: Option<&Path>,
+    ) -> anyhow::Result<ServerProcess> {
+        let mut cmd = cmcop_command(bin, db_url, config);
         cmd.arg("serve")
             .env("CMCOP_HTTP_ADDR", "127.0.0.1:0")
             .stdout(Stdio::null())

@@ -194,7 +194,9 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
         .timeout(Duration::from_secs(2))
         .build()?;
     for run in 1..=args.runs {
-        let server = ServerProcess::spawn(bin, &db.url).await?;
+        let server =
+            ServerProcess::spawn_with_config(bin, &db.url, args.server.server_config.as_deref())
+                .await?;
         let ready = wait_ready(&probe, &server).await;
         let rss = server.pid().and_then(scrape::resident_bytes);
         let listening = server.listening_after;

@@ -124,7 +124,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn spawned(args: &Args, bin: &std::path::Path, db: &FreshDb) -> anyhow::Result<Report> {
     // `token create` opens (and so migrates) the fresh database before the server does.
     let token = process::create_token(bin, &db.url, &args.role, &args.org).await?;
-    let server = ServerProcess::spawn(bin, &db.url).await?;
+    let server =
+        ServerProcess::spawn_with_config(bin, &db.url, args.server.server_config.as_deref())
+            .await?;
     let result = bench(
         args,
         &server.base(),
