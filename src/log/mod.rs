@@ -104,27 +104,34 @@ impl Change {
     }
 
     fn payload(&self) -> String {
-        let value = match self {
-            Change::Created(i) | Change::Updated(i) => serde_json::to_value(i),
+        // Items are written straight to text (no intermediate `Value`): the writer seals every
+        // event in its serial path, so this is on the write path's critical section.
+        let text = match self {
+            Change::Created(i) | Change::Updated(i) => serde_json::to_string(i),
             Change::Retired { version }
             | Change::Stale { version }
-            | Change::Expired { version } => Ok(serde_json::json!({ "version": version })),
+            | Change::Expired { version } => {
+                Ok(serde_json::json!({ "version": version }).to_string())
+            }
             Change::Position { version, report } => Ok(serde_json::json!({
                 "version": version, "report": report,
-            })),
+            })
+            .to_string()),
             Change::Notified {
                 version,
                 deadline,
                 late,
             } => Ok(serde_json::json!({
                 "version": version, "deadline": deadline, "late": late,
-            })),
+            })
+            .to_string()),
             Change::Acknowledged { version, org } => Ok(serde_json::json!({
                 "version": version, "org": org,
-            })),
+            })
+            .to_string()),
         };
         // Serializing our own types to JSON cannot fail: no maps with non-string keys.
-        value.map(|v| v.to_string()).unwrap_or_default()
+        text.unwrap_or_default()
     }
 
     fn from_payload(kind: &str, payload: &str) -> Result<Change, String> {
