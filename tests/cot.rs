@@ -94,14 +94,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> CotClient<S> {
     }
 }
 
-fn cot_config(db: &TestDb, role: Role, org: &str) -> cmcop::Config {
-    let mut config = common::test_config(&db.url);
-    config.cot.addr = Some("127.0.0.1:0".into());
-    config.cot.role = role;
-    config.cot.org = org.into();
-    config
-}
-
 async fn connect(addr: SocketAddr) -> CotClient<TcpStream> {
     CotClient::new(TcpStream::connect(addr).await.expect("CoT connects"))
 }
@@ -150,7 +142,7 @@ async fn eventually_get(app: &TestApp, path: &str, token: &str) -> serde_json::V
 #[tokio::test]
 async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let config = cot_config(&db, Role::CivilLiaison, "NRC");
+    let config = common::cot_config(&db, Role::CivilLiaison, "NRC");
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let coord = app.token(Role::Coordinator, "JCMC").await;
@@ -292,7 +284,7 @@ async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path()
 #[tokio::test]
 async fn repeated_garbage_closes_the_connection() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut config = cot_config(&db, Role::CivilLiaison, "NRC");
+    let mut config = common::cot_config(&db, Role::CivilLiaison, "NRC");
     config.cot.max_bad_frames = 3;
     config.cot.protobuf = false;
     let app = TestApp::spawn_with(db, config).await;
@@ -322,7 +314,7 @@ async fn repeated_garbage_closes_the_connection() {
 #[tokio::test]
 async fn tak_protocol_negotiation_switches_both_ways_to_protobuf() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let config = cot_config(&db, Role::MilitaryLiaison, "ARMY");
+    let config = common::cot_config(&db, Role::MilitaryLiaison, "ARMY");
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let mut c = connect(app.cot_addr.unwrap()).await;
@@ -372,7 +364,7 @@ async fn tak_protocol_negotiation_switches_both_ways_to_protobuf() {
 #[tokio::test]
 async fn a_client_that_never_asks_stays_on_xml() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let config = cot_config(&db, Role::MilitaryLiaison, "ARMY");
+    let config = common::cot_config(&db, Role::MilitaryLiaison, "ARMY");
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let mut c = connect(app.cot_addr.unwrap()).await;
@@ -609,7 +601,7 @@ async fn mutual_tls_maps_certificates_to_roles_and_refuses_the_rest() {
 #[tokio::test]
 async fn own_positions_are_relayed_to_the_same_side_and_not_stored() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut config = cot_config(&db, Role::MilitaryLiaison, "ARMY");
+    let mut config = common::cot_config(&db, Role::MilitaryLiaison, "ARMY");
     config.cot.protobuf = false;
     let mut app = TestApp::spawn_with(db, config).await;
     let coord = app.token(Role::Coordinator, "JCMC").await;
@@ -644,7 +636,7 @@ async fn own_positions_are_relayed_to_the_same_side_and_not_stored() {
 #[tokio::test]
 async fn udp_input_takes_mesh_and_xml_datagrams() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut config = cot_config(&db, Role::MilitaryLiaison, "ARMY");
+    let mut config = common::cot_config(&db, Role::MilitaryLiaison, "ARMY");
     config.cot.addr = None;
     config.cot.udp_addr = Some("127.0.0.1:0".into());
     let mut app = TestApp::spawn_with(db, config).await;
@@ -674,7 +666,7 @@ async fn udp_input_takes_mesh_and_xml_datagrams() {
 #[tokio::test]
 async fn pings_are_answered_and_silent_clients_dropped() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut config = cot_config(&db, Role::CivilLiaison, "NRC");
+    let mut config = common::cot_config(&db, Role::CivilLiaison, "NRC");
     config.cot.idle_timeout_seconds = 1;
     config.cot.protobuf = false;
     let app = TestApp::spawn_with(db, config).await;

@@ -13,14 +13,6 @@ use serde_json::json;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-fn cot_config(db: &TestDb, role: Role, org: &str) -> cmcop::Config {
-    let mut config = common::test_config(&db.url);
-    config.cot.addr = Some("127.0.0.1:0".into());
-    config.cot.role = role;
-    config.cot.org = org.into();
-    config
-}
-
 /// pytak, an outside TAK client library, connects over TCP, receives the picture, and sends an
 /// event that then appears on the WebSocket hub. Needs `pip install pytak`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +21,7 @@ async fn pytak_receives_the_picture_and_its_event_reaches_the_websocket_hub() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let db = TestDb::new(Backend::Sqlite).await;
-    let config = cot_config(&db, Role::MilitaryLiaison, "ARMY");
+    let config = common::cot_config(&db, Role::MilitaryLiaison, "ARMY");
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let coord = app.token(Role::Coordinator, "JCMC").await;

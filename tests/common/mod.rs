@@ -128,6 +128,15 @@ pub fn test_config(db_url: &str) -> Config {
     config
 }
 
+/// A test's config with a plain-TCP CoT listener on a free port, for `role` in `org`.
+pub fn cot_config(db: &TestDb, role: Role, org: &str) -> Config {
+    let mut config = test_config(&db.url);
+    config.cot.addr = Some("127.0.0.1:0".into());
+    config.cot.role = role;
+    config.cot.org = org.into();
+    config
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         let db = TestDb::new(backend).await;
