@@ -717,7 +717,7 @@ async fn a_stalled_subscriber_does_not_delay_a_fast_one() {
         let started = std::time::Instant::now();
         fast.until(seq).await;
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(5),
             "the fast subscriber was held up"
         );
     }
@@ -744,7 +744,9 @@ async fn a_stalled_subscriber_does_not_delay_a_fast_one() {
 async fn expiry_marks_stale_then_removes() {
     let db = common::TestDb::new(Backend::Sqlite).await;
     let mut config = common::test_config(&db.url);
-    config.expiry.grace_seconds = 1;
+    // The expiry task looks once a second; a grace period of a few seconds makes sure the
+    // stale state is seen before the removal even on a loaded machine.
+    config.expiry.grace_seconds = 3;
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let ngo = app.token(Role::CivilLiaison, "NRC").await;
