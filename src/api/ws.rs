@@ -210,13 +210,26 @@ impl Connection {
             self.state.hub.unsubscribe(&sub);
         }
         if let Flow::Close(code, reason) = flow {
-            let _ = self
+            let sent = self
                 .socket
                 .send(Message::Close(Some(CloseFrame {
                     code,
                     reason: reason.into(),
                 })))
                 .await;
+            // The closing handshake: read (and drop) what the peer still sends until its own
+            // close, briefly. Dropping a socket with unread input makes the kernel reset the
+            // connection, and the peer could lose the close frame and its reason.
+            if sent.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Some(Ok(msg)) = self.socket.recv().await {
+                        if matches!(msg, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
         }
     }
 
