@@ -245,6 +245,7 @@ fn scenario(on_corridors: f64) {
         hash: GENESIS,
         items,
         retired: vec![],
+        alerts: Default::default(),
     });
     let build = started.elapsed();
     // What the writer pays per event: filing items one at a time, as `Picture::install` does.

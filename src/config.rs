@@ -38,6 +38,7 @@ pub struct Config {
     pub writer: WriterConfig,
     pub snapshots: SnapshotConfig,
     pub notification: NotificationConfig,
+    pub alerts: AlertsConfig,
     pub expiry: ExpiryConfig,
     pub picture: PictureConfig,
     pub hub: HubConfig,
@@ -117,6 +118,58 @@ pub struct NotificationConfig {
     pub deadline_hours: i64,
     /// The same for movements flagged `emergency`.
     pub emergency_deadline_hours: i64,
+}
+
+/// Convoy alerts (issue #4): thresholds of the conditions the alerter watches.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Off turns the alerter off (nothing is judged, nothing logged).
+    pub enabled: bool,
+    /// How often time-driven conditions (no report, unacknowledged) are judged, in seconds.
+    pub check_interval_seconds: u64,
+    /// Route conflicts and nearness to incidents, as the access check's `buffer_m`.
+    pub buffer_m: f64,
+    /// How far back incidents count.
+    pub incidents_since_h: u32,
+    /// Nearness to a closed or restricted point or line that raises a geofence alert.
+    pub geofence_m: f64,
+    /// How far off its planned route a convoy may be before an alert.
+    pub off_route_m: f64,
+    /// An en-route convoy silent this long raises an alert.
+    pub no_report_seconds: i64,
+    /// A notification still unacknowledged this close to departure raises an alert.
+    pub unacknowledged_before_hours: i64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            enabled: true,
+            check_interval_seconds: 30,
+            buffer_m: 2_000.0,
+            incidents_since_h: 72,
+            geofence_m: 250.0,
+            off_route_m: 1_000.0,
+            no_report_seconds: 1800,
+            unacknowledged_before_hours: 6,
+        }
+    }
+}
+
+impl Config {
+    /// The alert thresholds as the alerter uses them.
+    pub fn alert_settings(&self) -> Result<crate::alerts::Settings, ConfigError> {
+        let a = &self.alerts;
+        let mut s = crate::alerts::Settings::new(self.local_offset()?);
+        s.buffer_m = a.buffer_m;
+        s.incidents_since_h = a.incidents_since_h;
+        s.geofence_m = a.geofence_m;
+        s.off_route_m = a.off_route_m;
+        s.no_report = chrono::Duration::seconds(a.no_report_seconds);
+        s.unacknowledged_before = chrono::Duration::hours(a.unacknowledged_before_hours);
+        Ok(s)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -473,6 +526,26 @@ impl Config {
             ));
         }
         self.validate_cot()?;
+        let a = &self.alerts;
+        let metres = |v: f64, max: f64| v.is_finite() && v > 0.0 && v <= max;
+        if !(metres(a.buffer_m, crate::access::MAX_BUFFER_M)
+            && metres(a.geofence_m, crate::access::MAX_BUFFER_M)
+            && metres(a.off_route_m, 100_000.0))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "alerts.buffer_m and alerts.geofence_m must be metres from 0 to {}, alerts.off_route_m up to 100000",
+                crate::access::MAX_BUFFER_M
+            )));
+        }
+        if a.check_interval_seconds == 0
+            || a.no_report_seconds <= 0
+            || a.unacknowledged_before_hours <= 0
+            || a.incidents_since_h > crate::access::MAX_INCIDENTS_SINCE_H
+        {
+            return Err(ConfigError::Invalid(
+                "alerts.check_interval_seconds, alerts.no_report_seconds and alerts.unacknowledged_before_hours must be positive; alerts.incidents_since_h at most 720".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::access::index::{Capsule, SpatialIndex};
+use crate::alerts::{AlertBook, Logged};
 use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
 use crate::model::{Item, Layer, Notification};
 
@@ -36,11 +37,21 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
         return Ok(Some(item.clone()));
     }
     let current = current.ok_or_else(|| fail("no such item"))?;
+    if let Change::Alert(a) = &event.change {
+        // An alert is about the movement; it changes nothing of it.
+        if current.layer != Layer::Movements {
+            return Err(fail("alert on a non-movement"));
+        }
+        if a.version != current.version {
+            return Err(fail("alert for another version of the movement"));
+        }
+        return Ok(Some(current.clone()));
+    }
     let mut item = current.clone();
     item.version = event.change.version();
     item.updated_at = event.at;
     match &event.change {
-        Change::Created(_) => unreachable!("handled above"),
+        Change::Created(_) | Change::Alert(_) => unreachable!("handled above"),
         Change::Updated(next) => return Ok(Some(next.clone())),
         Change::Retired { .. } | Change::Expired { .. } => return Ok(None),
         Change::Stale { .. } => item.stale = true,
@@ -90,6 +101,8 @@ pub struct Picture {
     hash: Hash,
     /// Constraints and incidents by place, kept in step by `install` (access check, issue #4).
     index: SpatialIndex,
+    /// Convoy alerts: active conditions and recent alerts (issue #4).
+    alerts: AlertBook,
 }
 
 impl Picture {
@@ -113,6 +126,7 @@ impl Picture {
             seq: s.seq,
             hash: s.hash,
             index,
+            alerts: AlertBook::from_snapshot(s.alerts),
         }
     }
 
@@ -126,6 +140,7 @@ impl Picture {
             hash: self.hash,
             items,
             retired,
+            alerts: self.alerts.to_snapshot(),
         }
     }
 
@@ -136,12 +151,18 @@ impl Picture {
             hash: self.hash,
             items: self.items.values().cloned().collect(),
             retired: self.retired.iter().cloned().collect(),
+            alerts: self.alerts.to_snapshot(),
         }
     }
 
     /// The last applied sequence number and its hash.
     pub fn head(&self) -> (u64, Hash) {
         (self.seq, self.hash)
+    }
+
+    /// Convoy alerts as of `seq`.
+    pub fn alerts(&self) -> &AlertBook {
+        &self.alerts
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Item>> {
@@ -184,6 +205,26 @@ impl Picture {
     /// Installs the state an event produced (computed by `next_state`).
     pub fn install(&mut self, event: &Event, hash: Hash, state: Option<Arc<Item>>) {
         debug_assert_eq!(event.seq, self.seq + 1, "events apply in sequence");
+        if let Change::Alert(a) = &event.change {
+            // The movement is unchanged: only the book moves.
+            self.alerts.apply(Logged {
+                seq: event.seq,
+                at: event.at,
+                movement: event.item_id.clone(),
+                alert: (**a).clone(),
+            });
+            self.seq = event.seq;
+            self.hash = hash;
+            return;
+        }
+        if event.layer == Layer::Movements
+            && state
+                .as_ref()
+                .and_then(|i| i.movement())
+                .is_none_or(crate::alerts::finished)
+        {
+            self.alerts.forget(&event.item_id);
+        }
         match state {
             Some(item) => {
                 self.index.put(&item);

@@ -197,6 +197,23 @@ impl Application {
             chrono::Duration::seconds(self.state.config.expiry.grace_seconds),
             shutdown.clone(),
         ));
+        if self.state.config.alerts.enabled {
+            match self.state.config.alert_settings() {
+                Ok(settings) => {
+                    tracker.spawn(crate::alerts::task::run_alerter(
+                        self.state.writer.clone(),
+                        self.state.live.clone(),
+                        settings,
+                        std::time::Duration::from_secs(
+                            self.state.config.alerts.check_interval_seconds,
+                        ),
+                        self.state.published.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+                Err(e) => tracing::error!(error = %e, "alerts off: bad settings"),
+            }
+        }
         // CoT connections follow `state.shutdown`, like WebSocket connections.
         self.cot.spawn(self.state.clone(), &tracker);
         let router = api::app(self.state.clone());

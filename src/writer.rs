@@ -63,6 +63,13 @@ pub enum Command {
         id: String,
         version: u64,
     },
+    /// The server's own: a convoy alert about movement `id` (raised, ended or a notice).
+    /// Logged only when it changes the book: a raise of an active condition, or a clear of
+    /// one that is not active, changes nothing.
+    Alert {
+        id: String,
+        alert: Box<crate::alerts::Alert>,
+    },
 }
 
 /// Why a command was not accepted.
@@ -295,7 +302,8 @@ impl WriterTask {
                 None => live.picture.get(command_id(&req.command)).cloned(),
             };
             let retired = live.picture.is_retired(command_id(&req.command));
-            match self.decide(&req, current.as_deref(), retired, now) {
+            let book = live.picture.alerts();
+            match self.decide(&req, current.as_deref(), retired, book, now) {
                 Err(e) => {
                     let _ = req.reply.send(Err(e));
                 }
@@ -340,6 +348,7 @@ impl WriterTask {
         req: &Request,
         current: Option<&Item>,
         retired: bool,
+        book: &crate::alerts::AlertBook,
         now: DateTime<Utc>,
     ) -> Result<Option<(Layer, Change)>, WriteError> {
         let viewer = &req.viewer;
@@ -519,6 +528,7 @@ impl WriterTask {
                 ))),
                 _ => Ok(None),
             },
+            Command::Alert { id, alert } => Ok(decide_alert(book, id, alert, current)),
         }
     }
 
@@ -646,6 +656,33 @@ impl WriterTask {
     }
 }
 
+/// An alert is logged when its movement is there and not finished, and when it changes the
+/// book; otherwise it is dropped (the alerter judges again on the new state). It takes the
+/// movement's current version: an alert changes nothing of the item.
+fn decide_alert(
+    book: &crate::alerts::AlertBook,
+    id: &str,
+    alert: &crate::alerts::Alert,
+    current: Option<&Item>,
+) -> Option<(Layer, Change)> {
+    use crate::alerts::AlertState;
+    let cur = current.filter(|c| c.layer == Layer::Movements)?;
+    if cur.movement().is_none_or(crate::alerts::finished) {
+        return None;
+    }
+    let active = book.is_active(id, &alert.key);
+    let changes = match alert.state {
+        AlertState::Raised => !active,
+        AlertState::Ended => active,
+        AlertState::Notice => true,
+    };
+    changes.then(|| {
+        let mut alert = alert.clone();
+        alert.version = cur.version;
+        (Layer::Movements, Change::Alert(Box::new(alert)))
+    })
+}
+
 fn command_id(c: &Command) -> &str {
     match c {
         Command::Create(item) | Command::Replace { item, .. } => &item.id,
@@ -654,7 +691,8 @@ fn command_id(c: &Command) -> &str {
         | Command::Notify { id }
         | Command::Acknowledge { id }
         | Command::MarkStale { id, .. }
-        | Command::Expire { id, .. } => id,
+        | Command::Expire { id, .. }
+        | Command::Alert { id, .. } => id,
     }
 }
 

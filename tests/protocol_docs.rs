@@ -71,11 +71,23 @@ fn server_examples_have_the_server_shapes() {
                 assert_eq!(ours, v, "the error example is what the server says");
             }
             "pong" => assert_eq!(serde_json::from_str::<Value>(&message::pong()).unwrap(), v),
+            "alert" => {
+                let seq = v["seq"].as_u64().unwrap();
+                let a = &v["alert"];
+                assert_eq!(a["id"].as_u64(), Some(seq));
+                for key in ["at", "kind", "state", "condition", "movement", "message"] {
+                    assert!(a[key].is_string(), "alert.{key} in {v}");
+                }
+                let ours: Value = serde_json::from_slice(&message::alert(seq, a)).unwrap();
+                assert_eq!(ours, v);
+            }
             other => panic!("undocumented message type {other}"),
         }
         types.push(ty);
     }
-    for t in ["snapshot", "upsert", "remove", "batch", "error", "pong"] {
+    for t in [
+        "snapshot", "upsert", "remove", "batch", "error", "pong", "alert",
+    ] {
         assert!(types.iter().any(|x| x == t), "no example of `{t}`");
     }
 }

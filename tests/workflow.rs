@@ -109,6 +109,9 @@ fn no_output_words_an_acknowledgement_as_a_clearance() {
         include_str!("../src/api/movements.rs"),
         include_str!("../src/writer.rs"),
         include_str!("../src/api/problem.rs"),
+        include_str!("../src/alerts/mod.rs"),
+        include_str!("../src/alerts/task.rs"),
+        include_str!("../proto/WEBSOCKET.md"),
     ];
     for text in texts {
         for line in text.lines() {

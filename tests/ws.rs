@@ -476,6 +476,8 @@ async fn resume_with_since_under_concurrent_writes() {
                                 picture.remove(m["id"].as_str().unwrap());
                                 seqs.push(m["seq"].as_u64().unwrap());
                             }
+                            // Convoy alerts travel in the same sequence (issue #4).
+                            "alert" => seqs.push(m["seq"].as_u64().unwrap()),
                             other => panic!("unexpected {other}"),
                         }
                         last = Some(m["seq"].as_u64().unwrap());
@@ -520,6 +522,8 @@ async fn resume_with_since_under_concurrent_writes() {
                         "remove" => {
                             picture.remove(m["id"].as_str().unwrap());
                         }
+                        // Convoy alerts travel in the same sequence (issue #4).
+                        "alert" => {}
                         "snapshot" => panic!("resume fell back to a snapshot"),
                         other => panic!("unexpected {other}"),
                     }

@@ -1054,3 +1054,77 @@ fn linear_range(x0: f64, x1: f64, lo: f64, hi: f64) -> Option<(f64, f64)> {
 
 #[cfg(test)]
 mod tests;
+
+/// A route to measure positions against (alerts: how far a convoy is off its route, and how far
+/// along it). Built once per route, then each look-up is indexed.
+pub struct Track {
+    route: Route,
+}
+
+impl Track {
+    /// `within_m`: how far from the route a position may lie and still be located.
+    pub fn new(positions: &[Position], within_m: f64) -> Track {
+        Track {
+            route: Route::new(positions, within_m.max(0.0)),
+        }
+    }
+
+    pub fn length_m(&self) -> f64 {
+        self.route.length_m
+    }
+
+    /// Geodesic metres from `p` to the route and metres along the route to the nearest point,
+    /// or `None` when `p` lies farther than `within_m` from it.
+    pub fn locate(&self, p: Position) -> Option<(f64, f64)> {
+        if !(p[0].is_finite() && p[1].is_finite()) {
+            return None;
+        }
+        let reach = self.route.reach(&Geometry::Point(p))?;
+        let d = if reach.planar_m == 0.0 {
+            0.0
+        } else {
+            Geodesic::distance(
+                geo::Point::new(reach.route_point[0], reach.route_point[1]),
+                geo::Point::new(reach.item_point[0], reach.item_point[1]),
+            )
+        };
+        (d <= self.route.buffer_m).then_some((d, reach.along_m))
+    }
+}
+
+/// The part of `route` from `from_m` metres along it (geodesic, as `Track` measures) to its end.
+pub fn cut(route: &[Position], from_m: f64) -> Vec<Position> {
+    let mut start = 0.0;
+    for (i, w) in route.windows(2).enumerate() {
+        let (a, b) = (w[0], w[1]);
+        let len = Geodesic::distance(geo::Point::new(a[0], a[1]), geo::Point::new(b[0], b[1]));
+        if start + len > from_m {
+            let t = if len > 0.0 {
+                ((from_m - start) / len).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let mut out = vec![lerp(a, delta(a, b), t)];
+            out.extend_from_slice(&route[i + 1..]);
+            out.dedup();
+            if out.len() < 2 {
+                return route[route.len().saturating_sub(2)..].to_vec();
+            }
+            return out;
+        }
+        start += len;
+    }
+    // At or past the end: the last leg, so that the plan keeps a route.
+    route[route.len().saturating_sub(2)..].to_vec()
+}
+
+/// Whether a constraint is in force at `t` (validity and daily hours, in `offset`).
+pub fn in_force(k: &Constraint, t: DateTime<Utc>, offset: FixedOffset) -> bool {
+    Window {
+        from: k.valid_from,
+        until: k.valid_until,
+        hours: k.daily_hours,
+    }
+    .first_in_force(t, t, offset)
+    .is_some()
+}

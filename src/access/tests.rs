@@ -763,6 +763,7 @@ fn indexed_search_finds_what_a_full_scan_finds() {
         items.push(it);
     }
     let picture = Picture::from_snapshot(crate::log::Snapshot {
+        alerts: Default::default(),
         seq: 0,
         hash: crate::log::GENESIS,
         items: items.clone(),

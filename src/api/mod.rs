@@ -6,6 +6,7 @@
 //! the store or the picture directly.
 
 mod access;
+mod alerts;
 mod items;
 mod meta;
 mod movements;
@@ -87,6 +88,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/ws"),
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
+    ("GET", "/api/v1/alerts"),
 ];
 
 /// The API's router.
@@ -115,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
+        .route("/api/v1/alerts", get(alerts::list))
         .merge(crate::web::router())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)

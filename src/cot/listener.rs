@@ -561,7 +561,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             // More may wait: come back after other branches had a turn.
             self.sub.notify.notify_one();
         }
-        let mut ids: Vec<Arc<str>> = outs.into_iter().map(|o| o.id).collect();
+        // Alerts travel over the WebSocket hub and the REST API; CoT carries the items.
+        let mut ids: Vec<Arc<str>> = outs
+            .into_iter()
+            .filter(|o| !crate::hub::is_alert(o))
+            .map(|o| o.id)
+            .collect();
         ids.sort();
         ids.dedup();
         let items: Vec<(Arc<str>, Option<Arc<Item>>)> = {

@@ -28,6 +28,11 @@ pub fn remove(seq: u64, id: &str) -> Bytes {
     Bytes::from(format!(r#"{{"type":"remove","seq":{seq},"id":{id}}}"#))
 }
 
+/// A convoy alert as its viewer reads it (`alerts::render`).
+pub fn alert(seq: u64, alert: &Value) -> Bytes {
+    Bytes::from(format!(r#"{{"type":"alert","seq":{seq},"alert":{alert}}}"#))
+}
+
 pub fn snapshot(seq: u64, features: &[Value]) -> String {
     let features = Value::Array(features.to_vec());
     format!(r#"{{"type":"snapshot","seq":{seq},"features":{features}}}"#)

@@ -21,6 +21,8 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::{self, Alert, Logged};
+use crate::log::Change;
 use crate::model::{BBox, Item};
 use crate::picture::{Committed, Live};
 use crate::policy::{Policy, View, Viewer};
@@ -29,6 +31,15 @@ pub use outbox::{Limits, Out, Outbox, Pushed};
 
 /// How many journal entries the hub takes per lock.
 const FAN_OUT_CHUNK: usize = 1024;
+
+/// The outbox key of an alert begins with this: alerts are never conflated with the state of
+/// an item (each alert is kept), and channels that render items from the picture skip them.
+pub const ALERT_PREFIX: &str = "alert:";
+
+/// Whether an outgoing message is an alert rather than an item's state.
+pub fn is_alert(out: &Out) -> bool {
+    out.id.starts_with(ALERT_PREFIX)
+}
 
 /// A subscription: who, what scope, and the outbox the hub fills.
 pub struct Subscriber {
@@ -226,6 +237,14 @@ impl Hub {
 
     /// Renders one change for one subscriber (catch-up after `since`).
     pub fn delta_for(&self, sub: &Subscriber, c: &Committed) -> Option<Out> {
+        if let Change::Alert(a) = &c.event.change {
+            let movement = c.after.as_ref()?;
+            let (mv, iv) = alerts::recipient(&self.policy, &sub.viewer, movement, a)?;
+            if !alerts::in_scope(&sub.scope, movement, &mv, a, iv.as_ref()) {
+                return None;
+            }
+            return Some(alert_out(c, movement, a, &mv, iv.as_ref()));
+        }
         let vb = c
             .before
             .as_ref()
@@ -255,8 +274,36 @@ impl Hub {
         Some(Out { seq, id, bytes })
     }
 
+    /// Fans an alert out to the subscribers it is for, worded once per pair of views.
+    fn fan_out_alert(&self, reg: &Registry, c: &Committed, alert: &Alert) {
+        let Some(movement) = c.after.as_ref() else {
+            return;
+        };
+        let mut rendered: HashMap<(View, Option<View>), Out> = HashMap::new();
+        for (viewer, subs) in &reg.classes {
+            let Some((mv, iv)) = alerts::recipient(&self.policy, viewer, movement, alert) else {
+                continue;
+            };
+            for sub in subs {
+                if sub.start_after >= c.event.seq
+                    || !alerts::in_scope(&sub.scope, movement, &mv, alert, iv.as_ref())
+                {
+                    continue;
+                }
+                let out = rendered
+                    .entry((mv, iv))
+                    .or_insert_with(|| alert_out(c, movement, alert, &mv, iv.as_ref()))
+                    .clone();
+                sub.push(out, &self.stats);
+            }
+        }
+    }
+
     /// Fans one committed change out to every registered subscriber.
     fn fan_out(&self, reg: &Registry, c: &Committed) {
+        if let Change::Alert(a) = &c.event.change {
+            return self.fan_out_alert(reg, c, a);
+        }
         let seq = c.event.seq;
         let id: Arc<str> = Arc::from(c.event.item_id.as_str());
         // One rendering (and one seen-bbox) per distinct view of the item after the change.
@@ -373,6 +420,22 @@ impl Hub {
                 true
             }
         }
+    }
+}
+
+/// An alert as one pair of views reads it.
+fn alert_out(c: &Committed, movement: &Item, alert: &Alert, mv: &View, iv: Option<&View>) -> Out {
+    let logged = Logged {
+        seq: c.event.seq,
+        at: c.event.at,
+        movement: c.event.item_id.clone(),
+        alert: alert.clone(),
+    };
+    let body = alerts::render(&logged, movement, mv, iv);
+    Out {
+        seq: c.event.seq,
+        id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
+        bytes: message::alert(c.event.seq, &body),
     }
 }
 

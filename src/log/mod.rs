@@ -74,6 +74,9 @@ pub enum Change {
     Expired {
         version: u64,
     },
+    /// A convoy alert about the movement raised, cleared or noted by the server (issue #4).
+    /// Changes nothing of the item: its version stays.
+    Alert(Box<crate::alerts::Alert>),
 }
 
 impl Change {
@@ -87,6 +90,7 @@ impl Change {
             Change::Acknowledged { .. } => "acknowledged",
             Change::Stale { .. } => "stale",
             Change::Expired { .. } => "expired",
+            Change::Alert(_) => "alert",
         }
     }
 
@@ -100,6 +104,7 @@ impl Change {
             | Change::Acknowledged { version, .. }
             | Change::Stale { version }
             | Change::Expired { version } => *version,
+            Change::Alert(a) => a.version,
         }
     }
 
@@ -129,6 +134,7 @@ impl Change {
                 "version": version, "org": org,
             })
             .to_string()),
+            Change::Alert(a) => serde_json::to_string(a),
         };
         // Serializing our own types to JSON cannot fail: no maps with non-string keys.
         text.unwrap_or_default()
@@ -153,6 +159,11 @@ impl Change {
         }
         if kind == "updated" {
             return Ok(Change::Updated(item()?));
+        }
+        if kind == "alert" {
+            return serde_json::from_str(payload)
+                .map(|a| Change::Alert(Box::new(a)))
+                .map_err(|e| e.to_string());
         }
         let p: P = serde_json::from_str(payload).map_err(|e| e.to_string())?;
         let missing = |what: &str| format!("`{kind}` event without `{what}`");
@@ -326,6 +337,10 @@ pub struct Snapshot {
     pub hash: Hash,
     pub items: Vec<Item>,
     pub retired: Vec<String>,
+    /// Convoy alerts: the conditions active at `seq` and the most recent alerts, so that a
+    /// restart neither repeats nor forgets them. Absent in snapshots older than alerts.
+    #[serde(default)]
+    pub alerts: crate::alerts::BookSnapshot,
 }
 
 /// A snapshot held as shared pointers: taken under the picture's lock in a moment (no item is
@@ -336,6 +351,7 @@ pub struct SnapshotView {
     pub hash: Hash,
     pub items: Vec<std::sync::Arc<Item>>,
     pub retired: Vec<String>,
+    pub alerts: crate::alerts::BookSnapshot,
 }
 
 impl SnapshotView {
@@ -347,6 +363,7 @@ impl SnapshotView {
             hash: Hash,
             items: Vec<&'a Item>,
             retired: &'a [String],
+            alerts: &'a crate::alerts::BookSnapshot,
         }
         self.items.sort_by(|a, b| a.id.cmp(&b.id));
         self.retired.sort();
@@ -355,6 +372,7 @@ impl SnapshotView {
             hash: self.hash,
             items: self.items.iter().map(|i| &**i).collect(),
             retired: &self.retired,
+            alerts: &self.alerts,
         })
     }
 }

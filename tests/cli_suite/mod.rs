@@ -520,8 +520,8 @@ fn drop_guards(backend: Backend) -> &'static [&'static str] {
 }
 
 pub async fn verify_log_finds_a_tampered_row(backend: Backend) {
-    // Five events written through the real server (in-process).
-    let mut app = TestApp::spawn(backend).await;
+    // Five events written through the real server (in-process), counted exactly: no alerter.
+    let mut app = TestApp::spawn_without_alerts(backend).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     app.create("constraints", &army, common::constraint(json!({})))

@@ -144,6 +144,15 @@ impl TestApp {
         TestApp::spawn_with(db, config).await
     }
 
+    /// A server whose alerter is off, for tests that count the log's events exactly (the
+    /// alerter logs its alerts as events of its own, at times of its choosing).
+    pub async fn spawn_without_alerts(backend: Backend) -> TestApp {
+        let db = TestDb::new(backend).await;
+        let mut config = test_config(&db.url);
+        config.alerts.enabled = false;
+        TestApp::spawn_with(db, config).await
+    }
+
     /// Starts the server on an existing database (a restart) with a given config.
     pub async fn spawn_with(db: TestDb, config: Config) -> TestApp {
         let app = Application::build(config.clone())

@@ -522,7 +522,7 @@ async fn views(app: &TestApp, tokens: &[&str], ids: &[(&str, String)]) -> Vec<Va
 }
 
 pub async fn restart_keeps_every_kind_of_write(backend: Backend) {
-    let mut app = TestApp::spawn(backend).await;
+    let mut app = TestApp::spawn_without_alerts(backend).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let wall = app.token(Role::WallDisplay, "JCMC").await;

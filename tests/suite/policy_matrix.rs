@@ -549,7 +549,7 @@ fn report(phase: &str, t: &Tally) {
 }
 
 pub async fn policy_matrix_on_every_route(backend: Backend) {
-    let mut server = TestApp::spawn(backend).await;
+    let mut server = TestApp::spawn_without_alerts(backend).await;
     let cases = cases();
     let orgs = ["WFP", "ARMY", "JCMC", OTHER_ORG];
     let mut tokens: HashMap<Who, String> = HashMap::new();

@@ -1,4 +1,4 @@
-// The liaison board: live tables of movements, constraints and incidents (alerts reserved),
+// The liaison board: live tables of movements, constraints and incidents, convoy alerts,
 // with search, a status filter and sorting over what the server sent; a detail panel with the
 // item on a small map; notify and acknowledge for the roles that may; and the notifications
 // awaiting the signed-in organisation's acknowledgement.
@@ -250,6 +250,16 @@ if (requireSession()) {
     onStatus: () => renderFeedState(),
   }).start();
   window.cmcopFeed = feed;
+  // Alerts logged before this page opened (the most recent, any state); live ones follow.
+  api("/api/v1/alerts?state=recent")
+    .then((r) => {
+      const seen = new Set(feed.alerts.map((a) => a.id));
+      for (const a of r.alerts || []) if (!seen.has(a.id)) feed.alerts.push(a);
+      feed.alerts.sort((a, b) => b.id - a.id);
+      feed.alerts.length = Math.min(feed.alerts.length, 200);
+      renderAlerts();
+    })
+    .catch((e) => console.warn("alerts:", e.message));
 
   function renderAlerts() {
     if (!feed.alerts.length) return;
@@ -258,7 +268,7 @@ if (requireSession()) {
     for (const a of feed.alerts) {
       const tr = body.insertRow();
       tr.insertCell().textContent = fmtDateTime(a.at || a.received_at);
-      tr.insertCell().textContent = term(a.kind);
+      tr.insertCell().textContent = `${term(a.kind)} (${term(a.state)})`;
       tr.insertCell().textContent = a.message || "";
     }
   }

@@ -1,0 +1,911 @@
+//! Convoy alerts (issue #4): what they are, which conditions raise and clear them, who receives
+//! them and what each recipient reads.
+//!
+//! An alert is an event in the hash-chained log (`Change::Alert` on the movement; the item's
+//! version does not change), so it is durable, ordered with the changes that caused it, and
+//! travels through resume (`since`) and replay like every other change. The picture keeps an
+//! `AlertBook`: the conditions active at its sequence number and the most recent alerts; the
+//! book is part of snapshots, so a restart neither repeats an alert nor forgets one.
+//!
+//! Conditions, each keyed per movement so that it is raised once and ended once:
+//! - `route_conflict:<item>` — a constraint or incident conflicts (as the access check judges
+//!   it) with the remaining route of a notified, planned or en-route movement;
+//! - `geofence:<item>` — an en-route convoy's reported position is inside a closed or
+//!   restricted area in force, within `geofence_m` of a closed or restricted point or line, or
+//!   within `buffer_m` of a recent incident (entering raises, leaving clears);
+//! - `off_route` — more than `off_route_m` from its planned route;
+//! - `no_report` — en route and no position report for `no_report_seconds`;
+//! - `unacknowledged` — notified, not acknowledged, and departing within
+//!   `unacknowledged_before_hours`;
+//! - `acknowledged:<org>` — a notice, not a condition: an acknowledgement was received.
+//!
+//! Recipients: the movement's organisation (not its wall displays, read by anyone in the room)
+//! and coordinators (military liaisons also receive `unacknowledged`), and of those only a
+//! viewer who may see the movement and the item the alert is about. The text is rendered per viewer from what that viewer may see of both (a
+//! hidden field is not named, a reduced item's distance is given to its grid). Pure: the task
+//! that watches the picture is `task`.
+
+pub mod task;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use geo::{Distance, Geodesic, Intersects};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::access::{self, index::Capsule, Track};
+use crate::model::layers::Verification;
+use crate::model::{
+    ConstraintStatus, Geometry, Item, Layer, Movement, MovementStatus, Notification, Position,
+    Props, Role,
+};
+use crate::picture::Picture;
+use crate::policy::{Policy, View, Viewer};
+use crate::scope::{seen_bbox, Scope};
+
+/// How many alerts the book remembers after they end (for `GET /api/v1/alerts`).
+pub const RECENT: usize = 1000;
+
+/// What an alert is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    RouteConflict,
+    Geofence,
+    OffRoute,
+    NoReport,
+    Unacknowledged,
+    Acknowledged,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::RouteConflict => "route_conflict",
+            AlertKind::Geofence => "geofence",
+            AlertKind::OffRoute => "off_route",
+            AlertKind::NoReport => "no_report",
+            AlertKind::Unacknowledged => "unacknowledged",
+            AlertKind::Acknowledged => "acknowledged",
+        }
+    }
+}
+
+/// Raised when a condition starts, ended when it stops; a notice is a one-off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Raised,
+    Ended,
+    Notice,
+}
+
+/// One alert as logged. Carries the item it is about as it was when judged, so that the alert
+/// can be filtered and worded for each viewer later (also after the item is gone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The movement's version (unchanged by the alert).
+    pub version: u64,
+    pub kind: AlertKind,
+    pub state: AlertState,
+    /// The condition, unique per movement while active.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<Item>,
+    /// Geodesic metres between the convoy (or its route) and the item, or off the route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<f64>,
+    /// Metres along the planned route from its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub along_m: Option<f64>,
+    /// When the convoy is expected there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<DateTime<Utc>>,
+    /// Inside the area (geofence).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inside: bool,
+    /// The organisation that acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The last position report (`no_report`) or the departure (`unacknowledged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Alert {
+    fn new(version: u64, kind: AlertKind, state: AlertState, key: String) -> Alert {
+        Alert {
+            version,
+            kind,
+            state,
+            key,
+            item: None,
+            distance_m: None,
+            along_m: None,
+            eta: None,
+            inside: false,
+            org: None,
+            since: None,
+        }
+    }
+}
+
+/// The condition key of an alert about an item.
+pub fn item_key(kind: AlertKind, item_id: &str) -> String {
+    format!("{}:{item_id}", kind.as_str())
+}
+
+/// An alert with its place in the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Logged {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub movement: String,
+    pub alert: Alert,
+}
+
+/// The book as a snapshot holds it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BookSnapshot {
+    pub active: Vec<Logged>,
+    pub recent: Vec<Logged>,
+}
+
+/// The active conditions and the most recent alerts, kept in step with the log by the picture.
+#[derive(Clone, Debug, Default)]
+pub struct AlertBook {
+    active: HashMap<String, HashMap<String, Arc<Logged>>>,
+    recent: VecDeque<Arc<Logged>>,
+}
+
+impl AlertBook {
+    pub fn apply(&mut self, logged: Logged) {
+        let logged = Arc::new(logged);
+        let a = &logged.alert;
+        match a.state {
+            AlertState::Raised => {
+                self.active
+                    .entry(logged.movement.clone())
+                    .or_default()
+                    .insert(a.key.clone(), logged.clone());
+            }
+            AlertState::Ended => {
+                if let Some(m) = self.active.get_mut(&logged.movement) {
+                    m.remove(&a.key);
+                    if m.is_empty() {
+                        self.active.remove(&logged.movement);
+                    }
+                }
+            }
+            AlertState::Notice => {}
+        }
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(logged);
+    }
+
+    pub fn is_active(&self, movement: &str, key: &str) -> bool {
+        self.active
+            .get(movement)
+            .is_some_and(|m| m.contains_key(key))
+    }
+
+    /// The active conditions of one movement.
+    pub fn active_for(&self, movement: &str) -> Vec<Arc<Logged>> {
+        self.active
+            .get(movement)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A movement that has arrived, ended or left the picture has no conditions left.
+    pub fn forget(&mut self, movement: &str) {
+        self.active.remove(movement);
+    }
+
+    /// Every active condition, oldest first.
+    pub fn active(&self) -> Vec<Arc<Logged>> {
+        let mut v: Vec<_> = self
+            .active
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect();
+        v.sort_by_key(|l| l.seq);
+        v
+    }
+
+    /// The most recent alerts of every state, oldest first.
+    pub fn recent(&self) -> Vec<Arc<Logged>> {
+        self.recent.iter().cloned().collect()
+    }
+
+    pub fn to_snapshot(&self) -> BookSnapshot {
+        BookSnapshot {
+            active: self.active().iter().map(|l| (**l).clone()).collect(),
+            recent: self.recent.iter().map(|l| (**l).clone()).collect(),
+        }
+    }
+
+    pub fn from_snapshot(s: BookSnapshot) -> AlertBook {
+        let mut book = AlertBook::default();
+        for l in s.active {
+            book.active
+                .entry(l.movement.clone())
+                .or_default()
+                .insert(l.alert.key.clone(), Arc::new(l));
+        }
+        book.recent = s.recent.into_iter().map(Arc::new).collect();
+        book
+    }
+}
+
+/// The thresholds of the alerts (config `[alerts]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Route conflicts and nearness to incidents: as the access check's `buffer_m`.
+    pub buffer_m: f64,
+    pub incidents_since_h: u32,
+    /// Nearness to a closed or restricted point or line (a checkpoint, a closed road).
+    pub geofence_m: f64,
+    pub off_route_m: f64,
+    pub no_report: chrono::Duration,
+    pub unacknowledged_before: chrono::Duration,
+    pub access: access::Settings,
+}
+
+impl Settings {
+    pub fn new(local_offset: FixedOffset) -> Settings {
+        Settings {
+            buffer_m: access::DEFAULT_BUFFER_M,
+            incidents_since_h: access::DEFAULT_INCIDENTS_SINCE_H,
+            geofence_m: 250.0,
+            off_route_m: 1_000.0,
+            no_report: chrono::Duration::minutes(30),
+            unacknowledged_before: chrono::Duration::hours(6),
+            access: access::Settings::new(local_offset),
+        }
+    }
+}
+
+/// Whether the remaining route of a movement is watched for conflicts.
+pub fn watched(m: &Movement) -> bool {
+    m.notification != Notification::Draft
+        && matches!(m.status, MovementStatus::Planned | MovementStatus::EnRoute)
+}
+
+/// A movement whose conditions no longer matter.
+pub fn finished(m: &Movement) -> bool {
+    m.status.is_terminal()
+}
+
+/// Movements' planned routes ready for measuring positions (`within` = `off_route_m`), built
+/// once per route and rebuilt when the route changes.
+#[derive(Default)]
+pub struct Tracks {
+    map: HashMap<String, (Vec<Position>, Track)>,
+}
+
+impl Tracks {
+    /// The track of movement `id` along `route`.
+    pub fn get(&mut self, id: &str, route: &[Position], settings: &Settings) -> &Track {
+        let stale = self.map.get(id).is_none_or(|(r, _)| r.as_slice() != route);
+        if stale {
+            self.map.insert(
+                id.to_string(),
+                (route.to_vec(), Track::new(route, settings.off_route_m)),
+            );
+        }
+        &self.map[id].1
+    }
+
+    /// Forgets the movements for which `keep` is false.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.map.retain(|id, _| keep(id));
+    }
+}
+
+/// The plan of what is left of a movement's journey at `now`: from its last reported position
+/// (en route) or from its start, between now (or its departure) and its arrival.
+pub fn remaining_plan(
+    item: &Item,
+    tracks: &mut Tracks,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> Option<access::Plan> {
+    let m = item.movement()?;
+    let Geometry::LineString(route) = &item.geometry else {
+        return None;
+    };
+    let mut positions = route.clone();
+    let mut depart = m.window_start.max(now);
+    if m.status == MovementStatus::EnRoute {
+        depart = now;
+        if let Some(p) = m.position {
+            // Where the convoy is along its route; off the route, the whole route still counts.
+            if let Some((_, along)) = tracks.get(&item.id, route, settings).locate(p) {
+                positions = access::cut(route, along);
+            }
+        }
+    }
+    let arrive = (m.window_end > depart).then_some(m.window_end);
+    let mut plan = access::Plan::new(positions, depart, arrive);
+    plan.buffer_m = settings.buffer_m;
+    plan.incidents_since_h = settings.incidents_since_h;
+    plan.validate("route").ok()?;
+    Some(plan)
+}
+
+/// The conflicts of `candidates` with a plan, judged on the items as they are (the server's
+/// own judgement; each recipient later reads it through its own view).
+pub fn conflicts(
+    plan: &access::Plan,
+    candidates: &[Arc<Item>],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<access::Conflict> {
+    let candidates = candidates.iter().map(|item| access::Candidate {
+        item,
+        view: View::FULL,
+    });
+    access::check(plan, candidates, &settings.access, now).conflicts
+}
+
+/// A route conflict alert, raised.
+pub fn route_conflict(movement: &Item, item: &Item, c: &access::Conflict) -> Alert {
+    let mut a = Alert::new(
+        movement.version,
+        AlertKind::RouteConflict,
+        AlertState::Raised,
+        item_key(AlertKind::RouteConflict, &item.id),
+    );
+    a.item = Some(item.clone());
+    a.distance_m = Some(c.distance_m);
+    a.along_m = Some(c.along_m);
+    a.eta = Some(c.eta);
+    a
+}
+
+/// The alert that ends an active condition.
+pub fn clear(movement: &Item, active: &Logged, item: Option<&Item>) -> Alert {
+    let mut a = Alert::new(
+        movement.version,
+        active.alert.kind,
+        AlertState::Ended,
+        active.alert.key.clone(),
+    );
+    a.item = item.cloned().or_else(|| active.alert.item.clone());
+    a
+}
+
+/// An item near a convoy's position.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub item: Arc<Item>,
+    pub distance_m: f64,
+    pub inside: bool,
+}
+
+/// Where the geofence looks around a position: the widest of its two radii.
+pub fn geofence_radius(settings: &Settings) -> f64 {
+    settings.buffer_m.max(settings.geofence_m)
+}
+
+/// The closed or restricted constraints in force and the recent incidents that a convoy at
+/// `p` is in or near. Indexed: the cost grows with what lies near the position.
+pub fn geofence(
+    picture: &Picture,
+    p: Position,
+    now: DateTime<Utc>,
+    settings: &Settings,
+) -> Vec<Hit> {
+    let near = picture.near(
+        &[Capsule::new(p, p, geofence_radius(settings))],
+        &[Layer::Constraints, Layer::Incidents],
+    );
+    let since = now - chrono::Duration::hours(i64::from(settings.incidents_since_h));
+    let mut hits = Vec::new();
+    for item in near {
+        let hit = match &item.props {
+            Props::Constraint(k) => {
+                if !matches!(
+                    k.status,
+                    ConstraintStatus::Closed | ConstraintStatus::Restricted
+                ) || !access::in_force(k, now, settings.access.local_offset)
+                {
+                    continue;
+                }
+                match &item.geometry {
+                    Geometry::Polygon(_) => {
+                        let inside = item
+                            .geometry
+                            .to_geo()
+                            .intersects(&geo::Point::new(p[0], p[1]));
+                        inside.then_some((0.0, true))
+                    }
+                    g => distance_to(g, p, settings.geofence_m).map(|d| (d, false)),
+                }
+            }
+            Props::Incident(i) => {
+                if i.verification == Verification::Refuted
+                    || i.occurred_at < since
+                    || i.occurred_at > now
+                {
+                    continue;
+                }
+                distance_to(&item.geometry, p, settings.buffer_m).map(|d| (d, false))
+            }
+            Props::Movement(_) => None,
+        };
+        if let Some((distance_m, inside)) = hit {
+            hits.push(Hit {
+                item,
+                distance_m: distance_m.round(),
+                inside,
+            });
+        }
+    }
+    hits
+}
+
+/// Geodesic metres from `p` to a point or line, when within `within_m`.
+fn distance_to(g: &Geometry, p: Position, within_m: f64) -> Option<f64> {
+    match g {
+        Geometry::Point(q) => {
+            let d = Geodesic::distance(geo::Point::new(p[0], p[1]), geo::Point::new(q[0], q[1]));
+            (d <= within_m).then_some(d)
+        }
+        Geometry::LineString(l) => Track::new(l, within_m).locate(p).map(|(d, _)| d),
+        Geometry::Polygon(_) => {
+            if g.to_geo().intersects(&geo::Point::new(p[0], p[1])) {
+                return Some(0.0);
+            }
+            let ring = match g {
+                Geometry::Polygon(rings) => rings.first()?,
+                _ => return None,
+            };
+            Track::new(ring, within_m).locate(p).map(|(d, _)| d)
+        }
+    }
+}
+
+/// A geofence alert, raised (entered) for `hit`.
+pub fn geofence_alert(movement: &Item, hit: &Hit) -> Alert {
+    let mut a = Alert::new(
+        movement.version,
+        AlertKind::Geofence,
+        AlertState::Raised,
+        item_key(AlertKind::Geofence, &hit.item.id),
+    );
+    a.item = Some((*hit.item).clone());
+    a.distance_m = Some(hit.distance_m);
+    a.inside = hit.inside;
+    a
+}
+
+/// An alert about the movement alone.
+pub fn movement_alert(movement: &Item, kind: AlertKind, state: AlertState) -> Alert {
+    Alert::new(movement.version, kind, state, kind.as_str().to_string())
+}
+
+/// An acknowledgement received.
+pub fn acknowledged(movement: &Item, org: &str) -> Alert {
+    let mut a = Alert::new(
+        movement.version,
+        AlertKind::Acknowledged,
+        AlertState::Notice,
+        format!("acknowledged:{org}"),
+    );
+    a.org = Some(org.to_string());
+    a
+}
+
+/// How a viewer sees an alert: the views of the movement and of the item, or `None` when the
+/// alert is not for it. `movement` is the movement as it is at the alert.
+pub fn recipient(
+    policy: &Policy,
+    viewer: &Viewer,
+    movement: &Item,
+    alert: &Alert,
+) -> Option<(View, Option<View>)> {
+    // A wall display is read by anyone in the room: like its own-items rule, the movement's
+    // organisation does not count for it.
+    let addressed = viewer.role == Role::Coordinator
+        || (*viewer.org == *movement.org && viewer.role != Role::WallDisplay)
+        || (alert.kind == AlertKind::Unacknowledged && viewer.role == Role::MilitaryLiaison);
+    if !addressed {
+        return None;
+    }
+    let mv = policy.decide(movement, viewer)?;
+    let iv = match &alert.item {
+        Some(item) => Some(policy.decide(item, viewer)?),
+        None => None,
+    };
+    Some((mv, iv))
+}
+
+/// Whether a subscriber's scope takes the alert: it admits the movement or the item (as the
+/// viewer sees them).
+pub fn in_scope(
+    scope: &Scope,
+    movement: &Item,
+    mv: &View,
+    alert: &Alert,
+    iv: Option<&View>,
+) -> bool {
+    scope.admits_with(movement, || seen_bbox(movement, mv))
+        || matches!((&alert.item, iv), (Some(item), Some(v)) if scope.admits_with(item, || seen_bbox(item, v)))
+}
+
+/// The alert as one viewer reads it (JSON), with a message in plain words. Only what the views
+/// show is used: a hidden field is not named, a reduced item's distance is rounded to its grid.
+pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Value {
+    let a = &l.alert;
+    let shown_m = |f: &str| !mv.hidden.contains(f);
+    let name = movement
+        .movement()
+        .filter(|_| shown_m("name"))
+        .map(|m| format!("Movement \u{201c}{}\u{201d}", m.name))
+        .unwrap_or_else(|| format!("Movement {}", movement.id));
+    let precision = iv.and_then(|v| v.precision_m());
+    let distance = a.distance_m.map(|d| match precision {
+        Some(p) if p > 0.0 => (d / p).round() * p,
+        _ => d.round(),
+    });
+    let about = if precision.is_some() { "about " } else { "" };
+    let what = match (&a.item, iv) {
+        (Some(item), Some(v)) => describe(item, v),
+        _ => String::new(),
+    };
+    let dist_words = |d: f64| {
+        if d >= 1_000.0 {
+            format!("{about}{:.1} km", d / 1000.0)
+        } else {
+            format!("{about}{d:.0} m")
+        }
+    };
+    let message = match (a.kind, a.state) {
+        (AlertKind::RouteConflict, AlertState::Raised) => {
+            let mut s = format!("{name}: {what}");
+            match distance {
+                Some(d) if d < 0.5 => s.push_str(" on its remaining route"),
+                Some(d) => s.push_str(&format!(" {} from its remaining route", dist_words(d))),
+                None => {}
+            }
+            if let Some(along) = a.along_m {
+                s.push_str(&format!(" at km {:.1}", along / 1000.0));
+            }
+            if let Some(eta) = a.eta {
+                s.push_str(&format!(", expected there at {}", short_time(eta)));
+            }
+            s
+        }
+        (AlertKind::RouteConflict, _) => {
+            format!("{name}: {what} no longer conflicts with its route")
+        }
+        (AlertKind::Geofence, AlertState::Raised) if a.inside => {
+            format!("{name} entered {what}")
+        }
+        (AlertKind::Geofence, AlertState::Raised) => match distance {
+            Some(d) => format!("{name} is {} from {what}", dist_words(d)),
+            None => format!("{name} is near {what}"),
+        },
+        (AlertKind::Geofence, _) => format!("{name} left the vicinity of {what}"),
+        (AlertKind::OffRoute, AlertState::Raised) => match distance {
+            Some(d) => format!(
+                "{name} is more than {} off its planned route",
+                dist_words(d)
+            ),
+            None => format!("{name} is off its planned route"),
+        },
+        (AlertKind::OffRoute, _) => format!("{name} is back on its planned route"),
+        (AlertKind::NoReport, AlertState::Raised) => match a.since {
+            Some(t) => format!(
+                "{name}: no position report since {} ({} min)",
+                short_time(t),
+                (l.at - t).num_minutes()
+            ),
+            None => format!("{name}: no position report since it set off"),
+        },
+        (AlertKind::NoReport, _) => format!("{name}: position reports resumed"),
+        (AlertKind::Unacknowledged, AlertState::Raised) => match a.since {
+            Some(t) => format!(
+                "{name} departs at {} and its notification has not been acknowledged",
+                short_time(t)
+            ),
+            None => format!("{name}: its notification has not been acknowledged"),
+        },
+        (AlertKind::Unacknowledged, _) => {
+            format!("{name}: its notification is acknowledged or no longer pending")
+        }
+        (AlertKind::Acknowledged, _) => format!(
+            "{name}: notification acknowledged by {}",
+            a.org.as_deref().unwrap_or("a military liaison")
+        ),
+    };
+    let mut out = json!({
+        "id": l.seq,
+        "at": crate::log::format_time(l.at),
+        "kind": a.kind,
+        "state": a.state,
+        "condition": a.key,
+        "movement": movement.id,
+        "message": message,
+    });
+    let obj = out.as_object_mut().expect("an object");
+    if let Some(item) = &a.item {
+        obj.insert("item".into(), json!({"layer": item.layer, "id": item.id}));
+    }
+    if let Some(d) = distance {
+        obj.insert("distance_m".into(), json!(d));
+    }
+    if let Some(p) = precision {
+        obj.insert("precision_m".into(), json!(p));
+    }
+    if let Some(along) = a.along_m {
+        obj.insert("along_m".into(), json!(along.round()));
+    }
+    if let Some(eta) = a.eta {
+        obj.insert("eta".into(), json!(crate::log::format_time(eta)));
+    }
+    if let Some(org) = &a.org {
+        obj.insert("org".into(), json!(org));
+    }
+    out
+}
+
+/// An item in a few words, naming only what the view shows.
+fn describe(item: &Item, v: &View) -> String {
+    let shown = |f: &str| !v.hidden.contains(f);
+    match &item.props {
+        Props::Constraint(k) => {
+            let kind = shown("kind")
+                .then_some(k.kind)
+                .flatten()
+                .map(|k| k.as_str().to_string())
+                .or_else(|| shown("category").then(|| k.category.as_str().to_string()))
+                .unwrap_or_else(|| "constraint".into())
+                .replace('_', " ");
+            if shown("status") {
+                format!("the {} {kind} {}", k.status, item.id)
+            } else {
+                format!("the {kind} {}", item.id)
+            }
+        }
+        Props::Incident(i) => {
+            let what = if shown("event_type") {
+                i.event_type.as_str().replace('_', " ")
+            } else {
+                "incident".into()
+            };
+            let mut s = match (shown("verification"), i.verification) {
+                (true, Verification::Confirmed) => format!("a confirmed {what}"),
+                _ => format!("a reported {what}"),
+            };
+            if shown("severity") {
+                s.push_str(&format!(" (severity {})", i.severity));
+            }
+            s.push_str(&format!(" ({})", item.id));
+            s
+        }
+        Props::Movement(_) => format!("movement {}", item.id),
+    }
+}
+
+fn short_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%MZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{Event, Snapshot, GENESIS};
+    use crate::model::input::{parse_feature, Author};
+    use crate::model::Side;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, 10, 5, 0, 0).unwrap()
+    }
+
+    fn item(layer: Layer, id: &str, feature: Value) -> Item {
+        parse_feature(layer, &feature, now())
+            .unwrap()
+            .into_new_item(
+                id.into(),
+                layer,
+                Author {
+                    org: "ARMY",
+                    side: Side::Military,
+                },
+                now(),
+            )
+    }
+
+    fn area(id: &str, c: Position, status: &str, extra: Value) -> Item {
+        let r = 0.01;
+        let mut props =
+            json!({"category": "hostilities", "kind": "operation_area", "status": status});
+        if let (Some(p), Value::Object(e)) = (props.as_object_mut(), extra) {
+            p.extend(e);
+        }
+        item(
+            Layer::Constraints,
+            id,
+            json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[
+                [c[0] - r, c[1] - r], [c[0] + r, c[1] - r], [c[0] + r, c[1] + r],
+                [c[0] - r, c[1] + r], [c[0] - r, c[1] - r]]]},
+                "properties": props}),
+        )
+    }
+
+    fn picture(items: Vec<Item>) -> Picture {
+        Picture::from_snapshot(Snapshot {
+            seq: 0,
+            hash: GENESIS,
+            items,
+            retired: vec![],
+            alerts: BookSnapshot::default(),
+        })
+    }
+
+    fn settings() -> Settings {
+        Settings::new(FixedOffset::east_opt(3 * 3600).unwrap())
+    }
+
+    #[test]
+    fn the_geofence_takes_areas_in_force_and_recent_incidents_only() {
+        let c = [44.0, 36.0];
+        let items = vec![
+            area("closed", c, "closed", json!({})),
+            area("restricted", c, "restricted", json!({})),
+            area("open", c, "open", json!({})),
+            area("unknown", c, "unknown", json!({})),
+            area(
+                "ended",
+                c,
+                "closed",
+                json!({"valid_until": "2030-01-10T04:00:00Z"}),
+            ),
+            // Daily 22:00-05:00 local (+03:00): 05:00Z is 08:00 local, not in force.
+            area(
+                "nightly",
+                c,
+                "closed",
+                json!({"daily_hours": "22:00-05:00"}),
+            ),
+            // 23:00-09:00 across midnight: 08:00 local is in force.
+            area("curfew", c, "closed", json!({"daily_hours": "23:00-09:00"})),
+            area("elsewhere", [44.2, 36.0], "closed", json!({})),
+            item(
+                Layer::Incidents,
+                "fresh",
+                json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.015]},
+                    "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                        "severity": 3, "verification": "reported"}}),
+            ),
+            item(
+                Layer::Incidents,
+                "refuted",
+                json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.015]},
+                    "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                        "severity": 3, "verification": "refuted"}}),
+            ),
+            item(
+                Layer::Incidents,
+                "old",
+                json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.015]},
+                    "properties": {"occurred_at": "2029-12-01T03:00:00Z", "event_type": "battles",
+                        "severity": 3, "verification": "reported"}}),
+            ),
+            item(
+                Layer::Incidents,
+                "far",
+                json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.05]},
+                    "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                        "severity": 3, "verification": "reported"}}),
+            ),
+        ];
+        let p = picture(items);
+        let mut hits: Vec<(String, bool, f64)> = geofence(&p, c, now(), &settings())
+            .into_iter()
+            .map(|h| (h.item.id.clone(), h.inside, h.distance_m))
+            .collect();
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        let ids: Vec<&str> = hits.iter().map(|h| h.0.as_str()).collect();
+        assert_eq!(ids, ["closed", "curfew", "fresh", "restricted"], "{hits:?}");
+        let fresh = &hits[2];
+        assert!(
+            !fresh.1 && (1_600.0..1_720.0).contains(&fresh.2),
+            "{fresh:?}"
+        );
+        // Just outside the area's edge (about 1.1 km north of its centre): no longer inside.
+        let outside: Vec<String> = geofence(&p, [44.0, 36.0115], now(), &settings())
+            .into_iter()
+            .filter(|h| h.item.layer == Layer::Constraints)
+            .map(|h| h.item.id.clone())
+            .collect();
+        assert!(outside.is_empty(), "{outside:?}");
+    }
+
+    #[test]
+    fn a_checkpoint_counts_within_geofence_m_and_not_beyond() {
+        let cp = item(
+            Layer::Constraints,
+            "cp",
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.0]},
+                "properties": {"category": "movement_restriction", "kind": "checkpoint",
+                    "status": "restricted", "restriction": "escort"}}),
+        );
+        let p = picture(vec![cp]);
+        // 0.002° of latitude is about 222 m; 0.003° about 333 m (geofence_m is 250).
+        assert_eq!(geofence(&p, [44.0, 36.002], now(), &settings()).len(), 1);
+        assert!(geofence(&p, [44.0, 36.003], now(), &settings()).is_empty());
+    }
+
+    #[test]
+    fn the_book_raises_once_clears_once_and_survives_a_snapshot() {
+        let mut book = AlertBook::default();
+        let raise = |seq, key: &str, state| Logged {
+            seq,
+            at: now(),
+            movement: "m".into(),
+            alert: Alert::new(1, AlertKind::OffRoute, state, key.into()),
+        };
+        book.apply(raise(1, "off_route", AlertState::Raised));
+        book.apply(raise(2, "no_report", AlertState::Raised));
+        assert!(book.is_active("m", "off_route"));
+        book.apply(raise(3, "off_route", AlertState::Ended));
+        assert!(!book.is_active("m", "off_route"));
+        let copy = AlertBook::from_snapshot(
+            serde_json::from_value(serde_json::to_value(book.to_snapshot()).unwrap()).unwrap(),
+        );
+        assert_eq!(copy.to_snapshot(), book.to_snapshot());
+        assert!(copy.is_active("m", "no_report"));
+        assert_eq!(copy.recent().len(), 3);
+        book.forget("m");
+        assert!(book.active().is_empty());
+    }
+
+    #[test]
+    fn an_alert_event_leaves_the_movement_unchanged_and_fills_the_book() {
+        let m = item(
+            Layer::Movements,
+            "m",
+            json!({"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[44.0, 36.0], [44.5, 36.0]]},
+                "properties": {"name": "c", "window_start": "2030-01-10T04:00:00Z",
+                    "window_end": "2030-01-10T20:00:00Z"}}),
+        );
+        let mut p = picture(vec![m.clone()]);
+        let alert = movement_alert(&m, AlertKind::OffRoute, AlertState::Raised);
+        let event = Event {
+            seq: 1,
+            at: now(),
+            actor: crate::log::Actor::system(),
+            layer: Layer::Movements,
+            item_id: "m".into(),
+            change: crate::log::Change::Alert(Box::new(alert.clone())),
+        };
+        p.replay(&event, [1; 32]).unwrap();
+        assert_eq!(**p.get("m").unwrap(), m);
+        assert!(p.alerts().is_active("m", "off_route"));
+        // The log's text form round-trips.
+        let r = crate::log::Record::seal(&event, GENESIS);
+        assert_eq!(r.to_event().unwrap(), event);
+    }
+
+    #[test]
+    fn the_remaining_route_starts_where_the_convoy_is() {
+        let route = vec![[44.0, 36.0], [44.2, 36.0], [44.4, 36.0]];
+        let track = Track::new(&route, 1_000.0);
+        let (d, along) = track.locate([44.1, 36.001]).unwrap();
+        assert!((100.0..120.0).contains(&d), "{d}");
+        let rest = access::cut(&route, along);
+        assert_eq!(rest.len(), 3);
+        assert!((rest[0][0] - 44.1).abs() < 1e-3, "{rest:?}");
+        assert_eq!(rest[2], [44.4, 36.0]);
+        assert!(track.locate([44.1, 36.02]).is_none(), "2 km off");
+    }
+}

@@ -1,0 +1,60 @@
+//! `GET /api/v1/alerts`: the convoy alerts the caller may see — the conditions active now, or
+//! the most recent alerts of every state — worded for the caller exactly as the hub words them.
+//!
+//! Query: `state=active` (default) or `recent`, `movement=ID`. Alerts about a movement that has
+//! left the picture are not listed: whom they were for is judged on the movement as it is.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, ApiResult, AppState, Caller};
+use crate::alerts;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    state: Option<String>,
+    movement: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    q: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let recent = match q.state.as_deref() {
+        None | Some("active") => false,
+        Some("recent") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "state: `{other}` is not one of `active`, `recent`"
+            )))
+        }
+    };
+    let viewer = who.viewer();
+    let (seq, entries) = {
+        let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+        let book = live.picture.alerts();
+        let logged = if recent { book.recent() } else { book.active() };
+        let entries: Vec<_> = logged
+            .into_iter()
+            .filter(|l| q.movement.as_deref().is_none_or(|m| m == l.movement))
+            .filter_map(|l| {
+                let movement = live.picture.get(&l.movement)?.clone();
+                Some((l, movement))
+            })
+            .collect();
+        (live.picture.head().0, entries)
+    };
+    let alerts: Vec<Value> = entries
+        .iter()
+        .filter_map(|(l, movement)| {
+            let (mv, iv) = alerts::recipient(&state.policy, &viewer, movement, &l.alert)?;
+            Some(alerts::render(l, movement, &mv, iv.as_ref()))
+        })
+        .collect();
+    Ok(Json(json!({"seq": seq, "alerts": alerts})))
+}
