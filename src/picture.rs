@@ -4,7 +4,7 @@
 //! to stage a batch, start-up uses it to replay the log. The picture itself holds items behind
 //! `Arc` so that readers copy pointers, not items. Pure: no IO, no clock, no policy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::access::index::{Capsule, SpatialIndex};
@@ -43,6 +43,12 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
         Change::Created(_) => unreachable!("handled above"),
         Change::Updated(next) => return Ok(Some(next.clone())),
         Change::Retired { .. } | Change::Expired { .. } => return Ok(None),
+        Change::Withdrawn { .. } => {
+            if current.origin.is_none() {
+                return Err(fail("withdrawal of an item made here"));
+            }
+            return Ok(None);
+        }
         Change::Stale { .. } => item.stale = true,
         Change::Position { report, .. } => {
             let m = item
@@ -90,6 +96,9 @@ pub struct Picture {
     hash: Hash,
     /// Constraints and incidents by place, kept in step by `install` (access check, issue #4).
     index: SpatialIndex,
+    /// Per peer centre, how far its feed has been applied (the origin's sequence number), as
+    /// recorded by the federated events of the log: where a federation link resumes.
+    federation: BTreeMap<String, u64>,
 }
 
 impl Picture {
@@ -113,6 +122,7 @@ impl Picture {
             seq: s.seq,
             hash: s.hash,
             index,
+            federation: s.federation,
         }
     }
 
@@ -126,6 +136,7 @@ impl Picture {
             hash: self.hash,
             items,
             retired,
+            federation: self.federation.clone(),
         }
     }
 
@@ -136,6 +147,7 @@ impl Picture {
             hash: self.hash,
             items: self.items.values().cloned().collect(),
             retired: self.retired.iter().cloned().collect(),
+            federation: self.federation.clone(),
         }
     }
 
@@ -181,9 +193,29 @@ impl Picture {
         self.index.query(corridor, layers)
     }
 
+    /// How far the feed of peer `centre` has been applied (0: never).
+    pub fn federation_cursor(&self, centre: &str) -> u64 {
+        self.federation.get(centre).copied().unwrap_or(0)
+    }
+
     /// Installs the state an event produced (computed by `next_state`).
     pub fn install(&mut self, event: &Event, hash: Hash, state: Option<Arc<Item>>) {
         debug_assert_eq!(event.seq, self.seq + 1, "events apply in sequence");
+        let fed = match (&event.change, &state) {
+            (Change::Created(_) | Change::Updated(_), Some(item)) => {
+                item.origin.as_ref().map(|o| (o.centre.clone(), o.seq))
+            }
+            (Change::Withdrawn { origin_seq, .. }, _) => self
+                .items
+                .get(&event.item_id)
+                .and_then(|i| i.origin.as_ref())
+                .map(|o| (o.centre.clone(), *origin_seq)),
+            _ => None,
+        };
+        if let Some((centre, seq)) = fed {
+            let cursor = self.federation.entry(centre).or_insert(0);
+            *cursor = (*cursor).max(seq);
+        }
         match state {
             Some(item) => {
                 self.index.put(&item);

@@ -5,6 +5,8 @@
 //! reordering any stored event breaks the chain at that point. Pure: the `store` writes records,
 //! this module only defines and checks them.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -74,6 +76,13 @@ pub enum Change {
     Expired {
         version: u64,
     },
+    /// A federated item left the feed of its origin centre (retired there, or no longer shared
+    /// under the agreement): it leaves the live picture. Its id stays usable, since the origin
+    /// may share the item again. `origin_seq` is the feed position this was applied at.
+    Withdrawn {
+        version: u64,
+        origin_seq: u64,
+    },
 }
 
 impl Change {
@@ -87,6 +96,7 @@ impl Change {
             Change::Acknowledged { .. } => "acknowledged",
             Change::Stale { .. } => "stale",
             Change::Expired { .. } => "expired",
+            Change::Withdrawn { .. } => "withdrawn",
         }
     }
 
@@ -99,7 +109,8 @@ impl Change {
             | Change::Notified { version, .. }
             | Change::Acknowledged { version, .. }
             | Change::Stale { version }
-            | Change::Expired { version } => *version,
+            | Change::Expired { version }
+            | Change::Withdrawn { version, .. } => *version,
         }
     }
 
@@ -129,6 +140,13 @@ impl Change {
                 "version": version, "org": org,
             })
             .to_string()),
+            Change::Withdrawn {
+                version,
+                origin_seq,
+            } => Ok(serde_json::json!({
+                "version": version, "origin_seq": origin_seq,
+            })
+            .to_string()),
         };
         // Serializing our own types to JSON cannot fail: no maps with non-string keys.
         text.unwrap_or_default()
@@ -146,6 +164,8 @@ impl Change {
             late: Option<bool>,
             #[serde(default)]
             org: Option<String>,
+            #[serde(default)]
+            origin_seq: Option<u64>,
         }
         let item = || serde_json::from_str::<Item>(payload).map_err(|e| e.to_string());
         if kind == "created" {
@@ -172,6 +192,10 @@ impl Change {
             "acknowledged" => Change::Acknowledged {
                 version: p.version,
                 org: p.org.ok_or_else(|| missing("org"))?,
+            },
+            "withdrawn" => Change::Withdrawn {
+                version: p.version,
+                origin_seq: p.origin_seq.ok_or_else(|| missing("origin_seq"))?,
             },
             other => return Err(format!("unknown event kind `{other}`")),
         })
@@ -326,6 +350,9 @@ pub struct Snapshot {
     pub hash: Hash,
     pub items: Vec<Item>,
     pub retired: Vec<String>,
+    /// Per peer centre, how far its federation feed has been applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub federation: BTreeMap<String, u64>,
 }
 
 /// A snapshot held as shared pointers: taken under the picture's lock in a moment (no item is
@@ -336,6 +363,7 @@ pub struct SnapshotView {
     pub hash: Hash,
     pub items: Vec<std::sync::Arc<Item>>,
     pub retired: Vec<String>,
+    pub federation: BTreeMap<String, u64>,
 }
 
 impl SnapshotView {
@@ -347,6 +375,8 @@ impl SnapshotView {
             hash: Hash,
             items: Vec<&'a Item>,
             retired: &'a [String],
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            federation: &'a BTreeMap<String, u64>,
         }
         self.items.sort_by(|a, b| a.id.cmp(&b.id));
         self.retired.sort();
@@ -355,6 +385,7 @@ impl SnapshotView {
             hash: self.hash,
             items: self.items.iter().map(|i| &**i).collect(),
             retired: &self.retired,
+            federation: &self.federation,
         })
     }
 }
