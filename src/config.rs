@@ -710,6 +710,44 @@ mod tests {
     }
 
     #[test]
+    fn federation_example_parses_and_bad_agreements_are_named() {
+        let c = Config::from_toml(include_str!("../config/federation.example.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.federation.peers[0].name, "JCC");
+        let bad = |edit: &dyn Fn(&mut Config), needle: &str| {
+            let mut c = c.clone();
+            edit(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle} not in: {e}");
+        };
+        bad(
+            &|c| {
+                c.federation.peers[0]
+                    .share
+                    .markings_out
+                    .remove(&crate::model::Marking::Joint);
+            },
+            "share.markings: `joint`",
+        );
+        bad(
+            &|c| {
+                c.federation.peers[0].share.hidden_fields = vec!["window_start".into()];
+            },
+            "cannot be hidden",
+        );
+        bad(
+            &|c| c.federation.peers[0].subject_cn = None,
+            "subject_cn and subject",
+        );
+        bad(&|c| c.federation.tls_key = None, "listen needs");
+        bad(&|c| c.federation.peers[0].name = "JCMC".into(), "own name");
+        bad(
+            &|c| c.federation.peers[0].name = "a:b".into(),
+            "centre name",
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors_and_passwords_do_not_print() {
         assert!(Config::from_toml("[http]\nadr = \"x\"\n").is_err());
         let c = DatabaseConfig {

@@ -736,17 +736,8 @@ fn federate(
                             cur.layer, next.layer
                         )));
                     }
-                    // Equal apart from what this centre counts itself: nothing to write.
-                    next.version = cur.version;
-                    if let (Some(n), Some(c)) = (next.origin.as_mut(), cur.origin.as_ref()) {
-                        let seq = n.seq;
-                        n.seq = c.seq;
-                        if next == *cur {
-                            return Ok(None);
-                        }
-                        if let Some(n) = next.origin.as_mut() {
-                            n.seq = seq;
-                        }
+                    if federated_unchanged(cur, &next) {
+                        return Ok(None);
                     }
                     next.version = cur.version + 1;
                     Ok(Some((next.layer, Change::Updated(next))))
@@ -754,6 +745,17 @@ fn federate(
             }
         }
     }
+}
+
+/// Whether `next` (a federated item from the feed) says nothing new about `current`: equal
+/// apart from what this centre counts itself (its version, the feed position).
+pub fn federated_unchanged(current: &Item, next: &Item) -> bool {
+    let mut next = next.clone();
+    next.version = current.version;
+    if let (Some(n), Some(c)) = (next.origin.as_mut(), current.origin.as_ref()) {
+        n.seq = c.seq;
+    }
+    next == *current
 }
 
 fn command_id(c: &Command) -> &str {

@@ -26,9 +26,10 @@ use super::inbound::{federated_item, origin_id};
 use crate::api::AppState;
 use crate::config::PeerConfig;
 use crate::log::Actor;
+use crate::model::Item;
 use crate::model::{federated_id, Role};
 use crate::policy::Viewer;
-use crate::writer::{Command, WriteError};
+use crate::writer::{federated_unchanged, Command, WriteError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Snapshot items submitted together, so that they share group commits.
@@ -219,7 +220,7 @@ impl Link<'_> {
                     .get("features")
                     .and_then(Value::as_array)
                     .ok_or_else(|| LinkError::Feed("a snapshot without features".into()))?;
-                self.reconcile(features, cursor).await
+                self.reconcile(features, cursor, seq()?).await
             }
             Some("error") => Err(LinkError::Peer(msg.to_string())),
             Some("pong") => Ok(()),
@@ -245,40 +246,47 @@ impl Link<'_> {
         }
     }
 
-    /// Makes what is held from the peer equal to its snapshot.
-    async fn reconcile(&self, features: &[Value], cursor: u64) -> Result<(), LinkError> {
+    /// Makes what is held from the peer equal to its snapshot at feed position `at`. Every
+    /// write but the last records the old position; the last records `at`, so the cursor moves
+    /// only once the whole snapshot is in.
+    async fn reconcile(&self, features: &[Value], cursor: u64, at: u64) -> Result<(), LinkError> {
         let now = Utc::now().trunc_subsecs(6);
-        let mut commands = Vec::new();
-        let mut seen = HashSet::new();
+        let mut incoming = Vec::new();
         for f in features {
             match federated_item(&self.peer.name, &self.peer.markings_in, f, cursor, now) {
-                Ok(item) => {
-                    seen.insert(item.id.clone());
-                    commands.push((item.id.clone(), Some(item)));
-                }
+                Ok(item) => incoming.push(item),
                 Err(refused) => {
                     tracing::warn!(peer = %self.peer.name, error = %refused, "federated item refused")
                 }
             }
         }
-        let held: Vec<String> = {
+        let mut commands: Vec<(String, Option<Item>)> = Vec::new();
+        {
             let live = self.state.live.read().unwrap_or_else(|e| e.into_inner());
-            live.picture
-                .items()
-                .filter(|i| {
-                    i.origin
-                        .as_ref()
-                        .is_some_and(|o| o.centre == self.peer.name)
-                })
-                .map(|i| i.id.clone())
-                .collect()
-        };
-        for id in held {
-            if !seen.contains(&id) {
-                commands.push((id, None));
+            let seen: HashSet<&str> = incoming.iter().map(|i| i.id.as_str()).collect();
+            for i in live.picture.items() {
+                let from_peer = i
+                    .origin
+                    .as_ref()
+                    .is_some_and(|o| o.centre == self.peer.name);
+                if from_peer && !seen.contains(i.id.as_str()) {
+                    commands.push((i.id.clone(), None));
+                }
+            }
+            for item in incoming {
+                let unchanged = live
+                    .picture
+                    .get(&item.id)
+                    .is_some_and(|cur| federated_unchanged(cur, &item));
+                if !unchanged {
+                    commands.push((item.id.clone(), Some(item)));
+                }
             }
         }
-        tracing::info!(peer = %self.peer.name, items = seen.len(), "federation snapshot received");
+        tracing::info!(peer = %self.peer.name, seq = at, changes = commands.len(), "federation snapshot received");
+        let Some((last_id, mut last)) = commands.pop() else {
+            return Ok(());
+        };
         for chunk in commands.chunks(SNAPSHOT_CHUNK) {
             let results = futures_util::future::join_all(
                 chunk
@@ -288,14 +296,17 @@ impl Link<'_> {
             .await;
             results.into_iter().collect::<Result<Vec<_>, _>>()?;
         }
-        Ok(())
+        if let Some(o) = last.as_mut().and_then(|i| i.origin.as_mut()) {
+            o.seq = at;
+        }
+        self.submit(last_id, at, last).await
     }
 
     async fn submit(
         &self,
         id: String,
         origin_seq: u64,
-        item: Option<crate::model::Item>,
+        item: Option<Item>,
     ) -> Result<(), LinkError> {
         let command = Command::Federate {
             id,
