@@ -678,6 +678,75 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_centre_sees_its_agreement_and_nothing_else() {
+        let sharing: Sharing = toml::from_str(
+            r#"layers = ["constraints"]
+               markings = ["joint"]
+               releasable_to = "JCC"
+               orgs = ["ARMY"]
+               hidden_fields = ["source"]
+               precision_m = 2000.0
+               markings_out = { joint = "public", military = "restricted" }"#,
+        )
+        .unwrap();
+        let p = Policy::default_policy()
+            .with_peers([("JCC", &sharing)])
+            .unwrap();
+        let jcc = Viewer::peer("JCC");
+        let c = |marking: &str, org: &str, extra: serde_json::Value| {
+            let mut props = json!({"category":"hostilities","status":"closed","marking":marking,
+                                   "source":"patrol"});
+            crate::model::input::merge_patch(&mut props, &extra);
+            item(Layer::Constraints, props, org, Side::Military)
+        };
+        let v = p.decide(&c("joint", "ARMY", json!({})), &jcc).unwrap();
+        assert_eq!(v.border, Some(Marking::Public));
+        assert!(v.hidden.contains("source") && v.hidden.contains("releasable_to"));
+        assert_eq!(
+            v.precision_m(),
+            Some(2000.0),
+            "the agreement's grid applies"
+        );
+        let coarse = c("joint", "ARMY", json!({"precision_m": 5000.0}));
+        assert_eq!(p.decide(&coarse, &jcc).unwrap().precision_m(), Some(5000.0));
+        // Wrong marking, wrong organisation, wrong layer: nothing.
+        assert_eq!(p.decide(&c("military", "ARMY", json!({})), &jcc), None);
+        assert_eq!(p.decide(&c("joint", "POLICE", json!({})), &jcc), None);
+        assert_eq!(p.decide(&movement("joint"), &jcc), None);
+        // Released to the peer: crosses under the mapped marking; a civil one has no mapping.
+        let released = c("military", "ARMY", json!({"releasable_to": ["JCC"]}));
+        assert_eq!(
+            p.decide(&released, &jcc).unwrap().border,
+            Some(Marking::Restricted)
+        );
+        let civil = c("civil", "ARMY", json!({"releasable_to": ["JCC"]}));
+        assert_eq!(p.decide(&civil, &jcc), None);
+        // A field marked beyond the agreement is hidden.
+        let fm = c(
+            "joint",
+            "ARMY",
+            json!({"field_markings": {"restriction": "military"}}),
+        );
+        assert!(p.decide(&fm, &jcc).unwrap().hidden.contains("restriction"));
+        // From another centre: never sent on. A peer without an agreement: nothing at all.
+        let mut federated = c("joint", "ARMY", json!({}));
+        federated.origin = Some(crate::model::Origin {
+            centre: "KRG".into(),
+            id: "x".into(),
+            version: 1,
+            seq: 1,
+        });
+        assert_eq!(p.decide(&federated, &jcc), None);
+        assert_eq!(
+            p.decide(&c("joint", "ARMY", json!({})), &Viewer::peer("OTHER")),
+            None
+        );
+        // Local viewers never get a border view.
+        let coord = Viewer::new(Role::Coordinator, "JCMC");
+        assert_eq!(p.decide(&federated, &coord), Some(View::FULL));
+    }
+
+    #[test]
     fn wall_display_never_gets_personal_fields() {
         let p = Policy::default_policy();
         let wall = Viewer::new(Role::WallDisplay, "JCMC");
