@@ -32,6 +32,8 @@ use crate::policy::Viewer;
 use crate::writer::{federated_unchanged, Command, WriteError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest message taken from a peer (a snapshot of its whole shared picture is one).
+const MAX_FEED_MESSAGE: usize = 512 << 20;
 /// Snapshot items submitted together, so that they share group commits.
 const SNAPSHOT_CHUNK: usize = 256;
 
@@ -102,7 +104,11 @@ async fn connect(peer: &PeerConfig, tls: Arc<rustls::ClientConfig>) -> Result<So
             .await
             .map_err(|e| LinkError::Connect(format!("TLS with {addr}: {e}")))?;
         let url = format!("wss://{addr}{FEED_PATH}");
-        let (socket, _) = tokio_tungstenite::client_async(url, stream)
+        // A snapshot travels as one message in one frame: allow a large picture.
+        let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(MAX_FEED_MESSAGE))
+            .max_frame_size(Some(MAX_FEED_MESSAGE));
+        let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(limits))
             .await
             .map_err(|e| LinkError::Connect(format!("WebSocket with {addr}: {e}")))?;
         Ok(socket)
