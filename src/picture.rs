@@ -326,6 +326,65 @@ mod tests {
     use crate::model::{Layer, Side};
 
     #[test]
+    fn the_federation_cursor_follows_the_log_and_survives_a_snapshot() {
+        let now = chrono::Utc::now();
+        let f = serde_json::json!({"type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [43.1, 36.3]},
+            "properties": {"category": "hostilities", "status": "closed"}});
+        let mut item = parse_feature(Layer::Constraints, &f, now)
+            .unwrap()
+            .into_new_item(
+                "fed:JCMC:k1".into(),
+                Layer::Constraints,
+                Author {
+                    org: "ARMY",
+                    side: Side::Military,
+                },
+                now,
+            );
+        item.origin = Some(crate::model::Origin {
+            centre: "JCMC".into(),
+            id: "k1".into(),
+            version: 3,
+            seq: 41,
+        });
+        let events = [
+            Change::Created(item),
+            Change::Withdrawn {
+                version: 2,
+                origin_seq: 57,
+            },
+        ];
+        let mut picture = Picture::new();
+        let mut prev = GENESIS;
+        for (n, change) in events.into_iter().enumerate() {
+            let event = Event {
+                seq: n as u64 + 1,
+                at: now,
+                actor: Actor::system(),
+                layer: Layer::Constraints,
+                item_id: "fed:JCMC:k1".into(),
+                change,
+            };
+            let r = Record::seal(&event, prev);
+            prev = r.hash;
+            // Through the stored form, as start-up reads it.
+            picture.replay(&r.to_event().unwrap(), r.hash).unwrap();
+            let want = [41, 57][n];
+            assert_eq!(picture.federation_cursor("JCMC"), want);
+        }
+        assert!(picture.get("fed:JCMC:k1").is_none());
+        assert!(
+            !picture.is_retired("fed:JCMC:k1"),
+            "the origin may share it again"
+        );
+        assert_eq!(picture.federation_cursor("JCC"), 0);
+        let snap: Snapshot =
+            serde_json::from_slice(&picture.snapshot_view().to_json().unwrap()).unwrap();
+        assert_eq!(Picture::from_snapshot(snap).federation_cursor("JCMC"), 57);
+    }
+
+    #[test]
     fn a_snapshot_view_serializes_as_the_snapshot() {
         let mut picture = Picture::new();
         let mut prev = GENESIS;
