@@ -667,8 +667,9 @@ impl WriterTask {
     }
 }
 
-/// Federated items change only through their origin centre's feed.
-fn read_only_if_federated(item: &Item) -> Result<(), WriteError> {
+/// Federated items change only through their origin centre's feed. Callers that check before
+/// submitting (REST patch, CoT update) use this too, so the refusal is the same everywhere.
+pub fn read_only_if_federated(item: &Item) -> Result<(), WriteError> {
     match &item.origin {
         Some(o) => Err(WriteError::Forbidden(format!(
             "this item is federated from {centre} (its id there is `{id}`): it is read-only \

@@ -564,6 +564,7 @@ async fn federated_items_are_read_only_and_never_echo_back() {
     let coord = jcc.token(Role::Coordinator, "JCC").await;
     let wfp = jcc.token(Role::ConvoyPlanner, "WFP").await;
     let mil = jcc.token(Role::MilitaryLiaison, "PESHMERGA").await;
+    let civil = jcc.token(Role::CivilLiaison, "UNHCR").await;
     let m = format!("/api/v1/movements/fed:JCMC:{convoy}");
     let k = format!("/api/v1/constraints/fed:JCMC:{checkpoint}");
     let attempts = [
@@ -576,6 +577,16 @@ async fn federated_items_are_read_only_and_never_echo_back() {
             jcc.request(reqwest::Method::PATCH, &k, Some(&coord))
                 .json(&json!({"properties": {"status": "open"}})),
             "PATCH constraint",
+        ),
+        (
+            jcc.request(reqwest::Method::PATCH, &m, Some(&wfp))
+                .json(&json!({"properties": {"window_end": "not a time"}})),
+            "an invalid PATCH by the owner organisation",
+        ),
+        (
+            jcc.request(reqwest::Method::PATCH, &m, Some(&civil))
+                .json(&json!({"properties": {"name": "renamed"}})),
+            "PATCH by another organisation",
         ),
         (
             jcc.request(reqwest::Method::DELETE, &k, Some(&coord)),
