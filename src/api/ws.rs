@@ -133,7 +133,22 @@ pub async fn upgrade(
 /// Serves the hub protocol on an upgraded socket for a peer centre (federation): the same
 /// connection loop, with the peer's viewer class, so that its agreement is applied by policy
 /// like any viewer's rules.
-pub(crate) async fn serve_peer(state: AppState, peer: &str, socket: WebSocket) {
+pub(crate) async fn serve_peer(state: AppState, peer: &str, mut socket: WebSocket) {
+    // A peer's connections are capped like a token's.
+    let cap = state.config.hub.max_connections_per_token;
+    let Some(guard) = state
+        .connections
+        .acquire(&format!("federation:{peer}"), cap)
+    else {
+        tracing::warn!(%peer, "federation peer has too many feed connections; refused");
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: CLOSE_TRY_AGAIN,
+                reason: format!("{cap} feed connections are open for this peer already").into(),
+            })))
+            .await;
+        return;
+    };
     let who = Identity {
         token_id: format!("federation:{peer}"),
         name: format!("peer {peer}"),
@@ -142,6 +157,7 @@ pub(crate) async fn serve_peer(state: AppState, peer: &str, socket: WebSocket) {
     };
     let viewer = crate::policy::Viewer::peer(peer);
     Connection::new(state, who, viewer, socket).run().await;
+    drop(guard);
 }
 
 /// One client connection.
