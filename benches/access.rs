@@ -114,6 +114,7 @@ fn envelope(id: String, geometry: Geometry, props: Props, rng: &mut StdRng) -> I
             ..Common::default()
         },
         props,
+        origin: None,
     }
 }
 
@@ -246,6 +247,7 @@ fn scenario(on_corridors: f64) {
         items,
         retired: vec![],
         alerts: Default::default(),
+        federation: Default::default(),
     });
     let build = started.elapsed();
     // What the writer pays per event: filing items one at a time, as `Picture::install` does.

@@ -44,6 +44,73 @@ pub struct Config {
     pub hub: HubConfig,
     pub cot: CotConfig,
     pub web: WebConfig,
+    pub federation: FederationConfig,
+}
+
+/// Federation with peer centres (issue #8, `proto/FEDERATION.md`): a feed served to peers on
+/// a mutual-TLS listener, and a link to each peer that pulls its feed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// This centre's name, as its peers know it.
+    pub centre: String,
+    /// The feed listener (mutual TLS, mandatory). Off unless set.
+    pub listen: Option<String>,
+    /// This centre's certificate chain and key for the feed listener.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// The certificate chain and key the links present to peers (default: `tls_cert`,
+    /// `tls_key`).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// PEM CA certificates that peers' certificates (client and server) must chain to.
+    pub ca: Option<PathBuf>,
+    /// Longest wait between reconnection attempts of a link, in seconds.
+    pub max_backoff_seconds: u64,
+    pub peers: Vec<PeerConfig>,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        FederationConfig {
+            centre: "cmcop".into(),
+            listen: None,
+            tls_cert: None,
+            tls_key: None,
+            client_cert: None,
+            client_key: None,
+            ca: None,
+            max_backoff_seconds: 30,
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// One peer centre: who it is, where its feed is, and the agreement in both directions.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The peer's name: in provenance (`origin.centre`) and in local ids of its items.
+    pub name: String,
+    /// The peer's feed listener (`host:port`); without it this centre only serves the peer.
+    #[serde(default)]
+    pub addr: Option<String>,
+    /// The name the peer's server certificate is checked against (default: the host of
+    /// `addr`).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// The peer's client certificate: its common name, or its whole subject (RFC 4514 text).
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// What this centre sends to the peer.
+    #[serde(default)]
+    pub share: crate::policy::Sharing,
+    /// Their marking → ours, for what the peer sends. An item whose marking has no entry is
+    /// not taken in.
+    #[serde(default)]
+    pub markings_in: std::collections::HashMap<crate::model::Marking, crate::model::Marking>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -441,6 +508,27 @@ impl Default for CotConfig {
     }
 }
 
+/// Checks a centre name: it becomes part of local ids (`fed:CENTRE:ID`), so it is short and
+/// has no `:`.
+pub fn validate_centre(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a centre name (1-32 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
+        ))
+    }
+}
+
 /// Environment variables that override the file, and the key each replaces.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CMCOP_HTTP_ADDR", "http.addr"),
@@ -546,6 +634,58 @@ impl Config {
                 "alerts.check_interval_seconds, alerts.no_report_seconds and alerts.unacknowledged_before_hours must be positive; alerts.incidents_since_h at most 720".into(),
             ));
         }
+        self.validate_federation()?;
+        Ok(())
+    }
+
+    fn validate_federation(&self) -> Result<(), ConfigError> {
+        let f = &self.federation;
+        let invalid = |m: String| ConfigError::Invalid(format!("federation.{m}"));
+        if f.peers.is_empty() && f.listen.is_none() {
+            return Ok(());
+        }
+        validate_centre(&f.centre).map_err(|e| invalid(format!("centre: {e}")))?;
+        if f.listen.is_some() && (f.tls_cert.is_none() || f.tls_key.is_none() || f.ca.is_none()) {
+            return Err(invalid(
+                "listen needs tls_cert, tls_key and ca (the feed is mutual TLS only)".into(),
+            ));
+        }
+        if f.client_cert.is_some() != f.client_key.is_some() {
+            return Err(invalid("client_cert and client_key go together".into()));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in f.peers.iter().enumerate() {
+            validate_centre(&p.name).map_err(|e| invalid(format!("peers[{i}].name: {e}")))?;
+            if p.name == f.centre {
+                return Err(invalid(format!(
+                    "peers[{i}].name: `{}` is this centre's own name",
+                    p.name
+                )));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(invalid(format!(
+                    "peers[{i}].name: `{}` is named twice",
+                    p.name
+                )));
+            }
+            if p.subject_cn.is_none() == p.subject.is_none() {
+                return Err(invalid(format!(
+                    "peers[{i}]: give exactly one of subject_cn and subject (the peer's certificate)"
+                )));
+            }
+            p.share
+                .validate()
+                .map_err(|e| invalid(format!("peers[{i}].share.{e}")))?;
+            if p.addr.is_some()
+                && (f.ca.is_none()
+                    || (f.client_cert.is_none() && f.tls_cert.is_none())
+                    || (f.client_key.is_none() && f.tls_key.is_none()))
+            {
+                return Err(invalid(format!(
+                    "peers[{i}].addr needs ca and a client certificate (client_cert/client_key, or tls_cert/tls_key)"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -640,6 +780,44 @@ mod tests {
         assert!(Config::default().cot.addr.is_none());
         c.cot.tls_addr = Some("127.0.0.1:0".into());
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn federation_example_parses_and_bad_agreements_are_named() {
+        let c = Config::from_toml(include_str!("../config/federation.example.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.federation.peers[0].name, "JCC");
+        let bad = |edit: &dyn Fn(&mut Config), needle: &str| {
+            let mut c = c.clone();
+            edit(&mut c);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle} not in: {e}");
+        };
+        bad(
+            &|c| {
+                c.federation.peers[0]
+                    .share
+                    .markings_out
+                    .remove(&crate::model::Marking::Joint);
+            },
+            "share.markings: `joint`",
+        );
+        bad(
+            &|c| {
+                c.federation.peers[0].share.hidden_fields = vec!["window_start".into()];
+            },
+            "cannot be hidden",
+        );
+        bad(
+            &|c| c.federation.peers[0].subject_cn = None,
+            "subject_cn and subject",
+        );
+        bad(&|c| c.federation.tls_key = None, "listen needs");
+        bad(&|c| c.federation.peers[0].name = "JCMC".into(), "own name");
+        bad(
+            &|c| c.federation.peers[0].name = "a:b".into(),
+            "centre name",
+        );
     }
 
     #[test]

@@ -43,11 +43,28 @@ pub fn render(item: &Item, view: &View) -> Value {
             }
         }
     }
+    if let Some(origin) = &item.origin {
+        // Provenance of a federated item, read-only (the feed position is internal).
+        props.insert(
+            "origin".into(),
+            json!({"centre": origin.centre, "id": origin.id, "version": origin.version}),
+        );
+    }
+    if let Some(marking) = view.border {
+        // Across the border: the marking agreed for the other side, and the side the item
+        // was written on, which the receiving centre's own policy judges by.
+        props.insert("marking".into(), json!(marking));
+        props.insert("side".into(), json!(item.side));
+    }
     let geometry = match view.precision_m() {
         None => json!(item.geometry),
         Some(p) => {
             reduce_properties(&mut props, p);
             props.insert("precision_reduced".into(), Value::Bool(true));
+            if view.border.is_some() {
+                // The grid actually applied (the agreement's may be coarser than the item's).
+                props.insert("precision_m".into(), json!(p));
+            }
             json!(item.geometry.reduced(p))
         }
     };

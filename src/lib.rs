@@ -13,6 +13,7 @@ pub mod config;
 pub mod cot;
 pub mod demo;
 pub mod feature;
+pub mod federation;
 pub mod hub;
 pub mod log;
 pub mod metrics;

@@ -123,6 +123,10 @@ pub struct View {
     pub hidden: FieldSet,
     /// Grid size in metres the geometry is reduced to, as `f64::to_bits` so the view hashes.
     precision_bits: Option<u64>,
+    /// For a peer centre (federation): the marking the item carries on the other side, under
+    /// the agreement. The rendering then states this marking and the item's side, which the
+    /// receiving centre's own policy needs.
+    pub border: Option<Marking>,
 }
 
 impl View {
@@ -130,6 +134,7 @@ impl View {
     pub const FULL: View = View {
         hidden: FieldSet::EMPTY,
         precision_bits: None,
+        border: None,
     };
 
     pub fn precision_m(&self) -> Option<f64> {
@@ -141,11 +146,14 @@ impl View {
     }
 }
 
-/// Who is looking: a role within an organisation.
+/// Who is looking: a role within an organisation, or a peer centre (federation).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Viewer {
     pub role: Role,
     pub org: Arc<str>,
+    /// A peer centre by its configured name: what it sees is its sharing agreement, and
+    /// nothing else (`role` and `org` are then not consulted by `decide`).
+    pub peer: Option<Arc<str>>,
 }
 
 impl Viewer {
@@ -153,7 +161,136 @@ impl Viewer {
         Viewer {
             role,
             org: Arc::from(org),
+            peer: None,
         }
+    }
+
+    /// The viewer class of a peer centre. Its role is the read-only wall display, so that any
+    /// code path that forgot to ask `decide` would still grant the least.
+    pub fn peer(name: &str) -> Viewer {
+        Viewer {
+            role: Role::WallDisplay,
+            org: Arc::from(name),
+            peer: Some(Arc::from(name)),
+        }
+    }
+}
+
+/// A sharing agreement with a peer centre, as written in the config (`[federation.peers.share]`):
+/// what this centre sends across, and how.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sharing {
+    /// Layers shared at all.
+    pub layers: Vec<Layer>,
+    /// Items with one of these markings are shared...
+    pub markings: Vec<Marking>,
+    /// ...and so are items whose `releasable_to` names this organisation code (the peer
+    /// centre as the owners know it), when set.
+    #[serde(default)]
+    pub releasable_to: Option<String>,
+    /// Owner organisations whose items are shared; `["*"]` for every organisation.
+    pub orgs: Vec<String>,
+    /// Our marking → the marking on the other side. An item whose marking has no entry is not
+    /// shared; every marking in `markings` must have one.
+    pub markings_out: HashMap<Marking, Marking>,
+    /// Fields never sent across, beside the owner-only ones.
+    #[serde(default)]
+    pub hidden_fields: Vec<String>,
+    /// Geometry sent across at no finer than this grid, in metres (the item's own
+    /// `precision_m` applies too; the coarser wins).
+    #[serde(default)]
+    pub precision_m: Option<f64>,
+    /// Humanitarian movements are shared only once notified (default true).
+    #[serde(default = "yes")]
+    pub movements_once_notified: bool,
+    /// Items flagged `exercise` are shared (default false).
+    #[serde(default)]
+    pub exercise: bool,
+}
+
+/// Fields the receiving centre needs to rebuild an item: an agreement may not hide them.
+const STRUCTURAL_FIELDS: &[&str] = &[
+    "name",
+    "window_start",
+    "window_end",
+    "status",
+    "notification",
+    "category",
+    "occurred_at",
+    "event_type",
+    "severity",
+];
+
+/// A compiled sharing agreement.
+#[derive(Clone, Debug)]
+struct Agreement {
+    layers: Vec<Layer>,
+    markings: Vec<Marking>,
+    releasable_to: Option<String>,
+    orgs: Option<Vec<String>>,
+    markings_out: HashMap<Marking, Marking>,
+    hidden: FieldSet,
+    precision_m: Option<f64>,
+    movements_once_notified: bool,
+    exercise: bool,
+}
+
+impl Sharing {
+    fn compile(&self) -> Result<Agreement, String> {
+        for m in &self.markings {
+            if !self.markings_out.contains_key(m) {
+                return Err(format!(
+                    "markings: `{m}` is shared but markings_out gives no marking for it on the other side"
+                ));
+            }
+        }
+        let mut hidden = FieldSet::EMPTY;
+        for f in &self.hidden_fields {
+            if STRUCTURAL_FIELDS.contains(&f.as_str()) {
+                return Err(format!(
+                    "hidden_fields: `{f}` cannot be hidden: the other centre needs it to rebuild the item (leave the layer out instead)"
+                ));
+            }
+            hidden
+                .insert(f)
+                .map_err(|e| format!("hidden_fields: {e}"))?;
+        }
+        if self.orgs.is_empty() {
+            return Err("orgs: name the owner organisations shared, or [\"*\"] for all".into());
+        }
+        let orgs = if self.orgs.iter().any(|o| o == "*") {
+            None
+        } else {
+            for o in &self.orgs {
+                crate::model::validate_org(o).map_err(|e| format!("orgs: {e}"))?;
+            }
+            Some(self.orgs.clone())
+        };
+        if let Some(o) = &self.releasable_to {
+            crate::model::validate_org(o).map_err(|e| format!("releasable_to: {e}"))?;
+        }
+        if let Some(p) = self.precision_m {
+            if !(1.0..=100_000.0).contains(&p) {
+                return Err("precision_m must be between 1 and 100000 metres".into());
+            }
+        }
+        Ok(Agreement {
+            layers: self.layers.clone(),
+            markings: self.markings.clone(),
+            releasable_to: self.releasable_to.clone(),
+            orgs,
+            markings_out: self.markings_out.clone(),
+            hidden,
+            precision_m: self.precision_m,
+            movements_once_notified: self.movements_once_notified,
+            exercise: self.exercise,
+        })
+    }
+
+    /// Checks the agreement as `Policy::with_peers` will compile it.
+    pub fn validate(&self) -> Result<(), String> {
+        self.compile().map(|_| ())
     }
 }
 
@@ -211,11 +348,12 @@ struct RolePolicy {
     hide_from_side: HashMap<Side, FieldSet>,
 }
 
-/// The sharing rules, loaded once from the policy file.
+/// The sharing rules, loaded once from the policy file, and the agreements with peer centres.
 #[derive(Clone, Debug)]
 pub struct Policy {
     owner_only: FieldSet,
     roles: HashMap<Role, RolePolicy>,
+    peers: HashMap<Arc<str>, Agreement>,
 }
 
 /// Fields that belong to movements, for turning an allow-list into what it hides.
@@ -301,7 +439,25 @@ impl Policy {
         }
         // Sub-field names must stay within the model's list.
         debug_assert!(SUB_FIELDS.iter().all(|(_, f)| FIELDS.contains(f)));
-        Ok(Policy { owner_only, roles })
+        Ok(Policy {
+            owner_only,
+            roles,
+            peers: HashMap::new(),
+        })
+    }
+
+    /// Adds the sharing agreement with each peer centre (by name).
+    pub fn with_peers<'a>(
+        mut self,
+        peers: impl IntoIterator<Item = (&'a str, &'a Sharing)>,
+    ) -> Result<Policy, PolicyError> {
+        for (name, sharing) in peers {
+            let a = sharing.compile().map_err(|e| {
+                PolicyError::Invalid(format!("federation.peers `{name}`: share.{e}"))
+            })?;
+            self.peers.insert(Arc::from(name), a);
+        }
+        Ok(self)
     }
 
     pub fn default_policy() -> Policy {
@@ -316,6 +472,10 @@ impl Policy {
     /// Whether `viewer` sees `item`, and how. `None` means the item does not exist for them:
     /// no id, no count, no hint.
     pub fn decide(&self, item: &Item, viewer: &Viewer) -> Option<View> {
+        if let Some(peer) = &viewer.peer {
+            // A peer without an agreement sees nothing.
+            return self.decide_peer(item, self.peers.get(peer)?);
+        }
         let rp = self.role(viewer.role);
         if rp.sees_all || (rp.own_items_in_full && *item.org == *viewer.org) {
             return Some(View::FULL);
@@ -349,6 +509,55 @@ impl Policy {
         Some(View {
             hidden,
             precision_bits,
+            border: None,
+        })
+    }
+
+    /// What a peer centre sees of `item` under its agreement: the border view.
+    fn decide_peer(&self, item: &Item, a: &Agreement) -> Option<View> {
+        // No echo, no relay: what came from another centre stays here.
+        if item.origin.is_some() {
+            return None;
+        }
+        if !a.layers.contains(&item.layer) || (item.common.exercise && !a.exercise) {
+            return None;
+        }
+        if a.orgs
+            .as_ref()
+            .is_some_and(|orgs| !orgs.contains(&item.org))
+        {
+            return None;
+        }
+        let released = a
+            .releasable_to
+            .as_ref()
+            .is_some_and(|o| item.common.releasable_to.contains(o));
+        if !released && !a.markings.contains(&item.common.marking) {
+            return None;
+        }
+        let border = *a.markings_out.get(&item.common.marking)?;
+        let mut hidden = self.owner_only.union(a.hidden);
+        if let Props::Movement(m) = &item.props {
+            if a.movements_once_notified && m.notification == Notification::Draft {
+                return None;
+            }
+        }
+        for (field, marking) in &item.common.field_markings {
+            if !a.markings.contains(marking) {
+                // Names were checked against the model when the item was written.
+                let _ = hidden.insert(field);
+            }
+        }
+        // A peer centre is outside the owner's organisation and side: the item's own
+        // precision always applies, and the agreement may coarsen it further.
+        let precision = match (item.common.precision_m, a.precision_m) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        Some(View {
+            hidden,
+            precision_bits: precision.map(f64::to_bits),
+            border: Some(border),
         })
     }
 
@@ -466,6 +675,75 @@ mod tests {
         assert!(v.hidden.contains("releasable_to"));
         let other_army = Viewer::new(Role::MilitaryLiaison, "POLICE");
         assert_eq!(p.decide(&c, &other_army).unwrap().precision_m(), None);
+    }
+
+    #[test]
+    fn a_peer_centre_sees_its_agreement_and_nothing_else() {
+        let sharing: Sharing = toml::from_str(
+            r#"layers = ["constraints"]
+               markings = ["joint"]
+               releasable_to = "JCC"
+               orgs = ["ARMY"]
+               hidden_fields = ["source"]
+               precision_m = 2000.0
+               markings_out = { joint = "public", military = "restricted" }"#,
+        )
+        .unwrap();
+        let p = Policy::default_policy()
+            .with_peers([("JCC", &sharing)])
+            .unwrap();
+        let jcc = Viewer::peer("JCC");
+        let c = |marking: &str, org: &str, extra: serde_json::Value| {
+            let mut props = json!({"category":"hostilities","status":"closed","marking":marking,
+                                   "source":"patrol"});
+            crate::model::input::merge_patch(&mut props, &extra);
+            item(Layer::Constraints, props, org, Side::Military)
+        };
+        let v = p.decide(&c("joint", "ARMY", json!({})), &jcc).unwrap();
+        assert_eq!(v.border, Some(Marking::Public));
+        assert!(v.hidden.contains("source") && v.hidden.contains("releasable_to"));
+        assert_eq!(
+            v.precision_m(),
+            Some(2000.0),
+            "the agreement's grid applies"
+        );
+        let coarse = c("joint", "ARMY", json!({"precision_m": 5000.0}));
+        assert_eq!(p.decide(&coarse, &jcc).unwrap().precision_m(), Some(5000.0));
+        // Wrong marking, wrong organisation, wrong layer: nothing.
+        assert_eq!(p.decide(&c("military", "ARMY", json!({})), &jcc), None);
+        assert_eq!(p.decide(&c("joint", "POLICE", json!({})), &jcc), None);
+        assert_eq!(p.decide(&movement("joint"), &jcc), None);
+        // Released to the peer: crosses under the mapped marking; a civil one has no mapping.
+        let released = c("military", "ARMY", json!({"releasable_to": ["JCC"]}));
+        assert_eq!(
+            p.decide(&released, &jcc).unwrap().border,
+            Some(Marking::Restricted)
+        );
+        let civil = c("civil", "ARMY", json!({"releasable_to": ["JCC"]}));
+        assert_eq!(p.decide(&civil, &jcc), None);
+        // A field marked beyond the agreement is hidden.
+        let fm = c(
+            "joint",
+            "ARMY",
+            json!({"field_markings": {"restriction": "military"}}),
+        );
+        assert!(p.decide(&fm, &jcc).unwrap().hidden.contains("restriction"));
+        // From another centre: never sent on. A peer without an agreement: nothing at all.
+        let mut federated = c("joint", "ARMY", json!({}));
+        federated.origin = Some(crate::model::Origin {
+            centre: "KRG".into(),
+            id: "x".into(),
+            version: 1,
+            seq: 1,
+        });
+        assert_eq!(p.decide(&federated, &jcc), None);
+        assert_eq!(
+            p.decide(&c("joint", "ARMY", json!({})), &Viewer::peer("OTHER")),
+            None
+        );
+        // Local viewers never get a border view.
+        let coord = Viewer::new(Role::Coordinator, "JCMC");
+        assert_eq!(p.decide(&federated, &coord), Some(View::FULL));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub enum StartError {
     TlsMaterial(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Cot(#[from] crate::cot::listener::BindError),
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FeedError),
 }
 
 /// A built server, bound and loaded, not yet serving.
@@ -66,6 +68,8 @@ pub struct Application {
     writer_task: WriterTask,
     /// The CoT listeners (issue #5), bound in `build` when configured.
     cot: crate::cot::listener::Listeners,
+    /// The federation feed and links (issue #8), when configured.
+    federation: crate::federation::Federation,
 }
 
 impl Application {
@@ -110,6 +114,7 @@ impl Application {
                 source,
             })?;
         let cot = crate::cot::listener::Listeners::bind(&config.cot).await?;
+        let federation = crate::federation::Federation::bind(&config.federation).await?;
         let hub = Arc::new(Hub::new(
             live.clone(),
             policy.clone(),
@@ -138,7 +143,13 @@ impl Application {
             state,
             writer_task,
             cot,
+            federation,
         })
+    }
+
+    /// The bound address of the federation feed, when configured.
+    pub fn federation_addr(&self) -> Option<SocketAddr> {
+        self.federation.feed_addr()
     }
 
     /// The bound address of the plain-TCP CoT listener, when configured.
@@ -216,6 +227,8 @@ impl Application {
         }
         // CoT connections follow `state.shutdown`, like WebSocket connections.
         self.cot.spawn(self.state.clone(), &tracker);
+        // So do the federation feed's connections and the links to peers.
+        self.federation.spawn(self.state.clone(), &tracker);
         let router = api::app(self.state.clone());
         let make = router.into_make_service();
         let signal = {
@@ -266,16 +279,19 @@ async fn bounded<F: std::future::Future>(server: F, shutdown: &CancellationToken
 }
 
 fn load_policy(config: &Config) -> Result<Policy, StartError> {
-    match &config.policy_file {
-        None => Ok(Policy::default_policy()),
+    let policy = match &config.policy_file {
+        None => Policy::default_policy(),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| StartError::Read {
                 path: path.display().to_string(),
                 source,
             })?;
-            Ok(Policy::from_toml(&text)?)
+            Policy::from_toml(&text)?
         }
-    }
+    };
+    // The sharing agreements are policy too: a peer centre is one more viewer class.
+    let peers = config.federation.peers.iter();
+    Ok(policy.with_peers(peers.map(|p| (p.name.as_str(), &p.share)))?)
 }
 
 /// The picture at the head of the log: the newest snapshot that matches the log, then every

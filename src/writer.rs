@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::log::{Actor, Change, Event, Hash, PositionReport, Record};
 use crate::metrics::Metrics;
-use crate::model::{Item, Layer, MovementStatus, Notification};
+use crate::model::{Item, Layer, MovementStatus, Notification, FEDERATED_ID_PREFIX};
 use crate::picture::{next_state, Committed, Live};
 use crate::policy::{Policy, Viewer};
 use crate::store::EventStore;
@@ -69,6 +69,14 @@ pub enum Command {
     Alert {
         id: String,
         alert: Box<crate::alerts::Alert>,
+    },
+    /// The federation link: the item `id` as peer centre `centre` shares it now (`Some`, with
+    /// `origin` set), or withdrawn from its feed (`None`), at feed position `origin_seq`.
+    Federate {
+        id: String,
+        centre: String,
+        origin_seq: u64,
+        item: Option<Item>,
     },
 }
 
@@ -358,6 +366,7 @@ impl WriterTask {
             if !visible(item) {
                 return Err(WriteError::NotFound);
             }
+            read_only_if_federated(item)?;
             if !self.policy.may_modify(viewer, item) {
                 return Err(WriteError::Forbidden(format!(
                     "only {} or a coordinator may change this item",
@@ -368,6 +377,11 @@ impl WriterTask {
         };
         match &req.command {
             Command::Create(item) => {
+                if item.id.starts_with(FEDERATED_ID_PREFIX) {
+                    return Err(WriteError::Forbidden(format!(
+                        "ids starting with `{FEDERATED_ID_PREFIX}` are reserved for items federated from other centres"
+                    )));
+                }
                 if current.is_some() {
                     return Err(WriteError::Conflict(format!(
                         "an item with id `{}` exists already",
@@ -488,6 +502,7 @@ impl WriterTask {
                 if !visible(cur) {
                     return Err(WriteError::NotFound);
                 }
+                read_only_if_federated(cur)?;
                 if !self.policy.may_acknowledge(viewer) {
                     return Err(WriteError::Forbidden(
                         "only a military liaison acknowledges a movement notification".into(),
@@ -529,6 +544,12 @@ impl WriterTask {
                 _ => Ok(None),
             },
             Command::Alert { id, alert } => Ok(decide_alert(book, id, alert, current)),
+            Command::Federate {
+                id,
+                centre,
+                origin_seq,
+                item,
+            } => federate(current, id, centre, *origin_seq, item.as_ref()),
         }
     }
 
@@ -683,10 +704,103 @@ fn decide_alert(
     })
 }
 
+/// Federated items change only through their origin centre's feed. Callers that check before
+/// submitting (REST patch, CoT update) use this too, so the refusal is the same everywhere.
+pub fn read_only_if_federated(item: &Item) -> Result<(), WriteError> {
+    match &item.origin {
+        Some(o) => Err(WriteError::Forbidden(format!(
+            "this item is federated from {centre} (its id there is `{id}`): it is read-only \
+             here; changes are made at {centre}",
+            centre = o.centre,
+            id = o.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Decides a federated upsert or withdrawal against the item's current state: nothing when
+/// the feed has told this already (an older position, or an equal state), a conflict when the
+/// id belongs to an item made here or at another centre.
+fn federate(
+    current: Option<&Item>,
+    id: &str,
+    centre: &str,
+    origin_seq: u64,
+    next: Option<&Item>,
+) -> Result<Option<(Layer, Change)>, WriteError> {
+    let current_origin = match current {
+        Some(cur) => match &cur.origin {
+            Some(o) if o.centre == centre => Some(o),
+            _ => {
+                return Err(WriteError::Conflict(format!(
+                    "id `{id}` belongs to an item that is not from {centre}"
+                )))
+            }
+        },
+        None => None,
+    };
+    if current_origin.is_some_and(|o| origin_seq < o.seq) {
+        return Ok(None);
+    }
+    match (current, next) {
+        (None, None) => Ok(None),
+        (Some(cur), None) => Ok(Some((
+            cur.layer,
+            Change::Withdrawn {
+                version: cur.version + 1,
+                origin_seq,
+            },
+        ))),
+        (cur, Some(next)) => {
+            let origin_ok = next
+                .origin
+                .as_ref()
+                .is_some_and(|o| o.centre == centre && o.seq == origin_seq);
+            if next.id != id || !origin_ok {
+                return Err(WriteError::Conflict(
+                    "a federated item must carry its origin and id".into(),
+                ));
+            }
+            let mut next = next.clone();
+            match cur {
+                None => {
+                    next.version = 1;
+                    Ok(Some((next.layer, Change::Created(next))))
+                }
+                Some(cur) => {
+                    if cur.layer != next.layer {
+                        return Err(WriteError::Conflict(format!(
+                            "id `{id}` is a {} item here, not {}",
+                            cur.layer, next.layer
+                        )));
+                    }
+                    if federated_unchanged(cur, &next) {
+                        return Ok(None);
+                    }
+                    next.version = cur.version + 1;
+                    Ok(Some((next.layer, Change::Updated(next))))
+                }
+            }
+        }
+    }
+}
+
+/// Whether `next` (a federated item from the feed) says nothing new about `current`: equal
+/// apart from what this centre counts itself (its version, the feed position).
+pub fn federated_unchanged(current: &Item, next: &Item) -> bool {
+    let mut next = next.clone();
+    next.version = current.version;
+    if let (Some(n), Some(c)) = (next.origin.as_mut(), current.origin.as_ref()) {
+        n.seq = c.seq;
+    }
+    next == *current
+}
+
 fn command_id(c: &Command) -> &str {
     match c {
         Command::Create(item) | Command::Replace { item, .. } => &item.id,
-        Command::Retire { id, .. }
+        Command::Federate { id, .. }
+        | Command::Retire { id, .. }
         | Command::Position { id, .. }
         | Command::Notify { id }
         | Command::Acknowledge { id }

@@ -407,6 +407,7 @@ mod tests {
                 reliability: None,
                 last_verified: None,
             }),
+            origin: None,
         })
     }
 

@@ -56,6 +56,7 @@ fn item(id: &str, geometry: Geometry, props: Props) -> Item {
         stale: false,
         common: Common::default(),
         props,
+        origin: None,
     }
 }
 
@@ -768,6 +769,7 @@ fn indexed_search_finds_what_a_full_scan_finds() {
         hash: crate::log::GENESIS,
         items: items.clone(),
         retired: vec![],
+        federation: Default::default(),
     });
     let policy = Policy::default_policy();
     let planner = Viewer::new(Role::ConvoyPlanner, "WFP");

@@ -270,6 +270,7 @@ pub async fn patch(
     let viewer = who.viewer();
     for _ in 0..PATCH_RETRIES {
         let current = view_of(&state, &viewer, layer, &id)?;
+        crate::writer::read_only_if_federated(&current)?;
         if !state.policy.may_modify(&viewer, &current) {
             return Err(ApiError::Forbidden(format!(
                 "only {} or a coordinator may change this item",

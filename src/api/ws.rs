@@ -124,15 +124,48 @@ pub async fn upgrade(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            Connection::new(state, who, socket).run().await;
+            let viewer = who.viewer();
+            Connection::new(state, who, viewer, socket).run().await;
             drop(guard);
         }))
+}
+
+/// Serves the hub protocol on an upgraded socket for a peer centre (federation): the same
+/// connection loop, with the peer's viewer class, so that its agreement is applied by policy
+/// like any viewer's rules.
+pub(crate) async fn serve_peer(state: AppState, peer: &str, mut socket: WebSocket) {
+    // A peer's connections are capped like a token's.
+    let cap = state.config.hub.max_connections_per_token;
+    let Some(guard) = state
+        .connections
+        .acquire(&format!("federation:{peer}"), cap)
+    else {
+        tracing::warn!(%peer, "federation peer has too many feed connections; refused");
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code: CLOSE_TRY_AGAIN,
+                reason: format!("{cap} feed connections are open for this peer already").into(),
+            })))
+            .await;
+        return;
+    };
+    let who = Identity {
+        token_id: format!("federation:{peer}"),
+        name: format!("peer {peer}"),
+        role: crate::model::Role::WallDisplay,
+        org: peer.to_string(),
+    };
+    let viewer = crate::policy::Viewer::peer(peer);
+    Connection::new(state, who, viewer, socket).run().await;
+    drop(guard);
 }
 
 /// One client connection.
 struct Connection {
     state: AppState,
     who: Identity,
+    /// Whose policy view the connection follows: the token's, or a peer centre's.
+    viewer: crate::policy::Viewer,
     socket: WebSocket,
     sub: Option<Arc<Subscriber>>,
     /// The last sequence number sent, for close reasons (the client resumes from it).
@@ -147,10 +180,16 @@ enum Flow {
 }
 
 impl Connection {
-    fn new(state: AppState, who: Identity, socket: WebSocket) -> Connection {
+    fn new(
+        state: AppState,
+        who: Identity,
+        viewer: crate::policy::Viewer,
+        socket: WebSocket,
+    ) -> Connection {
         Connection {
             state,
             who,
+            viewer,
             socket,
             sub: None,
             last_seq: 0,
@@ -290,7 +329,7 @@ impl Connection {
         if let Some(old) = self.sub.take() {
             self.state.hub.unsubscribe(&old);
         }
-        let viewer = self.who.viewer();
+        let viewer = self.viewer.clone();
         let (sub, start) = self.state.hub.subscribe(viewer.clone(), scope, since);
         self.sub = Some(sub.clone());
         match start {

@@ -811,6 +811,7 @@ async fn upsert(
                 if cur.layer != layer || policy.decide(&cur, &viewer).is_none() {
                     return Err("the uid names another item".into());
                 }
+                crate::writer::read_only_if_federated(&cur).map_err(|e| e.to_string())?;
                 if !policy.may_modify(&viewer, &cur) {
                     return Err(format!("only {} or a coordinator may change it", cur.org));
                 }

@@ -5,6 +5,8 @@
 //! reordering any stored event breaks the chain at that point. Pure: the `store` writes records,
 //! this module only defines and checks them.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -77,6 +79,13 @@ pub enum Change {
     /// A convoy alert about the movement raised, cleared or noted by the server (issue #4).
     /// Changes nothing of the item: its version stays.
     Alert(Box<crate::alerts::Alert>),
+    /// A federated item left the feed of its origin centre (retired there, or no longer shared
+    /// under the agreement): it leaves the live picture. Its id stays usable, since the origin
+    /// may share the item again. `origin_seq` is the feed position this was applied at.
+    Withdrawn {
+        version: u64,
+        origin_seq: u64,
+    },
 }
 
 impl Change {
@@ -91,6 +100,7 @@ impl Change {
             Change::Stale { .. } => "stale",
             Change::Expired { .. } => "expired",
             Change::Alert(_) => "alert",
+            Change::Withdrawn { .. } => "withdrawn",
         }
     }
 
@@ -103,7 +113,8 @@ impl Change {
             | Change::Notified { version, .. }
             | Change::Acknowledged { version, .. }
             | Change::Stale { version }
-            | Change::Expired { version } => *version,
+            | Change::Expired { version }
+            | Change::Withdrawn { version, .. } => *version,
             Change::Alert(a) => a.version,
         }
     }
@@ -135,6 +146,13 @@ impl Change {
             })
             .to_string()),
             Change::Alert(a) => serde_json::to_string(a),
+            Change::Withdrawn {
+                version,
+                origin_seq,
+            } => Ok(serde_json::json!({
+                "version": version, "origin_seq": origin_seq,
+            })
+            .to_string()),
         };
         // Serializing our own types to JSON cannot fail: no maps with non-string keys.
         text.unwrap_or_default()
@@ -152,6 +170,8 @@ impl Change {
             late: Option<bool>,
             #[serde(default)]
             org: Option<String>,
+            #[serde(default)]
+            origin_seq: Option<u64>,
         }
         let item = || serde_json::from_str::<Item>(payload).map_err(|e| e.to_string());
         if kind == "created" {
@@ -183,6 +203,10 @@ impl Change {
             "acknowledged" => Change::Acknowledged {
                 version: p.version,
                 org: p.org.ok_or_else(|| missing("org"))?,
+            },
+            "withdrawn" => Change::Withdrawn {
+                version: p.version,
+                origin_seq: p.origin_seq.ok_or_else(|| missing("origin_seq"))?,
             },
             other => return Err(format!("unknown event kind `{other}`")),
         })
@@ -341,6 +365,9 @@ pub struct Snapshot {
     /// restart neither repeats nor forgets them. Absent in snapshots older than alerts.
     #[serde(default)]
     pub alerts: crate::alerts::BookSnapshot,
+    /// Per peer centre, how far its federation feed has been applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub federation: BTreeMap<String, u64>,
 }
 
 /// A snapshot held as shared pointers: taken under the picture's lock in a moment (no item is
@@ -352,6 +379,7 @@ pub struct SnapshotView {
     pub items: Vec<std::sync::Arc<Item>>,
     pub retired: Vec<String>,
     pub alerts: crate::alerts::BookSnapshot,
+    pub federation: BTreeMap<String, u64>,
 }
 
 impl SnapshotView {
@@ -364,6 +392,8 @@ impl SnapshotView {
             items: Vec<&'a Item>,
             retired: &'a [String],
             alerts: &'a crate::alerts::BookSnapshot,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            federation: &'a BTreeMap<String, u64>,
         }
         self.items.sort_by(|a, b| a.id.cmp(&b.id));
         self.retired.sort();
@@ -373,6 +403,7 @@ impl SnapshotView {
             items: self.items.iter().map(|i| &**i).collect(),
             retired: &self.retired,
             alerts: &self.alerts,
+            federation: &self.federation,
         })
     }
 }

@@ -43,6 +43,10 @@ const COMMON_READ_ONLY: &[(&str, &str)] = &[
     ("created_at", "set by the server"),
     ("updated_at", "set by the server"),
     ("stale", "set by the server when `expires_at` passes"),
+    (
+        "origin",
+        "the provenance of an item federated from another centre, set by the federation link",
+    ),
 ];
 const MOVEMENT_WRITABLE: &[&str] = &[
     "name",
@@ -196,6 +200,15 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             validate_id(s).map_err(|m| Invalid::new("id", m))?;
+            if s.starts_with(super::FEDERATED_ID_PREFIX) {
+                return Err(Invalid::new(
+                    "id",
+                    format!(
+                        "ids starting with `{}` are reserved for items federated from other centres",
+                        super::FEDERATED_ID_PREFIX
+                    ),
+                ));
+            }
             Some(s.clone())
         }
         Some(_) => return Err(Invalid::new("id", "must be a string")),
@@ -794,6 +807,7 @@ impl Draft {
             stale: false,
             common: self.common,
             props,
+            origin: None,
         }
     }
 

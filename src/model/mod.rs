@@ -220,6 +220,42 @@ pub struct Item {
     #[serde(flatten)]
     pub common: Common,
     pub props: Props,
+    /// Where a federated item comes from (another centre); `None` for items made here.
+    /// Federated items are read-only here and never sent to another centre.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// The provenance of an item federated from another centre.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The origin centre's name, as this centre's config names the peer.
+    pub centre: String,
+    /// The item's id at the origin centre.
+    pub id: String,
+    /// The item's version at the origin centre.
+    pub version: u64,
+    /// How far this centre had applied the origin's feed when it wrote this version (the
+    /// origin's sequence number). The link resumes after the highest one in the log.
+    pub seq: u64,
+}
+
+/// Ids of federated items start with this; local clients cannot create such ids.
+pub const FEDERATED_ID_PREFIX: &str = "fed:";
+
+/// The local id of the item `origin_id` of `centre`: stable, so that every version of it lands
+/// on the same item, and within the id alphabet and length.
+pub fn federated_id(centre: &str, origin_id: &str) -> String {
+    let id = format!("{FEDERATED_ID_PREFIX}{centre}:{origin_id}");
+    if id.len() <= 128 {
+        return id;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(origin_id.as_bytes());
+    format!(
+        "{FEDERATED_ID_PREFIX}{centre}:h{}",
+        hex::encode(&digest[..20])
+    )
 }
 
 impl Item {

@@ -118,6 +118,8 @@ pub struct TestApp {
     pub cot_addr: Option<SocketAddr>,
     pub cot_tls_addr: Option<SocketAddr>,
     pub cot_udp_addr: Option<SocketAddr>,
+    /// The federation feed's bound address, when the config turns it on.
+    pub federation_addr: Option<SocketAddr>,
 }
 
 /// A test's config: port 0, quiet, its own database.
@@ -161,6 +163,7 @@ impl TestApp {
         let addr = app.local_addr();
         let (cot_addr, cot_tls_addr, cot_udp_addr) =
             (app.cot_addr(), app.cot_tls_addr(), app.cot_udp_addr());
+        let federation_addr = app.federation_addr();
         let state = app.state().clone();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -180,6 +183,7 @@ impl TestApp {
             cot_addr,
             cot_tls_addr,
             cot_udp_addr,
+            federation_addr,
         }
     }
 

@@ -1,0 +1,912 @@
+//! Federation between two in-process deployments (SQLite), JCMC Baghdad and JCC Erbil, over
+//! mutual TLS with a test CA made here with rcgen: what the agreement shares crosses with its
+//! provenance and mapped marking, and nothing else does (checked in the receiving centre and on
+//! the wire); federated items are read-only and never echo back; the link resumes after a cut
+//! link, a receiver restart and a sender restart without gap or duplicate; a certificate that
+//! names no peer is refused.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cmcop::model::Role;
+use cmcop::Config;
+use common::{constraint, incident, movement, Backend, TestApp, TestDb};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that must come (a hold-up check, not a target).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A test PKI: a CA, server certificates for localhost, client certificates by CN.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::CrlSign,
+        ];
+        let ca = params.self_signed(&key).unwrap();
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca_pem: ca.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        };
+        pki.write("ca.pem", &pki.ca_pem.clone());
+        pki
+    }
+
+    /// A certificate signed by this CA, written as `{cn}.pem` and `{cn}.key`: (cert DER, key
+    /// DER).
+    fn issue(&self, cn: &str, server: bool) -> (Vec<u8>, Vec<u8>) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let sans = if server {
+            vec!["localhost".to_string()]
+        } else {
+            Vec::new()
+        };
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        self.write(&format!("{cn}.pem"), &cert.pem());
+        self.write(&format!("{cn}.key"), &key.serialize_pem());
+        (cert.der().to_vec(), key.serialize_der())
+    }
+
+    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A TCP proxy in front of a feed, to cut the link (and point it at a restarted sender).
+struct Proxy {
+    addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
+    /// Cancelled to cut every open connection; `None` while the link is down.
+    up: Arc<Mutex<Option<CancellationToken>>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(Mutex::new(target));
+        let up = Arc::new(Mutex::new(Some(CancellationToken::new())));
+        let (t, u) = (target.clone(), up.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let Some(token) = u.lock().unwrap().clone() else {
+                    continue; // down: the connection is dropped at once
+                };
+                let target = *t.lock().unwrap();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, target, up }
+    }
+
+    fn cut(&self) {
+        if let Some(t) = self.up.lock().unwrap().take() {
+            t.cancel();
+        }
+    }
+
+    fn restore(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = target;
+        *self.up.lock().unwrap() = Some(CancellationToken::new());
+    }
+}
+
+const SHARE_JCMC_TO_JCC: &str = r#"
+layers = ["movements", "constraints"]
+markings = ["public", "joint"]
+releasable_to = "JCC"
+orgs = ["WFP", "ARMY", "JCMC"]
+hidden_fields = ["contact", "vehicles.plates", "cargo", "personnel", "description"]
+markings_out = { public = "public", joint = "joint", military = "restricted" }
+"#;
+
+const SHARE_JCC_TO_JCMC: &str = r#"
+layers = ["movements", "constraints", "incidents"]
+markings = ["public", "joint"]
+orgs = ["*"]
+markings_out = { public = "public", joint = "joint" }
+"#;
+
+/// The sending centre, JCMC Baghdad: a feed for JCC.
+fn jcmc_config(db: &TestDb, pki: &Pki) -> Config {
+    let mut c = common::test_config(&db.url);
+    let f = &mut c.federation;
+    f.centre = "JCMC".into();
+    f.listen = Some("127.0.0.1:0".into());
+    f.tls_cert = Some(pki.path("localhost-jcmc.pem"));
+    f.tls_key = Some(pki.path("localhost-jcmc.key"));
+    f.ca = Some(pki.path("ca.pem"));
+    f.peers = vec![toml::from_str(&format!(
+        "name = \"JCC\"\nsubject_cn = \"jcc-link\"\n[share]\n{SHARE_JCMC_TO_JCC}"
+    ))
+    .unwrap()];
+    c.validate().unwrap();
+    c
+}
+
+/// The receiving centre, JCC Erbil: a link to JCMC's feed (through `feed`), and a feed of its
+/// own for JCMC.
+fn jcc_config(db: &TestDb, pki: &Pki, feed: SocketAddr) -> Config {
+    let mut c = common::test_config(&db.url);
+    let f = &mut c.federation;
+    f.centre = "JCC".into();
+    f.listen = Some("127.0.0.1:0".into());
+    f.tls_cert = Some(pki.path("localhost-jcc.pem"));
+    f.tls_key = Some(pki.path("localhost-jcc.key"));
+    f.client_cert = Some(pki.path("jcc-link.pem"));
+    f.client_key = Some(pki.path("jcc-link.key"));
+    f.ca = Some(pki.path("ca.pem"));
+    f.max_backoff_seconds = 1;
+    f.peers = vec![toml::from_str(&format!(
+        "name = \"JCMC\"\naddr = \"{feed}\"\nserver_name = \"localhost\"\nsubject_cn = \"jcmc-link\"\n\
+         markings_in = {{ public = \"public\", joint = \"civil\", restricted = \"restricted\" }}\n\
+         [share]\n{SHARE_JCC_TO_JCMC}"
+    ))
+    .unwrap()];
+    c.validate().unwrap();
+    c
+}
+
+/// Both centres, JCC following JCMC's feed through a proxy.
+struct Pair {
+    pki: Pki,
+    jcmc: TestApp,
+    jcc: TestApp,
+    proxy: Proxy,
+}
+
+impl Pair {
+    async fn start() -> Pair {
+        let pki = Pki::new("federation test CA");
+        pki.issue("localhost-jcmc", true);
+        pki.issue("localhost-jcc", true);
+        pki.issue("jcc-link", false);
+        pki.issue("jcmc-link", false);
+        let db = TestDb::new(Backend::Sqlite).await;
+        let config = jcmc_config(&db, &pki);
+        let jcmc = TestApp::spawn_with(db, config).await;
+        let proxy = Proxy::start(jcmc.federation_addr.expect("the feed is on")).await;
+        let db = TestDb::new(Backend::Sqlite).await;
+        let config = jcc_config(&db, &pki, proxy.addr);
+        let jcc = TestApp::spawn_with(db, config).await;
+        Pair {
+            pki,
+            jcmc,
+            jcc,
+            proxy,
+        }
+    }
+}
+
+/// What JCC holds from JCMC, by origin id, as a JCC coordinator sees it.
+async fn federated(jcc: &mut TestApp) -> BTreeMap<String, Value> {
+    let token = jcc.token(Role::Coordinator, "JCC").await;
+    let (status, body) = jcc.get("/api/v1/picture", &token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["origin"]["centre"] == "JCMC")
+        .map(|f| {
+            (
+                f["properties"]["origin"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                f.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until JCC holds what `done` asks for; returns it.
+async fn wait_for(
+    jcc: &mut TestApp,
+    what: &str,
+    done: impl Fn(&BTreeMap<String, Value>) -> bool,
+) -> BTreeMap<String, Value> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let got = federated(jcc).await;
+        if done(&got) {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "JCC never got {what}; it holds {:?}",
+            got.keys().collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn version_of(f: &Value) -> u64 {
+    f["properties"]["origin"]["version"].as_u64().unwrap()
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// A raw client of a feed with a given client certificate.
+async fn feed_client(
+    addr: SocketAddr,
+    pki_ca: &str,
+    cert: Vec<u8>,
+    key: Vec<u8>,
+) -> Result<Ws, String> {
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pki_ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![CertificateDer::from(cert)],
+        PrivatePkcs8KeyDer::from(key).into(),
+    )
+    .unwrap();
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("wss://{addr}/federation/v1/feed");
+    let (ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
+/// Subscribes and returns the snapshot's features.
+async fn snapshot(ws: &mut Ws) -> Vec<Value> {
+    ws.send(Message::Text(
+        json!({"type":"subscribe","exercise":"include"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a snapshot comes")
+            .expect("the feed is open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(v["type"], "snapshot", "{v}");
+            return v["features"].as_array().unwrap().clone();
+        }
+    }
+}
+
+/// JCMC's writers: a WFP planner, an ARMY liaison, an MSF liaison, a JCMC coordinator.
+struct Writers {
+    wfp: String,
+    army: String,
+    msf: String,
+    coord: String,
+}
+
+async fn writers(app: &mut TestApp) -> Writers {
+    Writers {
+        wfp: app.token(Role::ConvoyPlanner, "WFP").await,
+        army: app.token(Role::MilitaryLiaison, "ARMY").await,
+        msf: app.token(Role::CivilLiaison, "MSF").await,
+        coord: app.token(Role::Coordinator, "JCMC").await,
+    }
+}
+
+async fn notified_movement(app: &TestApp, token: &str, props: Value) -> String {
+    let id = app.create("movements", token, movement(props)).await;
+    let (s, b) = app
+        .post(&format!("/api/v1/movements/{id}/notify"), token, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    id
+}
+
+#[tokio::test]
+async fn shared_items_cross_with_provenance_and_mapped_marking_and_nothing_else_does() {
+    let Pair {
+        pki,
+        jcmc,
+        mut jcc,
+        proxy: _proxy,
+    } = Pair::start().await;
+    let mut jcmc = jcmc;
+    let w = writers(&mut jcmc).await;
+
+    // Shared: a notified joint WFP convoy, an ARMY checkpoint at reduced precision, an ARMY
+    // military closure released to JCC.
+    let convoy = notified_movement(&jcmc, &w.wfp, json!({"marking": "joint"})).await;
+    let checkpoint = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint", "precision_m": 5000.0})),
+        )
+        .await;
+    let released = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "military", "releasable_to": ["JCC"]})),
+        )
+        .await;
+    // Never shared: a draft movement, a movement of an organisation outside the agreement, a
+    // civil-marked constraint, an incident (layer not shared), a military constraint not
+    // released.
+    let draft = jcmc
+        .create("movements", &w.wfp, movement(json!({"marking": "joint"})))
+        .await;
+    let msf = notified_movement(&jcmc, &w.msf, json!({"marking": "joint"})).await;
+    let civil = jcmc
+        .create(
+            "constraints",
+            &w.coord,
+            constraint(json!({"marking": "civil"})),
+        )
+        .await;
+    let incident_id = jcmc
+        .create("incidents", &w.army, incident(json!({"marking": "joint"})))
+        .await;
+    let military = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "military"})),
+        )
+        .await;
+    // Transitions: a shared checkpoint re-marked military (no longer shared), a shared convoy
+    // retired, a shared convoy updated.
+    let remarked = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "public"})),
+        )
+        .await;
+    let retired = notified_movement(&jcmc, &w.wfp, json!({"marking": "public"})).await;
+    wait_for(&mut jcc, "the transition items", |got| {
+        got.contains_key(&remarked) && got.contains_key(&retired)
+    })
+    .await;
+    let (s, b) = jcmc
+        .patch(
+            &format!("/api/v1/constraints/{remarked}"),
+            &w.army,
+            json!({"properties": {"marking": "military"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = jcmc
+        .delete(&format!("/api/v1/movements/{retired}"), &w.wfp)
+        .await;
+    assert!(s.is_success(), "{b}");
+    let (s, b) = jcmc
+        .patch(
+            &format!("/api/v1/movements/{convoy}"),
+            &w.wfp,
+            json!({"properties": {"status": "en_route"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The feed is ordered: once the last shared write has crossed, every earlier change has
+    // been through the border.
+    let marker = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let got = wait_for(&mut jcc, "the marker", |got| got.contains_key(&marker)).await;
+
+    let mut expected = vec![
+        convoy.clone(),
+        checkpoint.clone(),
+        released.clone(),
+        marker.clone(),
+    ];
+    expected.sort();
+    assert_eq!(
+        got.keys().cloned().collect::<Vec<_>>(),
+        expected,
+        "exactly what the agreement shares crossed (never: draft {draft}, other org {msf}, \
+         civil {civil}, incident {incident_id}, military {military}; removed: {remarked}, {retired})"
+    );
+
+    // Provenance, local id, mapped marking, hidden fields, the update.
+    let c = &got[&convoy];
+    assert_eq!(c["id"], format!("fed:JCMC:{convoy}"));
+    let p = &c["properties"];
+    assert_eq!(p["origin"]["centre"], "JCMC");
+    assert_eq!(p["origin"]["id"], convoy.as_str());
+    assert_eq!(p["origin"]["version"], 3, "created, notified, updated: {p}");
+    assert_eq!(p["status"], "en_route");
+    assert_eq!(p["notification"], "notified");
+    assert_eq!(
+        p["marking"], "civil",
+        "JCMC's joint maps to civil at JCC: {p}"
+    );
+    assert_eq!(p["org"], "WFP");
+    for hidden in [
+        "contact",
+        "cargo",
+        "personnel",
+        "description",
+        "releasable_to",
+    ] {
+        assert!(p.get(hidden).is_none(), "{hidden} crossed: {p}");
+    }
+    assert!(p["vehicles"].get("plates").is_none(), "plates crossed: {p}");
+    assert_eq!(p["vehicles"]["count"], 12);
+    assert_eq!(got[&released]["properties"]["marking"], "restricted");
+    // Reduced precision held at the border: JCC's coordinator, who sees everything in full
+    // there, has only the snapped point.
+    let k = &got[&checkpoint];
+    assert_eq!(k["properties"]["precision_m"], 5000.0);
+    assert_ne!(
+        k["geometry"]["coordinates"],
+        json!([43.55, 36.27]),
+        "exact coordinates crossed"
+    );
+
+    // JCC's own policy applies to what it received: its civil liaison sees the convoy (civil
+    // there), its military liaison does not.
+    let civil_jcc = jcc.token(Role::CivilLiaison, "UNHCR").await;
+    let mil_jcc = jcc.token(Role::MilitaryLiaison, "PESHMERGA").await;
+    let path = format!("/api/v1/movements/fed:JCMC:{convoy}");
+    assert_eq!(jcc.get(&path, &civil_jcc).await.0, StatusCode::OK);
+    assert_eq!(jcc.get(&path, &mil_jcc).await.0, StatusCode::NOT_FOUND);
+
+    // On the wire: JCC's certificate gets exactly the shared items, as the border view.
+    let (cert, key) = pki.issue("jcc-link", false);
+    let mut ws = feed_client(jcmc.federation_addr.unwrap(), &pki.ca_pem, cert, key)
+        .await
+        .expect("JCC's certificate is served");
+    let features = snapshot(&mut ws).await;
+    let mut ids: Vec<String> = features
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, expected);
+    let text = serde_json::to_string(&features).unwrap();
+    for leak in [
+        "food parcels",
+        "+964",
+        "IQ-1234",
+        "monthly distribution",
+        "\"JCC\"",
+    ] {
+        assert!(!text.contains(leak), "{leak} on the wire: {text}");
+    }
+    for f in &features {
+        assert!(f["properties"]["side"].is_string(), "{f}");
+    }
+    let _ = ws.close(None).await;
+    jcc.stop().await;
+    jcmc.stop().await;
+}
+
+#[tokio::test]
+async fn federated_items_are_read_only_and_never_echo_back() {
+    let Pair {
+        pki,
+        mut jcmc,
+        mut jcc,
+        proxy: _proxy,
+    } = Pair::start().await;
+    let w = writers(&mut jcmc).await;
+    // Public, so that JCC's military liaison sees it and may try to acknowledge it.
+    let convoy = notified_movement(&jcmc, &w.wfp, json!({"marking": "public"})).await;
+    let checkpoint = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    wait_for(&mut jcc, "both items", |got| got.len() == 2).await;
+
+    // Read-only at JCC, for everyone, with a problem that names the origin centre.
+    let coord = jcc.token(Role::Coordinator, "JCC").await;
+    let wfp = jcc.token(Role::ConvoyPlanner, "WFP").await;
+    let mil = jcc.token(Role::MilitaryLiaison, "PESHMERGA").await;
+    let civil = jcc.token(Role::CivilLiaison, "UNHCR").await;
+    let m = format!("/api/v1/movements/fed:JCMC:{convoy}");
+    let k = format!("/api/v1/constraints/fed:JCMC:{checkpoint}");
+    let attempts = [
+        (
+            jcc.request(reqwest::Method::PATCH, &m, Some(&coord))
+                .json(&json!({"properties": {"name": "renamed"}})),
+            "PATCH",
+        ),
+        (
+            jcc.request(reqwest::Method::PATCH, &k, Some(&coord))
+                .json(&json!({"properties": {"status": "open"}})),
+            "PATCH constraint",
+        ),
+        (
+            jcc.request(reqwest::Method::PATCH, &m, Some(&wfp))
+                .json(&json!({"properties": {"window_end": "not a time"}})),
+            "an invalid PATCH by the owner organisation",
+        ),
+        (
+            jcc.request(reqwest::Method::PATCH, &m, Some(&civil))
+                .json(&json!({"properties": {"name": "renamed"}})),
+            "PATCH by another organisation",
+        ),
+        (
+            jcc.request(reqwest::Method::DELETE, &k, Some(&coord)),
+            "DELETE",
+        ),
+        (
+            jcc.request(reqwest::Method::DELETE, &m, Some(&wfp)),
+            "DELETE by the owner org",
+        ),
+        (
+            jcc.request(
+                reqwest::Method::POST,
+                &format!("{m}/positions"),
+                Some(&coord),
+            )
+            .json(&json!({"position": [43.5, 36.2], "at": "2026-01-05T10:00:00Z"})),
+            "positions",
+        ),
+        (
+            jcc.request(reqwest::Method::POST, &format!("{m}/notify"), Some(&coord))
+                .json(&json!({})),
+            "notify",
+        ),
+        (
+            jcc.request(
+                reqwest::Method::POST,
+                &format!("{m}/acknowledge"),
+                Some(&mil),
+            )
+            .json(&json!({})),
+            "acknowledge",
+        ),
+    ];
+    for (req, what) in attempts {
+        let r = common::reply(req).await;
+        let p = r.problem(StatusCode::FORBIDDEN);
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains("federated from JCMC"),
+            "{what}: {p}"
+        );
+    }
+    // Ids of federated items cannot be taken by local clients.
+    let mut f = constraint(json!({}));
+    f["id"] = json!("fed:JCMC:mine");
+    let r = common::reply(
+        jcc.request(reqwest::Method::POST, "/api/v1/constraints", Some(&coord))
+            .json(&f),
+    )
+    .await;
+    assert_eq!(r.problem(StatusCode::UNPROCESSABLE_ENTITY)["field"], "id");
+    let after = federated(&mut jcc).await;
+    assert_eq!(version_of(&after[&convoy]), 2);
+    assert_eq!(
+        after[&convoy]["properties"]["name"],
+        "WFP convoy Erbil-Mosul"
+    );
+
+    // No echo: JCC's feed for JCMC carries JCC's own shared items, never what came from JCMC.
+    let own = jcc
+        .create(
+            "constraints",
+            &coord,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let (cert, key) = pki.issue("jcmc-link", false);
+    let mut ws = feed_client(jcc.federation_addr.unwrap(), &pki.ca_pem, cert, key)
+        .await
+        .expect("JCMC's certificate is served");
+    let features = snapshot(&mut ws).await;
+    let ids: Vec<&str> = features.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [own.as_str()], "only JCC's own item goes back");
+    // And a later change to a federated item is not sent either: the next message is about
+    // JCC's own item.
+    let (s, _) = jcmc
+        .patch(
+            &format!("/api/v1/constraints/{checkpoint}"),
+            &w.army,
+            json!({"properties": {"status": "closed"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    wait_for(&mut jcc, "the update", |got| {
+        got.get(&checkpoint).is_some_and(|f| version_of(f) == 2)
+    })
+    .await;
+    let (s, _) = jcc
+        .patch(
+            &format!("/api/v1/constraints/{own}"),
+            &coord,
+            json!({"properties": {"status": "closed"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let next = loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a delta comes")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            break serde_json::from_str::<Value>(t.as_str()).unwrap();
+        }
+    };
+    assert_eq!(next["type"], "upsert", "{next}");
+    assert_eq!(next["feature"]["id"], own.as_str(), "{next}");
+    let _ = ws.close(None).await;
+    jcc.stop().await;
+    jcmc.stop().await;
+}
+
+/// Per federated item in JCC's log, the origin versions its writes carried, in order.
+async fn origin_versions(jcc: &TestApp) -> HashMap<String, Vec<Option<u64>>> {
+    let records = jcc.state.store.read(0, u32::MAX).await.unwrap();
+    let mut out: HashMap<String, Vec<Option<u64>>> = HashMap::new();
+    for r in records {
+        let Some(id) = r.item_id.strip_prefix("fed:JCMC:") else {
+            continue;
+        };
+        let v = match r.kind.as_str() {
+            "created" | "updated" => {
+                let item: Value = serde_json::from_str(&r.payload).unwrap();
+                Some(item["origin"]["version"].as_u64().unwrap())
+            }
+            _ => None,
+        };
+        out.entry(id.to_string()).or_default().push(v);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_link_resumes_after_outages_without_gap_or_duplicate() {
+    let Pair {
+        pki,
+        mut jcmc,
+        mut jcc,
+        proxy,
+    } = Pair::start().await;
+    let w = writers(&mut jcmc).await;
+    let a = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let b = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    wait_for(&mut jcc, "a and b", |got| got.len() == 2).await;
+
+    // 1. The link is cut; JCMC goes on writing; the link comes back.
+    proxy.cut();
+    let patch = |status: &'static str| json!({"properties": {"status": status}});
+    for status in ["closed", "open", "restricted"] {
+        let (s, _) = jcmc
+            .patch(&format!("/api/v1/constraints/{a}"), &w.army, patch(status))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let (s, _) = jcmc
+        .delete(&format!("/api/v1/constraints/{b}"), &w.army)
+        .await;
+    assert!(s.is_success());
+    let c = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    proxy.restore(jcmc.federation_addr.unwrap());
+    wait_for(&mut jcc, "the changes made while cut", |got| {
+        got.get(&a).is_some_and(|f| version_of(f) == 4)
+            && !got.contains_key(&b)
+            && got.contains_key(&c)
+    })
+    .await;
+
+    // 2. JCC stops; JCMC writes; JCC starts again and resumes from its own log.
+    let config = jcc.config.clone();
+    let db = jcc.stop().await;
+    let (s, _) = jcmc
+        .patch(
+            &format!("/api/v1/constraints/{c}"),
+            &w.army,
+            patch("closed"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let d = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let mut jcc = TestApp::spawn_with(db, config).await;
+    wait_for(&mut jcc, "the changes made while JCC was down", |got| {
+        got.get(&c).is_some_and(|f| version_of(f) == 2) && got.contains_key(&d)
+    })
+    .await;
+
+    // Every origin version of every item landed exactly once, in order; b's removal once.
+    let log = origin_versions(&jcc).await;
+    assert_eq!(log[&a], [Some(1), Some(2), Some(3), Some(4)], "a: {log:?}");
+    assert_eq!(log[&b], [Some(1), None], "b: {log:?}");
+    assert_eq!(log[&c], [Some(1), Some(2)], "c: {log:?}");
+    assert_eq!(log[&d], [Some(1)], "d: {log:?}");
+
+    // 3. JCMC itself restarts (a new port behind the proxy) and writes more.
+    proxy.cut();
+    let config = jcmc.config.clone();
+    let db = jcmc.stop().await;
+    let mut jcmc = TestApp::spawn_with(db, config).await;
+    proxy.restore(jcmc.federation_addr.unwrap());
+    let army = jcmc.token(Role::MilitaryLiaison, "ARMY").await;
+    let (s, _) = jcmc
+        .patch(&format!("/api/v1/constraints/{d}"), &army, patch("closed"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let e = jcmc
+        .create(
+            "constraints",
+            &army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let got = wait_for(&mut jcc, "the changes after JCMC restarted", |got| {
+        got.get(&d).is_some_and(|f| version_of(f) == 2) && got.contains_key(&e)
+    })
+    .await;
+    let mut ids: Vec<&String> = got.keys().collect();
+    ids.sort();
+    let mut want = vec![&a, &c, &d, &e];
+    want.sort();
+    assert_eq!(ids, want);
+    let log = origin_versions(&jcc).await;
+    for (id, versions) in &log {
+        let written: Vec<u64> = versions.iter().flatten().copied().collect();
+        assert!(
+            written.windows(2).all(|w| w[0] < w[1]),
+            "{id}: an origin version written twice or out of order: {versions:?}"
+        );
+    }
+    assert_eq!(log[&d], [Some(1), Some(2)], "d: {log:?}");
+    assert_eq!(log[&e], [Some(1)], "e: {log:?}");
+    drop(pki);
+    jcc.stop().await;
+    jcmc.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_that_names_no_peer_is_refused() {
+    let pki = Pki::new("federation test CA");
+    pki.issue("localhost-jcmc", true);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = jcmc_config(&db, &pki);
+    let mut jcmc = TestApp::spawn_with(db, config).await;
+    let w = writers(&mut jcmc).await;
+    jcmc.create(
+        "constraints",
+        &w.army,
+        constraint(json!({"marking": "public"})),
+    )
+    .await;
+    let addr = jcmc.federation_addr.unwrap();
+
+    // The peer's certificate is served...
+    let (cert, key) = pki.issue("jcc-link", false);
+    let mut ws = feed_client(addr, &pki.ca_pem, cert, key).await.unwrap();
+    assert_eq!(snapshot(&mut ws).await.len(), 1);
+    // ...a valid certificate of the same CA that names no peer is not...
+    let (cert, key) = pki.issue("stranger", false);
+    let e = feed_client(addr, &pki.ca_pem, cert, key).await.err();
+    assert!(e.is_some(), "a certificate naming no peer got a feed");
+    // ...nor one of another CA, nor a client without a certificate, nor plain HTTP.
+    let other = Pki::new("another CA");
+    let (cert, key) = other.issue("jcc-link", false);
+    assert!(feed_client(addr, &pki.ca_pem, cert, key).await.is_err());
+    let no_cert = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates({
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        roots
+    })
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let anonymous = async {
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(no_cert))
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio_tungstenite::client_async(format!("wss://{addr}/federation/v1/feed"), tls)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    assert!(
+        anonymous.await.is_err(),
+        "a client without a certificate got a feed"
+    );
+    let plain = reqwest::get(format!("http://{addr}/federation/v1/feed")).await;
+    assert!(plain.is_err(), "plain HTTP was answered");
+    let _ = ws.close(None).await;
+    jcmc.stop().await;
+}
