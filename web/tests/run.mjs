@@ -216,6 +216,17 @@ try {
       if (bytes.page <= 0 || bytes.requests < 3) throw new Error(`nothing measured: ${JSON.stringify(bytes)}`);
       if (bytes.total > FIRST_LOAD_BUDGET) throw new Error(`first load of ${spec.path} is ${bytes.total} bytes, over 1 MB`);
 
+      // Loaded once, then from the cache: a reload brings only the revalidated shell, the
+      // session and the live feed over the network.
+      const before = bytes.page + bytes.worker;
+      await page.reload();
+      await spec.ready(page);
+      await page.waitForLoadState("networkidle");
+      await page.waitForTimeout(300);
+      const again = bytes.page + bytes.worker - before;
+      console.log(`REPEAT_LOAD ${spec.path} http=${again}`);
+      if (again * 4 > bytes.total) throw new Error(`the reload brought ${again} bytes: not from the cache`);
+
       await context.setOffline(true);
       const online = await page.evaluate(() => fetch("/healthz", { cache: "no-store" }).then(() => true, () => false));
       if (online) throw new Error("the context is not offline");
