@@ -183,6 +183,8 @@ impl Application {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(%addr, "listening on {scheme}://{addr}");
         let tracker = TaskTracker::new();
+        // The pages and assets are compressed once; do it now, off the async threads.
+        tokio::task::spawn_blocking(crate::web::prepare);
         let writer_shutdown = CancellationToken::new();
         let hub_shutdown = CancellationToken::new();
         tracker.spawn(writer::run_writer(

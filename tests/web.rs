@@ -3,6 +3,9 @@
 //! through sign-in, the wall, the board and the planner, writing changes through the API and
 //! expecting them on the pages within 2 s. When the script prints `STOP_SERVER`, this test stops
 //! the server and says so on the script's stdin; the wall must then warn that its feed stopped.
+//! Before that (issue #9) it measures each page's first load in bytes (printed as `FIRST_LOAD`,
+//! at most 1 MB), reloads each page with the browser offline (shell and basemap from the
+//! service worker), and after the server stops opens the board again from the worker.
 //!
 //! Needs node, `(cd web/tests && npm ci)` and `/usr/bin/chromium` (or `CHROMIUM`), so it is its
 //! own target behind the `browser-tests` feature: `cargo test --features browser-tests --test web`

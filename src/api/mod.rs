@@ -122,6 +122,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // Answers go out gzip- or brotli-compressed when the client accepts it (JSON, problems,
+        // metrics; not tiny bodies, images or an empty WebSocket upgrade). The pages and their
+        // assets arrive compressed already (`web::prepared`) and are passed through.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -2,6 +2,15 @@
 // never in localStorage), and every API call carries it as a bearer token.
 
 const KEY = "cmcop.token";
+/** The last answer of `/web/session`, so a page opened without a network still knows its user. */
+const WHO = "cmcop.who";
+
+// Offline after the first visit: the service worker (/sw.js) keeps the page shells and this
+// build's assets. Browsers allow service workers on HTTPS and on localhost only; elsewhere the
+// pages work as before, online.
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register("/sw.js").catch((e) => console.warn("service worker:", e.message));
+}
 
 export function token() {
   return sessionStorage.getItem(KEY);
@@ -13,6 +22,7 @@ export function signIn(secret) {
 
 export function signOut() {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(WHO);
   location.assign("/");
 }
 
@@ -56,13 +66,26 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
   }
   if (resp.status === 401) {
     sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(WHO);
     if (location.pathname !== "/") requireSession();
   }
   if (!resp.ok) throw new ApiFailure(resp.status, data);
   return data;
 }
 
-/** Who the token belongs to: `{role, org, name}`. */
-export function whoami() {
-  return api("/web/session");
+/**
+ * Who the token belongs to: `{role, org, name}`. Without a network (the server unreachable,
+ * not a refusal) the answer this tab had last, marked `offline`, so the page still opens; the
+ * server checks every action anyway.
+ */
+export async function whoami() {
+  try {
+    const me = await api("/web/session");
+    sessionStorage.setItem(WHO, JSON.stringify(me));
+    return me;
+  } catch (e) {
+    const kept = sessionStorage.getItem(WHO);
+    if (e instanceof ApiFailure || !kept) throw e;
+    return { ...JSON.parse(kept), offline: true };
+  }
 }

@@ -9,6 +9,11 @@
 // and the wall must raise its stale-feed warning. Screenshots go to test-output/screenshots/
 // (their paths are printed). The last line is `N passed, N failed`; the exit code is 0 only when
 // every check passed.
+//
+// Field conditions (issue #9): each page's first load, in a fresh browser context (empty cache),
+// is measured in bytes on the wire (`FIRST_LOAD` lines) and must stay within 1 MB; then the
+// context goes offline and the page is reloaded: its shell and the basemap must render from
+// the service worker. After the server stops, a page opens from the worker again.
 
 import { mkdirSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -85,6 +90,8 @@ async function signIn(page, token, next) {
 }
 
 const unique = `t${Date.now().toString(36)}`;
+/** The first load of a page may bring at most this much over the network. */
+const FIRST_LOAD_BUDGET = 1024 * 1024;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: CHROMIUM_FLAGS,
@@ -98,7 +105,147 @@ async function newPage(width, height) {
   return page;
 }
 
+/**
+ * Opens `path` in a fresh context (nothing cached; the session's token set before any script
+ * runs, as sign-in leaves it) and counts the bytes of its first load: every response the page
+ * got from the network (CDP `Network.loadingFinished` encodedDataLength: headers and body as
+ * sent, so compressed), what the service worker fetched to fill its cache (requests from the
+ * worker, headers and encoded body), and the payload of the WebSocket frames (the live
+ * picture). The load is over when the worker is active and has filled its cache, the live feed
+ * has its picture (map pages) and the network has been quiet for a moment.
+ */
+async function firstLoad(path, token, ready) {
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 }, locale: "en-GB" });
+  if (token) await context.addInitScript((t) => sessionStorage.setItem("cmcop.token", t), token);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: false });
+  const bytes = { page: 0, worker: 0, websocket: 0, requests: 0, workerRequests: 0 };
+  cdp.on("Network.loadingFinished", (e) => {
+    bytes.page += e.encodedDataLength;
+    bytes.requests += 1;
+  });
+  cdp.on("Network.webSocketFrameReceived", (e) => (bytes.websocket += e.response.payloadData.length));
+  cdp.on("Network.webSocketFrameSent", (e) => (bytes.websocket += e.response.payloadData.length));
+  const pending = [];
+  context.on("requestfinished", (request) => {
+    if (!request.serviceWorker()) return;
+    pending.push(
+      request.sizes().then((s) => {
+        bytes.worker += s.responseHeadersSize + s.responseBodySize;
+        bytes.workerRequests += 1;
+      }),
+    );
+  });
+  await page.goto(base + path);
+  await ready(page);
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await page.waitForLoadState("networkidle");
+  await page.waitForTimeout(500);
+  await Promise.all(pending);
+  bytes.total = bytes.page + bytes.worker + bytes.websocket;
+  return { context, page, bytes };
+}
+
+const mapPainted = (page) =>
+  page.waitForFunction(() => document.querySelectorAll(".leaflet-overlay-pane path").length > 50, null, { timeout: 10000 });
+const feedReady = (page) => page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 10000 });
+/** Every stylesheet the page links was loaded (an offline page without them is unstyled). */
+const styled = (page) =>
+  page.evaluate(() => [...document.querySelectorAll('link[rel="stylesheet"]')].every((l) => l.sheet && l.sheet.cssRules.length > 0));
+
+const FIRST_LOADS = [
+  {
+    path: "/",
+    token: null,
+    ready: (page) => page.waitForFunction(() => document.documentElement.lang === "en" && document.getElementById("signin-submit").textContent.trim() !== ""),
+    shell: (page) => page.waitForSelector("#signin-form:not([hidden]) #token", { timeout: 10000 }),
+  },
+  {
+    path: "/wall",
+    token: "wall_display",
+    ready: async (page) => {
+      await feedReady(page);
+      await mapPainted(page);
+    },
+    shell: async (page) => {
+      await page.waitForSelector("#counts", { state: "attached", timeout: 10000 });
+      await mapPainted(page);
+    },
+  },
+  {
+    path: "/board",
+    token: "military_liaison",
+    ready: async (page) => {
+      await feedReady(page);
+      await mapPainted(page);
+    },
+    shell: async (page) => {
+      await page.waitForSelector("#table-constraints", { timeout: 10000 });
+      await mapPainted(page);
+    },
+  },
+  {
+    path: "/planner",
+    token: "convoy_planner",
+    ready: async (page) => {
+      await feedReady(page);
+      await mapPainted(page);
+    },
+    shell: async (page) => {
+      await page.waitForSelector("#place option[value=erbil]", { state: "attached", timeout: 10000 });
+      await mapPainted(page);
+    },
+  },
+];
+
+/** The board's tab from the offline check, kept for after the server stops. */
+let offlineBoard = null;
+
 try {
+  // --- first load and offline (issue #9) ----------------------------------------------------
+  for (const spec of FIRST_LOADS) {
+    await check(`${spec.path}: the first load is at most 1 MB, then the page opens offline`, async () => {
+      const { context, page, bytes } = await firstLoad(spec.path, spec.token && tokens[spec.token], spec.ready);
+      console.log(
+        `FIRST_LOAD ${spec.path} total=${bytes.total} page=${bytes.page} (${bytes.requests} responses) ` +
+          `worker=${bytes.worker} (${bytes.workerRequests} requests) websocket=${bytes.websocket}`,
+      );
+      if (bytes.page <= 0 || bytes.requests < 3) throw new Error(`nothing measured: ${JSON.stringify(bytes)}`);
+      if (bytes.total > FIRST_LOAD_BUDGET) throw new Error(`first load of ${spec.path} is ${bytes.total} bytes, over 1 MB`);
+
+      // Loaded once, then from the cache: a reload brings only the revalidated shell, the
+      // session and the live feed over the network.
+      const before = bytes.page + bytes.worker;
+      await page.reload();
+      await spec.ready(page);
+      await page.waitForLoadState("networkidle");
+      await page.waitForTimeout(300);
+      const again = bytes.page + bytes.worker - before;
+      console.log(`REPEAT_LOAD ${spec.path} http=${again}`);
+      if (again * 4 > bytes.total) throw new Error(`the reload brought ${again} bytes: not from the cache`);
+
+      await context.setOffline(true);
+      const online = await page.evaluate(() => fetch("/healthz", { cache: "no-store" }).then(() => true, () => false));
+      if (online) throw new Error("the context is not offline");
+      const response = await page.reload();
+      if (!response || !response.fromServiceWorker()) throw new Error("the offline page did not come from the service worker");
+      await spec.shell(page);
+      if (!(await styled(page))) throw new Error("a stylesheet did not load offline");
+      const title = await page.title();
+      if (!title.startsWith("cmcop")) throw new Error(`title ${title}`);
+      await shot(page, `offline${spec.path === "/" ? "-signin" : spec.path.replace("/", "-")}`);
+      if (spec.path === "/board") {
+        await context.setOffline(false);
+        offlineBoard = page;
+      } else {
+        await context.close();
+      }
+    });
+  }
+
   // --- sign-in ------------------------------------------------------------------------------
   const signinPage = await newPage(1280, 800);
   await check("sign-in refuses a bad token and accepts a good one", async () => {
@@ -111,11 +258,11 @@ try {
     await signinPage.click("#signin-submit");
     await signinPage.waitForSelector("#signed-in:not([hidden])", { timeout: 5000 });
     const stored = await signinPage.evaluate(() => ({
-      session: Object.keys(sessionStorage).length,
+      session: sessionStorage.getItem("cmcop.token"),
       local: JSON.stringify(localStorage),
       url: location.href,
     }));
-    if (stored.session !== 1) throw new Error("the token is not in sessionStorage");
+    if (!stored.session) throw new Error("the token is not in sessionStorage");
     if (stored.local.includes("cmcop_")) throw new Error("a token is in localStorage");
     if (stored.url.includes("cmcop_")) throw new Error("a token is in the URL");
   });
@@ -281,6 +428,18 @@ try {
     await wall.waitForSelector("#feed-warning:not([hidden])", { timeout: 15000 });
     await wall.waitForTimeout(300);
     await shot(wall, "wall-stopped");
+  });
+
+  await check("after the server stopped, the board still opens from the service worker", async () => {
+    if (!offlineBoard) throw new Error("no board context from the offline check");
+    const page = offlineBoard;
+    const response = await page.reload();
+    if (!response || !response.fromServiceWorker()) throw new Error("the board did not come from the service worker");
+    await page.waitForSelector("#table-constraints", { timeout: 10000 });
+    await mapPainted(page);
+    if (!(await styled(page))) throw new Error("a stylesheet did not load");
+    await shot(page, "board-server-stopped");
+    await page.context().close();
   });
 
   await check("no script errors on any page", async () => {
