@@ -12,6 +12,7 @@ pub mod config;
 pub mod cot;
 pub mod demo;
 pub mod feature;
+pub mod guard;
 pub mod hub;
 pub mod log;
 pub mod metrics;
