@@ -122,6 +122,15 @@ pub struct HttpConfig {
     pub tls_key: Option<PathBuf>,
     /// Largest request body, in KiB.
     pub body_limit_kib: usize,
+    /// Open HTTP connections (WebSocket included) per client address; more are refused with
+    /// 429. 0: no limit.
+    pub max_connections_per_address: usize,
+    /// A client must send a request's headers within this many seconds (slow-loris guard).
+    pub header_read_timeout_seconds: u64,
+    /// Failed sign-ins (bad tokens, bad tickets) allowed per client address in a window;
+    /// beyond, the address gets 429 until the window ends. 0: no limit.
+    pub sign_in_failures: u32,
+    pub sign_in_window_seconds: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -302,6 +311,8 @@ pub struct HubConfig {
     pub max_bad_messages: u32,
     /// Lifetime of a one-use browser ticket.
     pub ticket_seconds: u64,
+    /// A client that has not subscribed this many seconds after connecting is closed.
+    pub subscribe_timeout_seconds: u64,
 }
 
 impl Default for HubConfig {
@@ -316,6 +327,7 @@ impl Default for HubConfig {
             max_connections_per_token: 64,
             max_bad_messages: 10,
             ticket_seconds: 30,
+            subscribe_timeout_seconds: 10,
         }
     }
 }
@@ -327,6 +339,10 @@ impl Default for HttpConfig {
             tls_cert: None,
             tls_key: None,
             body_limit_kib: 256,
+            max_connections_per_address: 256,
+            header_read_timeout_seconds: 10,
+            sign_in_failures: 30,
+            sign_in_window_seconds: 60,
         }
     }
 }
@@ -428,6 +444,12 @@ pub struct CotConfig {
     pub max_event_kib: usize,
     /// Garbage or malformed events tolerated per connection before it is closed.
     pub max_bad_frames: u32,
+    /// Open CoT connections (TCP and TLS together) per client address; more are closed at
+    /// once. 0: no limit.
+    pub max_connections_per_address: usize,
+    /// An event must arrive whole within this many seconds of its first byte (slow-loris
+    /// guard; a silent client is `idle_timeout_seconds`' business).
+    pub event_timeout_seconds: u64,
 }
 
 /// A certificate subject and what it maps to. `subject_cn` matches the common name exactly;
@@ -504,6 +526,8 @@ impl Default for CotConfig {
             stale_seconds: 1800,
             max_event_kib: 1024,
             max_bad_frames: 10,
+            max_connections_per_address: 64,
+            event_timeout_seconds: 30,
         }
     }
 }
@@ -536,6 +560,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("CMCOP_LOG", "log.filter"),
     ("CMCOP_LOG_FORMAT", "log.format"),
     ("CMCOP_COT_ADDR", "cot.addr"),
+    (
+        "CMCOP_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+        "http.max_connections_per_address",
+    ),
 ];
 
 impl Config {
@@ -578,6 +606,16 @@ impl Config {
         }
         if let Some(v) = get("CMCOP_COT_ADDR") {
             self.cot.addr = Some(v);
+        }
+        // Not a number leaves the file's value; `validate` cannot see the difference, so it
+        // is said here.
+        if let Some(v) = get("CMCOP_HTTP_MAX_CONNECTIONS_PER_ADDRESS") {
+            match v.trim().parse() {
+                Ok(n) => self.http.max_connections_per_address = n,
+                Err(_) => eprintln!(
+                    "CMCOP_HTTP_MAX_CONNECTIONS_PER_ADDRESS=`{v}` is not a number; ignored"
+                ),
+            }
         }
     }
 

@@ -14,6 +14,7 @@ pub mod cot;
 pub mod demo;
 pub mod feature;
 pub mod federation;
+pub mod guard;
 pub mod hub;
 pub mod log;
 pub mod metrics;

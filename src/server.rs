@@ -5,9 +5,12 @@
 //! taking requests, lets the writer drain its queue, and waits for tasks with a hard timeout.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -16,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState};
 use crate::auth::{Tickets, Tokens};
 use crate::config::Config;
+use crate::guard::{AddressSlots, SignInLimiter, Slot};
 use crate::hub::{self, Hub, Limits};
 use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
@@ -127,6 +131,10 @@ impl Application {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
             connections: Arc::default(),
+            sign_ins: Arc::new(SignInLimiter::new(
+                config.http.sign_in_failures,
+                Duration::from_secs(config.http.sign_in_window_seconds.max(1)),
+            )),
             hub,
             shutdown: CancellationToken::new(),
             config,
@@ -232,21 +240,24 @@ impl Application {
         // So do the federation feed's connections and the links to peers.
         self.federation.spawn(self.state.clone(), &tracker);
         let router = api::app(self.state.clone());
-        let make = router.into_make_service();
-        let signal = {
-            let s = shutdown.clone();
-            async move { s.cancelled().await }
-        };
+        let http = &self.state.config.http;
+        let slots = AddressSlots::new(http.max_connections_per_address);
+        let header_timeout = Duration::from_secs(http.header_read_timeout_seconds.max(1));
         let served = match self.tls {
             None => {
-                let server = axum::serve(self.listener, make).with_graceful_shutdown(signal);
-                bounded(std::future::IntoFuture::into_future(server), &shutdown).await
+                let listener = PlainListener {
+                    listener: self.listener,
+                    slots,
+                    refusals: tracker.clone(),
+                };
+                let server = serve_http(listener, router, header_timeout, shutdown.clone());
+                bounded(server, &shutdown).await
             }
             Some(acceptor) => {
                 let listener =
-                    TlsListener::spawn(self.listener, acceptor, shutdown.clone(), &tracker);
-                let server = axum::serve(listener, make).with_graceful_shutdown(signal);
-                bounded(std::future::IntoFuture::into_future(server), &shutdown).await
+                    TlsListener::spawn(self.listener, acceptor, slots, shutdown.clone(), &tracker);
+                let server = serve_http(listener, router, header_timeout, shutdown.clone());
+                bounded(server, &shutdown).await
             }
         };
         if !served {
@@ -358,11 +369,174 @@ fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Serves `router` on `listener` until `shutdown`: one task per connection (HTTP/1.1 and
+/// HTTP/2, with upgrades for WebSocket), each request's headers within `header_timeout` (a
+/// client that dribbles them is cut: the slow-loris guard `axum::serve` does not offer), the
+/// client's address given to handlers as `ConnectInfo`. Returns when every connection ended.
+async fn serve_http<L>(
+    mut listener: L,
+    router: axum::Router,
+    header_timeout: Duration,
+    shutdown: CancellationToken,
+) where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+
+    let connections = TaskTracker::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            c = listener.accept() => c,
+        };
+        let service = router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req.map(axum::body::Body::new)
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            builder.http2().timer(TokioTimer::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
+/// A connection that holds its place in the per-address count until it is dropped (after a
+/// WebSocket upgrade too: the upgraded stream owns it).
+pub struct Counted<S> {
+    io: S,
+    _slot: Slot,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The answer to a connection over the per-address cap, before it is closed.
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/problem+json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 134\r\n\r\n{\"type\":\"/problems/too-many-requests\",\"title\":\"Too many requests\",\"status\":429,\"detail\":\"too many connections open from this address\"}";
+
+/// Plain TCP with the per-address cap: a connection over it is answered 429 and closed.
+struct PlainListener {
+    listener: TcpListener,
+    slots: Arc<AddressSlots>,
+    refusals: TaskTracker,
+}
+
+impl axum::serve::Listener for PlainListener {
+    type Io = Counted<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (tcp, peer) = match self.listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match self.slots.try_acquire(peer.ip()) {
+                Some(slot) => {
+                    return (
+                        Counted {
+                            io: tcp,
+                            _slot: slot,
+                        },
+                        peer,
+                    )
+                }
+                None => {
+                    tracing::warn!(%peer, "HTTP connection refused: too many open from this address");
+                    self.refusals.spawn(refuse(tcp));
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// Answers 429 and closes, briefly: a refused client gets no more of the server's time.
+async fn refuse(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        tcp.write_all(TOO_MANY_CONNECTIONS).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
+
 /// A listener that yields connections whose TLS handshake has completed. Handshakes run in
 /// their own tasks with a timeout, so a slow or silent client cannot hold up others.
 struct TlsListener {
     rx: mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        Counted<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
         SocketAddr,
     )>,
     addr: SocketAddr,
@@ -374,6 +548,7 @@ impl TlsListener {
     fn spawn(
         listener: TcpListener,
         acceptor: tokio_rustls::TlsAcceptor,
+        slots: Arc<AddressSlots>,
         shutdown: CancellationToken,
         tracker: &TaskTracker,
     ) -> TlsListener {
@@ -393,12 +568,19 @@ impl TlsListener {
                         }
                     },
                 };
+                // Counted before the handshake, so that handshakes are capped too; over the
+                // cap the connection is closed at once (no TLS, so no HTTP answer).
+                let Some(slot) = slots.try_acquire(peer.ip()) else {
+                    tracing::warn!(%peer, "HTTPS connection refused: too many open from this address");
+                    drop(tcp);
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 handshakes.spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
+                            let _ = tx.send((Counted { io: tls, _slot: slot }, peer)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -411,7 +593,7 @@ impl TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = Counted<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

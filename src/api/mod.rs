@@ -13,10 +13,11 @@ mod movements;
 pub mod problem;
 pub mod ws;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
@@ -52,6 +53,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tickets: Arc<Tickets>,
     pub connections: Arc<ws::Connections>,
+    /// Failed sign-ins per client address.
+    pub sign_ins: Arc<crate::guard::SignInLimiter>,
     /// Cancelled when the server shuts down; long-lived connections watch it.
     pub shutdown: CancellationToken,
 }
@@ -126,7 +129,15 @@ pub fn app(state: AppState) -> Router {
         // metrics; not tiny bodies, images or an empty WebSocket upgrade). The pages and their
         // assets arrive compressed already (`web::prepared`) and are passed through.
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Spans name the path only: a query may carry a browser's WebSocket ticket, and no
+        // credential belongs in a log line.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                },
+            ),
+        )
         .with_state(state)
 }
 
@@ -156,28 +167,71 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, &parts.headers).await.map(Caller)
+        let peer = peer_ip(parts);
+        authenticate(state, &parts.headers, peer).await.map(Caller)
     }
 }
 
-/// The identity behind `Authorization: Bearer TOKEN`, or 401.
+/// The client's address as an extractor.
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(peer_ip(parts)))
+    }
+}
+
+/// The client's address, as the listener saw it (absent only when the router is served
+/// without connection info, as in unit tests).
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Refuses an address that has failed to sign in too often (429 with `Retry-After`).
+pub fn check_sign_ins(state: &AppState, peer: Option<IpAddr>) -> ApiResult<()> {
+    match peer.map(|ip| state.sign_ins.check(ip)) {
+        Some(Err(wait)) => Err(ApiError::SignInsLimited {
+            retry_after: wait.as_secs().max(1),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Counts a refused credential against the client's address.
+pub fn sign_in_failed(state: &AppState, peer: Option<IpAddr>) {
+    if let Some(ip) = peer {
+        state.sign_ins.failed(ip);
+    }
+}
+
+/// The identity behind `Authorization: Bearer TOKEN`, or 401. A credential that is refused
+/// counts against the client's address; an address over the limit gets 429 before its
+/// credential is even looked at.
 pub async fn authenticate(
     state: &AppState,
     headers: &axum::http::HeaderMap,
+    peer: Option<IpAddr>,
 ) -> ApiResult<Identity> {
+    check_sign_ins(state, peer)?;
+    // No credential at all is no failed sign-in (a page before the user has signed in).
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::Unauthorized)?;
-    let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-    let (scheme, secret) = text.split_once(' ').ok_or(ApiError::Unauthorized)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::Unauthorized);
-    }
-    state
-        .tokens
-        .authenticate(secret.trim())
-        .await?
-        .ok_or(ApiError::Unauthorized)
+    let found = match value.to_str().ok().and_then(|t| t.split_once(' ')) {
+        Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") => {
+            state.tokens.authenticate(secret.trim()).await?
+        }
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        sign_in_failed(state, peer);
+        ApiError::Unauthorized
+    })
 }
 
 /// A JSON request body, read within the configured limit, with errors in the API's shape.

@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 429: too many requests or connections.
     #[error("{0}")]
     TooMany(String),
+    /// 429: too many failed sign-ins from this address; `Retry-After` says when to try again.
+    #[error("too many failed sign-ins from this address; try again in {retry_after} s")]
+    SignInsLimited { retry_after: u64 },
     /// 503: storage is unavailable or the server is shutting down; nothing was written.
     #[error("{0}")]
     Unavailable(String),
@@ -102,7 +105,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(_) | ApiError::SignInsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -122,6 +125,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Invalid(_) => "invalid-input",
             ApiError::TooMany(_) => "too-many-requests",
+            ApiError::SignInsLimited { .. } => "too-many-sign-ins",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -140,6 +144,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Invalid(_) => "Invalid input",
             ApiError::TooMany(_) => "Too many requests",
+            ApiError::SignInsLimited { .. } => "Too many failed sign-ins",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
         }
@@ -176,6 +181,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::SignInsLimited { retry_after } = &self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -18,7 +18,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{authenticate, ApiError, ApiResult, AppState, Caller};
+use super::{
+    authenticate, check_sign_ins, sign_in_failed, ApiError, ApiResult, AppState, Caller, Peer,
+};
 use crate::auth::Identity;
 use crate::feature;
 use crate::hub::message::{self, ClientMessage};
@@ -90,14 +92,21 @@ pub async fn ticket(State(state): State<AppState>, Caller(who): Caller) -> Json<
 /// `GET /api/v1/ws`: the live picture. Authenticated by `Authorization: Bearer` or a ticket.
 pub async fn upgrade(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let who = match query.ticket {
-        Some(t) => state.tickets.redeem(&t).ok_or(ApiError::Unauthorized)?,
-        None => authenticate(&state, &headers).await?,
+        Some(t) => {
+            check_sign_ins(&state, peer)?;
+            state.tickets.redeem(&t).ok_or_else(|| {
+                sign_in_failed(&state, peer);
+                ApiError::Unauthorized
+            })?
+        }
+        None => authenticate(&state, &headers, peer).await?,
     };
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadRequest(format!(
@@ -204,8 +213,12 @@ impl Connection {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle = Duration::from_secs(cfg.idle_timeout_seconds.max(1));
         let mut last_heard = Instant::now();
+        // A client that never subscribes holds a connection for nothing: it gets a while.
+        let subscribe_by =
+            tokio::time::Instant::now() + Duration::from_secs(cfg.subscribe_timeout_seconds.max(1));
         let flow = loop {
             let sub = self.sub.clone();
+            let unsubscribed = sub.is_none();
             let notified = async {
                 match &sub {
                     Some(s) => s.notify.notified().await,
@@ -229,6 +242,10 @@ impl Connection {
                     tokio::time::sleep(Duration::from_millis(cfg.batch_ms)).await;
                     self.flush().await
                 }
+                _ = tokio::time::sleep_until(subscribe_by), if unsubscribed => Flow::Close(
+                    CLOSE_POLICY,
+                    "no subscribe message in time".into(),
+                ),
                 _ = ping.tick() => {
                     if last_heard.elapsed() > idle {
                         tracing::debug!(token = %self.who.name, "peer silent; dropping");

@@ -32,6 +32,7 @@ use super::xml::{self, CotEvent};
 use crate::api::AppState;
 use crate::auth::Identity;
 use crate::config::{CotCertRule, CotConfig};
+use crate::guard::AddressSlots;
 use crate::hub::{Start, Subscriber};
 use crate::model::input::{parse_feature, parse_patch, Author};
 use crate::model::{Item, Layer, Role, Side};
@@ -125,6 +126,7 @@ impl Listeners {
         let shared = Arc::new(Shared {
             relay: broadcast::channel(RELAY_CAPACITY).0,
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_address: AddressSlots::new(state.config.cot.max_connections_per_address),
             next_id: AtomicU64::new(1),
         });
         if let Some(listener) = self.plain {
@@ -163,6 +165,8 @@ impl Listeners {
 struct Shared {
     relay: broadcast::Sender<Arc<Relayed>>,
     slots: Arc<Semaphore>,
+    /// Open connections per client address, both listeners together.
+    per_address: Arc<AddressSlots>,
     next_id: AtomicU64,
 }
 
@@ -254,6 +258,10 @@ async fn run_plain(
             tracing::warn!(%peer, "CoT connection refused: too many open");
             continue;
         };
+        let Some(mine) = shared.per_address.try_acquire(peer.ip()) else {
+            tracing::warn!(%peer, "CoT connection refused: too many open from this address");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let who = Identity {
             token_id: "cot:tcp".into(),
@@ -264,7 +272,7 @@ async fn run_plain(
         let (state, shared) = (state.clone(), shared.clone());
         tracker.spawn(async move {
             Connection::run(state, shared, who, peer, tcp).await;
-            drop(slot);
+            drop((slot, mine));
         });
     }
 }
@@ -279,6 +287,10 @@ async fn run_tls(
     while let Some((tcp, peer)) = accept(&listener, &state).await {
         let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "CoT connection refused: too many open");
+            continue;
+        };
+        let Some(mine) = shared.per_address.try_acquire(peer.ip()) else {
+            tracing::warn!(%peer, "CoT connection refused: too many open from this address");
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -309,7 +321,7 @@ async fn run_tls(
                     let _ = tls.shutdown().await;
                 }
             }
-            drop(slot);
+            drop((slot, mine));
         });
     }
 }
@@ -439,16 +451,37 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut buf = vec![0u8; 16 * 1024];
         let shutdown = conn.state.shutdown.clone();
+        // Bytes of an event keep the connection from being idle, but the event must then
+        // arrive whole in time: a client that dribbles one forever is cut (slow loris).
+        let event_time = Duration::from_secs(cfg.event_timeout_seconds.max(1));
+        let mut event_by: Option<tokio::time::Instant> = None;
         while let Flow::Continue = flow {
             let sub = conn.sub.clone();
+            let partial = event_by.unwrap_or_else(|| deadline.max(tokio::time::Instant::now()));
             flow = tokio::select! {
                 _ = shutdown.cancelled() => Flow::Close("server shutting down"),
                 _ = tokio::time::sleep_until(deadline) => Flow::Close("idle"),
+                _ = tokio::time::sleep_until(partial), if event_by.is_some() => {
+                    Flow::Close("an event did not arrive whole in time")
+                }
                 r = rd.read(&mut buf) => match r {
                     Ok(0) | Err(_) => Flow::Close("peer closed"),
                     Ok(n) => {
-                        deadline = tokio::time::Instant::now() + idle;
-                        conn.on_bytes(&buf[..n]).await
+                        let now = tokio::time::Instant::now();
+                        deadline = now + idle;
+                        let before = conn.reader.buffered();
+                        let flow = conn.on_bytes(&buf[..n]).await;
+                        let after = conn.reader.buffered();
+                        // Bytes consumed means an event (or garbage) was taken: the clock
+                        // starts again for what remains.
+                        event_by = if after == 0 {
+                            None
+                        } else if after < before + n {
+                            Some(now + event_time)
+                        } else {
+                            event_by.or(Some(now + event_time))
+                        };
+                        flow
                     }
                 },
                 _ = sub.notify.notified() => conn.on_changes().await,

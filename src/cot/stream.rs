@@ -174,6 +174,10 @@ impl StreamReader {
                     let tail = &self.buf[after..];
                     let ws = tail.iter().take_while(|b| b.is_ascii_whitespace()).count();
                     match tail.get(ws) {
+                        // An event that arrived whole in one read is held to the limit too.
+                        Some(b'>') if after + ws + 1 > self.max_message => {
+                            return self.garbage(after + ws + 1, "an event longer than the limit")
+                        }
                         Some(b'>') => return Some(Frame::Xml(self.take(after + ws + 1))),
                         // `</events` or similar is not the end tag: look on after it.
                         Some(_) => self.scan_from = after,
@@ -299,6 +303,19 @@ mod tests {
             );
             assert_eq!(r.buffered(), 0);
         }
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_garbage_even_when_it_arrives_whole() {
+        let big = format!(
+            r#"<event uid="b" type="b-m-p-s-m"><detail><remarks>{}</remarks></detail></event>"#,
+            "x".repeat(200)
+        );
+        let mut r = StreamReader::new(100);
+        r.push(format!("{big}{EV}").as_bytes());
+        let frames = all(&mut r);
+        assert!(matches!(frames[0], Frame::Garbage { .. }), "{frames:?}");
+        assert_eq!(frames[1..], [Frame::Xml(EV.into())]);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::{authenticate, ApiError, AppState};
+use crate::api::{authenticate, ApiError, AppState, Peer};
 
 /// Embeds files of `web/` by their path below it.
 macro_rules! embed {
@@ -461,8 +461,12 @@ fn service_worker_script() -> String {
 
 /// `GET /web/session`: who the bearer token belongs to (role, organisation, name), so a page
 /// can offer the actions the role may take. The server still checks every action.
-async fn session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers).await?;
+async fn session(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers, peer).await?;
     let body = json!({"role": who.role, "org": who.org, "name": who.name});
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

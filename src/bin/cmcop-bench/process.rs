@@ -221,6 +221,8 @@ fn cmcop_command(bin: &Path, db_url: &str, config: Option<&Path>) -> Command {
         .env("CMCOP_LOG", "info")
         .env("CMCOP_LOG_FORMAT", "human")
         .env("NO_COLOR", "1")
+        // Every simulated client connects from 127.0.0.1: no per-address cap.
+        .env("CMCOP_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "0")
         .env_remove("CMCOP_COT_ADDR")
         .stdin(Stdio::null())
         .kill_on_drop(true);

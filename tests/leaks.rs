@@ -1,0 +1,1903 @@
+//! The leak property test (issue #7.3): random items and random subscribers of every role and
+//! organisation, on every channel that carries items (REST lists, one item and the picture; the
+//! WebSocket snapshot and live deltas; CoT over mutual TLS and over plain TCP; the access
+//! check), judged against an oracle written here from CONTRACT.md, never by asking
+//! `cmcop::policy`.
+//!
+//! Items get random layers, authors, markings, `releasable_to`, per-field markings and
+//! `precision_m`, at random positions off any grid; movements get a position report and are
+//! notified at random. Then visibility transitions: marking, release, precision and per-field
+//! markings changed after creation, drafts notified, items retired, while WebSocket and CoT
+//! subscribers are connected. For every (item, subscriber) pair each channel must deliver what
+//! the oracle allows (so the test cannot pass by sending nothing) and nothing else: no item
+//! where none is allowed, no hidden field (every free-text field carries a canary string that is
+//! searched for in what was sent), no coordinate more precise than allowed from a reduced item
+//! (and the same reduced geometry to every viewer, so that views cannot be averaged), no remove
+//! or delete that tells of an item the subscriber never had.
+//!
+//! The seed is printed; `CMCOP_LEAK_SEED=N` replays one run, `CMCOP_LEAK_ITEMS=N` changes the
+//! number of items (default 350: with 30 viewers, over 10,000 cases per channel).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cmcop::config::CotCertRule;
+use cmcop::cot::mapping;
+use cmcop::cot::stream::{Frame, StreamReader};
+use cmcop::cot::xml::{self, CotEvent};
+use cmcop::model::Role;
+use common::{reply, Backend, TestApp, TestDb};
+use futures_util::stream::{self, StreamExt};
+use futures_util::SinkExt;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The organisations of the viewers. UNICEF owns nothing: it only appears in releases.
+const ORGS: [&str; 6] = ["WFP", "NRC", "ARMY", "POLICE", "JCMC", "UNICEF"];
+/// The authors of items: a role in an organisation.
+const AUTHORS: [(Role, &str); 5] = [
+    (Role::ConvoyPlanner, "WFP"),
+    (Role::CivilLiaison, "NRC"),
+    (Role::MilitaryLiaison, "ARMY"),
+    (Role::MilitaryLiaison, "POLICE"),
+    (Role::Coordinator, "JCMC"),
+];
+const MARKINGS: [&str; 5] = ["public", "joint", "civil", "military", "restricted"];
+const PRECISIONS: [f64; 4] = [250.0, 1000.0, 2500.0, 5000.0];
+/// The access check's route runs along this meridian past every item.
+const ROUTE_LON: f64 = 43.5;
+const BUFFER_M: f64 = 20_000.0;
+/// Requests in flight at once.
+const CONCURRENCY: usize = 16;
+/// How long a subscriber may wait for its next message.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// The last item written: public, so every subscriber receives it after everything else.
+/// How long a live CoT subscriber waits for the sentinel, all told.
+const DEADLINE: Duration = Duration::from_secs(300);
+const SENTINEL: &str = "zz-sentinel";
+const DEFAULT_ITEMS: usize = 350;
+
+// ---- The oracle: CONTRACT.md's rules, restated ---------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Civil,
+    Military,
+    Coordination,
+    Display,
+}
+
+fn side_of(role: Role) -> Side {
+    match role {
+        Role::CivilLiaison | Role::ConvoyPlanner => Side::Civil,
+        Role::MilitaryLiaison => Side::Military,
+        Role::Coordinator => Side::Coordination,
+        Role::WallDisplay => Side::Display,
+    }
+}
+
+/// CONTRACT.md "Default visibility": the markings a role's audience includes.
+fn audience_includes(role: Role, marking: &str) -> bool {
+    let markings: &[&str] = match role {
+        Role::Coordinator => &MARKINGS,
+        Role::CivilLiaison | Role::ConvoyPlanner => &["public", "joint", "civil"],
+        Role::MilitaryLiaison => &["public", "joint", "military"],
+        Role::WallDisplay => &["public", "joint"],
+    };
+    markings.contains(&marking)
+}
+
+/// The markings a role may give (each side marks for its own audience).
+fn may_mark(role: Role) -> &'static [&'static str] {
+    match side_of(role) {
+        Side::Civil => &["public", "joint", "civil", "restricted"],
+        Side::Military => &["public", "joint", "military", "restricted"],
+        _ => &MARKINGS,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Who {
+    role: Role,
+    org: &'static str,
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.role, self.org)
+    }
+}
+
+/// How a viewer must see an item it may see.
+#[derive(Debug)]
+struct Expected {
+    hidden: BTreeSet<&'static str>,
+    reduced: bool,
+}
+
+/// `None`: the item does not exist for the viewer.
+fn oracle(v: Who, s: &State) -> Option<Expected> {
+    if s.retired {
+        return None;
+    }
+    // "coordinator sees all"; "Every organisation sees its own items in full", except on a
+    // wall display (a screen anyone in the room reads; the project's ruling, policy.toml).
+    let own = v.org == s.author.org && v.role != Role::WallDisplay;
+    if v.role == Role::Coordinator || own {
+        return Some(Expected {
+            hidden: BTreeSet::new(),
+            reduced: false,
+        });
+    }
+    // "... and items whose releasable_to names it."
+    let released = s.releasable_to.contains(&v.org);
+    let movement = s.layer == "movements";
+    let military = v.role == Role::MilitaryLiaison;
+    if !released {
+        if !audience_includes(v.role, s.marking) {
+            return None;
+        }
+        // "humanitarian movements only once notified".
+        if military && movement && !s.notified {
+            return None;
+        }
+    }
+    // Releases and per-field markings are the owner's business.
+    let mut hidden: BTreeSet<&'static str> = ["releasable_to", "field_markings"].into();
+    // "wall_display: ... with no personal fields (contact, plates)".
+    if v.role == Role::WallDisplay {
+        hidden.extend(["contact", "vehicles.plates"]);
+    }
+    if !released {
+        // "... never cargo, personnel, notes or description."
+        if military && movement {
+            hidden.extend(["cargo", "personnel", "description"]);
+        }
+        // DOMAIN.md: the military side never receives humanitarian free text unless released.
+        if military && side_of(s.author.role) == Side::Civil {
+            hidden.insert("description");
+        }
+        // A field with its own marking is shown to that marking's audience only.
+        for (field, marking) in &s.field_markings {
+            if !audience_includes(v.role, marking) {
+                hidden.insert(field);
+            }
+        }
+    }
+    // "everyone outside the owner's organisation, outside the owner's side, and not a
+    // coordinator, gets the geometry reduced".
+    let reduced = s.precision_m.is_some() && side_of(v.role) != side_of(s.author.role);
+    Some(Expected { hidden, reduced })
+}
+
+// ---- Items ------------------------------------------------------------------------------------
+
+/// One version of an item as the test wrote it.
+#[derive(Clone, Debug)]
+struct State {
+    id: String,
+    layer: &'static str,
+    author: Who,
+    version: u64,
+    retired: bool,
+    marking: &'static str,
+    releasable_to: Vec<&'static str>,
+    precision_m: Option<f64>,
+    field_markings: BTreeMap<&'static str, &'static str>,
+    notified: bool,
+    geometry: Value,
+    /// Movements: the reported position (after the first report) and the one waypoint.
+    position: Option<[f64; 2]>,
+    waypoint: [f64; 2],
+    /// Constraints: `restricted` or `closed`; incidents: `reported` or `confirmed`.
+    status: &'static str,
+}
+
+impl State {
+    fn label(&self) -> String {
+        format!(
+            "{} `{}` v{} by {} marked {}, releasable_to {:?}, precision {:?}, field_markings {:?}{}{}",
+            self.layer,
+            self.id,
+            self.version,
+            self.author,
+            self.marking,
+            self.releasable_to,
+            self.precision_m,
+            self.field_markings,
+            match (self.layer, self.notified) {
+                ("movements", true) => ", notified",
+                ("movements", false) => ", draft",
+                _ => "",
+            },
+            if self.retired { ", retired" } else { "" }
+        )
+    }
+
+    /// Every exact position the item carries: geometry, reported position, waypoint.
+    fn exact_positions(&self) -> Vec<[f64; 2]> {
+        let mut all = positions(&self.geometry);
+        if self.layer == "movements" {
+            all.push(self.waypoint);
+            all.extend(self.position);
+        }
+        all
+    }
+}
+
+/// Free-text fields, each carrying a canary string unique to the item and field.
+fn text_fields(layer: &str) -> &'static [&'static str] {
+    match layer {
+        "movements" => &[
+            "name",
+            "cargo",
+            "contact",
+            "description",
+            "vehicles.plates",
+            "vehicles.markings",
+            "waypoints",
+        ],
+        "constraints" => &["restriction", "description", "source"],
+        _ => &["description", "source", "actors"],
+    }
+}
+
+/// Fields that may carry a marking of their own in this test.
+fn markable(layer: &str) -> &'static [&'static str] {
+    match layer {
+        "movements" => &[
+            "name",
+            "cargo",
+            "contact",
+            "description",
+            "personnel",
+            "vehicles.plates",
+            "vehicles.markings",
+            "waypoints",
+        ],
+        "constraints" => &["restriction", "description", "source", "kind", "status"],
+        _ => &["description", "source", "actors", "severity"],
+    }
+}
+
+/// Fields whose presence is checked in every Feature.
+fn checked_fields(layer: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = text_fields(layer).to_vec();
+    out.extend(match layer {
+        "movements" => &["personnel", "position", "status", "window_start"][..],
+        "constraints" => &["kind", "status", "category"][..],
+        _ => &["severity", "event_type", "verification"][..],
+    });
+    out.extend(["releasable_to", "field_markings"]);
+    out
+}
+
+/// Whether `field` has a value on the item (some are optional).
+fn is_set(s: &State, field: &str) -> bool {
+    match field {
+        "releasable_to" => !s.releasable_to.is_empty(),
+        "field_markings" => !s.field_markings.is_empty(),
+        "position" => s.position.is_some(),
+        _ => true,
+    }
+}
+
+/// The canary a free-text field carries: unique, and never part of another canary.
+fn canary(field: &str, id: &str) -> String {
+    format!("{}#{id}#", field.to_ascii_uppercase())
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// A random position off any grid, within reach of the route.
+fn coord(rng: &mut StdRng) -> [f64; 2] {
+    [
+        rng.gen_range(43_400_001..43_600_000) as f64 / 1e6,
+        rng.gen_range(36_100_001..36_400_000) as f64 / 1e6,
+    ]
+}
+
+fn random_orgs(rng: &mut StdRng) -> Vec<&'static str> {
+    let n = [0, 0, 1, 1, 2][rng.gen_range(0..5)];
+    let mut orgs: Vec<&'static str> = ORGS.choose_multiple(rng, n).copied().collect();
+    orgs.sort();
+    orgs
+}
+
+fn random_field_markings(rng: &mut StdRng, layer: &str) -> BTreeMap<&'static str, &'static str> {
+    let n = [0, 1, 1, 2][rng.gen_range(0..4)];
+    markable(layer)
+        .choose_multiple(rng, n)
+        .map(|f| (*f, *MARKINGS.choose(rng).unwrap()))
+        .collect()
+}
+
+fn random_precision(rng: &mut StdRng) -> Option<f64> {
+    rng.gen_bool(0.4).then(|| *PRECISIONS.choose(rng).unwrap())
+}
+
+fn random_item(rng: &mut StdRng, index: usize) -> State {
+    let (role, org) = AUTHORS[rng.gen_range(0..AUTHORS.len())];
+    let layers: &[&'static str] = match side_of(role) {
+        Side::Civil => &["movements", "incidents"],
+        Side::Military => &["constraints", "incidents"],
+        _ => &["movements", "constraints", "incidents"],
+    };
+    let layer = *layers.choose(rng).unwrap();
+    let geometry = match layer {
+        "movements" => {
+            let n = rng.gen_range(2..=4);
+            json!({"type": "LineString", "coordinates": (0..n).map(|_| coord(rng)).collect::<Vec<_>>()})
+        }
+        "constraints" => match rng.gen_range(0..4) {
+            0 | 1 => json!({"type": "Point", "coordinates": coord(rng)}),
+            2 => json!({"type": "LineString", "coordinates": [coord(rng), coord(rng), coord(rng)]}),
+            _ => {
+                let [x, y] = coord(rng);
+                let w = rng.gen_range(0.002..0.05);
+                let h = rng.gen_range(0.002..0.05);
+                let (x2, y2) = (round6(x + w), round6(y + h));
+                json!({"type": "Polygon", "coordinates": [[[x, y], [x2, y], [x2, y2], [x, y2], [x, y]]]})
+            }
+        },
+        _ => json!({"type": "Point", "coordinates": coord(rng)}),
+    };
+    let status = match layer {
+        "constraints" => *["restricted", "closed"].choose(rng).unwrap(),
+        "incidents" => *["reported", "confirmed"].choose(rng).unwrap(),
+        _ => "planned",
+    };
+    State {
+        id: format!("i{index:04}"),
+        layer,
+        author: Who { role, org },
+        version: 0,
+        retired: false,
+        marking: may_mark(role).choose(rng).unwrap(),
+        releasable_to: random_orgs(rng),
+        precision_m: random_precision(rng),
+        field_markings: random_field_markings(rng, layer),
+        notified: layer == "movements" && rng.gen_bool(0.5),
+        geometry,
+        position: None,
+        waypoint: coord(rng),
+        status,
+    }
+}
+
+/// The Feature that creates the item.
+fn feature(s: &State, occurred_at: &str) -> Value {
+    let c = |f: &str| canary(f, &s.id);
+    let mut p = match s.layer {
+        "movements" => json!({
+            "name": c("name"),
+            "window_start": "2030-01-10T06:00:00Z",
+            "window_end": "2030-01-10T12:00:00Z",
+            "vehicles": {"count": 3, "plates": [c("vehicles.plates")], "markings": c("vehicles.markings")},
+            "personnel": 7,
+            "cargo": c("cargo"),
+            "contact": c("contact"),
+            "description": c("description"),
+            "waypoints": [{"name": c("waypoints"), "position": s.waypoint}],
+        }),
+        "constraints" => json!({
+            "category": "movement_restriction",
+            "kind": "checkpoint",
+            "status": s.status,
+            "restriction": c("restriction"),
+            "description": c("description"),
+            "source": c("source"),
+        }),
+        _ => json!({
+            "occurred_at": occurred_at,
+            "event_type": "explosions_remote_violence",
+            "sub_event_type": "remote_explosive_landmine_ied",
+            "severity": 3,
+            "actors": [c("actors")],
+            "description": c("description"),
+            "source": c("source"),
+            "verification": s.status,
+        }),
+    };
+    p["marking"] = json!(s.marking);
+    p["releasable_to"] = json!(s.releasable_to);
+    p["field_markings"] = json!(s.field_markings);
+    if let Some(pm) = s.precision_m {
+        p["precision_m"] = json!(pm);
+    }
+    json!({"type": "Feature", "id": s.id, "geometry": s.geometry, "properties": p})
+}
+
+/// A change of visibility after creation.
+#[derive(Clone, Debug)]
+enum Transition {
+    /// A coordinator changes marking, release, precision and per-field markings.
+    Remark {
+        marking: &'static str,
+        releasable_to: Vec<&'static str>,
+        precision_m: Option<f64>,
+        field_markings: BTreeMap<&'static str, &'static str>,
+    },
+    /// The author notifies a draft movement.
+    Notify,
+    /// A coordinator retires the item.
+    Retire,
+}
+
+// ---- Geometry checks --------------------------------------------------------------------------
+
+fn pos(v: &Value) -> Option<[f64; 2]> {
+    Some([v.get(0)?.as_f64()?, v.get(1)?.as_f64()?])
+}
+
+/// Every position in a GeoJSON geometry, in order.
+fn positions(geometry: &Value) -> Vec<[f64; 2]> {
+    let coords = &geometry["coordinates"];
+    let list = |v: &Value| -> Vec<[f64; 2]> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(pos).collect())
+            .unwrap_or_default()
+    };
+    match geometry["type"].as_str() {
+        Some("Point") => pos(coords).into_iter().collect(),
+        Some("LineString") => list(coords),
+        Some("Polygon") => coords
+            .as_array()
+            .map(|rings| rings.iter().flat_map(list).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Great-circle distance in metres.
+fn distance_m(a: [f64; 2], b: [f64; 2]) -> f64 {
+    let (lat1, lat2) = (a[1].to_radians(), b[1].to_radians());
+    let dlat = lat2 - lat1;
+    let dlon = (b[0] - a[0]).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * h.sqrt().asin()
+}
+
+fn same(a: [f64; 2], b: [f64; 2]) -> bool {
+    (a[0] - b[0]).abs() < 1e-9 && (a[1] - b[1]).abs() < 1e-9
+}
+
+/// Shown positions against the exact ones: the same, in order, when exact; when reduced, each
+/// one no exact position of the item and within the precision of one of them.
+fn check_positions(
+    ctx: &str,
+    what: &str,
+    shown: &[[f64; 2]],
+    exact: &[[f64; 2]],
+    all_exact: &[[f64; 2]],
+    reduced: Option<f64>,
+    out: &mut Vec<String>,
+) {
+    match reduced {
+        None => {
+            if shown.len() != exact.len() || shown.iter().zip(exact).any(|(s, e)| !same(*s, *e)) {
+                out.push(format!(
+                    "{ctx}: {what} {shown:?} is not the exact {exact:?}"
+                ));
+            }
+        }
+        Some(p) => {
+            if shown.is_empty() {
+                out.push(format!("{ctx}: {what} has no positions"));
+            }
+            for s in shown {
+                if all_exact.iter().any(|e| same(*s, *e)) {
+                    out.push(format!("{ctx}: {what} {s:?} is exact but must be reduced"));
+                } else if !exact.iter().any(|e| distance_m(*s, *e) <= p) {
+                    out.push(format!(
+                        "{ctx}: {what} {s:?} is more than {p} m from every exact position"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+// ---- Judging what a viewer received ------------------------------------------------------------
+
+/// What one channel delivered, case by case.
+#[derive(Default)]
+struct Tally {
+    /// (item, subscriber) pairs judged.
+    cases: u64,
+    /// ... of which the item was visible, hidden, reduced; fields hidden from it.
+    visible: u64,
+    invisible: u64,
+    reduced: u64,
+    hidden_fields: u64,
+    /// Messages or events judged one by one (deltas, CoT events).
+    messages: u64,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn case(&mut self, exp: Option<&Expected>) {
+        self.cases += 1;
+        match exp {
+            None => self.invisible += 1,
+            Some(e) => {
+                self.visible += 1;
+                self.reduced += u64::from(e.reduced);
+                self.hidden_fields += e.hidden.len() as u64;
+            }
+        }
+    }
+
+    fn add(&mut self, other: Tally) {
+        self.cases += other.cases;
+        self.visible += other.visible;
+        self.invisible += other.invisible;
+        self.reduced += other.reduced;
+        self.hidden_fields += other.hidden_fields;
+        self.messages += other.messages;
+        self.failures.extend(other.failures);
+    }
+
+    fn fail(&mut self, f: String) {
+        self.failures.push(f);
+    }
+}
+
+/// Everything written: each item's versions, and its latest.
+struct World {
+    versions: HashMap<(String, u64), State>,
+    latest: BTreeMap<String, State>,
+    /// The reduced rendering of each (item, version), first seen: every viewer of a reduced
+    /// item must get the same, or views could be combined into a more precise one.
+    reduced_seen: Mutex<HashMap<(String, u64, &'static str), String>>,
+}
+
+impl World {
+    fn record(&mut self, s: State) {
+        // A retired item has no new version: what was sent of it stays judged by the last one.
+        if !s.retired {
+            self.versions.insert((s.id.clone(), s.version), s.clone());
+        }
+        self.latest.insert(s.id.clone(), s);
+    }
+
+    fn at(&self, id: &str, version: u64) -> Option<&State> {
+        self.versions.get(&(id.to_string(), version))
+    }
+}
+
+fn lookup<'a>(props: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut v = props;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    (!v.is_null()).then_some(v)
+}
+
+/// Checks a Feature as `v` received it against the oracle's `exp` for state `s`.
+fn check_feature(
+    world: &World,
+    what: &str,
+    v: Who,
+    s: &State,
+    exp: &Expected,
+    f: &Value,
+    out: &mut Vec<String>,
+) {
+    let ctx = format!("{what} as {v}: {}", s.label());
+    if f["id"] != s.id.as_str() {
+        out.push(format!("{ctx}: id is {}", f["id"]));
+        return;
+    }
+    let props = &f["properties"];
+    if props["layer"] != s.layer || props["org"] != s.author.org || props["version"] != s.version {
+        out.push(format!(
+            "{ctx}: layer/org/version are {}/{}/{}",
+            props["layer"], props["org"], props["version"]
+        ));
+    }
+    for field in checked_fields(s.layer) {
+        let present = lookup(props, field).is_some();
+        let hidden = exp.hidden.contains(field);
+        if hidden && present {
+            out.push(format!("{ctx}: `{field}` leaked"));
+        } else if !hidden && is_set(s, field) && !present {
+            out.push(format!("{ctx}: `{field}` is missing"));
+        }
+    }
+    // No hidden text anywhere in the Feature, under any name.
+    let text = f.to_string();
+    for field in text_fields(s.layer) {
+        let c = canary(field, &s.id);
+        if exp.hidden.contains(field) && text.contains(&c) {
+            out.push(format!("{ctx}: the text of hidden `{field}` leaked"));
+        }
+    }
+    // The precision applied stays visible to everyone; the exact coordinates do not.
+    if props.get("precision_m").and_then(Value::as_f64) != s.precision_m {
+        out.push(format!(
+            "{ctx}: precision_m is {}, expected {:?}",
+            props["precision_m"], s.precision_m
+        ));
+    }
+    let flagged = props.get("precision_reduced") == Some(&Value::Bool(true));
+    if flagged != exp.reduced {
+        out.push(format!("{ctx}: precision_reduced is {flagged}"));
+    }
+    let reduced = s.precision_m.filter(|_| exp.reduced);
+    let all = s.exact_positions();
+    let exact_type = s.geometry["type"].as_str().unwrap_or("");
+    let shown_type = f["geometry"]["type"].as_str().unwrap_or("");
+    // A reduced line or area may collapse to a point (it fits in a cell), never the reverse.
+    if shown_type != exact_type && !(reduced.is_some() && shown_type == "Point") {
+        out.push(format!(
+            "{ctx}: geometry type {shown_type} instead of {exact_type}"
+        ));
+    }
+    check_positions(
+        &ctx,
+        "geometry",
+        &positions(&f["geometry"]),
+        &positions(&s.geometry),
+        &all,
+        reduced,
+        out,
+    );
+    if s.layer == "movements" {
+        if let (Some(shown), Some(exact)) = (lookup(props, "position").and_then(pos), s.position) {
+            check_positions(&ctx, "position", &[shown], &[exact], &all, reduced, out);
+        }
+        if let Some(shown) = lookup(props, "waypoints").and_then(|w| pos(&w[0]["position"])) {
+            check_positions(
+                &ctx,
+                "waypoint",
+                &[shown],
+                &[s.waypoint],
+                &all,
+                reduced,
+                out,
+            );
+        }
+    }
+    if reduced.is_some() {
+        // Each part shown (a viewer may have the waypoints hidden) as every other viewer got it.
+        let parts = [
+            ("geometry", Some(&f["geometry"])),
+            ("position", lookup(props, "position")),
+            (
+                "waypoint",
+                lookup(props, "waypoints").map(|w| &w[0]["position"]),
+            ),
+        ];
+        let mut seen = world.reduced_seen.lock().unwrap();
+        for (part, value) in parts {
+            let Some(value) = value.filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let rendering = value.to_string();
+            let first = seen
+                .entry((s.id.clone(), s.version, part))
+                .or_insert_with(|| rendering.clone());
+            if *first != rendering {
+                out.push(format!(
+                    "{ctx}: {part} reduced differently for different viewers: {rendering} and {first}"
+                ));
+            }
+        }
+    }
+}
+
+/// Every item id (`"i0123"`) that appears as a JSON string in `text`.
+fn ids_in(text: &str) -> HashSet<&str> {
+    let b = text.as_bytes();
+    let mut out = HashSet::new();
+    let mut i = 0;
+    while let Some(k) = text[i..].find("\"i") {
+        let at = i + k + 1;
+        if b.len() > at + 5 && b[at + 5] == b'"' && b[at + 1..at + 5].iter().all(u8::is_ascii_digit)
+        {
+            out.insert(&text[at..at + 5]);
+        }
+        i = at;
+    }
+    out
+}
+
+/// Judges a list or picture a viewer received, against the latest states of `items`.
+fn judge_collection(
+    world: &World,
+    what: &str,
+    v: Who,
+    layer: Option<&str>,
+    body: &Value,
+    t: &mut Tally,
+) {
+    let features: HashMap<&str, &Value> = body["features"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| (f["id"].as_str().unwrap_or(""), f))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = body.to_string();
+    let ids = ids_in(&text);
+    for s in world
+        .latest
+        .values()
+        .filter(|s| layer.is_none_or(|l| l == s.layer))
+    {
+        let exp = oracle(v, s);
+        t.case(exp.as_ref());
+        match (exp, features.get(s.id.as_str())) {
+            (Some(e), Some(f)) => check_feature(world, what, v, s, &e, f, &mut t.failures),
+            (Some(_), None) => t.fail(format!("{what} as {v}: {} is missing", s.label())),
+            (None, Some(_)) => t.fail(format!("{what} as {v}: {} leaked", s.label())),
+            // Not even the id may appear anywhere.
+            (None, None) if ids.contains(s.id.as_str()) => {
+                t.fail(format!("{what} as {v}: the id of {} appears", s.label()))
+            }
+            (None, None) => {}
+        }
+    }
+    for id in features.keys() {
+        if *id != SENTINEL && !world.latest.contains_key(*id) {
+            t.fail(format!("{what} as {v}: unexpected item `{id}`"));
+        }
+    }
+}
+
+// ---- The WebSocket client ----------------------------------------------------------------------
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn ws_open(app: &TestApp, token: &str) -> Ws {
+    let mut req = format!("ws://{}/api/v1/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connects");
+    ws.send(Message::Text(
+        json!({"type": "subscribe"}).to_string().into(),
+    ))
+    .await
+    .expect("subscribe sent");
+    ws
+}
+
+/// The messages of the next frame (a batch flattened).
+async fn ws_next(ws: &mut Ws) -> Result<Vec<Value>, String> {
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .map_err(|_| "no message within the patience".to_string())?
+            .ok_or("the socket closed")?
+            .map_err(|e| format!("socket error: {e}"))?;
+        match msg {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
+                return Ok(if v["type"] == "batch" {
+                    v["messages"].as_array().cloned().unwrap_or_default()
+                } else {
+                    vec![v]
+                });
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return Err(format!("unexpected frame {other:?}")),
+        }
+    }
+}
+
+/// Reads until the upsert of the sentinel: everything before it has been sent.
+async fn ws_collect(mut ws: Ws) -> Result<Vec<Value>, String> {
+    let mut all = Vec::new();
+    loop {
+        let msgs = ws_next(&mut ws).await?;
+        let done = msgs
+            .iter()
+            .any(|m| m["type"] == "upsert" && m["feature"]["id"] == SENTINEL);
+        all.extend(msgs);
+        if done {
+            let _ = ws.close(None).await;
+            return Ok(all);
+        }
+    }
+}
+
+/// Judges a WebSocket subscriber's whole conversation: each snapshot feature and upsert against
+/// the item's state at the version it carries, each remove against what it held, and what it
+/// holds at the end against the final states.
+fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, live: bool) {
+    let what = if live { "WS live" } else { "WS snapshot" };
+    let mut held: HashMap<String, u64> = HashMap::new();
+    let judge = |f: &Value, t: &mut Tally, held: &mut HashMap<String, u64>| {
+        let id = f["id"].as_str().unwrap_or("").to_string();
+        if id == SENTINEL {
+            return;
+        }
+        let version = f["properties"]["version"].as_u64().unwrap_or(0);
+        let Some(s) = world.at(&id, version) else {
+            t.fail(format!(
+                "{what} as {v}: `{id}` v{version} was never written"
+            ));
+            return;
+        };
+        t.messages += 1;
+        match oracle(v, s) {
+            Some(e) => check_feature(world, what, v, s, &e, f, &mut t.failures),
+            None => t.fail(format!("{what} as {v}: {} leaked", s.label())),
+        }
+        held.insert(id, version);
+    };
+    for m in msgs {
+        match m["type"].as_str() {
+            Some("snapshot") => {
+                held.clear();
+                for f in m["features"].as_array().into_iter().flatten() {
+                    judge(f, t, &mut held);
+                }
+            }
+            Some("upsert") => judge(&m["feature"], t, &mut held),
+            Some("remove") => {
+                t.messages += 1;
+                let id = m["id"].as_str().unwrap_or("");
+                if held.remove(id).is_none() {
+                    t.fail(format!(
+                        "{what} as {v}: remove of `{id}`, which it never had (tells that it exists)"
+                    ));
+                }
+            }
+            _ => t.fail(format!("{what} as {v}: unexpected message {m}")),
+        }
+    }
+    for s in world.latest.values() {
+        let exp = oracle(v, s);
+        t.case(exp.as_ref());
+        match (exp, held.get(&s.id)) {
+            (Some(_), Some(ver)) if *ver == s.version => {}
+            (Some(_), Some(ver)) => t.fail(format!(
+                "{what} as {v}: holds v{ver} of {}, not the latest",
+                s.label()
+            )),
+            (Some(_), None) => t.fail(format!("{what} as {v}: {} never arrived", s.label())),
+            (None, Some(ver)) => t.fail(format!(
+                "{what} as {v}: still holds v{ver} of {} (no remove)",
+                s.label()
+            )),
+            (None, None) => {}
+        }
+    }
+}
+
+// ---- The CoT client ------------------------------------------------------------------------------
+
+/// A test PKI: a CA, a server certificate for localhost, client certificates by CN.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::CrlSign,
+        ];
+        let ca = params.self_signed(&key).unwrap();
+        Pki {
+            dir: tempfile::tempdir().unwrap(),
+            ca_pem: ca.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A certificate signed by this CA: (cert PEM, key PEM, cert DER, key DER).
+    fn issue(&self, cn: &str, server: bool) -> (String, String, Vec<u8>, Vec<u8>) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let key = KeyPair::generate().unwrap();
+        let sans = if server {
+            vec!["localhost".to_string(), "127.0.0.1".to_string()]
+        } else {
+            Vec::new()
+        };
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (
+            cert.pem(),
+            key.serialize_pem(),
+            cert.der().to_vec(),
+            key.serialize_der(),
+        )
+    }
+
+    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+/// The certificate name a viewer's CoT client presents.
+fn cn(v: Who) -> String {
+    format!("{}-{}", v.role, v.org)
+}
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+async fn tls_connect(addr: SocketAddr, ca_pem: &str, cert: Vec<u8>, key: Vec<u8>) -> Tls {
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![CertificateDer::from(cert)],
+        PrivatePkcs8KeyDer::from(key).into(),
+    )
+    .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("CoT TLS connects");
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("CoT TLS handshake")
+}
+
+/// Reads CoT events until the sentinel's: the server sends the changes it drains in one write,
+/// sorted by item id, and the sentinel's id sorts last, so everything before it has arrived.
+async fn cot_collect<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+) -> Result<Vec<CotEvent>, String> {
+    let mut reader = StreamReader::new(1 << 22);
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Nothing may arrive for a long while (the test is busy elsewhere): one overall deadline.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        while let Some(frame) = reader.next_frame() {
+            let ev = match frame {
+                Frame::Xml(b) => xml::parse_event(&b).map_err(|e| format!("bad CoT: {e}"))?,
+                other => return Err(format!("unexpected CoT frame {other:?}")),
+            };
+            let done = ev.uid == SENTINEL;
+            all.push(ev);
+            if done {
+                return Ok(all);
+            }
+        }
+        let n = tokio::time::timeout_at(deadline, io.read(&mut buf))
+            .await
+            .map_err(|_| "the sentinel did not arrive before the deadline".to_string())?
+            .map_err(|e| format!("CoT read: {e}"))?;
+        if n == 0 {
+            return Err("the server closed the CoT connection".into());
+        }
+        reader.push(&buf[..n]);
+    }
+}
+
+/// Judges every CoT event a viewer received, then what it holds at the end.
+fn judge_cot(world: &World, what: &str, v: Who, events: &[CotEvent], t: &mut Tally) {
+    let mut held: HashMap<String, u64> = HashMap::new();
+    for ev in events {
+        if ev.kind == mapping::DELETE {
+            t.messages += 1;
+            let uid = ev.detail("link").and_then(|l| l.get("uid")).unwrap_or("");
+            if held.remove(uid).is_none() {
+                t.fail(format!(
+                    "{what} as {v}: delete of `{uid}`, which it never had (tells that it exists)"
+                ));
+            }
+            continue;
+        }
+        if ev.kind.starts_with("t-x-") || ev.uid == SENTINEL {
+            continue;
+        }
+        t.messages += 1;
+        let route = ev.uid.ends_with(mapping::ROUTE_SUFFIX);
+        let id = ev
+            .uid
+            .strip_suffix(mapping::ROUTE_SUFFIX)
+            .unwrap_or(&ev.uid);
+        let version = ev
+            .detail("cmcop")
+            .and_then(|c| c.get("version"))
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0);
+        let Some(s) = world.at(id, version) else {
+            t.fail(format!(
+                "{what} as {v}: `{}` v{version} was never written",
+                ev.uid
+            ));
+            continue;
+        };
+        match oracle(v, s) {
+            Some(e) => check_cot_event(what, v, s, &e, ev, route, &mut t.failures),
+            None => t.fail(format!(
+                "{what} as {v}: {} leaked as `{}`",
+                s.label(),
+                ev.uid
+            )),
+        }
+        held.insert(ev.uid.clone(), version);
+    }
+    for s in world.latest.values() {
+        let exp = oracle(v, s);
+        t.case(exp.as_ref());
+        let route_uid = format!("{}{}", s.id, mapping::ROUTE_SUFFIX);
+        match exp {
+            Some(e) => {
+                match held.get(&s.id) {
+                    Some(ver) if *ver == s.version => {}
+                    Some(ver) => t.fail(format!(
+                        "{what} as {v}: holds v{ver} of {}, not the latest",
+                        s.label()
+                    )),
+                    None => t.fail(format!("{what} as {v}: {} never arrived", s.label())),
+                }
+                // A reduced route may collapse into one cell and have no drawing.
+                if s.layer == "movements" && !e.reduced && !held.contains_key(&route_uid) {
+                    t.fail(format!(
+                        "{what} as {v}: the route of {} never arrived",
+                        s.label()
+                    ));
+                }
+            }
+            None => {
+                for uid in [&s.id, &route_uid] {
+                    if let Some(ver) = held.get(uid) {
+                        t.fail(format!(
+                            "{what} as {v}: still holds `{uid}` v{ver} of {} (no delete)",
+                            s.label()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_cot_event(
+    what: &str,
+    v: Who,
+    s: &State,
+    exp: &Expected,
+    ev: &CotEvent,
+    route: bool,
+    out: &mut Vec<String>,
+) {
+    let ctx = format!("{what} `{}` as {v}: {}", ev.uid, s.label());
+    let text = xml::to_xml(ev);
+    // Remarks and callsign list what people read: every visible free-text field of the item's
+    // marker (not the route drawing) must be there, every hidden one nowhere in the event.
+    let in_remarks = |f: &str| f != "waypoints";
+    for field in text_fields(s.layer) {
+        let c = canary(field, &s.id);
+        if exp.hidden.contains(field) {
+            if text.contains(&c) {
+                out.push(format!("{ctx}: the text of hidden `{field}` leaked"));
+            }
+        } else if !route && in_remarks(field) && !text.contains(&c) {
+            out.push(format!("{ctx}: visible `{field}` is missing"));
+        }
+    }
+    for (field, hide) in [("personnel", "personnel: 7")] {
+        if s.layer == "movements" && !route {
+            let shown = ev.remarks().is_some_and(|r| r.contains(hide));
+            if shown == exp.hidden.contains(field) {
+                out.push(format!("{ctx}: `{field}` shown is {shown}"));
+            }
+        }
+    }
+    let cmcop = ev.detail("cmcop");
+    let flagged = cmcop.and_then(|c| c.get("precision_reduced")) == Some("true");
+    if flagged != exp.reduced {
+        out.push(format!("{ctx}: precision_reduced is {flagged}"));
+    }
+    let reduced = s.precision_m.filter(|_| exp.reduced);
+    if let Some(p) = reduced {
+        if (ev.point.ce - p).abs() > 1e-6 {
+            out.push(format!("{ctx}: ce is {}, expected {p}", ev.point.ce));
+        }
+    }
+    let all = s.exact_positions();
+    let links: Vec<[f64; 2]> = ev
+        .detail
+        .iter()
+        .filter(|e| e.name == "link")
+        .filter_map(|e| {
+            let mut parts = e.get("point")?.split(',');
+            let lat = parts.next()?.trim().parse::<f64>().ok()?;
+            let lon = parts.next()?.trim().parse::<f64>().ok()?;
+            Some([lon, lat])
+        })
+        .collect();
+    let point = [ev.point.lon, ev.point.lat];
+    let exact_geometry = positions(&s.geometry);
+    match (s.layer, route, s.geometry["type"].as_str()) {
+        ("movements", true, _) => {
+            check_positions(&ctx, "route", &links, &exact_geometry, &all, reduced, out);
+        }
+        ("movements", false, _) => {
+            let exact = s.position.unwrap_or(exact_geometry[0]);
+            check_positions(&ctx, "marker", &[point], &[exact], &all, reduced, out);
+        }
+        // A point, or a reduced shape that collapsed into one cell.
+        _ if links.is_empty() => {
+            check_positions(&ctx, "point", &[point], &exact_geometry, &all, reduced, out);
+        }
+        _ => {
+            check_positions(&ctx, "shape", &links, &exact_geometry, &all, reduced, out);
+            if reduced.is_some() && all.iter().any(|e| same(*e, point)) {
+                out.push(format!("{ctx}: the centre {point:?} is exact"));
+            }
+        }
+    }
+}
+
+// ---- The access check ------------------------------------------------------------------------
+
+fn access_request(depart: &str, arrive: &str) -> Value {
+    json!({
+        "route": {"type": "LineString", "coordinates": [[ROUTE_LON, 36.0], [ROUTE_LON, 36.5]]},
+        "depart": depart,
+        "arrive": arrive,
+        "buffer_m": BUFFER_M,
+    })
+}
+
+/// Judges one viewer's conflicts list: every visible constraint and incident (all are in force
+/// and within the buffer) and nothing else, with only the fields it may see, measured on the
+/// geometry it is shown (`shown`: what its picture held).
+fn judge_access(
+    world: &World,
+    v: Who,
+    report: &Value,
+    shown: &HashMap<String, Value>,
+    t: &mut Tally,
+) {
+    let ctx = format!("access check as {v}");
+    let conflicts: HashMap<&str, &Value> = report["conflicts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| (c["id"].as_str().unwrap_or(""), c))
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = report.to_string();
+    let ids = ids_in(&text);
+    for s in world.latest.values().filter(|s| s.layer != "movements") {
+        let exp = oracle(v, s);
+        t.case(exp.as_ref());
+        let c = match (&exp, conflicts.get(s.id.as_str())) {
+            (Some(_), Some(c)) => *c,
+            (Some(_), None) => {
+                t.fail(format!(
+                    "{ctx}: {} is missing from the conflicts",
+                    s.label()
+                ));
+                continue;
+            }
+            (None, Some(_)) => {
+                t.fail(format!("{ctx}: {} leaked into the conflicts", s.label()));
+                continue;
+            }
+            (None, None) => {
+                if ids.contains(s.id.as_str()) {
+                    t.fail(format!("{ctx}: the id of {} appears", s.label()));
+                }
+                continue;
+            }
+        };
+        let e = exp.unwrap();
+        let ctx = format!("{ctx}: {}", s.label());
+        let shown_field = |f: &str| !e.hidden.contains(f);
+        let (kind, status, severity) = if s.layer == "constraints" {
+            let kind = if shown_field("kind") {
+                "checkpoint"
+            } else {
+                "movement_restriction"
+            };
+            let status = if shown_field("status") {
+                s.status
+            } else {
+                "unknown"
+            };
+            (json!(kind), status, Value::Null)
+        } else {
+            let severity = if shown_field("severity") {
+                json!(3)
+            } else {
+                Value::Null
+            };
+            (json!("explosions_remote_violence"), s.status, severity)
+        };
+        if c["kind"] != kind
+            || c["status"] != status
+            || c.get("severity").unwrap_or(&Value::Null) != &severity
+        {
+            t.fail(format!(
+                "{ctx}: kind/status/severity are {}/{}/{}, expected {kind}/{status}/{severity}",
+                c["kind"], c["status"], c["severity"]
+            ));
+        }
+        let flagged = c.get("precision_reduced") == Some(&Value::Bool(true));
+        let precision = c.get("precision_m").and_then(Value::as_f64);
+        if flagged != e.reduced || precision != s.precision_m.filter(|_| e.reduced) {
+            t.fail(format!(
+                "{ctx}: precision_reduced {flagged}, precision_m {precision:?}"
+            ));
+        }
+        for field in text_fields(s.layer) {
+            if text.contains(&canary(field, &s.id)) {
+                t.fail(format!("{ctx}: the text of `{field}` is in the report"));
+            }
+        }
+        // Measured on the point as shown, never on the exact one.
+        if s.geometry["type"] == "Point" {
+            let Some(p) = shown.get(&s.id).and_then(|g| pos(&g["coordinates"])) else {
+                t.fail(format!("{ctx}: not in the viewer's picture as a point"));
+                continue;
+            };
+            let expected = distance_m(p, [ROUTE_LON, p[1]]);
+            let got = c["distance_m"].as_f64().unwrap_or(-1.0);
+            if (got - expected).abs() > 0.01 * expected + 10.0 {
+                t.fail(format!(
+                    "{ctx}: distance_m {got} is not measured on the position shown {p:?} ({expected:.0} m)"
+                ));
+            }
+        }
+    }
+    for id in conflicts.keys() {
+        if !world.latest.contains_key(*id) {
+            t.fail(format!("{ctx}: unexpected conflict `{id}`"));
+        }
+    }
+}
+
+// ---- The test ---------------------------------------------------------------------------------
+
+fn seed() -> u64 {
+    match std::env::var("CMCOP_LEAK_SEED") {
+        Ok(s) => s.trim().parse().expect("CMCOP_LEAK_SEED is a number"),
+        Err(_) => rand::random(),
+    }
+}
+
+fn item_count() -> Option<usize> {
+    std::env::var("CMCOP_LEAK_ITEMS")
+        .ok()
+        .map(|s| s.trim().parse().expect("CMCOP_LEAK_ITEMS is a number"))
+}
+
+fn report_and_check(name: &str, t: &Tally, min_cases: u64, out: &mut Vec<String>) {
+    println!(
+        "{name:<18} {:>6} (item, subscriber) cases: {:>6} visible, {:>6} invisible, {:>5} reduced, {:>6} hidden fields; {:>6} messages judged; {} failures",
+        t.cases, t.visible, t.invisible, t.reduced, t.hidden_fields, t.messages, t.failures.len()
+    );
+    out.extend(t.failures.iter().take(15).map(|f| format!("[{name}] {f}")));
+    if t.cases < min_cases
+        || t.visible == 0
+        || t.invisible == 0
+        || t.reduced == 0
+        || t.hidden_fields == 0
+    {
+        out.push(format!(
+            "[{name}] too few cases of some kind to mean anything (need {min_cases} cases, and visible, invisible, reduced and hidden-field ones)"
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_leaks_on_any_channel() {
+    let seed = seed();
+    let (n_items, min_cases) = match item_count() {
+        Some(n) => (n, 1),
+        None => (DEFAULT_ITEMS, 10_000),
+    };
+    println!("leak test: seed {seed} (replay with CMCOP_LEAK_SEED={seed}), {n_items} items");
+    let started = Instant::now();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let viewers: Vec<Who> = Role::ALL
+        .iter()
+        .flat_map(|role| ORGS.map(|org| Who { role: *role, org }))
+        .collect();
+
+    // Every random choice is made before any IO, so that a seed replays exactly.
+    let mut items: Vec<State> = (0..n_items).map(|i| random_item(&mut rng, i)).collect();
+    let reports: Vec<[f64; 2]> = items.iter().map(|_| coord(&mut rng)).collect();
+    let mut rounds: Vec<Vec<(usize, Transition)>> = Vec::new();
+    {
+        let mut notified: Vec<bool> = items.iter().map(|s| s.notified).collect();
+        let mut retired = vec![false; items.len()];
+        for _ in 0..2 {
+            let mut round = Vec::new();
+            for (i, s) in items.iter().enumerate() {
+                if retired[i] || !rng.gen_bool(0.6) {
+                    continue;
+                }
+                let roll = rng.gen_range(0..10);
+                let t = if roll == 0 {
+                    retired[i] = true;
+                    Transition::Retire
+                } else if roll <= 2 && s.layer == "movements" && !notified[i] {
+                    notified[i] = true;
+                    Transition::Notify
+                } else {
+                    Transition::Remark {
+                        marking: MARKINGS.choose(&mut rng).unwrap(),
+                        releasable_to: random_orgs(&mut rng),
+                        precision_m: random_precision(&mut rng),
+                        field_markings: random_field_markings(&mut rng, s.layer),
+                    }
+                };
+                round.push((i, t));
+            }
+            rounds.push(round);
+        }
+    }
+    let plain_viewer = viewers[rng.gen_range(0..viewers.len())];
+
+    // One server: REST and WebSocket, CoT over TLS (a certificate per viewer) and plain TCP
+    // (one configured identity).
+    let pki = Pki::new("cmcop leak test CA");
+    let (server_cert, server_key, _, _) = pki.issue("localhost", true);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::cot_config(&db, plain_viewer.role, plain_viewer.org);
+    config.cot.protobuf = false;
+    config.cot.tls_addr = Some("127.0.0.1:0".into());
+    config.cot.tls_cert = Some(pki.write("server.pem", &server_cert));
+    config.cot.tls_key = Some(pki.write("server.key", &server_key));
+    config.cot.client_ca = Some(pki.write("ca.pem", &pki.ca_pem));
+    config.cot.cert_map = viewers
+        .iter()
+        .map(|v| CotCertRule {
+            subject_cn: Some(cn(*v)),
+            subject: None,
+            role: v.role,
+            org: v.org.into(),
+        })
+        .collect();
+    let mut app = TestApp::spawn_with(db, config).await;
+    let mut tokens: HashMap<Who, String> = HashMap::new();
+    for v in &viewers {
+        tokens.insert(*v, app.token(v.role, v.org).await);
+    }
+    let certs: HashMap<Who, (Vec<u8>, Vec<u8>)> = viewers
+        .iter()
+        .map(|v| {
+            let (_, _, der, key) = pki.issue(&cn(*v), false);
+            (*v, (der, key))
+        })
+        .collect();
+    let coordinator = Who {
+        role: Role::Coordinator,
+        org: "JCMC",
+    };
+    let app = &app;
+    let tokens = &tokens;
+    let cot_tls = app.cot_tls_addr.expect("CoT TLS is on");
+    let cot_plain = app.cot_addr.expect("CoT TCP is on");
+    let now = chrono::Utc::now();
+    let occurred_at = (now - chrono::Duration::hours(2)).to_rfc3339();
+    let depart = (now + chrono::Duration::hours(1)).to_rfc3339();
+    let arrive = (now + chrono::Duration::hours(3)).to_rfc3339();
+
+    // Live subscribers, connected before anything is written: every viewer over WebSocket and
+    // CoT TLS, and the plain CoT client.
+    let mut ws_live = Vec::new();
+    for v in &viewers {
+        let mut ws = ws_open(app, &tokens[v]).await;
+        let first = ws_next(&mut ws).await.expect("the first snapshot");
+        assert_eq!(first[0]["type"], "snapshot", "{first:?}");
+        ws_live.push((*v, tokio::spawn(ws_collect(ws))));
+    }
+    let mut cot_live = Vec::new();
+    for v in &viewers {
+        let (der, key) = certs[v].clone();
+        let io = tls_connect(cot_tls, &pki.ca_pem, der, key).await;
+        cot_live.push(("CoT TLS live", *v, tokio::spawn(cot_collect(io))));
+    }
+    let plain = TcpStream::connect(cot_plain)
+        .await
+        .expect("CoT TCP connects");
+    cot_live.push((
+        "CoT TCP live",
+        plain_viewer,
+        tokio::spawn(cot_collect(plain)),
+    ));
+
+    println!(
+        "leak test: subscribed at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 1. Create every item as its author; movements get a position report and some are
+    //    notified. Each answer gives the version that state has.
+    let mut world = World {
+        versions: HashMap::new(),
+        latest: BTreeMap::new(),
+        reduced_seen: Mutex::default(),
+    };
+    let mut failures: Vec<String> = Vec::new();
+    let created: Vec<Result<Vec<State>, String>> = stream::iter(items.iter().zip(&reports))
+        .map(|(s, report)| {
+            let occurred_at = occurred_at.clone();
+            async move {
+                let token = tokens[&s.author].as_str();
+                let mut out = Vec::new();
+                let r = reply(
+                    app.request(Method::POST, &format!("/api/v1/{}", s.layer), Some(token))
+                        .json(&feature(s, &occurred_at)),
+                )
+                .await;
+                if r.status != StatusCode::CREATED {
+                    return Err(format!("create {}: {} {}", s.label(), r.status, r.body));
+                }
+                let mut s = s.clone();
+                s.notified = false;
+                s.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                out.push(s.clone());
+                if s.layer == "movements" {
+                    let r = reply(
+                        app.request(
+                            Method::POST,
+                            &format!("/api/v1/movements/{}/positions", s.id),
+                            Some(token),
+                        )
+                        .json(&json!({"position": report, "at": "2026-01-05T10:00:00Z"})),
+                    )
+                    .await;
+                    if r.status != StatusCode::OK {
+                        return Err(format!("position {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    s.position = Some(*report);
+                    s.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    out.push(s.clone());
+                }
+                Ok(out)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for r in created {
+        match r {
+            Ok(states) => states.into_iter().for_each(|s| world.record(s)),
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "writing the items failed: {failures:#?}"
+    );
+    // Notifications as a separate step, so that drafts exist for a while.
+    let to_notify: Vec<State> = items
+        .iter()
+        .filter(|s| s.notified)
+        .map(|s| world.latest[&s.id].clone())
+        .collect();
+    let notified = apply(
+        app,
+        tokens,
+        to_notify.into_iter().map(|s| (s, Transition::Notify)),
+    )
+    .await;
+    record_all(&mut world, notified, &mut failures);
+    for s in &mut items {
+        *s = world.latest[&s.id].clone();
+    }
+
+    println!(
+        "leak test: created at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 2. REST and the access check on the picture as created.
+    let mut rest = Tally::default();
+    let mut access = Tally::default();
+    rest_lists(
+        app,
+        tokens,
+        &world,
+        &viewers,
+        &depart,
+        &arrive,
+        false,
+        &mut rest,
+        &mut access,
+    )
+    .await;
+
+    println!(
+        "leak test: REST and access check at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 3. Visibility transitions, while everyone is subscribed.
+    for round in &rounds {
+        let jobs: Vec<(State, Transition)> = round
+            .iter()
+            .map(|(i, t)| (world.latest[&items[*i].id].clone(), t.clone()))
+            .collect();
+        let done = apply(app, tokens, jobs.into_iter()).await;
+        record_all(&mut world, done, &mut failures);
+    }
+    assert!(failures.is_empty(), "the transitions failed: {failures:#?}");
+    let sentinel = json!({"type": "Feature", "id": SENTINEL,
+        "geometry": {"type": "Point", "coordinates": [45.5, 35.0]},
+        "properties": {"marking": "public", "occurred_at": occurred_at,
+                       "event_type": "explosions_remote_violence",
+                       "sub_event_type": "remote_explosive_landmine_ied", "severity": 1}});
+    app.create("incidents", &tokens[&coordinator], sentinel)
+        .await;
+
+    println!(
+        "leak test: transitions at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 4. What the live subscribers received.
+    let mut ws = Tally::default();
+    for (v, task) in ws_live {
+        match task.await.expect("the WS reader") {
+            Ok(msgs) => judge_ws(&world, v, &msgs, &mut ws, true),
+            Err(e) => ws.fail(format!("WS live as {v}: {e}")),
+        }
+    }
+    let mut cot = Tally::default();
+    for (what, v, task) in cot_live {
+        match task.await.expect("the CoT reader") {
+            Ok(events) => judge_cot(&world, what, v, &events, &mut cot),
+            Err(e) => cot.fail(format!("{what} as {v}: {e}")),
+        }
+    }
+
+    println!(
+        "leak test: live subscribers judged at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 5. New subscribers: the WebSocket snapshot and the CoT picture after the transitions.
+    let snapshots: Vec<(Who, Result<Vec<Value>, String>)> = stream::iter(&viewers)
+        .map(|v| async move {
+            let mut ws = ws_open(app, &tokens[v]).await;
+            let r = ws_next(&mut ws).await;
+            let _ = ws.close(None).await;
+            (*v, r)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (v, r) in snapshots {
+        match r {
+            Ok(msgs) => judge_ws(&world, v, &msgs, &mut ws, false),
+            Err(e) => ws.fail(format!("WS snapshot as {v}: {e}")),
+        }
+    }
+    let pictures: Vec<(Who, Result<Vec<CotEvent>, String>)> = stream::iter(&viewers)
+        .map(|v| {
+            let (der, key) = certs[v].clone();
+            let ca = pki.ca_pem.clone();
+            async move {
+                let io = tls_connect(cot_tls, &ca, der, key).await;
+                (*v, cot_collect(io).await)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (v, r) in pictures {
+        match r {
+            Ok(events) => judge_cot(&world, "CoT TLS picture", v, &events, &mut cot),
+            Err(e) => cot.fail(format!("CoT TLS picture as {v}: {e}")),
+        }
+    }
+
+    println!(
+        "leak test: snapshots at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 6. REST and the access check after the transitions, and every item one by one.
+    rest_lists(
+        app,
+        tokens,
+        &world,
+        &viewers,
+        &depart,
+        &arrive,
+        true,
+        &mut rest,
+        &mut access,
+    )
+    .await;
+    let mut one = Tally::default();
+    let world_ref = &world;
+    let pairs: Vec<(Who, &State)> = viewers
+        .iter()
+        .flat_map(|v| world_ref.latest.values().map(move |s| (*v, s)))
+        .collect();
+    let done: Vec<Tally> = stream::iter(pairs)
+        .map(|(v, s)| async move {
+            let mut t = Tally::default();
+            let exp = oracle(v, s);
+            t.case(exp.as_ref());
+            let r = reply(app.request(
+                Method::GET,
+                &format!("/api/v1/{}/{}", s.layer, s.id),
+                Some(tokens[&v].as_str()),
+            ))
+            .await;
+            match (exp, r.status) {
+                (Some(e), StatusCode::OK) => {
+                    check_feature(world_ref, "GET one", v, s, &e, &r.body, &mut t.failures)
+                }
+                (None, StatusCode::NOT_FOUND) => {}
+                (e, status) => t.fail(format!(
+                    "GET one as {v}: {} answered {status}, expected {}",
+                    s.label(),
+                    if e.is_some() { "200" } else { "404" }
+                )),
+            }
+            // The access check by movement id resolves only what the caller may see (a
+            // sample: each check measures the whole picture).
+            if s.layer == "movements" && s.id.ends_with(['0', '3', '7']) {
+                let exp = oracle(v, s);
+                let r = reply(
+                    app.request(
+                        Method::POST,
+                        "/api/v1/access-check",
+                        Some(tokens[&v].as_str()),
+                    )
+                    .json(&json!({"movement": s.id, "buffer_m": 1000})),
+                )
+                .await;
+                let ok = match exp {
+                    Some(_) => r.status == StatusCode::OK,
+                    None => r.status == StatusCode::NOT_FOUND,
+                };
+                if !ok {
+                    t.fail(format!(
+                        "access check by movement as {v}: {} answered {} {}",
+                        s.label(),
+                        r.status,
+                        r.body
+                    ));
+                }
+            }
+            t
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    done.into_iter().for_each(|t| one.add(t));
+    rest.add(one);
+
+    println!(
+        "leak test: REST, GET one, access check at {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "leak test: {} viewers, {} item versions written",
+        viewers.len(),
+        world.versions.len()
+    );
+    let mut out = Vec::new();
+    report_and_check("REST", &rest, min_cases, &mut out);
+    report_and_check("WebSocket", &ws, min_cases, &mut out);
+    report_and_check("CoT", &cot, min_cases, &mut out);
+    report_and_check("access check", &access, min_cases, &mut out);
+    println!("leak test: took {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        out.is_empty(),
+        "leak test (seed {seed}, replay with CMCOP_LEAK_SEED={seed}): \n{}",
+        out.join("\n")
+    );
+}
+
+/// Applies transitions concurrently (at most one per item); each result is the item's next
+/// state, or why the server refused.
+async fn apply(
+    app: &TestApp,
+    tokens: &HashMap<Who, String>,
+    jobs: impl Iterator<Item = (State, Transition)>,
+) -> Vec<Result<State, String>> {
+    let coordinator = Who {
+        role: Role::Coordinator,
+        org: "JCMC",
+    };
+    stream::iter(jobs)
+        .map(|(s, t)| async move {
+            let mut next = s.clone();
+            match t {
+                Transition::Notify => {
+                    let r = reply(app.request(
+                        Method::POST,
+                        &format!("/api/v1/movements/{}/notify", s.id),
+                        Some(tokens[&s.author].as_str()),
+                    ))
+                    .await;
+                    if r.status != StatusCode::OK {
+                        return Err(format!("notify {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    next.notified = true;
+                    next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                }
+                Transition::Retire => {
+                    let r = reply(app.request(
+                        Method::DELETE,
+                        &format!("/api/v1/{}/{}", s.layer, s.id),
+                        Some(tokens[&coordinator].as_str()),
+                    ))
+                    .await;
+                    if r.status != StatusCode::NO_CONTENT {
+                        return Err(format!("retire {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    next.retired = true;
+                }
+                Transition::Remark {
+                    marking,
+                    releasable_to,
+                    precision_m,
+                    field_markings,
+                } => {
+                    // A merge patch: field markings no longer wanted are removed with null.
+                    let mut fm: Map<String, Value> = s
+                        .field_markings
+                        .keys()
+                        .map(|k| (k.to_string(), Value::Null))
+                        .collect();
+                    for (k, m) in &field_markings {
+                        fm.insert(k.to_string(), json!(m));
+                    }
+                    let patch = json!({"properties": {
+                        "marking": marking,
+                        "releasable_to": releasable_to,
+                        "precision_m": precision_m,
+                        "field_markings": fm,
+                    }});
+                    let r = reply(
+                        app.request(
+                            Method::PATCH,
+                            &format!("/api/v1/{}/{}", s.layer, s.id),
+                            Some(tokens[&coordinator].as_str()),
+                        )
+                        .json(&patch),
+                    )
+                    .await;
+                    if r.status != StatusCode::OK {
+                        return Err(format!("remark {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    next.marking = marking;
+                    next.releasable_to = releasable_to;
+                    next.precision_m = precision_m;
+                    next.field_markings = field_markings;
+                    next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    // The coordinator's answer is the full item: it must say what was asked.
+                    let p = &r.body["properties"];
+                    let got_fm = p.get("field_markings").cloned().unwrap_or(json!({}));
+                    if p["marking"] != next.marking
+                        || p.get("releasable_to").cloned().unwrap_or(json!([]))
+                            != json!(next.releasable_to)
+                        || p.get("precision_m").and_then(Value::as_f64) != next.precision_m
+                        || got_fm != json!(next.field_markings)
+                    {
+                        return Err(format!(
+                            "remark {}: the server stored {p}, not what was asked",
+                            next.label()
+                        ));
+                    }
+                }
+            }
+            Ok(next)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
+fn record_all(world: &mut World, results: Vec<Result<State, String>>, failures: &mut Vec<String>) {
+    for r in results {
+        match r {
+            Ok(s) => world.record(s),
+            Err(e) => failures.push(e),
+        }
+    }
+}
+
+/// Every viewer reads the picture (and with `lists`, each layer's list), and runs the access
+/// check along the route that passes every item.
+#[allow(clippy::too_many_arguments)]
+async fn rest_lists(
+    app: &TestApp,
+    tokens: &HashMap<Who, String>,
+    world: &World,
+    viewers: &[Who],
+    depart: &str,
+    arrive: &str,
+    lists: bool,
+    rest: &mut Tally,
+    access: &mut Tally,
+) {
+    let done: Vec<(Tally, Tally)> = stream::iter(viewers)
+        .map(|v| async move {
+            let (mut t, mut a) = (Tally::default(), Tally::default());
+            let token = tokens[v].as_str();
+            let mut shown = HashMap::new();
+            let all = ["picture", "movements", "constraints", "incidents"];
+            for what in &all[..if lists { 4 } else { 1 }] {
+                let what = *what;
+                let path = if what == "picture" {
+                    "/api/v1/picture".to_string()
+                } else {
+                    format!("/api/v1/{what}")
+                };
+                let (status, body) = app.get(&path, token).await;
+                if status != StatusCode::OK {
+                    t.fail(format!("GET {path} as {v}: {status} {body}"));
+                    continue;
+                }
+                let layer = (what != "picture").then_some(what);
+                judge_collection(world, &format!("GET {path}"), *v, layer, &body, &mut t);
+                if what == "picture" {
+                    for f in body["features"].as_array().into_iter().flatten() {
+                        if let Some(id) = f["id"].as_str() {
+                            shown.insert(id.to_string(), f["geometry"].clone());
+                        }
+                    }
+                }
+            }
+            let (status, report) = app
+                .post(
+                    "/api/v1/access-check",
+                    token,
+                    access_request(depart, arrive),
+                )
+                .await;
+            if status != StatusCode::OK {
+                a.fail(format!("access check as {v}: {status} {report}"));
+            } else {
+                judge_access(world, *v, &report, &shown, &mut a);
+            }
+            (t, a)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (t, a) in done {
+        rest.add(t);
+        access.add(a);
+    }
+}
