@@ -167,6 +167,7 @@ fn main() {
         items,
         retired: vec![],
         alerts: Default::default(),
+        federation: Default::default(),
     });
     let settings = Settings::new(chrono::FixedOffset::east_opt(3 * 3600).expect("+03:00"));
     let mut tracks = Tracks::default();

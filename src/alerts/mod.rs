@@ -748,6 +748,7 @@ mod tests {
             items,
             retired: vec![],
             alerts: BookSnapshot::default(),
+            federation: Default::default(),
         })
     }
 
