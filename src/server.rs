@@ -122,6 +122,7 @@ impl Application {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
             connections: Arc::default(),
+            cot: Arc::default(),
             hub,
             shutdown: CancellationToken::new(),
             config,

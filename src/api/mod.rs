@@ -10,6 +10,7 @@ mod items;
 mod meta;
 mod movements;
 pub mod problem;
+pub mod tak;
 pub mod ws;
 
 use std::sync::{Arc, RwLock};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tickets: Arc<Tickets>,
     pub connections: Arc<ws::Connections>,
+    /// What the CoT connections share (relay, cap), listeners and TAK WebSocket alike.
+    pub cot: Arc<crate::cot::listener::Shared>,
     /// Cancelled when the server shuts down; long-lived connections watch it.
     pub shutdown: CancellationToken,
 }
@@ -87,6 +90,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/ws"),
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
+    ("GET", "/takproto/1"),
 ];
 
 /// The API's router.
@@ -115,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
+        .route("/takproto/1", get(tak::upgrade))
         .merge(crate::web::router())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
