@@ -135,6 +135,9 @@ impl Application {
                 config.http.sign_in_failures,
                 Duration::from_secs(config.http.sign_in_window_seconds.max(1)),
             )),
+            cot: Arc::new(crate::cot::listener::Shared::new(
+                config.cot.max_connections_per_address,
+            )),
             hub,
             shutdown: CancellationToken::new(),
             config,

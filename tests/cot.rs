@@ -681,3 +681,137 @@ async fn pings_are_answered_and_silent_clients_dropped() {
     assert!(started.elapsed() < Duration::from_secs(5));
     app.stop().await;
 }
+
+/// A TAK client on the hub's WebSocket (`/takproto/1`, as TAK Server offers it): binary frames
+/// of TAK streaming messages, authenticated by bearer token, filtered by the token's view, and
+/// what it sends reaches the JSON hub.
+#[tokio::test]
+async fn tak_over_websocket_gets_its_view_as_protobuf_and_writes_to_the_hub() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = common::cot_config(&db, Role::WallDisplay, "OPS");
+    let mut app = TestApp::spawn_with(db, config).await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let coord = app.token(Role::Coordinator, "JCMC").await;
+    let mil = app
+        .create(
+            "constraints",
+            &army,
+            constraint(json!({"marking": "military", "description": "MIL-ONLY-WS"})),
+        )
+        .await;
+    let joint = app
+        .create(
+            "constraints",
+            &army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+
+    // Without a token: refused before the upgrade, like the hub.
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/takproto/1", app.addr)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 401)
+        }
+        other => panic!("an unauthenticated TAK WebSocket was not refused: {other:?}"),
+    }
+
+    let open = |token: String, path: &'static str| {
+        let addr = app.addr;
+        async move {
+            let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+            req.headers_mut()
+                .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+            tokio_tungstenite::connect_async(req)
+                .await
+                .expect("ws connects")
+                .0
+        }
+    };
+    // A coordinator on the JSON hub, to see what the TAK client writes.
+    let mut hub = open(coord.clone(), "/api/v1/ws").await;
+    hub.send(Message::Text(
+        json!({"type": "subscribe"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+
+    let mut tak = open(nrc.clone(), "/takproto/1").await;
+    // Each binary frame is exactly one streaming TAK message.
+    let mut seen: Vec<CotEvent> = Vec::new();
+    fn next_event(frame: Message, seen: &mut Vec<CotEvent>) -> Option<CotEvent> {
+        let Message::Binary(b) = frame else {
+            return None;
+        };
+        assert_eq!(b[0], proto::MAGIC, "a TAK streaming message");
+        let (len, used) = proto::read_varint(&b[1..]).unwrap().expect("a length");
+        assert_eq!(1 + used + len as usize, b.len(), "one message per frame");
+        let msg = proto::decode_payload(&b[1 + used..]).expect("a valid TakMessage");
+        let ev = proto::from_proto(msg.cot_event.as_ref().expect("an event")).unwrap();
+        seen.push(ev.clone());
+        Some(ev)
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, tak.next())
+            .await
+            .expect("the joint constraint within the patience")
+            .expect("open")
+            .expect("a frame");
+        if next_event(frame, &mut seen).is_some_and(|e| e.uid == joint) {
+            break;
+        }
+    }
+    assert_eq!(seen.last().unwrap().kind, mapping::SPOT);
+    assert!(
+        seen.iter().all(|e| e.uid != mil),
+        "a civil TAK client received a military item"
+    );
+    assert!(seen.iter().all(|e| !xml::to_xml(e).contains("MIL-ONLY")));
+
+    // A report sent as a TAK message becomes an incident of NRC, seen on the JSON hub.
+    let report = marker("nrc-ws-report", "a-u-G", 36.30, 43.20, "smoke seen");
+    let bytes = proto::encode_stream(&proto::event_message(&report));
+    tak.send(Message::Binary(bytes.into())).await.unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let feature = loop {
+        let frame = tokio::time::timeout_at(deadline, hub.next())
+            .await
+            .expect("the report on the hub within the patience")
+            .expect("open")
+            .expect("a frame");
+        let Message::Text(t) = frame else { continue };
+        let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let msgs = match v["type"].as_str() {
+            Some("batch") => v["messages"].as_array().cloned().unwrap_or_default(),
+            _ => vec![v],
+        };
+        if let Some(m) = msgs
+            .into_iter()
+            .find(|m| m["type"] == "upsert" && m["feature"]["id"] == "nrc-ws-report")
+        {
+            break m["feature"].clone();
+        }
+    };
+    assert_eq!(feature["properties"]["org"], "NRC");
+    assert_eq!(feature["properties"]["description"], "smoke seen");
+    // And it comes back to the TAK client as a TAK message, like every change it may see.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, tak.next())
+            .await
+            .expect("its own report back within the patience")
+            .expect("open")
+            .expect("a frame");
+        if next_event(frame, &mut seen).is_some_and(|e| e.uid == "nrc-ws-report") {
+            break;
+        }
+    }
+    tak.close(None).await.unwrap();
+    app.stop().await;
+}

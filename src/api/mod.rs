@@ -11,6 +11,7 @@ mod items;
 mod meta;
 mod movements;
 pub mod problem;
+pub mod tak;
 pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};
@@ -55,6 +56,8 @@ pub struct AppState {
     pub connections: Arc<ws::Connections>,
     /// Failed sign-ins per client address.
     pub sign_ins: Arc<crate::guard::SignInLimiter>,
+    /// What the CoT connections share (relay, cap), listeners and TAK WebSocket alike.
+    pub cot: Arc<crate::cot::listener::Shared>,
     /// Cancelled when the server shuts down; long-lived connections watch it.
     pub shutdown: CancellationToken,
 }
@@ -92,6 +95,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
     ("GET", "/api/v1/alerts"),
+    ("GET", "/takproto/1"),
 ];
 
 /// The API's router.
@@ -121,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
         .route("/api/v1/alerts", get(alerts::list))
+        .route("/takproto/1", get(tak::upgrade))
         .merge(crate::web::router())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)

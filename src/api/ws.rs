@@ -41,6 +41,12 @@ pub struct WsQuery {
     ticket: Option<String>,
 }
 
+impl WsQuery {
+    pub fn ticket(&self) -> Option<&str> {
+        self.ticket.as_deref()
+    }
+}
+
 /// Open connections per token, with a guard that gives the place back on drop.
 #[derive(Default)]
 pub struct Connections {
@@ -53,7 +59,7 @@ pub struct ConnectionGuard {
 }
 
 impl Connections {
-    fn acquire(self: &Arc<Self>, token_id: &str, cap: usize) -> Option<ConnectionGuard> {
+    pub(crate) fn acquire(self: &Arc<Self>, token_id: &str, cap: usize) -> Option<ConnectionGuard> {
         let mut map = self.per_token.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(token_id.to_string()).or_insert(0);
         if *n >= cap {

@@ -9,7 +9,16 @@
 //! sends a delete when the item is gone or no longer visible). CoT wants the latest state, so
 //! this is correct under conflation too. What a client sends goes through the same write path
 //! as REST: `model::input` → `policy` → `Writer::submit`. One `select!` per connection races
-//! the socket, the outbox, the position relay, a refresh timer, an idle deadline and shutdown.
+//! the socket, the outbox, the writes in flight, the position relay, a refresh timer, an idle
+//! deadline and shutdown.
+//!
+//! Outbound, each change is rendered once per (view, encoding), not once per connection: the
+//! hub's `Shown` carries the item and view to every subscriber of that view, and the first CoT
+//! connection that needs the XML or protobuf bytes renders them into it for the others.
+//! Inbound, a connection does not wait for each event's commit before reading the next: up to
+//! `MAX_IN_FLIGHT` writes are submitted and answered concurrently (the writer commits them in
+//! one group), with at most one in flight per uid, so that events about one uid are applied in
+//! the order they were sent.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -18,7 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::Utc;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::{TcpListener, UdpSocket};
@@ -33,7 +45,7 @@ use crate::api::AppState;
 use crate::auth::Identity;
 use crate::config::{CotCertRule, CotConfig};
 use crate::guard::AddressSlots;
-use crate::hub::{Start, Subscriber};
+use crate::hub::{Encoded, Encoding, Start, Subscriber};
 use crate::model::input::{parse_feature, parse_patch, Author};
 use crate::model::{Item, Layer, Role, Side};
 use crate::policy::Viewer;
@@ -52,6 +64,10 @@ const MAX_DRAIN: usize = 1024;
 const UPDATE_RETRIES: usize = 5;
 /// Positions and chat buffered for relaying; a slow connection skips older ones.
 const RELAY_CAPACITY: usize = 1024;
+/// Inbound writes one connection may have submitted and not yet answered.
+const MAX_IN_FLIGHT: usize = 256;
+/// How long a closing connection waits for its writes in flight to be answered.
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the listeners could not start.
 #[derive(Debug, thiserror::Error)]
@@ -123,12 +139,7 @@ impl Listeners {
     /// Starts the accept loops on `tracker`; they and their connections stop with
     /// `state.shutdown`.
     pub fn spawn(self, state: AppState, tracker: &TaskTracker) {
-        let shared = Arc::new(Shared {
-            relay: broadcast::channel(RELAY_CAPACITY).0,
-            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            per_address: AddressSlots::new(state.config.cot.max_connections_per_address),
-            next_id: AtomicU64::new(1),
-        });
+        let shared = state.cot.clone();
         if let Some(listener) = self.plain {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "CoT listening on tcp://{addr}");
@@ -161,8 +172,9 @@ impl Listeners {
     }
 }
 
-/// What the connections share: the relay of positions and chat, the connection cap, ids.
-struct Shared {
+/// What the CoT connections share, over every listener and the TAK WebSocket: the relay of
+/// positions and chat, the connection cap, ids.
+pub struct Shared {
     relay: broadcast::Sender<Arc<Relayed>>,
     slots: Arc<Semaphore>,
     /// Open connections per client address, both listeners together.
@@ -170,12 +182,99 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+impl Shared {
+    /// `per_address`: most CoT connections one client address may hold (0: no limit).
+    pub fn new(per_address: usize) -> Shared {
+        Shared {
+            relay: broadcast::channel(RELAY_CAPACITY).0,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_address: AddressSlots::new(per_address),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+/// Serves one TAK client on an already authenticated byte stream that speaks TAK protocol v1
+/// streaming from the start (no XML negotiation): the TAK WebSocket (`api::tak`). `None` when
+/// the CoT connection cap is reached.
+pub async fn serve_tak_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
+    state: AppState,
+    who: Identity,
+    peer: String,
+    io: S,
+) -> Result<(), &'static str> {
+    let shared = state.cot.clone();
+    let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+        return Err("too many CoT connections open");
+    };
+    Connection::run(state, shared, who, peer, io, Mode::Protobuf).await;
+    drop(slot);
+    Ok(())
+}
+
 /// A position report or chat message passed between connections of one side; never stored.
 struct Relayed {
     from: u64,
     side: Side,
     event: CotEvent,
+    /// The event encoded, once per encoding, for every connection it goes to.
+    xml: std::sync::OnceLock<Bytes>,
+    tak: std::sync::OnceLock<Bytes>,
 }
+
+impl Relayed {
+    fn bytes(&self, mode: Mode) -> &Bytes {
+        let slot = match mode {
+            Mode::Xml => &self.xml,
+            Mode::Protobuf => &self.tak,
+        };
+        slot.get_or_init(|| encode(std::slice::from_ref(&self.event), mode).into())
+    }
+}
+
+/// Events in one encoding, concatenated as they go on the stream.
+fn encode(events: &[CotEvent], mode: Mode) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(events.len() * 600);
+    for ev in events {
+        match mode {
+            Mode::Xml => {
+                bytes.extend_from_slice(xml::to_xml(ev).as_bytes());
+                bytes.push(b'\n');
+            }
+            Mode::Protobuf => {
+                bytes.extend_from_slice(&proto::encode_stream(&proto::event_message(ev)))
+            }
+        }
+    }
+    bytes
+}
+
+/// The hub's name for a stream encoding.
+fn encoding(mode: Mode) -> Encoding {
+    match mode {
+        Mode::Xml => Encoding::CotXml,
+        Mode::Protobuf => Encoding::TakStream,
+    }
+}
+
+/// An item as CoT in `mode`, with the uids it was sent as: what a `Shown` keeps for every
+/// connection of its view.
+pub fn encode_item(
+    item: &Item,
+    view: &crate::policy::View,
+    mode: Mode,
+    now: chrono::DateTime<Utc>,
+    stale_after: chrono::Duration,
+) -> Encoded {
+    let events = mapping::render(item, view, now, stale_after);
+    Encoded {
+        bytes: encode(&events, mode).into(),
+        keys: events.into_iter().map(|e| e.uid).collect(),
+    }
+}
+
+/// An inbound write submitted and not yet answered: the uid, what it was, how it ended.
+type InFlight = BoxFuture<'static, (String, &'static str, Result<(), String>)>;
 
 fn tls_acceptor(
     cert: &Path,
@@ -271,7 +370,7 @@ async fn run_plain(
         };
         let (state, shared) = (state.clone(), shared.clone());
         tracker.spawn(async move {
-            Connection::run(state, shared, who, peer, tcp).await;
+            Connection::run(state, shared, who, peer.to_string(), tcp, Mode::Xml).await;
             drop((slot, mine));
         });
     }
@@ -314,7 +413,9 @@ async fn run_tls(
                 .and_then(|c| c.first())
                 .and_then(|c| identity_for_certificate(c, &state.config.cot.cert_map));
             match who {
-                Some(who) => Connection::run(state, shared, who, peer, tls).await,
+                Some(who) => {
+                    Connection::run(state, shared, who, peer.to_string(), tls, Mode::Xml).await
+                }
                 None => {
                     tracing::warn!(%peer, "CoT client certificate maps to no role; refused");
                     let mut tls = tls;
@@ -390,7 +491,7 @@ struct Connection<S> {
     id: u64,
     who: Identity,
     viewer: Viewer,
-    peer: SocketAddr,
+    peer: String,
     writer: WriteHalf<S>,
     reader: StreamReader,
     /// The encoding of what the server sends; follows the negotiation.
@@ -401,10 +502,22 @@ struct Connection<S> {
     /// it never saw would tell it the item exists).
     sent: HashSet<String>,
     bad: u32,
+    /// Inbound writes submitted and not yet answered, and their uids (at most one each).
+    in_flight: FuturesUnordered<InFlight>,
+    in_flight_uids: HashSet<String>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
-    async fn run(state: AppState, shared: Arc<Shared>, who: Identity, peer: SocketAddr, io: S) {
+    /// Serves one client until it goes. `mode` is how the stream starts: `Xml` (the TCP and TLS
+    /// listeners: the server offers protobuf) or `Protobuf` (the TAK WebSocket).
+    async fn run(
+        state: AppState,
+        shared: Arc<Shared>,
+        who: Identity,
+        peer: String,
+        io: S,
+        mode: Mode,
+    ) {
         let cfg = state.config.cot.clone();
         let exercise = Exercise::parse(&state.config.picture.exercise).unwrap_or(Exercise::Exclude);
         let scope = Scope::everything(exercise);
@@ -414,8 +527,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%peer, name = %who.name, role = %who.role, org = %who.org, "CoT client connected");
         let mut relay = shared.relay.subscribe();
+        let mut reader = StreamReader::new(cfg.max_event_kib * 1024);
+        reader.set_mode(mode);
         let mut conn = Connection {
-            reader: StreamReader::new(cfg.max_event_kib * 1024),
+            reader,
             state,
             shared,
             id,
@@ -423,14 +538,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             viewer,
             peer,
             writer,
-            mode: Mode::Xml,
+            mode,
             scope,
             sub: sub.clone(),
             sent: HashSet::new(),
             bad: 0,
+            in_flight: FuturesUnordered::new(),
+            in_flight_uids: HashSet::new(),
         };
         let mut flow = Flow::Continue;
-        if cfg.protobuf {
+        if cfg.protobuf && mode == Mode::Xml {
             let offer = mapping::takp_offer(Utc::now());
             flow = conn.send(&[offer]).await;
         }
@@ -485,6 +602,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                     }
                 },
                 _ = sub.notify.notified() => conn.on_changes().await,
+                Some(done) = conn.in_flight.next(), if !conn.in_flight.is_empty() => {
+                    conn.answered(done);
+                    Flow::Continue
+                }
                 r = relay.recv() => match r {
                     Ok(rel) => conn.on_relay(&rel).await,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -505,6 +626,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         if let Flow::Close(reason) = flow {
             tracing::info!(peer = %conn.peer, name = %conn.who.name, reason, "CoT client disconnected");
         }
+        // What the client sent before it went is still written (bounded: a writer that does
+        // not answer does not keep the connection's task alive for ever).
+        let _ = tokio::time::timeout(IN_FLIGHT_GRACE, async {
+            while let Some(done) = conn.in_flight.next().await {
+                conn.answered(done);
+            }
+        })
+        .await;
         conn.state.hub.unsubscribe(&conn.sub);
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.writer.shutdown()).await;
     }
@@ -595,27 +724,44 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             self.sub.notify.notify_one();
         }
         // Alerts travel over the WebSocket hub and the REST API; CoT carries the items.
-        let mut ids: Vec<Arc<str>> = outs
+        let outs: Vec<_> = outs
             .into_iter()
             .filter(|o| !crate::hub::is_alert(o))
-            .map(|o| o.id)
             .collect();
-        ids.sort();
-        ids.dedup();
-        let items: Vec<(Arc<str>, Option<Arc<Item>>)> = {
-            let live = self.state.live.read().unwrap_or_else(|e| e.into_inner());
-            ids.into_iter()
-                .map(|id| {
-                    let item = live.picture.get(&id).cloned();
-                    (id, item)
-                })
-                .collect()
-        };
-        let mut out = Vec::new();
-        for (id, item) in &items {
-            self.events_for(id, item.as_ref(), &mut out);
+        // Only the last change of each id matters to CoT (a newer event with the same uid
+        // replaces the older); the others are skipped, the rest go in sequence order.
+        let mut last: HashMap<Arc<str>, usize> = HashMap::with_capacity(outs.len());
+        for (i, o) in outs.iter().enumerate() {
+            last.insert(o.id.clone(), i);
         }
-        self.send(&out).await
+        let now = Utc::now();
+        let stale_after = chrono::Duration::seconds(self.state.config.cot.stale_seconds);
+        let mode = self.mode;
+        let mut bytes: Vec<u8> = Vec::new();
+        for (i, o) in outs.iter().enumerate() {
+            if last.get(&o.id) != Some(&i) {
+                continue;
+            }
+            match &o.shown {
+                Some(shown) => {
+                    let enc = shown.encoded(encoding(mode), |item, view| {
+                        encode_item(item, view, mode, now, stale_after)
+                    });
+                    for uid in &enc.keys {
+                        if !self.sent.contains(uid) {
+                            self.sent.insert(uid.clone());
+                        }
+                    }
+                    bytes.extend_from_slice(&enc.bytes);
+                }
+                None => {
+                    let mut deletes = Vec::new();
+                    self.events_for(&o.id, None, &mut deletes);
+                    bytes.extend_from_slice(&encode(&deletes, mode));
+                }
+            }
+        }
+        self.write(&bytes).await
     }
 
     async fn on_relay(&mut self, rel: &Relayed) -> Flow {
@@ -623,7 +769,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         if rel.from == self.id || !(rel.side == mine || mine == Side::Coordination) {
             return Flow::Continue;
         }
-        self.send(std::slice::from_ref(&rel.event)).await
+        let bytes = rel.bytes(self.mode).clone();
+        self.write(&bytes).await
     }
 
     /// Encodes events in the current mode and writes them in one go.
@@ -631,20 +778,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         if events.is_empty() {
             return Flow::Continue;
         }
-        let mut bytes = Vec::with_capacity(events.len() * 600);
-        for ev in events {
-            match self.mode {
-                Mode::Xml => {
-                    bytes.extend_from_slice(xml::to_xml(ev).as_bytes());
-                    bytes.push(b'\n');
-                }
-                Mode::Protobuf => {
-                    bytes.extend_from_slice(&proto::encode_stream(&proto::event_message(ev)))
-                }
-            }
+        let bytes = encode(events, self.mode);
+        self.write(&bytes).await
+    }
+
+    /// Writes what is already encoded, bounded by `WRITE_TIMEOUT`.
+    async fn write(&mut self, bytes: &[u8]) -> Flow {
+        if bytes.is_empty() {
+            return Flow::Continue;
         }
         let write = async {
-            self.writer.write_all(&bytes).await?;
+            self.writer.write_all(bytes).await?;
             self.writer.flush().await
         };
         match tokio::time::timeout(WRITE_TIMEOUT, write).await {
@@ -734,6 +878,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                         from: self.id,
                         side,
                         event: ev,
+                        xml: Default::default(),
+                        tak: Default::default(),
                     }));
                 }
                 Flow::Continue
@@ -743,9 +889,16 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                 Flow::Continue
             }
             Inbound::Retire { uid } => {
-                if let Err(e) = self.retire(&uid).await {
-                    tracing::info!(peer = %self.peer, uid, error = %e, "CoT delete refused");
-                }
+                self.make_room(&uid).await;
+                let (state, who) = (self.state.clone(), self.who.clone());
+                let key = uid.clone();
+                self.start(
+                    key,
+                    Box::pin(async move {
+                        let r = retire(&state, &who, &uid).await;
+                        (uid, "delete", r)
+                    }),
+                );
                 Flow::Continue
             }
             Inbound::Upsert {
@@ -755,15 +908,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                 defaults,
                 properties,
             } => {
-                match self
-                    .upsert(&uid, layer, &geometry, &defaults, properties)
-                    .await
-                {
-                    Ok(()) => tracing::debug!(peer = %self.peer, uid, %layer, "CoT event stored"),
-                    Err(e) => {
-                        tracing::info!(peer = %self.peer, uid, %layer, error = %e, "CoT event refused")
-                    }
-                }
+                self.make_room(&uid).await;
+                let (state, who) = (self.state.clone(), self.who.clone());
+                let key = uid.clone();
+                self.start(
+                    key,
+                    Box::pin(async move {
+                        let r = upsert(&state, &who, &uid, layer, &geometry, &defaults, properties)
+                            .await;
+                        (uid, layer.as_str(), r)
+                    }),
+                );
                 Flow::Continue
             }
         }
@@ -773,28 +928,30 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         current(&self.state, uid)
     }
 
-    async fn retire(&mut self, uid: &str) -> Result<(), String> {
-        retire(&self.state, &self.who, uid).await
+    /// Waits until a write about `uid` may start: none about the same uid still in flight (so
+    /// they apply in the order sent, each computed on the state the previous one left), and
+    /// fewer than `MAX_IN_FLIGHT` in all.
+    async fn make_room(&mut self, uid: &str) {
+        while self.in_flight_uids.contains(uid) || self.in_flight.len() >= MAX_IN_FLIGHT {
+            match self.in_flight.next().await {
+                Some(done) => self.answered(done),
+                None => break,
+            }
+        }
     }
 
-    async fn upsert(
-        &mut self,
-        uid: &str,
-        layer: Layer,
-        geometry: &Value,
-        defaults: &Map<String, Value>,
-        properties: Map<String, Value>,
-    ) -> Result<(), String> {
-        upsert(
-            &self.state,
-            &self.who,
-            uid,
-            layer,
-            geometry,
-            defaults,
-            properties,
-        )
-        .await
+    fn start(&mut self, uid: String, write: InFlight) {
+        self.in_flight_uids.insert(uid);
+        self.in_flight.push(write);
+    }
+
+    /// A write was answered: log how it ended (CoT has no error reply).
+    fn answered(&mut self, (uid, what, result): (String, &'static str, Result<(), String>)) {
+        match result {
+            Ok(()) => tracing::debug!(peer = %self.peer, uid, what, "CoT event stored"),
+            Err(e) => tracing::info!(peer = %self.peer, uid, what, error = %e, "CoT event refused"),
+        }
+        self.in_flight_uids.remove(&uid);
     }
 }
 

@@ -179,11 +179,13 @@ mod tests {
             seq: 1,
             id: "a".into(),
             bytes: remove(1, "a"),
+            shown: None,
         };
         let b = Out {
             seq: 2,
             id: "b".into(),
             bytes: remove(2, "b"),
+            shown: None,
         };
         let v: Value = serde_json::from_str(&frame(&[a.clone(), b])).unwrap();
         assert_eq!(v["type"], "batch");

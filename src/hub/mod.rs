@@ -8,6 +8,10 @@
 //! registry lock so that a snapshot at sequence N (or a resume from the journal) and the
 //! deltas after it meet without a gap or an overlap.
 //!
+//! Each upsert also carries a `Shown` (the item and the view, shared by all subscribers of that
+//! view), where channels with other encodings (CoT XML, TAK protobuf) keep what they rendered
+//! from it, so that those too are rendered once per view and not once per connection.
+//!
 //! Lock order: `registry`, then `live`. The hub task never holds both.
 
 pub mod message;
@@ -15,7 +19,7 @@ pub mod outbox;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
@@ -78,6 +82,57 @@ impl Subscriber {
             Pushed::Overflow => {}
         }
         self.notify.notify_one();
+    }
+}
+
+/// Encodings other than the hub's own JSON, rendered on first use from a `Shown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// CoT XML events, newline-separated.
+    CotXml,
+    /// TAK protocol v1 stream framing (`0xBF`, varint length, `TakMessage`).
+    TakStream,
+}
+
+impl Encoding {
+    const COUNT: usize = 2;
+}
+
+/// What a channel rendered from a `Shown`: the bytes, and the keys they name (CoT: the uids
+/// sent, so that a later removal can delete exactly those).
+#[derive(Debug)]
+pub struct Encoded {
+    pub bytes: Bytes,
+    pub keys: Vec<String>,
+}
+
+/// One committed change as one `View` shows it, shared by every subscriber that gets this
+/// view of it. The hub fills it with the item after the change and the view (both already
+/// decided by policy); channels that send something other than the JSON message render from it
+/// through `encoded`, once, and every other subscriber of the view reuses the bytes.
+#[derive(Debug)]
+pub struct Shown {
+    pub item: Arc<Item>,
+    pub view: View,
+    encoded: [OnceLock<Encoded>; Encoding::COUNT],
+}
+
+impl Shown {
+    pub fn new(item: Arc<Item>, view: View) -> Shown {
+        Shown {
+            item,
+            view,
+            encoded: Default::default(),
+        }
+    }
+
+    /// The change in `encoding`, rendered by `render` on the first call and shared after it.
+    pub fn encoded(
+        &self,
+        encoding: Encoding,
+        render: impl FnOnce(&Item, &View) -> Encoded,
+    ) -> &Encoded {
+        self.encoded[encoding as usize].get_or_init(|| render(&self.item, &self.view))
     }
 }
 
@@ -263,15 +318,23 @@ impl Hub {
         );
         let seq = c.event.seq;
         let id: Arc<str> = Arc::from(c.event.item_id.as_str());
-        let bytes = match t {
+        let (bytes, shown) = match t {
             Transition::Upsert => {
                 let (item, view) = va?;
-                message::upsert(seq, item, &view)
+                (
+                    message::upsert(seq, item, &view),
+                    Some(Arc::new(Shown::new(item.clone(), view))),
+                )
             }
-            Transition::Remove => message::remove(seq, &id),
+            Transition::Remove => (message::remove(seq, &id), None),
             Transition::Nothing => return None,
         };
-        Some(Out { seq, id, bytes })
+        Some(Out {
+            seq,
+            id,
+            bytes,
+            shown,
+        })
     }
 
     /// Fans an alert out to the subscribers it is for, worded once per pair of views.
@@ -307,7 +370,7 @@ impl Hub {
         let seq = c.event.seq;
         let id: Arc<str> = Arc::from(c.event.item_id.as_str());
         // One rendering (and one seen-bbox) per distinct view of the item after the change.
-        let mut rendered: HashMap<View, (Bytes, BBox)> = HashMap::new();
+        let mut rendered: HashMap<View, (Bytes, BBox, Arc<Shown>)> = HashMap::new();
         let mut remove: Option<Bytes> = None;
         for (viewer, subs) in &reg.classes {
             let vb = c
@@ -323,7 +386,11 @@ impl Hub {
                     rendered
                         .entry(*view)
                         .or_insert_with(|| {
-                            (message::upsert(seq, item, view), seen_bbox(item, view))
+                            (
+                                message::upsert(seq, item, view),
+                                seen_bbox(item, view),
+                                Arc::new(Shown::new(item.clone(), *view)),
+                            )
                         })
                         .clone(),
                 ),
@@ -336,7 +403,7 @@ impl Hub {
                 (Some(i), Some(v)) => Some(move || *before_bbox.get_or_init(|| seen_bbox(i, v))),
                 _ => None,
             };
-            let after_fn = after_entry.as_ref().map(|(_, b)| {
+            let after_fn = after_entry.as_ref().map(|(_, b, _)| {
                 let b = *b;
                 move || b
             });
@@ -350,14 +417,17 @@ impl Hub {
                     before_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
                     after_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
                 );
-                let bytes = match t {
+                let (bytes, shown) = match t {
                     Transition::Upsert => match &after_entry {
-                        Some((b, _)) => b.clone(),
+                        Some((b, _, shown)) => (b.clone(), Some(shown.clone())),
                         None => continue,
                     },
-                    Transition::Remove => remove
-                        .get_or_insert_with(|| message::remove(seq, &id))
-                        .clone(),
+                    Transition::Remove => (
+                        remove
+                            .get_or_insert_with(|| message::remove(seq, &id))
+                            .clone(),
+                        None,
+                    ),
                     Transition::Nothing => continue,
                 };
                 sub.push(
@@ -365,6 +435,7 @@ impl Hub {
                         seq,
                         id: id.clone(),
                         bytes,
+                        shown,
                     },
                     &self.stats,
                 );
@@ -436,6 +507,7 @@ fn alert_out(c: &Committed, movement: &Item, alert: &Alert, mv: &View, iv: Optio
         seq: c.event.seq,
         id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
         bytes: message::alert(c.event.seq, &body),
+        shown: None,
     }
 }
 

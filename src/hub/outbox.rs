@@ -17,7 +17,11 @@ use bytes::Bytes;
 pub struct Out {
     pub seq: u64,
     pub id: Arc<str>,
+    /// The WebSocket message (JSON).
     pub bytes: Bytes,
+    /// For an upsert: the item as the subscriber's view shows it, shared with every subscriber
+    /// of that view, so that other encodings (CoT) are rendered once too. `None` for a removal.
+    pub shown: Option<Arc<super::Shown>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -123,6 +127,7 @@ mod tests {
             seq,
             id: Arc::from(id),
             bytes: Bytes::from(format!("{seq}")),
+            shown: None,
         }
     }
 
