@@ -141,7 +141,10 @@ async function firstLoad(path, token, ready) {
   });
   await page.goto(base + path);
   await ready(page);
-  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  const active = await page.evaluate(() =>
+    Promise.race([navigator.serviceWorker.ready.then(() => true), new Promise((r) => setTimeout(() => r(false), 15000))]),
+  );
+  if (!active) throw new Error(`no service worker became active for ${path} within 15 s`);
   await page.waitForLoadState("networkidle");
   await page.waitForTimeout(500);
   await Promise.all(pending);
