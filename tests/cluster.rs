@@ -354,23 +354,24 @@ async fn a_write_on_one_node_reaches_subscribers_on_the_others_in_order() {
     assert_eq!(last, 60, "every write is one event of the stream");
     wait_seen(&on_b, last, "b").await;
     wait_seen(&on_c, last, "c").await;
-    let (sb, sc) = (on_b.lock().unwrap(), on_c.lock().unwrap());
-    assert_eq!((sb.snapshot, sc.snapshot), (Some(0), Some(0)));
-    assert_gap_free(0, &sb.changes, "subscriber on B");
-    assert_eq!(
-        sb.changes, sc.changes,
-        "B and C deliver the same changes in the same order"
-    );
-    let first_twenty: Vec<&String> = sb.changes.iter().take(20).map(|c| &c.1).collect();
-    assert_eq!(first_twenty, ids.iter().take(20).collect::<Vec<_>>());
-    let delivered: HashSet<&String> = sb.changes.iter().map(|c| &c.1).collect();
-    for id in &ids {
-        assert!(
-            delivered.contains(id),
-            "{id} never reached the subscriber on B"
+    {
+        let (sb, sc) = (on_b.lock().unwrap(), on_c.lock().unwrap());
+        assert_eq!((sb.snapshot, sc.snapshot), (Some(0), Some(0)));
+        assert_gap_free(0, &sb.changes, "subscriber on B");
+        assert_eq!(
+            sb.changes, sc.changes,
+            "B and C deliver the same changes in the same order"
         );
+        let first_twenty: Vec<&String> = sb.changes.iter().take(20).map(|c| &c.1).collect();
+        assert_eq!(first_twenty, ids.iter().take(20).collect::<Vec<_>>());
+        let delivered: HashSet<&String> = sb.changes.iter().map(|c| &c.1).collect();
+        for id in &ids {
+            assert!(
+                delivered.contains(id),
+                "{id} never reached the subscriber on B"
+            );
+        }
     }
-    drop((sb, sc));
     // Every node holds the same picture, and PostgreSQL the same chain.
     for node in [&a, &b, &c] {
         let (status, body) = node.get(&token, "/api/v1/incidents").await;
@@ -658,14 +659,15 @@ async fn nats_restarted_mid_run() {
     let last = seq_of(&b).await;
     assert!(last >= 50, "20 before, 30 after: {last}");
     wait_seen(&on_b, last, "b").await;
-    let s = on_b.lock().unwrap();
-    assert!(!s.closed);
-    assert_gap_free(0, &s.changes, "subscriber on B across the NATS restart");
-    let delivered: HashSet<&String> = s.changes.iter().map(|c| &c.1).collect();
-    for id in &acked {
-        assert!(delivered.contains(id), "{id} acknowledged, never delivered");
+    {
+        let s = on_b.lock().unwrap();
+        assert!(!s.closed);
+        assert_gap_free(0, &s.changes, "subscriber on B across the NATS restart");
+        let delivered: HashSet<&String> = s.changes.iter().map(|c| &c.1).collect();
+        for id in &acked {
+            assert!(delivered.contains(id), "{id} acknowledged, never delivered");
+        }
     }
-    drop(s);
     let deadline = Instant::now() + Duration::from_secs(20);
     while seq_of(&a).await != last {
         assert!(Instant::now() < deadline, "A did not catch up to {last}");

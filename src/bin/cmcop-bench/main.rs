@@ -9,6 +9,7 @@
 //! on, and must never become a load generator aimed at someone else's server.
 
 mod append;
+mod cluster;
 mod process;
 mod sample;
 mod scrape;
@@ -43,6 +44,9 @@ enum Command {
     /// WebSocket subscribers over the five roles while position updates flow: latency, loss,
     /// conflation, memory per connection.
     Subscribers(subscribers::Args),
+    /// Cluster mode over NATS JetStream: cross-node latency against single-node, acknowledged
+    /// writes per second through HTTP and through JetStream alone.
+    Cluster(cluster::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
             Command::Startup(args) => startup::run(args).await,
             Command::Append(args) => append::run(args).await,
             Command::Subscribers(args) => subscribers::run(args).await,
+            Command::Cluster(args) => cluster::run(args).await,
         }
     });
     match result {
