@@ -724,3 +724,66 @@ async fn a_concurrent_if_match_race_on_two_nodes_has_exactly_one_winner() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_to_one_item_on_two_nodes_all_land_in_order() {
+    let nats = nats_url();
+    let db = TestDb::new(Backend::Postgres).await;
+    let stream = TestStream::new(&nats);
+    let token = coordinator_token(&db.url).await;
+    let a = Node::start(&db.url, &nats, &stream.name).await;
+    let b = Node::start(&db.url, &nats, &stream.name).await;
+    let mut f = common::movement(json!({}));
+    f["id"] = json!("convoy");
+    let r = a
+        .client
+        .post(a.url("/api/v1/movements"))
+        .bearer_auth(&token)
+        .json(&f)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // 40 position reports at once, half through each node: several land in one batch of one
+    // writer (each item's events go to the stream one after another) and the two writers race
+    // on the item's subject; none may be lost or refused.
+    let reports = futures_util::future::join_all((0..40).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let body = json!({
+            "position": [43.5 + i as f64 * 0.001, 36.27],
+            "at": format!("2026-11-29T10:{:02}:00Z", i),
+        });
+        let token = token.clone();
+        async move {
+            node.client
+                .post(node.url("/api/v1/movements/convoy/positions"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    for (i, status) in reports.iter().enumerate() {
+        assert!(status.is_success(), "report {i}: {status}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, va) = a.get(&token, "/api/v1/movements/convoy").await;
+        let (_, vb) = b.get(&token, "/api/v1/movements/convoy").await;
+        if va["properties"]["version"] == json!(41) && va == vb {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes disagree or lost a report: {} / {}",
+            va["properties"]["version"],
+            vb["properties"]["version"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+}
