@@ -178,8 +178,13 @@ async fn subscriber(base: &str, token: &str) -> anyhow::Result<Arrivals> {
     let arrivals: Arrivals = Arc::default();
     let out = arrivals.clone();
     tokio::spawn(async move {
-        while let Some(Ok(Message::Text(text))) = ws.next().await {
+        while let Some(msg) = ws.next().await {
             let now = Instant::now();
+            let text = match msg {
+                Ok(Message::Text(text)) => text,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
             let Ok(v) = serde_json::from_str::<Value>(&text) else {
                 continue;
             };
@@ -232,7 +237,11 @@ async fn latency(
             sent.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id.clone(), Instant::now());
-            let _ = client.post(url).bearer_auth(token).json(&body).send().await;
+            match client.post(url).bearer_auth(token).json(&body).send().await {
+                Ok(r) if r.status().as_u16() == 201 => {}
+                Ok(r) => eprintln!("latency write refused: {}", r.status()),
+                Err(e) => eprintln!("latency write failed: {e}"),
+            }
         }));
     }
     for t in tasks {
