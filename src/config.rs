@@ -45,6 +45,7 @@ pub struct Config {
     pub cot: CotConfig,
     pub web: WebConfig,
     pub federation: FederationConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// Federation with peer centres (issue #8, `proto/FEDERATION.md`): a feed served to peers on
@@ -111,6 +112,37 @@ pub struct PeerConfig {
     /// not taken in.
     #[serde(default)]
     pub markings_in: std::collections::HashMap<crate::model::Marking, crate::model::Marking>,
+}
+
+/// Cluster mode (issue #8): several nodes serve one picture, with a NATS JetStream stream as the
+/// ordered, replicated event log and PostgreSQL for the queryable history and the snapshots.
+/// Without `nats_url` the node runs alone on its own store (the default).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `nats://HOST:PORT` (comma-separated for several servers): set, the node joins the cluster.
+    pub nats_url: Option<String>,
+    /// The JetStream stream that is the event log; its subjects are `STREAM.e.ITEM`.
+    pub stream: String,
+    /// Copies JetStream keeps of every event when it creates the stream (3 on a NATS cluster).
+    pub replicas: usize,
+    /// How long a write waits for JetStream's acknowledgement before it answers 503.
+    pub ack_timeout_ms: u64,
+    /// Whether this node writes the queryable history and the snapshots into PostgreSQL
+    /// (idempotent by `seq`, so several nodes may; at least one must).
+    pub write_history: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats_url: None,
+            stream: "cmcop".into(),
+            replicas: 1,
+            ack_timeout_ms: 2000,
+            write_history: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -564,6 +596,8 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "CMCOP_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
         "http.max_connections_per_address",
     ),
+    ("CMCOP_NATS_URL", "cluster.nats_url"),
+    ("CMCOP_CLUSTER_STREAM", "cluster.stream"),
 ];
 
 impl Config {
@@ -616,6 +650,12 @@ impl Config {
                     "CMCOP_HTTP_MAX_CONNECTIONS_PER_ADDRESS=`{v}` is not a number; ignored"
                 ),
             }
+        }
+        if let Some(v) = get("CMCOP_NATS_URL") {
+            self.cluster.nats_url = Some(v);
+        }
+        if let Some(v) = get("CMCOP_CLUSTER_STREAM") {
+            self.cluster.stream = v;
         }
     }
 
@@ -673,6 +713,7 @@ impl Config {
             ));
         }
         self.validate_federation()?;
+        self.validate_cluster()?;
         Ok(())
     }
 
@@ -723,6 +764,39 @@ impl Config {
                     "peers[{i}].addr needs ca and a client certificate (client_cert/client_key, or tls_cert/tls_key)"
                 )));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        if c.nats_url.is_none() {
+            return Ok(());
+        }
+        let name_ok = !c.stream.is_empty()
+            && c.stream.len() <= 64
+            && c.stream
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'));
+        if !name_ok {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.stream `{}` must be 1-64 of A-Z a-z 0-9 - _",
+                c.stream
+            )));
+        }
+        if !(self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "cluster mode (cluster.nats_url) needs PostgreSQL as database.url: the nodes \
+                 share its history, snapshots and tokens"
+                    .into(),
+            ));
+        }
+        if c.replicas == 0 || c.replicas > 5 || c.ack_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "cluster.replicas must be 1-5 and cluster.ack_timeout_ms positive".into(),
+            ));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod alerts;
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod cot;
 pub mod demo;

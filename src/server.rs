@@ -18,6 +18,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::auth::{Tickets, Tokens};
+use crate::cluster::follow::Follower;
+use crate::cluster::Log;
 use crate::config::Config;
 use crate::guard::{AddressSlots, SignInLimiter, Slot};
 use crate::hub::{self, Hub, Limits};
@@ -25,7 +27,7 @@ use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
 use crate::picture::{Journal, Live, Picture};
 use crate::policy::Policy;
-use crate::store::{self, EventStore, StoreError};
+use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
 
 /// How many recent events the journal keeps in memory for subscribers that resume.
@@ -62,6 +64,8 @@ pub enum StartError {
     Cot(#[from] crate::cot::listener::BindError),
     #[error(transparent)]
     Federation(#[from] crate::federation::FeedError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// A built server, bound and loaded, not yet serving.
@@ -74,13 +78,24 @@ pub struct Application {
     cot: crate::cot::listener::Listeners,
     /// The federation feed and links (issue #8), when configured.
     federation: crate::federation::Federation,
+    /// Cluster mode: the stream's follower, and the history copier when this node writes it.
+    follower: Option<Follower>,
+    history: Option<(Arc<Log>, Arc<PgStore>)>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         let config = Arc::new(config);
         let policy = Arc::new(load_policy(&config)?);
-        let store = store::open(&config.database.url).await?;
+        // Cluster mode shares PostgreSQL (history, snapshots, tokens) and follows the stream.
+        let (store, pg, cluster): (Arc<dyn EventStore>, _, _) = match &config.cluster.nats_url {
+            None => (store::open(&config.database.url).await?, None, None),
+            Some(_) => {
+                let pg = Arc::new(PgStore::open(&config.database.url).await?);
+                let log = Arc::new(Log::connect(&config.cluster).await?);
+                (pg.clone(), Some(pg), Some(log))
+            }
+        };
         let started = Instant::now();
         let picture = load_picture(store.as_ref()).await?;
         let (seq, _) = picture.head();
@@ -98,6 +113,46 @@ impl Application {
             journal: Journal::new(JOURNAL_CAPACITY, seq),
         }));
         let (published_tx, published_rx) = watch::channel(seq);
+        let published_tx = Arc::new(published_tx);
+        let follower = match &cluster {
+            None => None,
+            Some(log) => {
+                let follower = Follower {
+                    log: log.clone(),
+                    live: live.clone(),
+                    published: published_tx.clone(),
+                    metrics: metrics.clone(),
+                    snapshot_every: config
+                        .cluster
+                        .write_history
+                        .then_some(config.snapshots.every_events),
+                    store: store.clone(),
+                    snapshot_running: Arc::default(),
+                    last_snapshot: seq.into(),
+                };
+                // Serve only once the picture has caught up with the stream as it is now.
+                let last = log.stream_last().await?;
+                if last < seq {
+                    return Err(crate::cluster::ClusterError::Behind {
+                        stream: log.stream_name().to_string(),
+                        stream_last: last,
+                        history: seq,
+                    }
+                    .into());
+                }
+                follower.catch_up(last).await?;
+                tracing::info!(
+                    seq = *published_tx.borrow(),
+                    stream = log.stream_name(),
+                    "caught up with the cluster's stream"
+                );
+                Some(follower)
+            }
+        };
+        let history = match (&cluster, pg) {
+            (Some(log), Some(pg)) if config.cluster.write_history => Some((log.clone(), pg)),
+            _ => None,
+        };
         let (writer, writer_task) = writer::writer(
             store.clone(),
             live.clone(),
@@ -105,6 +160,7 @@ impl Application {
             config.clone(),
             metrics.clone(),
             published_tx,
+            cluster.clone(),
             seq,
         );
         let tls = match (&config.http.tls_cert, &config.http.tls_key) {
@@ -147,6 +203,7 @@ impl Application {
             store,
             metrics,
             published: published_rx,
+            cluster,
         };
         Ok(Application {
             listener,
@@ -155,6 +212,8 @@ impl Application {
             writer_task,
             cot,
             federation,
+            follower,
+            history,
         })
     }
 
@@ -202,6 +261,16 @@ impl Application {
             self.writer_task,
             writer_shutdown.clone(),
         ));
+        if let Some(follower) = self.follower {
+            tracker.spawn(follower.run(hub_shutdown.clone()));
+        }
+        if let Some((log, pg)) = self.history {
+            tracker.spawn(crate::cluster::history::run_history(
+                log,
+                pg,
+                hub_shutdown.clone(),
+            ));
+        }
         tracker.spawn(hub::run_hub(
             self.state.hub.clone(),
             self.state.published.clone(),

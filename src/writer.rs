@@ -18,6 +18,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{AppendError, Log, Unsealed};
 use crate::config::Config;
 use crate::log::{Actor, Change, Event, Hash, PositionReport, Record};
 use crate::metrics::Metrics;
@@ -151,7 +152,9 @@ pub struct WriterTask {
     policy: Arc<Policy>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
-    published: watch::Sender<u64>,
+    published: Arc<watch::Sender<u64>>,
+    /// Where batches commit: `None` for the local store, the cluster's log in cluster mode.
+    cluster: Option<Arc<Log>>,
     needs_resync: bool,
     last_snapshot: u64,
     snapshot_running: Arc<std::sync::atomic::AtomicBool>,
@@ -165,7 +168,8 @@ pub fn writer(
     policy: Arc<Policy>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
-    published: watch::Sender<u64>,
+    published: Arc<watch::Sender<u64>>,
+    cluster: Option<Arc<Log>>,
     last_snapshot: u64,
 ) -> (Writer, WriterTask) {
     let (tx, rx) = mpsc::channel(config.writer.queue);
@@ -179,6 +183,7 @@ pub fn writer(
             config,
             metrics,
             published,
+            cluster,
             needs_resync: false,
             last_snapshot,
             snapshot_running: Arc::default(),
@@ -186,12 +191,13 @@ pub fn writer(
     )
 }
 
-/// A staged change: the event, the state around it, and whom to answer.
+/// A staged change: the event, the state around it, and the request to answer (kept whole, so
+/// that cluster mode can stage it again when another node changed the item first).
 struct Staged {
     event: Event,
     before: Option<Arc<Item>>,
     after: Option<Arc<Item>>,
-    reply: Option<oneshot::Sender<Result<Outcome, WriteError>>>,
+    request: Option<Request>,
 }
 
 /// A command answered without an event (nothing to change), answered after the commit so the
@@ -230,6 +236,9 @@ pub async fn run_writer(mut task: WriterTask, shutdown: CancellationToken) {
 
 impl WriterTask {
     async fn process(&mut self, batch: Vec<Request>) {
+        if let Some(log) = self.cluster.clone() {
+            return self.process_cluster(&log, batch).await;
+        }
         if self.needs_resync {
             if let Err(e) = self.resync().await {
                 for r in batch {
@@ -241,9 +250,9 @@ impl WriterTask {
         // The log stores times to the microsecond; taking `now` at that precision makes the
         // live picture equal to what a replay of the log rebuilds.
         let now = Utc::now().trunc_subsecs(6);
-        let (staged, unchanged) = {
+        let (staged, unchanged, _) = {
             let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-            self.stage(&live, batch, now)
+            self.stage(&live, batch, now, false)
         };
         if staged.is_empty() {
             for u in unchanged {
@@ -274,13 +283,134 @@ impl WriterTask {
                 self.needs_resync = true;
                 let msg = e.to_string();
                 for s in staged {
-                    if let Some(reply) = s.reply {
-                        let _ = reply.send(Err(WriteError::Unavailable(msg.clone())));
+                    if let Some(r) = s.request {
+                        let _ = r.reply.send(Err(WriteError::Unavailable(msg.clone())));
                     }
                 }
                 for u in unchanged {
                     let _ = u.reply.send(Err(WriteError::Unavailable(msg.clone())));
                 }
+            }
+        }
+    }
+
+    /// Cluster mode: stage against this node's picture, publish to JetStream with each item's
+    /// expected last stream sequence, await the acknowledgements together, wait until this
+    /// node's follower applied them, answer. A command whose item moved on another node is
+    /// staged again once the picture has caught up (so If-Match answers 412, and a patch
+    /// without it is recomputed by its handler on `Retry`).
+    async fn process_cluster(&mut self, log: &Arc<Log>, batch: Vec<Request>) {
+        const ROUNDS: usize = 16;
+        let mut applied = self.published.subscribe();
+        let mut pending = batch;
+        let mut moved: Vec<String> = Vec::new();
+        // Rounds in which another node changed an item first; deferred commands (a second one
+        // on an item of the batch) always make progress and are not counted.
+        let mut contested = 0;
+        loop {
+            if pending.is_empty() {
+                return;
+            }
+            if contested == ROUNDS {
+                for r in pending {
+                    let _ = r.reply.send(Err(WriteError::Conflict(
+                        "the item kept changing on other nodes; try again".into(),
+                    )));
+                }
+                return;
+            }
+            if !log.connected() {
+                return fail_all(
+                    pending,
+                    "the cluster's event log (NATS JetStream) is unreachable",
+                );
+            }
+            // Items this node holds (from a snapshot or the history) but has not seen an event
+            // of in the stream since it started, and items another node just changed: learn
+            // their last stream sequence and let the picture catch up with it.
+            let unknown: Vec<String> = {
+                let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+                let mut ids: Vec<String> = pending
+                    .iter()
+                    .map(|r| command_id(&r.command))
+                    .filter(|id| {
+                        (live.picture.get(id).is_some() || live.picture.is_retired(id))
+                            && log.known(id).is_none()
+                    })
+                    .map(str::to_string)
+                    .collect();
+                ids.append(&mut moved);
+                ids.sort();
+                ids.dedup();
+                ids
+            };
+            for id in &unknown {
+                if let Err(e) = log.learn(id, &mut applied).await {
+                    return fail_all(pending, &e);
+                }
+            }
+            let now = Utc::now().trunc_subsecs(6);
+            let (staged, unchanged, deferred, expected) = {
+                let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+                let (staged, unchanged, deferred) = self.stage(&live, pending, now, true);
+                // Read under the same lock as the picture the batch was staged on.
+                let expected: Vec<u64> = staged
+                    .iter()
+                    .map(|s| log.known(&s.event.item_id).unwrap_or(0))
+                    .collect();
+                (staged, unchanged, deferred, expected)
+            };
+            pending = deferred;
+            let events = staged
+                .iter()
+                .zip(&expected)
+                .map(|(s, e)| (s.event.item_id.clone(), Unsealed::of(&s.event), *e))
+                .collect();
+            let started = Instant::now();
+            let results = log.append(events).await;
+            self.metrics
+                .observe_commit(started.elapsed(), results.len());
+            let top = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .max()
+                .copied();
+            // Read-your-writes: answer once this node shows what it acknowledges.
+            let caught_up = match top {
+                Some(seq) => log.wait_applied(&mut applied, seq).await,
+                None => Ok(()),
+            };
+            for (s, result) in staged.into_iter().zip(results) {
+                let Some(request) = s.request else { continue };
+                match (result, &caught_up) {
+                    (Ok(seq), Ok(())) => {
+                        let _ = request.reply.send(Ok(Outcome {
+                            seq: Some(seq),
+                            item: s.after,
+                        }));
+                    }
+                    (Ok(_), Err(e)) => {
+                        tracing::warn!(error = %e, "stored in the stream, not yet applied here");
+                        let _ = request.reply.send(Err(WriteError::Unavailable(e.clone())));
+                    }
+                    (Err(AppendError::Moved), _) => {
+                        moved.push(s.event.item_id.clone());
+                        pending.push(request);
+                    }
+                    (Err(AppendError::Unavailable(e)), _) => {
+                        tracing::error!(error = %e, "not acknowledged by JetStream");
+                        let _ = request.reply.send(Err(WriteError::Unavailable(e)));
+                    }
+                }
+            }
+            for u in unchanged {
+                let _ = u.reply.send(Ok(Outcome {
+                    seq: None,
+                    item: u.item,
+                }));
+            }
+            if !moved.is_empty() {
+                contested += 1;
             }
         }
     }
@@ -294,17 +424,25 @@ impl WriterTask {
     }
 
     /// Stages every command of the batch against the picture plus the batch's own changes.
+    /// With `one_per_item` (cluster mode, where an item's next event must name the stream
+    /// sequence of the one before) a second command on an item is deferred to the next round.
     fn stage(
         &self,
         live: &Live,
         batch: Vec<Request>,
         now: DateTime<Utc>,
-    ) -> (Vec<Staged>, Vec<Unchanged>) {
+        one_per_item: bool,
+    ) -> (Vec<Staged>, Vec<Unchanged>, Vec<Request>) {
         let mut overlay: HashMap<String, Option<Arc<Item>>> = HashMap::new();
         let mut staged: Vec<Staged> = Vec::new();
         let mut unchanged = Vec::new();
+        let mut deferred = Vec::new();
         let (head, _) = live.picture.head();
         for req in batch {
+            if one_per_item && overlay.contains_key(command_id(&req.command)) {
+                deferred.push(req);
+                continue;
+            }
             let current = match overlay.get(command_id(&req.command)) {
                 Some(state) => state.clone(),
                 None => live.picture.get(command_id(&req.command)).cloned(),
@@ -323,7 +461,7 @@ impl WriterTask {
                     let event = Event {
                         seq: head + staged.len() as u64 + 1,
                         at: now,
-                        actor: req.actor,
+                        actor: req.actor.clone(),
                         layer,
                         item_id: command_id(&req.command).to_string(),
                         change,
@@ -336,7 +474,7 @@ impl WriterTask {
                                 event,
                                 before: current,
                                 after,
-                                reply: Some(req.reply),
+                                request: Some(req),
                             });
                         }
                         Err(e) => {
@@ -347,7 +485,7 @@ impl WriterTask {
                 }
             }
         }
-        (staged, unchanged)
+        (staged, unchanged, deferred)
     }
 
     /// Checks one command against the item's current state; `None` when it changes nothing.
@@ -568,8 +706,8 @@ impl WriterTask {
                     before: s.before,
                     after: s.after,
                 }));
-                if let Some(reply) = s.reply {
-                    replies.push((reply, seq, item));
+                if let Some(r) = s.request {
+                    replies.push((r.reply, seq, item));
                 }
             }
         }
@@ -594,42 +732,14 @@ impl WriterTask {
 
     /// Writes a snapshot in the background; the writer only copies pointers.
     fn snapshot(&mut self, seq: u64) {
-        use std::sync::atomic::Ordering;
-        if self.snapshot_running.swap(true, Ordering::AcqRel) {
-            return;
+        if spawn_snapshot(
+            self.live.clone(),
+            self.store.clone(),
+            self.snapshot_running.clone(),
+            false,
+        ) {
+            self.last_snapshot = seq;
         }
-        self.last_snapshot = seq;
-        let live = self.live.clone();
-        let store = self.store.clone();
-        let running = self.snapshot_running.clone();
-        tokio::spawn(async move {
-            let snap: Result<(u64, Vec<u8>), String> = tokio::task::spawn_blocking(move || {
-                // Only pointers are taken under the lock; sorting and serializing happen
-                // outside it, so writers and readers are not held up.
-                let view = live
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .picture
-                    .snapshot_view();
-                let seq = view.seq;
-                view.to_json()
-                    .map(|bytes| (seq, bytes))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
-            match snap {
-                Ok((seq, bytes)) => {
-                    let at = crate::log::format_time(Utc::now());
-                    match store.put_snapshot(seq, &at, &bytes).await {
-                        Ok(()) => tracing::info!(seq, bytes = bytes.len(), "snapshot written"),
-                        Err(e) => tracing::warn!(error = %e, "snapshot not written"),
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "snapshot not taken"),
-            }
-            running.store(false, Ordering::Release);
-        });
     }
 
     /// After a failed commit: the store may hold events whose answer was lost. Load them so the
@@ -665,7 +775,7 @@ impl WriterTask {
                     event,
                     before,
                     after,
-                    reply: None,
+                    request: None,
                 });
             }
         }
@@ -794,6 +904,75 @@ pub fn federated_unchanged(current: &Item, next: &Item) -> bool {
         n.seq = c.seq;
     }
     next == *current
+}
+
+/// Writes a snapshot of the picture in the background unless one is being written (false then).
+/// Only pointers are taken under the picture's lock. With `wait_history` (cluster mode) it is
+/// stored only once the history in the store reaches it, so that start-up can check it against
+/// the stored chain.
+pub fn spawn_snapshot(
+    live: Arc<RwLock<Live>>,
+    store: Arc<dyn EventStore>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+    wait_history: bool,
+) -> bool {
+    use std::sync::atomic::Ordering;
+    if running.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    tokio::spawn(async move {
+        let snap: Result<(u64, Vec<u8>), String> = tokio::task::spawn_blocking(move || {
+            // Sorting and serializing happen outside the lock, so writers and readers are not
+            // held up.
+            let view = live
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .picture
+                .snapshot_view();
+            let seq = view.seq;
+            view.to_json()
+                .map(|bytes| (seq, bytes))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let snap = match snap {
+            Ok((seq, bytes)) if wait_history => {
+                let mut stored = false;
+                for _ in 0..120 {
+                    if matches!(store.head().await, Ok(Some((h, _))) if h >= seq) {
+                        stored = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                if stored {
+                    Ok((seq, bytes))
+                } else {
+                    Err(format!("the history has not reached event {seq}"))
+                }
+            }
+            other => other,
+        };
+        match snap {
+            Ok((seq, bytes)) => {
+                let at = crate::log::format_time(Utc::now());
+                match store.put_snapshot(seq, &at, &bytes).await {
+                    Ok(()) => tracing::info!(seq, bytes = bytes.len(), "snapshot written"),
+                    Err(e) => tracing::warn!(error = %e, "snapshot not written"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "snapshot not taken"),
+        }
+        running.store(false, Ordering::Release);
+    });
+    true
+}
+
+fn fail_all(requests: Vec<Request>, why: &str) {
+    for r in requests {
+        let _ = r.reply.send(Err(WriteError::Unavailable(why.to_string())));
+    }
 }
 
 fn command_id(c: &Command) -> &str {

@@ -15,6 +15,29 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// does not (the picture is still served from memory).
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let seq = *state.published.borrow();
+    if let Some(log) = &state.cluster {
+        // Cluster mode: writes need the stream; reads and subscriptions go on from memory.
+        let problem = if let Some(why) = log.broken() {
+            Some(format!("this node stopped following the stream: {why}"))
+        } else if !log.connected() {
+            Some("the cluster's event log (NATS JetStream) is unreachable: writes answer 503, reads and subscriptions are served from memory".to_string())
+        } else {
+            state.store.ping().await.err().map(|e| e.to_string())
+        };
+        let body = json!({
+            "status": if problem.is_some() { "degraded" } else { "ok" },
+            "seq": seq,
+            "store": state.store.backend(),
+            "cluster": {"stream": log.stream_name(), "nats": if log.connected() { "connected" } else { "disconnected" }},
+            "detail": problem,
+        });
+        let code = if problem.is_some() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        return (code, Json(body)).into_response();
+    }
     match state.store.ping().await {
         Ok(()) => Json(json!({"status": "ok", "seq": seq, "store": state.store.backend()}))
             .into_response(),

@@ -60,6 +60,8 @@ pub struct AppState {
     pub cot: Arc<crate::cot::listener::Shared>,
     /// Cancelled when the server shuts down; long-lived connections watch it.
     pub shutdown: CancellationToken,
+    /// Cluster mode: the node's handle on the shared log (issue #8).
+    pub cluster: Option<Arc<crate::cluster::Log>>,
 }
 
 impl AppState {

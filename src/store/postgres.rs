@@ -37,6 +37,36 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Inserts records that may be stored already (cluster mode: every history-writing node
+    /// inserts the same sealed records, which are equal by construction); a `seq` already present
+    /// is left as it is. Returns once the transaction is committed.
+    pub async fn insert_history(&self, records: &[Record]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(INSERT_CHUNK) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.seq as i64)
+                    .push_bind(&r.at)
+                    .push_bind(&r.org)
+                    .push_bind(&r.actor)
+                    .push_bind(&r.kind)
+                    .push_bind(&r.layer)
+                    .push_bind(&r.item_id)
+                    .push_bind(&r.payload)
+                    .push_bind(&r.prev_hash[..])
+                    .push_bind(&r.hash[..]);
+            });
+            q.push(" ON CONFLICT (seq) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn append(&self, records: &[Record]) -> Result<(), StoreError> {

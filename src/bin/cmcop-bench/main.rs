@@ -10,6 +10,7 @@
 
 mod append;
 mod cot;
+mod cluster;
 mod process;
 mod sample;
 mod scrape;
@@ -47,6 +48,9 @@ enum Command {
     /// CoT fan-out against another CoT server (taky): a ladder of rates, latency, the highest
     /// rate sustained without loss.
     Cot(cot::Args),
+    /// Cluster mode over NATS JetStream: cross-node latency against single-node, acknowledged
+    /// writes per second through HTTP and through JetStream alone.
+    Cluster(cluster::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             Command::Append(args) => append::run(args).await,
             Command::Subscribers(args) => subscribers::run(args).await,
             Command::Cot(args) => cot::run(args).await,
+            Command::Cluster(args) => cluster::run(args).await,
         }
     });
     match result {
