@@ -861,3 +861,31 @@ async fn a_64_kbit_link_stays_current_within_ten_seconds() {
     );
     demo.stop().await;
 }
+
+/// A client offering permessage-deflate (RFC 7692) is not refused: the server accepts no
+/// extension (tungstenite implements none) and speaks plain frames, so the client must not
+/// compress either; the `+deflate` subprotocols are the compressed path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permessage_deflate_offer_falls_back_to_plain_frames() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let jcmc = app.token(Role::Coordinator, "JCMC").await;
+    let mut req = format!("ws://{}/api/v1/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert("Authorization", format!("Bearer {jcmc}").parse().unwrap());
+    h.insert(
+        "Sec-WebSocket-Extensions",
+        "permessage-deflate; client_max_window_bits"
+            .parse()
+            .unwrap(),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert!(resp.headers().get("Sec-WebSocket-Extensions").is_none());
+    ws.send(Message::Text(r#"{"type":"subscribe"}"#.into()))
+        .await
+        .unwrap();
+    let f = next_frame(&mut ws).await;
+    assert_eq!(f.messages[0]["type"], "snapshot");
+    app.stop().await;
+}

@@ -79,7 +79,9 @@ impl Subscriber {
 
     /// Position thinning: whether the change goes to this subscriber at all. Remembers the
     /// position it was sent, so call it only for a change that is then pushed (or sent).
-    pub fn passes_thinning(&self, c: &Committed, t: &Transition) -> bool {
+    /// Distances are measured on the position as the subscriber sees it (snapped when its view
+    /// reduces precision), so thinning reveals nothing finer than the view shows.
+    pub fn passes_thinning(&self, c: &Committed, t: &Transition, view: Option<&View>) -> bool {
         let Some(min_move_m) = self.delivery.min_move_m else {
             return true;
         };
@@ -98,7 +100,8 @@ impl Subscriber {
                     .after
                     .as_ref()
                     .and_then(|i| i.movement())
-                    .and_then(|m| m.position);
+                    .and_then(|m| m.position)
+                    .map(|p| seen_position(p, view));
                 if let (Change::Position { .. }, Some(p), Some(prev)) =
                     (&c.event.change, now, last.get(id))
                 {
@@ -134,6 +137,14 @@ impl Subscriber {
             Pushed::Overflow => {}
         }
         self.notify.notify_one();
+    }
+}
+
+/// A position as a viewer receives it.
+fn seen_position(p: Position, view: Option<&View>) -> Position {
+    match view.and_then(View::precision_m) {
+        Some(precision) => crate::model::geometry::snap(p, precision),
+        None => p,
     }
 }
 
@@ -287,12 +298,10 @@ impl Hub {
                 let Some(p) = item.movement().and_then(|m| m.position) else {
                     continue;
                 };
-                let seen = self
-                    .policy
-                    .decide(item, &viewer)
-                    .is_some_and(|v| scope.admits(item, &v));
-                if seen {
-                    delivered_positions.insert(Arc::from(item.id.as_str()), p);
+                let view = self.policy.decide(item, &viewer);
+                if let Some(v) = view.filter(|v| scope.admits(item, v)) {
+                    delivered_positions
+                        .insert(Arc::from(item.id.as_str()), seen_position(p, Some(&v)));
                 }
             }
         }
@@ -349,7 +358,7 @@ impl Hub {
             before_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
             after_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
         );
-        if !sub.passes_thinning(c, &t) {
+        if !sub.passes_thinning(c, &t, va.as_ref().map(|(_, v)| v)) {
             return None;
         }
         let seq = c.event.seq;
@@ -430,7 +439,7 @@ impl Hub {
                         .clone(),
                     Transition::Nothing => continue,
                 };
-                if !sub.passes_thinning(c, &t) {
+                if !sub.passes_thinning(c, &t, va.as_ref()) {
                     continue;
                 }
                 sub.push(

@@ -3,7 +3,8 @@
 //! Each subcommand measures one thing against a real `cmcop`: `writes` drives durable writes
 //! through HTTP from many keep-alive clients, `startup` builds a large event log through the
 //! library and times how long the server takes to serve it, and `append` measures what the
-//! store alone can commit (the ceiling under `writes`). The tool owns no server logic: it starts
+//! store alone can commit (the ceiling under `writes`); `wire` follows the live demo in process
+//! with one subscriber per WebSocket encoding (issue #9). The tool owns no server logic: it starts
 //! the release `cmcop` binary (or talks to one already running) and reads what the server
 //! reports. Every request it makes goes to a loopback address: it measures the machine it runs
 //! on, and must never become a load generator aimed at someone else's server.
@@ -14,6 +15,7 @@ mod sample;
 mod scrape;
 mod startup;
 mod subscribers;
+mod wire;
 mod writes;
 
 use std::process::ExitCode;
@@ -43,6 +45,9 @@ enum Command {
     /// WebSocket subscribers over the five roles while position updates flow: latency, loss,
     /// conflation, memory per connection.
     Subscribers(subscribers::Args),
+    /// Bytes on the wire per WebSocket encoding over the live demo, and the CPU cost of
+    /// compression (issue #9). Runs the demo in process.
+    Wire(wire::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
             Command::Startup(args) => startup::run(args).await,
             Command::Append(args) => append::run(args).await,
             Command::Subscribers(args) => subscribers::run(args).await,
+            Command::Wire(args) => wire::run(args).await,
         }
     });
     match result {
