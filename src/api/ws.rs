@@ -24,7 +24,8 @@ use super::{
 use crate::auth::Identity;
 use crate::feature;
 use crate::hub::message::{self, ClientMessage};
-use crate::hub::{Start, Subscriber};
+use crate::hub::wire::SUBPROTOCOLS;
+use crate::hub::{Delivery, Start, Subscriber, Wire, WireFrame};
 use crate::scope::{Exercise, Scope};
 
 /// Close codes (RFC 6455 §7.4.1).
@@ -131,6 +132,9 @@ pub async fn upgrade(
             ))
         })?;
     let max = hub_config.max_message_kib * 1024;
+    // The encoding on the wire (issue #9), by subprotocol; JSON when the client asks for none.
+    let upgrade = upgrade.protocols(SUBPROTOCOLS);
+    let wire = Wire::from_subprotocol(upgrade.selected_protocol().and_then(|p| p.to_str().ok()));
     Ok(upgrade
         // Small buffers: tungstenite's defaults cost over 128 KiB per connection.
         .read_buffer_size(4 * 1024)
@@ -140,7 +144,9 @@ pub async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let viewer = who.viewer();
-            Connection::new(state, who, viewer, socket).run().await;
+            Connection::new(state, who, viewer, socket, wire)
+                .run()
+                .await;
             drop(guard);
         }))
 }
@@ -171,8 +177,18 @@ pub(crate) async fn serve_peer(state: AppState, peer: &str, mut socket: WebSocke
         org: peer.to_string(),
     };
     let viewer = crate::policy::Viewer::peer(peer);
-    Connection::new(state, who, viewer, socket).run().await;
+    Connection::new(state, who, viewer, socket, Wire::default())
+        .run()
+        .await;
     drop(guard);
+}
+
+/// Sleeps until `at`; never returns when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One client connection.
@@ -182,10 +198,15 @@ struct Connection {
     /// Whose policy view the connection follows: the token's, or a peer centre's.
     viewer: crate::policy::Viewer,
     socket: WebSocket,
+    /// What this connection's frames look like (subprotocol).
+    wire: Wire,
     sub: Option<Arc<Subscriber>>,
     /// The last sequence number sent, for close reasons (the client resumes from it).
     last_seq: u64,
     bad_messages: u32,
+    /// When the last frame of the picture (snapshot, catch-up or changes) went out: with
+    /// `max_rate`, the next one waits until the interval has passed.
+    last_frame: Option<Instant>,
 }
 
 enum Flow {
@@ -200,15 +221,18 @@ impl Connection {
         who: Identity,
         viewer: crate::policy::Viewer,
         socket: WebSocket,
+        wire: Wire,
     ) -> Connection {
         Connection {
             state,
             who,
             viewer,
             socket,
+            wire,
             sub: None,
             last_seq: 0,
             bad_messages: 0,
+            last_frame: None,
         }
     }
 
@@ -222,6 +246,9 @@ impl Connection {
         // A client that never subscribes holds a connection for nothing: it gets a while.
         let subscribe_by =
             tokio::time::Instant::now() + Duration::from_secs(cfg.subscribe_timeout_seconds.max(1));
+        // When the outbox is to be sent next; `None` while nothing waits. Changes gather for a
+        // tick (`batch_ms`), or until the subscriber's `max_rate` interval has passed.
+        let mut flush_at: Option<tokio::time::Instant> = None;
         let flow = loop {
             let sub = self.sub.clone();
             let unsubscribed = sub.is_none();
@@ -243,9 +270,17 @@ impl Connection {
                         self.on_message(msg).await
                     }
                 },
-                _ = notified => {
-                    // Let changes gather for a tick, then send them as one frame.
-                    tokio::time::sleep(Duration::from_millis(cfg.batch_ms)).await;
+                _ = notified, if flush_at.is_none() => {
+                    let mut at = Instant::now() + Duration::from_millis(cfg.batch_ms);
+                    let rate = sub.as_ref().and_then(|s| s.delivery.max_rate_ms);
+                    if let (Some(ms), Some(last)) = (rate, self.last_frame) {
+                        at = at.max(last + Duration::from_millis(ms));
+                    }
+                    flush_at = Some(at.into());
+                    Flow::Continue
+                }
+                _ = sleep_until(flush_at), if flush_at.is_some() => {
+                    flush_at = None;
                     self.flush().await
                 }
                 _ = tokio::time::sleep_until(subscribe_by), if unsubscribed => Flow::Close(
@@ -295,8 +330,24 @@ impl Connection {
         }
     }
 
+    /// Sends one frame of the picture and notes when, for `max_rate`.
+    async fn send_picture(&mut self, frame: WireFrame) -> Flow {
+        self.last_frame = Some(Instant::now());
+        self.send_frame(frame).await
+    }
+
+    /// Sends one message given as JSON, in the connection's encoding.
     async fn send_text(&mut self, text: String) -> Flow {
-        match self.socket.send(Message::Text(text.into())).await {
+        let frame = self.wire.single(text);
+        self.send_frame(frame).await
+    }
+
+    async fn send_frame(&mut self, frame: WireFrame) -> Flow {
+        let msg = match frame {
+            WireFrame::Text(t) => Message::Text(t.into()),
+            WireFrame::Binary(b) => Message::Binary(b.into()),
+        };
+        match self.socket.send(msg).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Gone,
         }
@@ -323,6 +374,8 @@ impl Connection {
                 bbox,
                 since,
                 exercise,
+                max_rate,
+                min_move_m,
             }) => {
                 let default_exercise = Exercise::parse(&self.state.config.picture.exercise)
                     .unwrap_or(Exercise::Exclude);
@@ -331,7 +384,11 @@ impl Connection {
                     bbox,
                     exercise: exercise.unwrap_or(default_exercise),
                 };
-                self.subscribe(scope, since).await
+                let delivery = Delivery {
+                    max_rate_ms: max_rate,
+                    min_move_m,
+                };
+                self.subscribe(scope, since, delivery).await
             }
             Err(e) => self.refuse(e.code, &e.message).await,
         }
@@ -348,12 +405,15 @@ impl Connection {
 
     /// (Re)subscribes: a new subscription replaces the old one and starts with a snapshot or
     /// the catch-up after `since`.
-    async fn subscribe(&mut self, scope: Scope, since: Option<u64>) -> Flow {
+    async fn subscribe(&mut self, scope: Scope, since: Option<u64>, delivery: Delivery) -> Flow {
         if let Some(old) = self.sub.take() {
             self.state.hub.unsubscribe(&old);
         }
         let viewer = self.viewer.clone();
-        let (sub, start) = self.state.hub.subscribe(viewer.clone(), scope, since);
+        let (sub, start) = self
+            .state
+            .hub
+            .subscribe_with(viewer.clone(), scope, since, delivery);
         self.sub = Some(sub.clone());
         match start {
             Start::Snapshot { seq, items } => {
@@ -367,18 +427,25 @@ impl Connection {
                 let features: Vec<Value> =
                     visible.iter().map(|(i, v)| feature::render(i, v)).collect();
                 self.last_seq = seq;
-                self.send_text(message::snapshot(seq, &features)).await
+                let frame = self.wire.single(message::snapshot(seq, &features));
+                self.send_picture(frame).await
             }
             Start::Resume { events } => {
                 let outs: Vec<_> = events
                     .iter()
                     .filter_map(|c| self.state.hub.delta_for(&sub, c))
                     .collect();
-                for chunk in outs.chunks(MAX_BATCH) {
+                // A rate-limited subscriber gets its catch-up in one frame.
+                let chunk_len = match delivery.max_rate_ms {
+                    Some(_) => outs.len().max(1),
+                    None => MAX_BATCH,
+                };
+                for chunk in outs.chunks(chunk_len) {
                     if let Some(last) = chunk.last() {
                         self.last_seq = last.seq;
                     }
-                    if let Flow::Gone = self.send_text(message::frame(chunk)).await {
+                    let frame = self.wire.frame(chunk);
+                    if let Flow::Gone = self.send_picture(frame).await {
                         return Flow::Gone;
                     }
                 }
@@ -393,9 +460,14 @@ impl Connection {
             return Flow::Continue;
         };
         // A few frames per wake-up, so that a busy outbox cannot starve reading the socket
-        // or noticing shutdown; what remains is picked up on the next turn.
-        for _ in 0..8 {
-            let outs = match sub.drain(MAX_BATCH) {
+        // or noticing shutdown; what remains is picked up on the next turn. A rate-limited
+        // subscriber gets everything waiting (the newest state per item) in one frame.
+        let (frames, max) = match sub.delivery.max_rate_ms {
+            Some(_) => (1, usize::MAX),
+            None => (8, MAX_BATCH),
+        };
+        for _ in 0..frames {
+            let outs = match sub.drain(max) {
                 Ok(outs) => outs,
                 Err(_) => {
                     self.state
@@ -415,7 +487,8 @@ impl Connection {
             if let Some(last) = outs.last() {
                 self.last_seq = last.seq;
             }
-            if let Flow::Gone = self.send_text(message::frame(&outs)).await {
+            let frame = self.wire.frame(&outs);
+            if let Flow::Gone = self.send_picture(frame).await {
                 return Flow::Gone;
             }
         }

@@ -16,6 +16,13 @@ use crate::scope::Exercise;
 
 use super::Out;
 
+/// The longest frame interval a subscriber may ask for (`max_rate`): ten minutes. Longer would
+/// look like a dead feed to everyone watching the screen.
+pub const MAX_RATE_LIMIT_MS: u64 = 600_000;
+
+/// The largest `min_move_m`: 100 km.
+pub const MIN_MOVE_LIMIT_M: f64 = 100_000.0;
+
 pub fn upsert(seq: u64, item: &Item, view: &View) -> Bytes {
     let feature = feature::render(item, view);
     Bytes::from(format!(
@@ -72,6 +79,10 @@ pub enum ClientMessage {
         bbox: Option<BBox>,
         since: Option<u64>,
         exercise: Option<Exercise>,
+        /// At most one frame per this many milliseconds (issue #9).
+        max_rate: Option<u64>,
+        /// Position-only changes only for moves larger than this many metres (issue #9).
+        min_move_m: Option<f64>,
     },
     Ping,
 }
@@ -117,6 +128,10 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 since: Option<u64>,
                 #[serde(default)]
                 exercise: Option<String>,
+                #[serde(default)]
+                max_rate: Option<u64>,
+                #[serde(default)]
+                min_move_m: Option<f64>,
             }
             let s: Sub = serde_path_to_error::deserialize(&value).map_err(|e| {
                 ProtocolError::bad(format!("subscribe: {}: {}", e.path(), e.inner()))
@@ -131,11 +146,26 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 .map(|e| Exercise::parse(&e))
                 .transpose()
                 .map_err(|e| ProtocolError::bad(format!("subscribe: exercise: {e}")))?;
+            if let Some(ms) = s.max_rate.filter(|ms| *ms > MAX_RATE_LIMIT_MS) {
+                return Err(ProtocolError::bad(format!(
+                    "subscribe: max_rate: {ms} ms is more than the limit of {MAX_RATE_LIMIT_MS} ms"
+                )));
+            }
+            if let Some(m) = s
+                .min_move_m
+                .filter(|m| !(m.is_finite() && (0.0..=MIN_MOVE_LIMIT_M).contains(m)))
+            {
+                return Err(ProtocolError::bad(format!(
+                    "subscribe: min_move_m: {m} is not a distance from 0 to {MIN_MOVE_LIMIT_M} metres"
+                )));
+            }
             Ok(ClientMessage::Subscribe {
                 layers: s.layers,
                 bbox,
                 since: s.since,
                 exercise,
+                max_rate: s.max_rate.filter(|ms| *ms > 0),
+                min_move_m: s.min_move_m.filter(|m| *m > 0.0),
             })
         }
         "ping" => Ok(ClientMessage::Ping),
@@ -174,17 +204,45 @@ mod tests {
     }
 
     #[test]
+    fn parses_field_conditions_and_names_bad_values() {
+        let m = parse_client(r#"{"type":"subscribe","max_rate":2000,"min_move_m":250}"#).unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::Subscribe {
+                max_rate: Some(2000),
+                min_move_m: Some(m),
+                ..
+            } if m == 250.0
+        ));
+        for bad in [
+            r#"{"type":"subscribe","max_rate":-1}"#,
+            r#"{"type":"subscribe","max_rate":"fast"}"#,
+            r#"{"type":"subscribe","max_rate":600001}"#,
+        ] {
+            let e = parse_client(bad).unwrap_err();
+            assert!(e.message.contains("max_rate"), "{bad}: {}", e.message);
+        }
+        for bad in [
+            r#"{"type":"subscribe","min_move_m":-5}"#,
+            r#"{"type":"subscribe","min_move_m":1e9}"#,
+        ] {
+            let e = parse_client(bad).unwrap_err();
+            assert!(e.message.contains("min_move_m"), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
     fn batch_frame_is_valid_json() {
         let a = Out {
             seq: 1,
             id: "a".into(),
-            bytes: remove(1, "a"),
+            bytes: remove(1, "a").into(),
             shown: None,
         };
         let b = Out {
             seq: 2,
             id: "b".into(),
-            bytes: remove(2, "b"),
+            bytes: remove(2, "b").into(),
             shown: None,
         };
         let v: Value = serde_json::from_str(&frame(&[a.clone(), b])).unwrap();

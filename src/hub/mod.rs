@@ -13,25 +13,35 @@
 //! from it, so that those too are rendered once per view and not once per connection.
 //!
 //! Lock order: `registry`, then `live`. The hub task never holds both.
+//!
+//! Field conditions (issue #9): a subscriber may ask for at most one frame per `max_rate`
+//! milliseconds (its outbox then conflates every change per item, so a frame carries the newest
+//! state of each item and nothing older) and for position thinning (`min_move_m`: a
+//! position-only change of a movement goes to it only when the movement moved more than that,
+//! geodesically, from the position last delivered to it). Both are per subscriber and decided
+//! after the shared rendering, so each change is still encoded once per view.
 
 pub mod message;
 pub mod outbox;
+pub mod protobuf;
+pub mod wire;
 
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{self, Alert, Logged};
 use crate::log::Change;
-use crate::model::{BBox, Item};
+use crate::model::{BBox, Item, Position};
 use crate::picture::{Committed, Live};
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
 pub use outbox::{Limits, Out, Outbox, Pushed};
+pub use wire::{Shared, Wire, WireFrame};
 
 /// How many journal entries the hub takes per lock.
 const FAN_OUT_CHUNK: usize = 1024;
@@ -45,11 +55,25 @@ pub fn is_alert(out: &Out) -> bool {
     out.id.starts_with(ALERT_PREFIX)
 }
 
+/// How changes are delivered to one subscriber (issue #9), beside what it sees (`Scope`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Delivery {
+    /// At most one frame per this many milliseconds; changes in between are conflated per item.
+    pub max_rate_ms: Option<u64>,
+    /// Position-only changes of a movement only when it moved more than this many metres from
+    /// the position last delivered to this subscriber.
+    pub min_move_m: Option<f64>,
+}
+
 /// A subscription: who, what scope, and the outbox the hub fills.
 pub struct Subscriber {
     pub id: u64,
     pub viewer: Viewer,
     pub scope: Scope,
+    pub delivery: Delivery,
+    /// With `min_move_m`: the position of each movement as last delivered (or put in the
+    /// outbox, which conflates towards the newest anyway).
+    delivered_positions: Mutex<HashMap<Arc<str>, Position>>,
     /// Changes up to this sequence number reached the subscriber another way (its snapshot or
     /// its catch-up from the journal); the hub delivers only later ones.
     start_after: u64,
@@ -66,6 +90,52 @@ impl Subscriber {
             return Err(Overflowed);
         }
         Ok(outbox.drain(max))
+    }
+
+    /// Position thinning: whether the change goes to this subscriber at all. Remembers the
+    /// position it was sent, so call it only for a change that is then pushed (or sent).
+    /// Distances are measured on the position as the subscriber sees it (snapped when its view
+    /// reduces precision), so thinning reveals nothing finer than the view shows.
+    pub fn passes_thinning(&self, c: &Committed, t: &Transition, view: Option<&View>) -> bool {
+        let Some(min_move_m) = self.delivery.min_move_m else {
+            return true;
+        };
+        let mut last = self
+            .delivered_positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let id = c.event.item_id.as_str();
+        match t {
+            Transition::Remove => {
+                last.remove(id);
+                true
+            }
+            Transition::Upsert => {
+                let now = c
+                    .after
+                    .as_ref()
+                    .and_then(|i| i.movement())
+                    .and_then(|m| m.position)
+                    .map(|p| seen_position(p, view));
+                if let (Change::Position { .. }, Some(p), Some(prev)) =
+                    (&c.event.change, now, last.get(id))
+                {
+                    if geodesic_m(*prev, p) <= min_move_m {
+                        return false;
+                    }
+                }
+                match now {
+                    Some(p) => {
+                        last.insert(Arc::from(id), p);
+                    }
+                    None => {
+                        last.remove(id);
+                    }
+                }
+                true
+            }
+            Transition::Nothing => true,
+        }
     }
 
     fn push(&self, out: Out, stats: &HubStats) {
@@ -134,6 +204,20 @@ impl Shown {
     ) -> &Encoded {
         self.encoded[encoding as usize].get_or_init(|| render(&self.item, &self.view))
     }
+}
+
+/// A position as a viewer receives it.
+fn seen_position(p: Position, view: Option<&View>) -> Position {
+    match view.and_then(View::precision_m) {
+        Some(precision) => crate::model::geometry::snap(p, precision),
+        None => p,
+    }
+}
+
+/// Geodesic distance in metres (WGS84) between two `[lon, lat]` positions.
+fn geodesic_m(a: Position, b: Position) -> f64 {
+    use geo::{Distance, Geodesic};
+    Geodesic::distance(geo::Point::new(a[0], a[1]), geo::Point::new(b[0], b[1]))
 }
 
 /// The subscriber fell too far behind even with conflation.
@@ -234,6 +318,17 @@ impl Hub {
         scope: Scope,
         since: Option<u64>,
     ) -> (Arc<Subscriber>, Start) {
+        self.subscribe_with(viewer, scope, since, Delivery::default())
+    }
+
+    /// `subscribe` with a frame rate and position thinning (issue #9).
+    pub fn subscribe_with(
+        &self,
+        viewer: Viewer,
+        scope: Scope,
+        since: Option<u64>,
+        delivery: Delivery,
+    ) -> (Arc<Subscriber>, Start) {
         let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         let (start_after, start) = {
             let live = self.live.read().unwrap_or_else(|e| e.into_inner());
@@ -261,14 +356,35 @@ impl Hub {
                 ),
             }
         };
+        // Thinning starts from the positions the snapshot delivers. They are taken here,
+        // under the registry lock, so that no delta can be judged against an older position.
+        let mut delivered_positions = HashMap::new();
+        if let (Some(_), Start::Snapshot { items, .. }) = (delivery.min_move_m, &start) {
+            for item in items {
+                let Some(p) = item.movement().and_then(|m| m.position) else {
+                    continue;
+                };
+                let view = self.policy.decide(item, &viewer);
+                if let Some(v) = view.filter(|v| scope.admits(item, v)) {
+                    delivered_positions
+                        .insert(Arc::from(item.id.as_str()), seen_position(p, Some(&v)));
+                }
+            }
+        }
+        let outbox = match delivery.max_rate_ms {
+            Some(_) => Outbox::conflating(self.limits),
+            None => Outbox::new(self.limits),
+        };
         let id = reg.next_id;
         reg.next_id += 1;
         let sub = Arc::new(Subscriber {
             id,
             viewer: viewer.clone(),
             scope,
+            delivery,
+            delivered_positions: Mutex::new(delivered_positions),
             start_after,
-            outbox: Mutex::new(Outbox::new(self.limits)),
+            outbox: Mutex::new(outbox),
             notify: Notify::new(),
         });
         reg.classes.entry(viewer).or_default().push(sub.clone());
@@ -316,6 +432,9 @@ impl Hub {
             before_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
             after_fn.as_ref().map(|f| f as &dyn Fn() -> BBox),
         );
+        if !sub.passes_thinning(c, &t, va.as_ref().map(|(_, v)| v)) {
+            return None;
+        }
         let seq = c.event.seq;
         let id: Arc<str> = Arc::from(c.event.item_id.as_str());
         let (bytes, shown) = match t {
@@ -332,7 +451,7 @@ impl Hub {
         Some(Out {
             seq,
             id,
-            bytes,
+            bytes: bytes.into(),
             shown,
         })
     }
@@ -370,8 +489,8 @@ impl Hub {
         let seq = c.event.seq;
         let id: Arc<str> = Arc::from(c.event.item_id.as_str());
         // One rendering (and one seen-bbox) per distinct view of the item after the change.
-        let mut rendered: HashMap<View, (Bytes, BBox, Arc<Shown>)> = HashMap::new();
-        let mut remove: Option<Bytes> = None;
+        let mut rendered: HashMap<View, (Shared, BBox, Arc<Shown>)> = HashMap::new();
+        let mut remove: Option<Shared> = None;
         for (viewer, subs) in &reg.classes {
             let vb = c
                 .before
@@ -387,7 +506,7 @@ impl Hub {
                         .entry(*view)
                         .or_insert_with(|| {
                             (
-                                message::upsert(seq, item, view),
+                                message::upsert(seq, item, view).into(),
                                 seen_bbox(item, view),
                                 Arc::new(Shown::new(item.clone(), *view)),
                             )
@@ -424,12 +543,15 @@ impl Hub {
                     },
                     Transition::Remove => (
                         remove
-                            .get_or_insert_with(|| message::remove(seq, &id))
+                            .get_or_insert_with(|| message::remove(seq, &id).into())
                             .clone(),
                         None,
                     ),
                     Transition::Nothing => continue,
                 };
+                if !sub.passes_thinning(c, &t, va.as_ref()) {
+                    continue;
+                }
                 sub.push(
                     Out {
                         seq,
@@ -506,7 +628,7 @@ fn alert_out(c: &Committed, movement: &Item, alert: &Alert, mv: &View, iv: Optio
     Out {
         seq: c.event.seq,
         id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
-        bytes: message::alert(c.event.seq, &body),
+        bytes: message::alert(c.event.seq, &body).into(),
         shown: None,
     }
 }

@@ -6,19 +6,23 @@
 //! it. When even the conflated set is too large, the outbox is overflowed: the connection is
 //! closed and the client resumes with `since`. Pure data structure; the caller holds it in a
 //! mutex that is never held across an await.
+//!
+//! A subscriber that asked for a frame rate (`max_rate`) conflates always: between two of its
+//! frames only the newest message per item waits, and a frame takes all of them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use super::wire::Shared;
 
-/// One encoded message bound for a subscriber.
+/// One encoded message bound for a subscriber. `bytes` is the JSON message, shared by every
+/// subscriber of a view, with its other encodings (issue #9) made once on first use.
 #[derive(Clone, Debug)]
 pub struct Out {
     pub seq: u64,
     pub id: Arc<str>,
-    /// The WebSocket message (JSON).
-    pub bytes: Bytes,
+    /// The WebSocket message: its JSON, and its other encodings made once on first use.
+    pub bytes: Shared,
     /// For an upsert: the item as the subscriber's view shows it, shared with every subscriber
     /// of that view, so that other encodings (CoT) are rendered once too. `None` for a removal.
     pub shown: Option<Arc<super::Shown>>,
@@ -47,6 +51,8 @@ pub struct Outbox {
     latest: HashMap<Arc<str>, Out>,
     overflowed: bool,
     limits: Limits,
+    /// Conflate every message, not only when the queue is full (rate-limited subscribers).
+    conflate_always: bool,
 }
 
 impl Outbox {
@@ -56,6 +62,15 @@ impl Outbox {
             latest: HashMap::new(),
             overflowed: false,
             limits,
+            conflate_always: false,
+        }
+    }
+
+    /// An outbox that keeps only the newest message per item until the reader drains it.
+    pub fn conflating(limits: Limits) -> Outbox {
+        Outbox {
+            conflate_always: true,
+            ..Outbox::new(limits)
         }
     }
 
@@ -63,7 +78,7 @@ impl Outbox {
         if self.overflowed {
             return Pushed::Overflow;
         }
-        if self.latest.is_empty() && self.queue.len() < self.limits.queue {
+        if !self.conflate_always && self.latest.is_empty() && self.queue.len() < self.limits.queue {
             self.queue.push_back(out);
             return Pushed::Queued;
         }
@@ -121,12 +136,13 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn out(seq: u64, id: &str) -> Out {
         Out {
             seq,
             id: Arc::from(id),
-            bytes: Bytes::from(format!("{seq}")),
+            bytes: Bytes::from(format!("{seq}")).into(),
             shown: None,
         }
     }
@@ -158,6 +174,20 @@ mod tests {
         o.push(out(3, "c"));
         assert_eq!(o.push(out(4, "d")), Pushed::Overflow);
         assert!(o.is_overflowed());
+    }
+
+    #[test]
+    fn conflating_outbox_keeps_only_the_newest_per_item() {
+        let mut o = Outbox::conflating(Limits {
+            queue: 100,
+            conflated: 10,
+        });
+        for seq in 1..=9 {
+            o.push(out(seq, ["a", "b", "c"][(seq % 3) as usize]));
+        }
+        let seqs: Vec<u64> = o.drain(usize::MAX).iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![7, 8, 9]);
+        assert!(o.is_empty());
     }
 
     #[test]

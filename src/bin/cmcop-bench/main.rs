@@ -3,19 +3,21 @@
 //! Each subcommand measures one thing against a real `cmcop`: `writes` drives durable writes
 //! through HTTP from many keep-alive clients, `startup` builds a large event log through the
 //! library and times how long the server takes to serve it, and `append` measures what the
-//! store alone can commit (the ceiling under `writes`). The tool owns no server logic: it starts
+//! store alone can commit (the ceiling under `writes`); `wire` follows the live demo in process
+//! with one subscriber per WebSocket encoding (issue #9). The tool owns no server logic: it starts
 //! the release `cmcop` binary (or talks to one already running) and reads what the server
 //! reports. Every request it makes goes to a loopback address: it measures the machine it runs
 //! on, and must never become a load generator aimed at someone else's server.
 
 mod append;
-mod cot;
 mod cluster;
+mod cot;
 mod process;
 mod sample;
 mod scrape;
 mod startup;
 mod subscribers;
+mod wire;
 mod writes;
 
 use std::process::ExitCode;
@@ -51,6 +53,9 @@ enum Command {
     /// Cluster mode over NATS JetStream: cross-node latency against single-node, acknowledged
     /// writes per second through HTTP and through JetStream alone.
     Cluster(cluster::Args),
+    /// Bytes on the wire per WebSocket encoding over the live demo, and the CPU cost of
+    /// compression (issue #9). Runs the demo in process.
+    Wire(wire::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             Command::Subscribers(args) => subscribers::run(args).await,
             Command::Cot(args) => cot::run(args).await,
             Command::Cluster(args) => cluster::run(args).await,
+            Command::Wire(args) => wire::run(args).await,
         }
     });
     match result {
