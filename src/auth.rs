@@ -20,6 +20,9 @@ use crate::store::{EventStore, StoreError, TokenRow};
 /// How long a look-up (found, missing or revoked) is trusted.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// How long a cached look-up still answers when the database cannot be reached.
+pub const STALE_IF_ERROR: Duration = Duration::from_secs(15 * 60);
+
 const PREFIX: &str = "cmcop_";
 
 /// Who a valid token speaks for.
@@ -136,7 +139,21 @@ impl Tokens {
                 }
             }
         }
-        let row = self.store.find_token(&hash).await?;
+        let row = match self.store.find_token(&hash).await {
+            Ok(row) => row,
+            Err(e) => {
+                // The database is unreachable: a token seen recently keeps working from the
+                // cache, so that the picture is still served from memory during an outage.
+                // Nothing can be revoked in a database that cannot be reached either.
+                let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((who, at)) = cache.get(&hash) {
+                    if at.elapsed() < STALE_IF_ERROR {
+                        return Ok(who.clone());
+                    }
+                }
+                return Err(e);
+            }
+        };
         let who = row.and_then(|r| {
             if r.revoked_at.is_some() {
                 return None;

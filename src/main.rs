@@ -91,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config } => {
             let config = load(config.as_deref())?;
             cmcop::init_logging(&config.log);
+            survive_file_size_limit();
             serve(config).await?;
         }
         Command::Demo { config } => {
@@ -176,6 +177,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     app.run(shutdown_on_signal()).await?;
     Ok(())
+}
+
+/// A file-size limit (RLIMIT_FSIZE, `ulimit -f`) reached by the database must make the write
+/// fail with EFBIG, which the store reports as a 503 like a full disk, and not kill the server:
+/// SIGXFSZ terminates a process by default. Listening for it replaces that default.
+fn survive_file_size_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        const SIGXFSZ: i32 = 25;
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::from_raw(SIGXFSZ)) {
+            Ok(mut s) => {
+                tokio::spawn(async move {
+                    while s.recv().await.is_some() {
+                        tracing::error!("file size limit reached (SIGXFSZ): writes fail");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGXFSZ"),
+        }
+    }
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.

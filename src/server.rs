@@ -25,7 +25,7 @@ use crate::guard::{AddressSlots, SignInLimiter, Slot};
 use crate::hub::{self, Hub, Limits};
 use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
-use crate::picture::{Journal, Live, Picture};
+use crate::picture::{Committed, Journal, Live, Picture};
 use crate::policy::Policy;
 use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
@@ -97,7 +97,8 @@ impl Application {
             }
         };
         let started = Instant::now();
-        let picture = load_picture(store.as_ref()).await?;
+        let live = load_live(store.as_ref(), JOURNAL_CAPACITY).await?;
+        let picture = &live.picture;
         let (seq, _) = picture.head();
         tracing::info!(
             seq,
@@ -108,10 +109,7 @@ impl Application {
         );
         let metrics = Arc::new(Metrics::default());
         metrics.set_log_length(seq);
-        let live = Arc::new(RwLock::new(Live {
-            picture,
-            journal: Journal::new(JOURNAL_CAPACITY, seq),
-        }));
+        let live = Arc::new(RwLock::new(live));
         let (published_tx, published_rx) = watch::channel(seq);
         let published_tx = Arc::new(published_tx);
         let follower = match &cluster {
@@ -382,6 +380,16 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
 /// The picture at the head of the log: the newest snapshot that matches the log, then every
 /// event after it, each checked against the chain.
 pub async fn load_picture(store: &dyn EventStore) -> Result<Picture, StartError> {
+    Ok(load_live(store, 0).await?.picture)
+}
+
+/// The picture (as `load_picture`) and a journal holding the last `journal_capacity` events
+/// replayed after the snapshot, so that a subscriber that resumes with `since` after a restart
+/// (or a crash) catches up from where it was instead of starting over with a snapshot.
+pub async fn load_live(
+    store: &dyn EventStore,
+    journal_capacity: usize,
+) -> Result<Live, StartError> {
     let mut picture = Picture::new();
     if let Some((seq, data)) = store.latest_snapshot().await? {
         match serde_json::from_slice::<Snapshot>(&data) {
@@ -405,6 +413,7 @@ pub async fn load_picture(store: &dyn EventStore) -> Result<Picture, StartError>
             }
         }
     }
+    let mut journal = Journal::new(journal_capacity.max(1), picture.head().0);
     loop {
         let (after, hash) = picture.head();
         let records = store.read(after, 10_000).await?;
@@ -417,13 +426,25 @@ pub async fn load_picture(store: &dyn EventStore) -> Result<Picture, StartError>
             let event = r
                 .to_event()
                 .map_err(|e| StartError::Replay(e.to_string()))?;
+            let before = picture.get(&event.item_id).cloned();
             picture
                 .replay(&event, r.hash)
                 .map_err(|e| StartError::Replay(e.to_string()))?;
+            if journal_capacity > 0 {
+                let after = picture.get(&event.item_id).cloned();
+                journal.push(Arc::new(Committed {
+                    event,
+                    before,
+                    after,
+                }));
+            }
             prev = Some((r.seq, r.hash));
         }
     }
-    Ok(picture)
+    if journal_capacity == 0 {
+        journal = Journal::new(1, picture.head().0);
+    }
+    Ok(Live { picture, journal })
 }
 
 fn tls_acceptor(

@@ -744,6 +744,86 @@ async fn a_stalled_subscriber_does_not_delay_a_fast_one() {
     app.stop().await;
 }
 
+/// A subscriber that stops reading altogether is dropped once it has taken no data for the idle
+/// timeout: its connection task, outbox and buffers are freed (before, the task waited in a
+/// send forever). It then resumes with the `since` of what it had read and gets exactly the
+/// rest, while a subscriber that keeps up is never held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_is_dropped_and_resumes_exactly() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.hub.outbox_messages = 8;
+    config.hub.conflated_items = 1000;
+    config.hub.idle_timeout_seconds = 2;
+    let mut app = TestApp::spawn_with(db, config).await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let ngo = app.token(Role::CivilLiaison, "NRC").await;
+    let mut stalled = Client::open(&app, &ngo, json!({"type": "subscribe"})).await;
+    let mut fast = Client::open(&app, &ngo, json!({"type": "subscribe"})).await;
+    assert_eq!(app.state.hub.stats.subscribers.load(Relaxed), 2);
+    // Big polygons fill the stalled socket's buffers quickly; the stalled client reads nothing.
+    let ring: Vec<[f64; 2]> = (0..2000)
+        .map(|i| {
+            let a = i as f64 / 2000.0 * std::f64::consts::TAU;
+            [43.1 + 0.2 * a.cos(), 36.3 + 0.2 * a.sin()]
+        })
+        .chain(std::iter::once([43.1 + 0.2, 36.3]))
+        .collect();
+    let area = json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"category": "hostilities", "status": "closed", "marking": "joint"}});
+    let mut seq = 0;
+    let started = std::time::Instant::now();
+    while app.state.hub.stats.subscribers.load(Relaxed) > 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stalled subscriber was never dropped"
+        );
+        app.create("constraints", &army, area.clone()).await;
+        seq += 1;
+        let t = std::time::Instant::now();
+        fast.until(seq).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the fast subscriber was held up"
+        );
+    }
+    assert!(app.state.hub.stats.closed_slow.load(Relaxed) >= 1);
+    // The stalled client reads what reached it before the drop, then the connection ends.
+    loop {
+        match tokio::time::timeout(PATIENCE, stalled.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                let msgs = if v["type"] == "batch" {
+                    v["messages"].as_array().unwrap().clone()
+                } else {
+                    vec![v]
+                };
+                for m in &msgs {
+                    stalled.apply(m);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(None) | Ok(Some(Err(_))) => break,
+            Err(_) => panic!("the dropped connection did not end"),
+        }
+    }
+    assert!(stalled.last_seq < seq, "it had fallen behind");
+    // Resuming with what it read gives exactly the changes it missed, in order.
+    let since = stalled.last_seq;
+    let had = stalled.seqs.len();
+    let mut resumed = connect(&app, &ngo).await;
+    send(&mut resumed, json!({"type": "subscribe", "since": since})).await;
+    stalled.ws = resumed;
+    stalled.until(seq).await;
+    let got: Vec<u64> = stalled.seqs[had..].to_vec();
+    assert_eq!(got, ((since + 1)..=seq).collect::<Vec<_>>());
+    let (_, rest) = rest_picture(&app, &ngo, "").await;
+    assert_eq!(stalled.picture, rest);
+    assert_eq!(fast.picture, rest);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_marks_stale_then_removes() {
     let db = common::TestDb::new(Backend::Sqlite).await;

@@ -1,18 +1,8 @@
-//! The TAK protocol readers (stream payload, mesh datagram, any datagram) must turn any bytes
-//! into a message or an error, never a panic, and so must the conversion to the XML wire struct.
+//! TAK protocol v1 frames: stream payloads, mesh and any datagrams (cot::proto). The body is `entry::cot_proto` (fuzz/entry.rs), which
+//! tests/fuzz_corpus.rs also replays over the committed corpus on stable.
 #![no_main]
 
-use cmcop::cot::{proto, stream};
-use libfuzzer_sys::fuzz_target;
+#[path = "../entry.rs"]
+mod entry;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = stream::decode_datagram(data);
-    for msg in [proto::decode_payload(data), proto::decode_mesh(data)]
-        .into_iter()
-        .flatten()
-    {
-        if let Some(ev) = msg.cot_event {
-            let _ = proto::from_proto(&ev);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entry::cot_proto(data));

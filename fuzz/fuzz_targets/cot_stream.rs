@@ -1,29 +1,8 @@
-//! The stream framer must accept any bytes cut anywhere, in either mode, keep its buffer
-//! bounded, and never panic.
+//! The CoT stream framer, both modes, cut anywhere (cot::stream). The body is `entry::cot_stream` (fuzz/entry.rs), which
+//! tests/fuzz_corpus.rs also replays over the committed corpus on stable.
 #![no_main]
 
-use cmcop::cot::stream::{Frame, Mode, StreamReader};
-use libfuzzer_sys::fuzz_target;
+#[path = "../entry.rs"]
+mod entry;
 
-const LIMIT: usize = 4096;
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&first, rest)) = data.split_first() else {
-        return;
-    };
-    let mut reader = StreamReader::new(LIMIT);
-    if first & 1 == 1 {
-        reader.set_mode(Mode::Protobuf);
-    }
-    // The first byte also picks the chunk size, so splits land everywhere.
-    let chunk = usize::from(first >> 1).max(1);
-    for piece in rest.chunks(chunk) {
-        reader.push(piece);
-        while let Some(frame) = reader.next_frame() {
-            if let Frame::Xml(bytes) = frame {
-                let _ = cmcop::cot::xml::parse_event(&bytes);
-            }
-        }
-        assert!(reader.buffered() <= LIMIT + chunk + 16);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| entry::cot_stream(data));

@@ -307,17 +307,19 @@ impl Connection {
             self.state.hub.unsubscribe(&sub);
         }
         if let Flow::Close(code, reason) = flow {
-            let sent = self
-                .socket
-                .send(Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })))
-                .await;
+            // Bounded too: a peer that stopped reading does not hold the task here either.
+            let close = self.socket.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })));
+            let sent = matches!(
+                tokio::time::timeout(Duration::from_secs(5), close).await,
+                Ok(Ok(()))
+            );
             // The closing handshake: read (and drop) what the peer still sends until its own
             // close, briefly. Dropping a socket with unread input makes the kernel reset the
             // connection, and the peer could lose the close frame and its reason.
-            if sent.is_ok() {
+            if sent {
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
                     while let Some(Ok(msg)) = self.socket.recv().await {
                         if matches!(msg, Message::Close(_)) {
@@ -342,14 +344,31 @@ impl Connection {
         self.send_frame(frame).await
     }
 
+    /// Sends one frame. A peer that takes no data for `hub.idle_timeout_seconds` (its socket
+    /// and our bounded write buffer full: it stopped reading) is dropped, so that a stalled
+    /// client cannot hold its connection task and buffers forever; it resumes with `since`.
     async fn send_frame(&mut self, frame: WireFrame) -> Flow {
         let msg = match frame {
             WireFrame::Text(t) => Message::Text(t.into()),
             WireFrame::Binary(b) => Message::Binary(b.into()),
         };
-        match self.socket.send(msg).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Gone,
+        let limit = Duration::from_secs(self.state.config.hub.idle_timeout_seconds.max(1));
+        match tokio::time::timeout(limit, self.socket.send(msg)).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Gone,
+            Err(_) => {
+                self.state
+                    .hub
+                    .stats
+                    .closed_slow
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    token = %self.who.name,
+                    last_seq = self.last_seq,
+                    "subscriber took no data for {limit:?}; dropped"
+                );
+                Flow::Gone
+            }
         }
     }
 

@@ -9,6 +9,7 @@ mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -92,18 +93,103 @@ pub trait EventStore: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
 }
 
-/// Opens the store a URL names and applies its migrations.
+/// Opens the store a URL names and applies its migrations. Every call on it is bounded in time
+/// (`Timed`), so a database that stops answering makes callers fail, never hang.
 pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        Ok(Arc::new(SqliteStore::open(path).await?))
+    let inner: Arc<dyn EventStore> = if let Some(path) = url.strip_prefix("sqlite://") {
+        Arc::new(SqliteStore::open(path).await?)
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            SqliteStore::open(url.trim_start_matches("sqlite:")).await?,
-        ))
+        Arc::new(SqliteStore::open(url.trim_start_matches("sqlite:")).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::open(url).await?))
+        Arc::new(PgStore::open(url).await?)
     } else {
-        Err(StoreError::BadUrl(url.to_string()))
+        return Err(StoreError::BadUrl(url.to_string()));
+    };
+    Ok(Arc::new(Timed { inner }))
+}
+
+/// Longest wait for a commit. A database that is down fails sooner (the pools' acquire
+/// timeouts); this bounds one that stopped answering mid-statement (a network partition), so
+/// that a write answers 503 instead of hanging. A commit cut off by it may still land: the
+/// writer re-reads the log's head before the next batch, and `seq` being the key keeps two
+/// commits from claiming one place.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for a token look-up or a health check.
+pub const QUICK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a read of the log or a snapshot (start-up reads up to 10,000 records).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Bounds every call on a store in time; a call that runs out answers `Unavailable`.
+struct Timed {
+    inner: Arc<dyn EventStore>,
+}
+
+async fn bounded<T>(
+    limit: Duration,
+    what: &str,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the database did not answer {what} within {} s",
+            limit.as_secs()
+        ))),
+    }
+}
+
+#[async_trait]
+impl EventStore for Timed {
+    async fn append(&self, records: &[Record]) -> Result<(), StoreError> {
+        bounded(WRITE_TIMEOUT, "a commit", self.inner.append(records)).await
+    }
+    async fn head(&self) -> Result<Option<(u64, Hash)>, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.head()).await
+    }
+    async fn read(&self, after: u64, limit: u32) -> Result<Vec<Record>, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.read(after, limit)).await
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.count()).await
+    }
+    async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.latest_snapshot()).await
+    }
+    async fn put_snapshot(&self, seq: u64, taken_at: &str, data: &[u8]) -> Result<(), StoreError> {
+        bounded(
+            READ_TIMEOUT,
+            "a snapshot write",
+            self.inner.put_snapshot(seq, taken_at, data),
+        )
+        .await
+    }
+    async fn create_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        bounded(WRITE_TIMEOUT, "a commit", self.inner.create_token(token)).await
+    }
+    async fn find_token(&self, secret_hash: &[u8]) -> Result<Option<TokenRow>, StoreError> {
+        bounded(
+            QUICK_TIMEOUT,
+            "a token look-up",
+            self.inner.find_token(secret_hash),
+        )
+        .await
+    }
+    async fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.list_tokens()).await
+    }
+    async fn revoke_token(&self, name_or_id: &str, at: &str) -> Result<bool, StoreError> {
+        bounded(
+            WRITE_TIMEOUT,
+            "a commit",
+            self.inner.revoke_token(name_or_id, at),
+        )
+        .await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        bounded(QUICK_TIMEOUT, "a health check", self.inner.ping()).await
+    }
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
     }
 }
 

@@ -29,7 +29,7 @@ impl PgStore {
             .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(2))
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -64,6 +64,26 @@ pub struct Args {
     /// Share of subscribers (percent) that subscribe without a bbox.
     #[arg(long, default_value_t = 20)]
     pub whole_picture_percent: u32,
+    /// Share of subscribers (percent) that read slowly (see `--slow-read-ms`). With this or
+    /// `--stalled-percent`, the active phase runs twice on the same server, first with every
+    /// subscriber reading at full speed, then with the slow and stalled ones, and the others'
+    /// latency is compared (issue #7.6).
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_percent: f64,
+    /// How long a slow subscriber pauses after each frame it reads (ms).
+    #[arg(long, default_value_t = 250)]
+    pub slow_read_ms: u64,
+    /// Share of subscribers (percent) that subscribe and then never read.
+    #[arg(long, default_value_t = 0.0)]
+    pub stalled_percent: f64,
+}
+
+/// How a subscriber reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reader {
+    Normal,
+    Slow,
+    Stalled,
 }
 
 /// What every subscriber task adds to.
@@ -211,6 +231,78 @@ async fn measure(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    let comparing = args.slow_percent > 0.0 || args.stalled_percent > 0.0;
+    let mut results = Vec::new();
+    if comparing {
+        results.push(
+            active_phase(
+                args, server, pid, base, &http, &writer, &token_for, &movements, &mut rng, 0.0, 0.0,
+            )
+            .await?,
+        );
+        // Let the first phase's connections close before the second starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    results.push(
+        active_phase(
+            args,
+            server,
+            pid,
+            base,
+            &http,
+            &writer,
+            &token_for,
+            &movements,
+            &mut rng,
+            args.slow_percent,
+            args.stalled_percent,
+        )
+        .await?,
+    );
+    if let [plain, loaded] = &results[..] {
+        println!(
+            "=== normal readers' latency with {}% slow and {}% stalled subscribers vs none: \
+             p50 {:.1} vs {:.1} ms ({:+.1}%), p99 {:.1} vs {:.1} ms ({:+.1}%); \
+             updates/s {:.0} vs {:.0}; server RSS peak {:.1} vs {:.1} MiB",
+            args.slow_percent,
+            args.stalled_percent,
+            loaded.p50,
+            plain.p50,
+            (loaded.p50 / plain.p50 - 1.0) * 100.0,
+            loaded.p99,
+            plain.p99,
+            (loaded.p99 / plain.p99 - 1.0) * 100.0,
+            loaded.rate,
+            plain.rate,
+            loaded.rss_peak as f64 / 1048576.0,
+            plain.rss_peak as f64 / 1048576.0,
+        );
+    }
+    Ok(())
+}
+
+/// What one active phase measured, for the comparison.
+struct PhaseResult {
+    p50: f64,
+    p99: f64,
+    rate: f64,
+    rss_peak: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn active_phase<'a>(
+    args: &Args,
+    server: &ServerProcess,
+    pid: u32,
+    base: &str,
+    http: &reqwest::Client,
+    writer: &str,
+    token_for: &dyn Fn(usize) -> &'a (&'static str, String),
+    movements: &[String],
+    rng: &mut rand::rngs::StdRng,
+    slow_percent: f64,
+    stalled_percent: f64,
+) -> anyhow::Result<PhaseResult> {
     // Active subscribers.
     let seen = Arc::new(Seen::default());
     let measuring = Arc::new(AtomicBool::new(false));
@@ -231,8 +323,19 @@ async fn measure(
         };
         let mut ws = connect(base, token).await?;
         ws.send(Message::Text(sub.to_string().into())).await?;
+        let share = rng.gen_range(0.0..100.0);
+        let kind = if share < stalled_percent {
+            Reader::Stalled
+        } else if share < stalled_percent + slow_percent {
+            Reader::Slow
+        } else {
+            Reader::Normal
+        };
         let (seen, measuring, stop) = (seen.clone(), measuring.clone(), stop.clone());
-        readers.push(tokio::spawn(read_loop(ws, seen, measuring, stop)));
+        let pause = Duration::from_millis(args.slow_read_ms);
+        readers.push(tokio::spawn(read_loop(
+            ws, seen, measuring, stop, kind, pause,
+        )));
     }
     let rss_subscribed = resident_bytes(pid).unwrap_or(0);
     println!(
@@ -245,11 +348,11 @@ async fn measure(
     // Writers: the rate shared evenly, each on its own keep-alive connection.
     let sent = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
-    let movements = Arc::new(movements);
+    let movements = Arc::new(movements.to_vec());
     let per_writer = (args.rate as f64 / args.writers.max(1) as f64).max(0.001);
     let mut writers = Vec::new();
     for w in 0..args.writers {
-        let (http, base, token) = (reqwest::Client::new(), base.to_string(), writer.clone());
+        let (http, base, token) = (reqwest::Client::new(), base.to_string(), writer.to_string());
         let (movements, sent, refused, stop) = (
             movements.clone(),
             sent.clone(),
@@ -299,7 +402,12 @@ async fn measure(
     seen.lost.store(0, Ordering::Relaxed);
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    tokio::time::sleep(args.duration).await;
+    // Server memory over the phase, every second.
+    let mut rss_samples = Vec::new();
+    while started.elapsed() < args.duration {
+        tokio::time::sleep(Duration::from_secs(1).min(args.duration)).await;
+        rss_samples.push(resident_bytes(pid).unwrap_or(0));
+    }
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     let cpu1 = cpu_time(Some(pid));
@@ -338,8 +446,16 @@ async fn measure(
         .ok_or_else(|| anyhow!("no latency histogram"))?;
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "--- {} subscribers, target {} updates/s, {:.0} s measured",
-        args.subscribers, args.rate, elapsed
+        "--- {} subscribers ({}% slow, {}% stalled), target {} updates/s, {:.0} s measured",
+        args.subscribers, slow_percent, stalled_percent, args.rate, elapsed
+    );
+    println!(
+        "server RSS each second (MiB): {}",
+        rss_samples
+            .iter()
+            .map(|b| format!("{:.1}", *b as f64 / 1048576.0))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "updates acknowledged: {:.0}/s (refused {})",
@@ -376,7 +492,16 @@ async fn measure(
         rss_end as f64 / 1048576.0
     );
     let _ = server;
-    Ok(())
+    // Close every connection of the phase (the stalled ones too) before the next.
+    for r in readers {
+        let _ = r.await;
+    }
+    Ok(PhaseResult {
+        p50: ms(0.5),
+        p99: ms(0.99),
+        rate: updates as f64 / elapsed,
+        rss_peak: rss_samples.iter().copied().max().unwrap_or(rss_end),
+    })
 }
 
 async fn connect(
@@ -399,7 +524,16 @@ async fn read_loop(
     seen: Arc<Seen>,
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    kind: Reader,
+    pause: Duration,
 ) {
+    if kind == Reader::Stalled {
+        // Subscribed, never reads: the server's buffers and then its outbox fill up.
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return;
+    }
     let mut versions: HashMap<String, u64> = HashMap::new();
     let mut latencies: Vec<u64> = Vec::with_capacity(256);
     while let Some(frame) = ws.next().await {
@@ -417,9 +551,17 @@ async fn read_loop(
                 break;
             }
         };
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         seen.frames.fetch_add(1, Ordering::Relaxed);
         let now = Utc::now();
-        let on = measuring.load(Ordering::Relaxed);
+        // Only the subscribers that keep up are measured: the question is what the slow ones
+        // do to them.
+        let on = measuring.load(Ordering::Relaxed) && kind == Reader::Normal;
+        if kind == Reader::Slow {
+            tokio::time::sleep(pause).await;
+        }
         let mut handle = |raw: &str| {
             let Ok(m) = serde_json::from_str::<Msg>(raw) else {
                 seen.errors.fetch_add(1, Ordering::Relaxed);
