@@ -25,13 +25,35 @@ use crate::auth::Identity;
 use crate::feature;
 use crate::hub::message::{self, ClientMessage};
 use crate::hub::wire::SUBPROTOCOLS;
-use crate::hub::{Delivery, Start, Subscriber, Wire, WireFrame};
+use crate::hub::{Delivery, Out, Start, Subscriber, Wire, WireFrame};
 use crate::scope::{Exercise, Scope};
 
 /// Close codes (RFC 6455 §7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TRY_AGAIN: u16 = 1013;
+
+/// Most bytes of messages in one batch frame: the socket's write buffer is bounded
+/// (`max_write_buffer_size`), so a backlog of large items goes in several frames.
+const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+/// `outs` cut into runs of at most `MAX_FRAME_BYTES` (a larger message goes alone).
+fn by_size(outs: &[Out]) -> Vec<&[Out]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, o) in outs.iter().enumerate() {
+        let len = o.bytes.len();
+        if i > start && bytes + len > MAX_FRAME_BYTES {
+            runs.push(&outs[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < outs.len() {
+        runs.push(&outs[start..]);
+    }
+    runs
+}
 
 /// Most messages in one batch frame.
 const MAX_BATCH: usize = 512;
@@ -459,7 +481,7 @@ impl Connection {
                     Some(_) => outs.len().max(1),
                     None => MAX_BATCH,
                 };
-                for chunk in outs.chunks(chunk_len) {
+                for chunk in outs.chunks(chunk_len).flat_map(by_size) {
                     if let Some(last) = chunk.last() {
                         self.last_seq = last.seq;
                     }
@@ -503,12 +525,14 @@ impl Connection {
             if outs.is_empty() {
                 return Flow::Continue;
             }
-            if let Some(last) = outs.last() {
-                self.last_seq = last.seq;
-            }
-            let frame = self.wire.frame(&outs);
-            if let Flow::Gone = self.send_picture(frame).await {
-                return Flow::Gone;
+            for chunk in by_size(&outs) {
+                if let Some(last) = chunk.last() {
+                    self.last_seq = last.seq;
+                }
+                let frame = self.wire.frame(chunk);
+                if let Flow::Gone = self.send_picture(frame).await {
+                    return Flow::Gone;
+                }
             }
         }
         sub.notify.notify_one();
