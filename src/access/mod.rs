@@ -360,14 +360,7 @@ fn locate(c: &Candidate<'_>, route: &Route) -> Option<Found> {
         Some(p) => Cow::Owned(c.item.geometry.reduced(p)),
     };
     let reach = route.reach(&geometry)?;
-    let distance_m = if reach.planar_m == 0.0 {
-        0.0
-    } else {
-        Geodesic::distance(
-            geo::Point::new(reach.route_point[0], reach.route_point[1]),
-            geo::Point::new(reach.item_point[0], reach.item_point[1]),
-        )
-    };
+    let distance_m = reach.geodesic_m();
     (distance_m <= route.buffer_m).then_some(Found { reach, distance_m })
 }
 
@@ -542,7 +535,7 @@ fn where_phrase(distance_m: f64, along_m: f64) -> String {
     }
 }
 
-fn short_time(t: DateTime<Utc>) -> String {
+pub(crate) fn short_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%MZ").to_string()
 }
 
@@ -679,6 +672,19 @@ struct Reach {
     item_point: Position,
     enter_m: f64,
     leave_m: f64,
+}
+
+impl Reach {
+    /// Geodesic metres between the route's nearest point and the item's (0 when they meet).
+    fn geodesic_m(&self) -> f64 {
+        if self.planar_m == 0.0 {
+            return 0.0;
+        }
+        Geodesic::distance(
+            geo::Point::new(self.route_point[0], self.route_point[1]),
+            geo::Point::new(self.item_point[0], self.item_point[1]),
+        )
+    }
 }
 
 /// A local equirectangular frame: metres east and north of an origin, with the WGS84 radii of
@@ -1080,14 +1086,7 @@ impl Track {
             return None;
         }
         let reach = self.route.reach(&Geometry::Point(p))?;
-        let d = if reach.planar_m == 0.0 {
-            0.0
-        } else {
-            Geodesic::distance(
-                geo::Point::new(reach.route_point[0], reach.route_point[1]),
-                geo::Point::new(reach.item_point[0], reach.item_point[1]),
-            )
-        };
+        let d = reach.geodesic_m();
         (d <= self.route.buffer_m).then_some((d, reach.along_m))
     }
 }

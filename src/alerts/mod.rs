@@ -35,7 +35,7 @@ use geo::{Distance, Geodesic, Intersects};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::access::{self, index::Capsule, Track};
+use crate::access::{self, index::Capsule, short_time, Track};
 use crate::model::layers::Verification;
 use crate::model::{
     ConstraintStatus, Geometry, Item, Layer, Movement, MovementStatus, Notification, Position,
@@ -692,10 +692,6 @@ fn describe(item: &Item, v: &View) -> String {
         }
         Props::Movement(_) => format!("movement {}", item.id),
     }
-}
-
-fn short_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%MZ").to_string()
 }
 
 #[cfg(test)]

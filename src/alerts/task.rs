@@ -88,16 +88,7 @@ pub fn judge(
             if due.movements.contains(&m.id) {
                 continue; // judged in full below
             }
-            judge_pair(
-                picture,
-                m,
-                id,
-                item.map(|a| &**a),
-                tracks,
-                settings,
-                now,
-                &mut out,
-            );
+            judge_pair(picture, m, id, item, tracks, settings, now, &mut out);
         }
     }
     for id in &due.movements {
@@ -172,7 +163,7 @@ fn judge_pair(
     picture: &Picture,
     m: &Arc<Item>,
     item_id: &str,
-    item: Option<&Item>,
+    item: Option<&Arc<Item>>,
     tracks: &mut Tracks,
     settings: &Settings,
     now: DateTime<Utc>,
@@ -191,8 +182,7 @@ fn judge_pair(
                 .intersects(&crate::access::index::filing_box(item));
             if near {
                 remaining_plan(m, tracks, now, settings).and_then(|plan| {
-                    let item = Arc::new(item.clone());
-                    conflicts(&plan, std::slice::from_ref(&item), settings, now)
+                    conflicts(&plan, std::slice::from_ref(item), settings, now)
                         .into_iter()
                         .next()
                 })
@@ -208,9 +198,16 @@ fn judge_pair(
                 out.push(Alerted::new(m, route_conflict(m, item, &c)));
             }
         }
-        (None, Some(l)) => out.push(Alerted::new(m, clear(m, &l, item))),
+        (None, Some(l)) => out.push(Alerted::new(m, clear(m, &l, item.map(|a| &**a)))),
         _ => {}
     }
+}
+
+/// The alert that ends the active condition `l`, about its item as it is now (or as it was
+/// when raised, if it has left the picture).
+fn end(picture: &Picture, m: &Item, l: &super::Logged) -> Alerted {
+    let item = l.alert.item.as_ref().and_then(|i| picture.get(&i.id));
+    Alerted::new(m, clear(m, l, item.map(|a| &**a)))
 }
 
 /// A movement's whole remaining route against everything near it.
@@ -249,8 +246,7 @@ fn judge_route(
     for l in active {
         let item_id = l.alert.item.as_ref().map(|i| i.id.as_str()).unwrap_or("");
         if !found.contains_key(item_id) {
-            let item = picture.get(item_id).map(|a| &**a);
-            out.push(Alerted::new(m, clear(m, &l, item)));
+            out.push(end(picture, m, &l));
         }
     }
 }
@@ -296,13 +292,7 @@ pub fn judge_position(
             _ => false,
         };
         if ends {
-            let item = l
-                .alert
-                .item
-                .as_ref()
-                .and_then(|i| picture.get(&i.id))
-                .map(|a| &**a);
-            out.push(Alerted::new(m, clear(m, l, item)));
+            out.push(end(picture, m, l));
         }
     }
     if off && !book.is_active(&m.id, AlertKind::OffRoute.as_str()) {

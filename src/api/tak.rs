@@ -20,7 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::ws::WsQuery;
-use super::{authenticate, check_sign_ins, sign_in_failed, ApiError, ApiResult, AppState, Peer};
+use super::{ApiError, ApiResult, AppState, Peer};
 use crate::auth::Identity;
 use crate::cot::proto;
 
@@ -40,16 +40,7 @@ pub async fn upgrade(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let who = match query.ticket() {
-        Some(t) => {
-            check_sign_ins(&state, peer)?;
-            state.tickets.redeem(t).ok_or_else(|| {
-                sign_in_failed(&state, peer);
-                ApiError::Unauthorized
-            })?
-        }
-        None => authenticate(&state, &headers, peer).await?,
-    };
+    let who = query.identify(&state, &headers, peer).await?;
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadRequest(format!(
             "this route speaks WebSocket only: {}",

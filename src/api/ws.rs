@@ -65,8 +65,24 @@ pub struct WsQuery {
 }
 
 impl WsQuery {
-    pub fn ticket(&self) -> Option<&str> {
-        self.ticket.as_deref()
+    /// Who opens the socket: the one-use ticket when there is one (counted against the
+    /// address's failed sign-ins), else the `Authorization` header.
+    pub async fn identify(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+    ) -> ApiResult<Identity> {
+        match &self.ticket {
+            Some(t) => {
+                check_sign_ins(state, peer)?;
+                state.tickets.redeem(t).ok_or_else(|| {
+                    sign_in_failed(state, peer);
+                    ApiError::Unauthorized
+                })
+            }
+            None => authenticate(state, headers, peer).await,
+        }
     }
 }
 
@@ -127,16 +143,7 @@ pub async fn upgrade(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let who = match query.ticket {
-        Some(t) => {
-            check_sign_ins(&state, peer)?;
-            state.tickets.redeem(&t).ok_or_else(|| {
-                sign_in_failed(&state, peer);
-                ApiError::Unauthorized
-            })?
-        }
-        None => authenticate(&state, &headers, peer).await?,
-    };
+    let who = query.identify(&state, &headers, peer).await?;
     let upgrade = upgrade.map_err(|e| {
         ApiError::BadRequest(format!(
             "this route speaks WebSocket only: {}",
@@ -360,6 +367,20 @@ impl Connection {
         self.send_frame(frame).await
     }
 
+    /// Sends changes in batch frames of at most `MAX_FRAME_BYTES`, noting the last `seq` sent.
+    async fn send_outs(&mut self, outs: &[Out]) -> Flow {
+        for chunk in by_size(outs) {
+            if let Some(last) = chunk.last() {
+                self.last_seq = last.seq;
+            }
+            let frame = self.wire.frame(chunk);
+            if let Flow::Gone = self.send_picture(frame).await {
+                return Flow::Gone;
+            }
+        }
+        Flow::Continue
+    }
+
     /// Sends one message given as JSON, in the connection's encoding.
     async fn send_text(&mut self, text: String) -> Flow {
         let frame = self.wire.single(text);
@@ -481,12 +502,8 @@ impl Connection {
                     Some(_) => outs.len().max(1),
                     None => MAX_BATCH,
                 };
-                for chunk in outs.chunks(chunk_len).flat_map(by_size) {
-                    if let Some(last) = chunk.last() {
-                        self.last_seq = last.seq;
-                    }
-                    let frame = self.wire.frame(chunk);
-                    if let Flow::Gone = self.send_picture(frame).await {
+                for chunk in outs.chunks(chunk_len) {
+                    if let Flow::Gone = self.send_outs(chunk).await {
                         return Flow::Gone;
                     }
                 }
@@ -525,14 +542,8 @@ impl Connection {
             if outs.is_empty() {
                 return Flow::Continue;
             }
-            for chunk in by_size(&outs) {
-                if let Some(last) = chunk.last() {
-                    self.last_seq = last.seq;
-                }
-                let frame = self.wire.frame(chunk);
-                if let Flow::Gone = self.send_picture(frame).await {
-                    return Flow::Gone;
-                }
+            if let Flow::Gone = self.send_outs(&outs).await {
+                return Flow::Gone;
             }
         }
         sub.notify.notify_one();
