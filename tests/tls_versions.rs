@@ -34,8 +34,20 @@ fn handshake(addr: SocketAddr, version: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // `New, TLSv1.3, Cipher is ...` is printed once the handshake completes; the session block
+    // (`Protocol  : TLSv1.3`) only if a TLS 1.3 session ticket arrives before s_client exits,
+    // which is a matter of timing. Either names the version that was negotiated.
+    let negotiated = match version {
+        "-tls1_3" => "TLSv1.3",
+        "-tls1_2" => "TLSv1.2",
+        "-tls1_1" => "TLSv1.1",
+        _ => "TLSv1,",
+    };
+    let named = text.contains(&format!("New, {negotiated}"))
+        || text.contains(&format!("Protocol  : {negotiated}"))
+        || text.contains(&format!("Protocol: {negotiated}"));
     let done = out.status.success()
-        && (text.contains("Protocol  : TLS") || text.contains("Protocol: TLS"))
+        && named
         && text.contains("Cipher is ")
         && !text.contains("Cipher is (NONE)");
     (done, text)
