@@ -695,7 +695,7 @@ impl WriterTask {
     fn publish(&mut self, staged: Vec<Staged>, records: Vec<Record>, unchanged: Vec<Unchanged>) {
         let last_seq = records.last().map(|r| r.seq).unwrap_or(0);
         let mut replies = Vec::with_capacity(staged.len());
-        {
+        let items = {
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             for (s, r) in staged.into_iter().zip(&records) {
                 live.picture.install(&s.event, r.hash, s.after.clone());
@@ -710,7 +710,8 @@ impl WriterTask {
                     replies.push((r.reply, seq, item));
                 }
             }
-        }
+            live.picture.len() as u64
+        };
         self.metrics.events_appended(records.len() as u64, last_seq);
         self.published.send_replace(last_seq);
         for (reply, seq, item) in replies {
@@ -725,7 +726,12 @@ impl WriterTask {
                 item: u.item,
             }));
         }
-        if last_seq >= self.last_snapshot + self.config.snapshots.every_events {
+        // A snapshot costs one serialisation per item, a replay one per event after it: so a
+        // picture larger than `every_events` is written once per its own size in events, which
+        // keeps the snapshot work per event constant and the replay at start-up no longer than
+        // the snapshot's load.
+        let every = self.config.snapshots.every_events.max(items);
+        if last_seq >= self.last_snapshot + every {
             self.snapshot(last_seq);
         }
     }
@@ -746,6 +752,18 @@ impl WriterTask {
     /// chain and the picture continue from what is really stored.
     async fn resync(&mut self) -> Result<(), String> {
         let (seq, _) = self.head();
+        // The store must hold everything acknowledged. Should it hold less (a database that
+        // lost committed transactions), the missing events are written again from the journal
+        // before anything new; until that succeeds, writes answer 503.
+        let stored = self
+            .store
+            .head()
+            .await
+            .map_err(|e| e.to_string())?
+            .map_or(0, |(s, _)| s);
+        if stored < seq {
+            self.restore(stored, seq).await?;
+        }
         let records = self
             .store
             .read(seq, u32::MAX)
@@ -783,6 +801,55 @@ impl WriterTask {
             self.publish(staged, records, Vec::new());
         }
         self.needs_resync = false;
+        Ok(())
+    }
+}
+
+impl WriterTask {
+    /// Writes again the acknowledged events after `stored` up to `head` that the store no
+    /// longer holds, sealed as they were (the chain is deterministic), from the journal.
+    async fn restore(&mut self, stored: u64, head: u64) -> Result<(), String> {
+        tracing::error!(
+            stored,
+            head,
+            "the database lacks acknowledged events; writing them again from memory"
+        );
+        let (entries, prev) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            let entries = live.journal.since(stored, usize::MAX);
+            (entries, live.picture.head())
+        };
+        let Some(entries) = entries.filter(|e| e.len() as u64 == head - stored) else {
+            return Err(format!(
+                "the database lacks acknowledged events {}..={head} and the journal no longer \
+                 holds them; stop the server and restore the database from a backup",
+                stored + 1
+            ));
+        };
+        let mut records = Vec::with_capacity(entries.len());
+        let mut hash = match self.store.read(stored.saturating_sub(1), 1).await {
+            Ok(r) if stored > 0 => r
+                .last()
+                .map(|r| r.hash)
+                .ok_or("the store's head vanished")?,
+            Ok(_) => crate::log::GENESIS,
+            Err(e) => return Err(e.to_string()),
+        };
+        for c in &entries {
+            let r = Record::seal(&c.event, hash);
+            hash = r.hash;
+            records.push(r);
+        }
+        if hash != prev.1 {
+            return Err(
+                "the events in memory do not seal to the current head; not rewritten".into(),
+            );
+        }
+        self.store
+            .append(&records)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::warn!(count = records.len(), "acknowledged events written again");
         Ok(())
     }
 }
