@@ -1,8 +1,19 @@
 //! The SQLite backend: one file, WAL, `synchronous=FULL`, so a commit is on disk before
 //! `append` returns. The single writer groups many requests into one commit.
+//!
+//! After a write fails or is cut off (a full disk, an I/O error, a timeout) every connection
+//! is closed and the file opened again before the next call. A connection whose COMMIT failed
+//! must never be used again: SQLite may have left its transaction open, and sqlx then counts
+//! one transaction too many on it, so its next "BEGIN" is a SAVEPOINT inside the dead
+//! transaction and its "COMMIT" a RELEASE that writes nothing, yet answers success (seen under
+//! a file-size limit: writes acknowledged after the first failure were not in the file).
+//! Closing every connection also makes SQLite rebuild its WAL index from what the file holds.
+//! The writer then re-reads the head (`writer::resync`).
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,8 +28,16 @@ use crate::log::{Hash, Record};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How long closing the connections may wait for calls still holding one.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pool: RwLock<SqlitePool>,
+    options: SqliteConnectOptions,
+    /// A write failed: reopen before the next call.
+    reopen: AtomicBool,
+    /// One reopening at a time.
+    reopening: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -39,45 +58,149 @@ impl SqliteStore {
             // power cut. Group commit amortizes the fsync.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
+        let pool = connect(&options).await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool: RwLock::new(pool),
+            options,
+            reopen: AtomicBool::new(false),
+            reopening: tokio::sync::Mutex::new(()),
+        })
     }
+
+    /// The pool to use now; reopened first when a write failed since the last call.
+    async fn pool(&self) -> Result<SqlitePool, StoreError> {
+        if self.reopen.load(Ordering::Acquire) {
+            self.reopen_now().await?;
+        }
+        Ok(self.current())
+    }
+
+    fn current(&self) -> SqlitePool {
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn reopen_now(&self) -> Result<(), StoreError> {
+        let _one = self.reopening.lock().await;
+        if !self.reopen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // Every connection of this process must be closed for SQLite to rebuild the WAL index
+        // from the file when the next one opens. Calls in progress hold theirs until they end
+        // (each is bounded by `store::Timed`).
+        let old = self.current();
+        if tokio::time::timeout(CLOSE_WAIT, old.close()).await.is_err() {
+            return Err(StoreError::Unavailable(
+                "the database connections did not close after a failed write".into(),
+            ));
+        }
+        let pool = connect(&self.options).await?;
+        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = pool;
+        self.reopen.store(false, Ordering::Release);
+        tracing::warn!("SQLite reopened after a failed write");
+        Ok(())
+    }
+
+    /// Runs one write: when it fails, or is dropped before it ends (a caller's timeout), the
+    /// next call reopens the database first.
+    async fn write<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let guard = ReopenUnlessDone(&self.reopen, false);
+        let r = f.await;
+        if r.is_ok() || matches!(r, Err(StoreError::Conflict(_))) {
+            // A constraint refused the statement; SQLite rolled it back cleanly.
+            guard.done();
+        } else {
+            drop(guard);
+        }
+        r
+    }
+}
+
+/// Sets the reopen flag when dropped, unless the write it guards ended well.
+struct ReopenUnlessDone<'a>(&'a AtomicBool, bool);
+
+impl ReopenUnlessDone<'_> {
+    fn done(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for ReopenUnlessDone<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+}
+
+async fn connect(options: &SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
+    Ok(SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.clone())
+        .await?)
+}
+
+async fn append_in(pool: &SqlitePool, records: &[Record]) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for chunk in records.chunks(INSERT_CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.seq as i64)
+                .push_bind(&r.at)
+                .push_bind(&r.org)
+                .push_bind(&r.actor)
+                .push_bind(&r.kind)
+                .push_bind(&r.layer)
+                .push_bind(&r.item_id)
+                .push_bind(&r.payload)
+                .push_bind(&r.prev_hash[..])
+                .push_bind(&r.hash[..]);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn put_snapshot_in(
+    pool: &SqlitePool,
+    seq: u64,
+    taken_at: &str,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT OR REPLACE INTO snapshots (seq, taken_at, data) VALUES (?, ?, ?)")
+        .bind(seq as i64)
+        .bind(taken_at)
+        .bind(data)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
+    )
+    .bind(KEEP_SNAPSHOTS)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, records: &[Record]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(INSERT_CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.seq as i64)
-                    .push_bind(&r.at)
-                    .push_bind(&r.org)
-                    .push_bind(&r.actor)
-                    .push_bind(&r.kind)
-                    .push_bind(&r.layer)
-                    .push_bind(&r.item_id)
-                    .push_bind(&r.payload)
-                    .push_bind(&r.prev_hash[..])
-                    .push_bind(&r.hash[..]);
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let pool = self.pool().await?;
+        self.write(append_in(&pool, records)).await
     }
 
     async fn head(&self) -> Result<Option<(u64, Hash)>, StoreError> {
         let row = sqlx::query(&format!("{SELECT_EVENTS} ORDER BY seq DESC LIMIT 1"))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool().await?)
             .await?;
         row.map(|r| record_from_row(&r).map(|r| (r.seq, r.hash)))
             .transpose()
@@ -89,14 +212,14 @@ impl EventStore for SqliteStore {
         ))
         .bind(after as i64)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pool().await?)
         .await?;
         rows.iter().map(record_from_row).collect()
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.pool().await?)
             .await?;
         Ok(n as u64)
     }
@@ -104,31 +227,20 @@ impl EventStore for SqliteStore {
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let row: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT seq, data FROM snapshots ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pool().await?)
                 .await?;
         Ok(row.map(|(s, d)| (s as u64, d)))
     }
 
     async fn put_snapshot(&self, seq: u64, taken_at: &str, data: &[u8]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR REPLACE INTO snapshots (seq, taken_at, data) VALUES (?, ?, ?)")
-            .bind(seq as i64)
-            .bind(taken_at)
-            .bind(data)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
-        )
-        .bind(KEEP_SNAPSHOTS)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let pool = self.pool().await?;
+        self.write(put_snapshot_in(&pool, seq, taken_at, data))
+            .await
     }
 
     async fn create_token(&self, t: &TokenRow) -> Result<(), StoreError> {
-        sqlx::query(
+        let pool = self.pool().await?;
+        let insert = sqlx::query(
             "INSERT INTO tokens (id, name, role, org, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&t.id)
@@ -137,41 +249,43 @@ impl EventStore for SqliteStore {
         .bind(&t.org)
         .bind(&t.secret_hash)
         .bind(&t.created_at)
-        .bind(&t.revoked_at)
-        .execute(&self.pool)
-        .await?;
+        .bind(&t.revoked_at);
+        self.write(async { Ok(insert.execute(&pool).await?) })
+            .await?;
         Ok(())
     }
 
     async fn find_token(&self, secret_hash: &[u8]) -> Result<Option<TokenRow>, StoreError> {
         let row = sqlx::query(&format!("{SELECT_TOKENS} WHERE secret_hash = ?"))
             .bind(secret_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pool().await?)
             .await?;
         row.map(|r| token_from_row(&r)).transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
         let rows = sqlx::query(&format!("{SELECT_TOKENS} ORDER BY created_at, name"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.pool().await?)
             .await?;
         rows.iter().map(token_from_row).collect()
     }
 
     async fn revoke_token(&self, name_or_id: &str, at: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        let pool = self.pool().await?;
+        let update = sqlx::query(
             "UPDATE tokens SET revoked_at = ? WHERE (name = ? OR id = ?) AND revoked_at IS NULL",
         )
         .bind(at)
         .bind(name_or_id)
-        .bind(name_or_id)
-        .execute(&self.pool)
-        .await?;
+        .bind(name_or_id);
+        let done = self
+            .write(async { Ok(update.execute(&pool).await?) })
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.pool().await?).await?;
         Ok(())
     }
 
