@@ -183,6 +183,9 @@ impl Tokens {
 /// One-use, short-lived tickets for browsers, which cannot set headers on a WebSocket: the page
 /// POSTs with its token, gets a ticket, and opens `/api/v1/ws?ticket=...`. The long-lived token
 /// never appears in a URL.
+/// Unused tickets one token may hold at once (a page opens one socket per ticket).
+pub const MAX_TICKETS_PER_TOKEN: usize = 64;
+
 pub struct Tickets {
     map: Mutex<HashMap<String, (Identity, Instant)>>,
     ttl: Duration,
@@ -200,7 +203,9 @@ impl Tickets {
         self.ttl
     }
 
-    pub fn issue(&self, who: Identity) -> String {
+    /// A new ticket for `who`; `None` when its token already holds `MAX_TICKETS_PER_TOKEN`
+    /// unused ones (so a token cannot fill the server's memory with tickets).
+    pub fn issue(&self, who: Identity) -> Option<String> {
         let mut bytes = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let ticket = format!(
@@ -209,8 +214,15 @@ impl Tickets {
         );
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        let held = map
+            .values()
+            .filter(|(w, _)| w.token_id == who.token_id)
+            .count();
+        if held >= MAX_TICKETS_PER_TOKEN {
+            return None;
+        }
         map.insert(ticket.clone(), (who, Instant::now()));
-        ticket
+        Some(ticket)
     }
 
     /// The identity behind a ticket, once; `None` when unknown, used or expired.

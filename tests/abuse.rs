@@ -601,3 +601,38 @@ async fn no_secret_appears_in_any_log_line() {
         );
     }
 }
+
+/// A token cannot fill the server's memory with browser tickets: beyond
+/// `MAX_TICKETS_PER_TOKEN` unused ones it gets 429; using one makes room; other tokens are not
+/// affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_tickets_per_token_are_capped() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let ngo = app.token(Role::CivilLiaison, "NRC").await;
+    let other = app.token(Role::ConvoyPlanner, "WFP").await;
+    let mut tickets = Vec::new();
+    for _ in 0..cmcop::auth::MAX_TICKETS_PER_TOKEN {
+        let (status, body) = app.post("/api/v1/ws/ticket", &ngo, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tickets.push(body["ticket"].as_str().unwrap().to_string());
+    }
+    let (status, body) = app.post("/api/v1/ws/ticket", &ngo, json!({})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("unused tickets"),
+        "the problem says why: {body}"
+    );
+    let (status, _) = app.post("/api/v1/ws/ticket", &other, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "another token is not affected");
+    // Using one frees its place.
+    let (ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/api/v1/ws?ticket={}",
+        app.addr, tickets[0]
+    ))
+    .await
+    .unwrap();
+    drop(ws);
+    let (status, body) = app.post("/api/v1/ws/ticket", &ngo, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.stop().await;
+}

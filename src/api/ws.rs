@@ -129,9 +129,15 @@ impl Drop for ConnectionGuard {
 }
 
 /// `POST /api/v1/ws/ticket`: a one-use ticket for opening the WebSocket from a browser.
-pub async fn ticket(State(state): State<AppState>, Caller(who): Caller) -> Json<Value> {
+pub async fn ticket(State(state): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Value>> {
     let ttl = state.tickets.ttl().as_secs();
-    Json(json!({ "ticket": state.tickets.issue(who), "expires_in": ttl }))
+    let ticket = state.tickets.issue(who).ok_or_else(|| {
+        ApiError::TooMany(format!(
+            "this token holds {} unused tickets already; use one or wait {ttl} s",
+            crate::auth::MAX_TICKETS_PER_TOKEN
+        ))
+    })?;
+    Ok(Json(json!({ "ticket": ticket, "expires_in": ttl })))
 }
 
 /// `GET /api/v1/ws`: the live picture. Authenticated by `Authorization: Bearer` or a ticket.
