@@ -215,7 +215,8 @@ pub struct WriterConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SnapshotConfig {
-    /// A snapshot of the picture is written every this many events.
+    /// A snapshot of the picture is written every this many events, or every as many events
+    /// as the picture has items when it has more.
     pub every_events: u64,
 }
 

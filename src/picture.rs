@@ -4,7 +4,7 @@
 //! to stage a batch, start-up uses it to replay the log. The picture itself holds items behind
 //! `Arc` so that readers copy pointers, not items. Pure: no IO, no clock, no policy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::access::index::{Capsule, SpatialIndex};
@@ -101,6 +101,9 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
 #[derive(Clone, Debug, Default)]
 pub struct Picture {
     items: HashMap<String, Arc<Item>>,
+    /// The ids of the movements among `items`: the alerter looks at every movement on every
+    /// change, and movements are few beside incidents and constraints.
+    movements: BTreeSet<String>,
     /// Ids retired by a client: never reused, so that old references stay unambiguous.
     retired: HashSet<String>,
     seq: u64,
@@ -129,8 +132,14 @@ impl Picture {
             .map(|i| (i.id.clone(), Arc::new(i)))
             .collect();
         let index = SpatialIndex::build(items.values());
+        let movements = items
+            .values()
+            .filter(|i| i.layer == Layer::Movements)
+            .map(|i| i.id.clone())
+            .collect();
         Picture {
             items,
+            movements,
             retired: s.retired.into_iter().collect(),
             seq: s.seq,
             hash: s.hash,
@@ -200,6 +209,13 @@ impl Picture {
     /// The items of one layer (all layers for `None`), as cheap pointer copies so the caller
     /// can filter and serialize without holding any lock.
     pub fn collect(&self, layer: Option<Layer>) -> Vec<Arc<Item>> {
+        if layer == Some(Layer::Movements) {
+            return self
+                .movements
+                .iter()
+                .filter_map(|id| self.items.get(id).cloned())
+                .collect();
+        }
         self.items
             .values()
             .filter(|i| layer.is_none_or(|l| i.layer == l))
@@ -260,10 +276,14 @@ impl Picture {
         match state {
             Some(item) => {
                 self.index.put(&item);
+                if item.layer == Layer::Movements {
+                    self.movements.insert(event.item_id.clone());
+                }
                 self.items.insert(event.item_id.clone(), item);
             }
             None => {
                 self.index.remove(&event.item_id);
+                self.movements.remove(&event.item_id);
                 self.items.remove(&event.item_id);
                 if matches!(event.change, Change::Retired { .. }) {
                     self.retired.insert(event.item_id.clone());

@@ -181,6 +181,9 @@ impl Application {
                 conflated: config.hub.conflated_items,
             },
         ));
+        // CoT changes are rendered once per view on the hub's task (TAK over WebSocket is
+        // always on, so the renderer is too).
+        hub.set_renderer(crate::cot::listener::renderer(config.cot.stale_seconds));
         let state = AppState {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),

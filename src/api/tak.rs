@@ -56,6 +56,11 @@ pub async fn upgrade(
                 "this token has {cap} WebSocket connections open already"
             ))
         })?;
+    // Refused before the upgrade, so the client reads why in an HTTP answer (503) rather
+    // than from an upgraded socket that closes at once.
+    let slot = crate::cot::listener::cot_slot(&state).ok_or_else(|| {
+        ApiError::Unavailable("too many CoT connections are open; try again later".into())
+    })?;
     // A frame holds at most one event of the CoT size limit, with its framing.
     let max = state.config.cot.max_event_kib * 1024 + 16;
     Ok(upgrade
@@ -65,7 +70,7 @@ pub async fn upgrade(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            serve(state, who, socket).await;
+            serve(state, who, socket, slot).await;
             drop(guard);
         }))
 }
@@ -82,7 +87,12 @@ fn complete_message(buf: &[u8]) -> Option<usize> {
     (buf.len() >= total).then_some(total)
 }
 
-async fn serve(state: AppState, who: Identity, socket: WebSocket) {
+async fn serve(
+    state: AppState,
+    who: Identity,
+    socket: WebSocket,
+    slot: crate::cot::listener::CotSlot,
+) {
     let (mut sink, mut frames) = socket.split();
     let (client, server) = tokio::io::duplex(PIPE_BYTES);
     let (mut from_conn, mut to_conn) = tokio::io::split(client);
@@ -133,13 +143,7 @@ async fn serve(state: AppState, who: Identity, socket: WebSocket) {
             .await;
     };
 
-    let conn = async {
-        if let Err(why) =
-            crate::cot::listener::serve_tak_stream(state, who, peer.clone(), server).await
-        {
-            tracing::warn!(peer, why, "TAK WebSocket refused");
-        }
-    };
+    let conn = crate::cot::listener::serve_tak_stream(state, who, peer, server, slot);
     let mut both = std::pin::pin!(async { tokio::join!(conn, outbound) });
     let mut inbound = std::pin::pin!(inbound);
     tokio::select! {

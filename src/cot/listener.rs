@@ -194,22 +194,36 @@ impl Shared {
     }
 }
 
+/// A place among the CoT connections (all listeners and the TAK WebSocket share the cap), taken
+/// before a TAK WebSocket is upgraded so that a full server refuses it with an HTTP answer.
+pub struct CotSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A CoT connection slot, or `None` when the cap is reached.
+pub fn cot_slot(state: &AppState) -> Option<CotSlot> {
+    state
+        .cot
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .ok()
+        .map(|p| CotSlot { _permit: p })
+}
+
 /// Serves one TAK client on an already authenticated byte stream that speaks TAK protocol v1
-/// streaming from the start (no XML negotiation): the TAK WebSocket (`api::tak`). `None` when
-/// the CoT connection cap is reached.
+/// streaming from the start (no XML negotiation): the TAK WebSocket (`api::tak`), in the slot
+/// taken before the upgrade.
 pub async fn serve_tak_stream<S: AsyncRead + AsyncWrite + Send + 'static>(
     state: AppState,
     who: Identity,
     peer: String,
     io: S,
-) -> Result<(), &'static str> {
+    slot: CotSlot,
+) {
     let shared = state.cot.clone();
-    let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
-        return Err("too many CoT connections open");
-    };
     Connection::run(state, shared, who, peer, io, Mode::Protobuf).await;
     drop(slot);
-    Ok(())
 }
 
 /// A position report or chat message passed between connections of one side; never stored.
@@ -269,8 +283,21 @@ pub fn encode_item(
     let events = mapping::render(item, view, now, stale_after);
     Encoded {
         bytes: encode(&events, mode).into(),
-        keys: events.into_iter().map(|e| e.uid).collect(),
+        keys: events.into_iter().map(|e| Arc::from(e.uid)).collect(),
     }
+}
+
+/// The hub's renderer of CoT (`Hub::set_renderer`): the same `encode_item` a connection would
+/// call, run once per (change, view, encoding) on the hub's task.
+pub fn renderer(stale_seconds: i64) -> crate::hub::Renderer {
+    let stale_after = chrono::Duration::seconds(stale_seconds);
+    Arc::new(move |item, view, enc| {
+        let mode = match enc {
+            Encoding::CotXml => Mode::Xml,
+            Encoding::TakStream => Mode::Protobuf,
+        };
+        encode_item(item, view, mode, Utc::now(), stale_after)
+    })
 }
 
 /// An inbound write submitted and not yet answered: the uid, what it was, how it ended.
@@ -500,7 +527,7 @@ struct Connection<S> {
     sub: Arc<Subscriber>,
     /// Uids this client holds, so deletes go only for what it was sent (a delete for an item
     /// it never saw would tell it the item exists).
-    sent: HashSet<String>,
+    sent: HashSet<Arc<str>, foldhash::fast::RandomState>,
     bad: u32,
     /// Inbound writes submitted and not yet answered, and their uids (at most one each).
     in_flight: FuturesUnordered<InFlight>,
@@ -526,6 +553,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         let (mut rd, writer) = tokio::io::split(io);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%peer, name = %who.name, role = %who.role, org = %who.org, "CoT client connected");
+        sub.set_renders(Some(encoding(mode)));
         let mut relay = shared.relay.subscribe();
         let mut reader = StreamReader::new(cfg.max_event_kib * 1024);
         reader.set_mode(mode);
@@ -541,7 +569,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             mode,
             scope,
             sub: sub.clone(),
-            sent: HashSet::new(),
+            sent: HashSet::default(),
             bad: 0,
             in_flight: FuturesUnordered::new(),
             in_flight_uids: HashSet::new(),
@@ -657,14 +685,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         match (item, view) {
             (Some(item), Some(view)) => {
                 for ev in mapping::render(item, &view, now, stale_after) {
-                    self.sent.insert(ev.uid.clone());
+                    self.sent.insert(Arc::from(ev.uid.as_str()));
                     out.push(ev);
                 }
             }
             _ => {
                 let layer = item.map(|i| i.layer).unwrap_or(Layer::Movements);
                 for uid in mapping::uids(id, layer) {
-                    if self.sent.remove(&uid) {
+                    if self.sent.remove(uid.as_str()) {
                         out.push(mapping::delete_event(&uid, now));
                     }
                 }
@@ -684,7 +712,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         for (id, item) in sorted {
             self.events_for(id, Some(item), &mut out);
         }
-        let held: Vec<String> = self
+        let held: Vec<Arc<str>> = self
             .sent
             .iter()
             .filter(|uid| {
@@ -711,6 +739,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                     self.state
                         .hub
                         .subscribe(self.viewer.clone(), self.scope.clone(), None);
+                sub.set_renders(Some(encoding(self.mode)));
                 self.sub = sub;
                 let items = self.all_items();
                 return self.send_picture(items).await;
@@ -723,23 +752,19 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             // More may wait: come back after other branches had a turn.
             self.sub.notify.notify_one();
         }
-        // Alerts travel over the WebSocket hub and the REST API; CoT carries the items.
-        let outs: Vec<_> = outs
-            .into_iter()
-            .filter(|o| !crate::hub::is_alert(o))
-            .collect();
         // Only the last change of each id matters to CoT (a newer event with the same uid
         // replaces the older); the others are skipped, the rest go in sequence order.
-        let mut last: HashMap<Arc<str>, usize> = HashMap::with_capacity(outs.len());
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(outs.len());
         for (i, o) in outs.iter().enumerate() {
-            last.insert(o.id.clone(), i);
+            last.insert(&o.id, i);
         }
         let now = Utc::now();
         let stale_after = chrono::Duration::seconds(self.state.config.cot.stale_seconds);
         let mode = self.mode;
         let mut bytes: Vec<u8> = Vec::new();
         for (i, o) in outs.iter().enumerate() {
-            if last.get(&o.id) != Some(&i) {
+            // Alerts travel over the WebSocket hub and the REST API; CoT carries the items.
+            if last.get(&*o.id) != Some(&i) || crate::hub::is_alert(o) {
                 continue;
             }
             match &o.shown {
@@ -852,6 +877,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                 let flow = self.send(&[mapping::takp_response(now, accepted)]).await;
                 if accepted {
                     self.mode = Mode::Protobuf;
+                    self.sub.set_renders(Some(Encoding::TakStream));
                     self.reader.set_mode(Mode::Protobuf);
                     tracing::info!(peer = %self.peer, "CoT client switched to TAK protocol v1");
                 }

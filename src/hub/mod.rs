@@ -80,9 +80,27 @@ pub struct Subscriber {
     outbox: Mutex<Outbox>,
     /// Woken whenever the outbox gets something.
     pub notify: Notify,
+    /// The encoding this subscriber renders changes in besides JSON (a CoT connection: XML or
+    /// TAK), as `Encoding as u8 + 1`; 0 for none. The hub renders it before the change reaches
+    /// the outbox (`Hub::set_renderer`), so that subscribers never wait on each other for it.
+    renders: std::sync::atomic::AtomicU8,
 }
 
 impl Subscriber {
+    /// Says which encoding this subscriber renders changes in (`None`: JSON only).
+    pub fn set_renders(&self, encoding: Option<Encoding>) {
+        let v = encoding.map_or(0, |e| e as u8 + 1);
+        self.renders.store(v, Ordering::Relaxed);
+    }
+
+    fn renders(&self) -> Option<Encoding> {
+        match self.renders.load(Ordering::Relaxed) {
+            1 => Some(Encoding::CotXml),
+            2 => Some(Encoding::TakStream),
+            _ => None,
+        }
+    }
+
     /// Takes up to `max` waiting messages; `Err` when the subscriber overflowed.
     pub fn drain(&self, max: usize) -> Result<Vec<Out>, Overflowed> {
         let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +191,8 @@ impl Encoding {
 #[derive(Debug)]
 pub struct Encoded {
     pub bytes: Bytes,
-    pub keys: Vec<String>,
+    /// Shared by every connection that holds them (no copy per connection).
+    pub keys: Vec<Arc<str>>,
 }
 
 /// One committed change as one `View` shows it, shared by every subscriber that gets this
@@ -247,8 +266,16 @@ struct Registry {
     next_id: u64,
 }
 
+/// Renders an item as a view shows it in a channel's encoding (CoT), for `Shown::encoded`.
+pub type Renderer = Arc<dyn Fn(&Item, &View, Encoding) -> Encoded + Send + Sync>;
+
 pub struct Hub {
     registry: Mutex<Registry>,
+    /// Set by the CoT side at start: with it the hub renders each change once per (view,
+    /// encoding) that a subscriber asked for, on the hub's task, before any subscriber sees
+    /// it. Without it (or for a subscriber that joined late) the subscriber renders on first
+    /// use through the same `Shown`.
+    renderer: OnceLock<Renderer>,
     live: Arc<RwLock<Live>>,
     policy: Arc<Policy>,
     limits: Limits,
@@ -286,6 +313,11 @@ pub fn transition(
 }
 
 impl Hub {
+    /// Installs the renderer of subscribers' other encodings (once; later calls are ignored).
+    pub fn set_renderer(&self, renderer: Renderer) {
+        let _ = self.renderer.set(renderer);
+    }
+
     pub fn new(live: Arc<RwLock<Live>>, policy: Arc<Policy>, limits: Limits) -> Hub {
         let cursor = live
             .read()
@@ -294,6 +326,7 @@ impl Hub {
             .head()
             .0;
         Hub {
+            renderer: OnceLock::new(),
             registry: Mutex::new(Registry {
                 cursor,
                 classes: HashMap::new(),
@@ -386,6 +419,7 @@ impl Hub {
             start_after,
             outbox: Mutex::new(outbox),
             notify: Notify::new(),
+            renders: Default::default(),
         });
         reg.classes.entry(viewer).or_default().push(sub.clone());
         self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
@@ -505,10 +539,13 @@ impl Hub {
                     rendered
                         .entry(*view)
                         .or_insert_with(|| {
+                            // The JSON message is rendered when a subscriber first sends it:
+                            // a view that only CoT clients hold never needs it.
+                            let shown = Arc::new(Shown::new(item.clone(), *view));
                             (
-                                message::upsert(seq, item, view).into(),
+                                Shared::upsert(seq, shown.clone()),
                                 seen_bbox(item, view),
-                                Arc::new(Shown::new(item.clone(), *view)),
+                                shown,
                             )
                         })
                         .clone(),
@@ -551,6 +588,11 @@ impl Hub {
                 };
                 if !sub.passes_thinning(c, &t, va.as_ref()) {
                     continue;
+                }
+                if let (Some(shown), Some(enc), Some(render)) =
+                    (&shown, sub.renders(), self.renderer.get())
+                {
+                    shown.encoded(enc, |item, view| render(item, view, enc));
                 }
                 sub.push(
                     Out {

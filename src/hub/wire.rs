@@ -165,7 +165,9 @@ impl WireFrame {
 pub struct Shared(Arc<Encodings>);
 
 struct Encodings {
-    json: Bytes,
+    /// The JSON message; for an upsert, rendered from `shown` on first use.
+    json: OnceLock<Bytes>,
+    shown: Option<(u64, Arc<super::Shown>)>,
     protobuf: OnceLock<Bytes>,
     json_deflated: OnceLock<Bytes>,
     protobuf_deflated: OnceLock<Bytes>,
@@ -173,19 +175,38 @@ struct Encodings {
 }
 
 impl Shared {
+    /// An upsert of `shown` at `seq`, its JSON rendered when first asked for.
+    pub fn upsert(seq: u64, shown: Arc<super::Shown>) -> Shared {
+        Shared::new(OnceLock::new(), Some((seq, shown)))
+    }
+
+    fn new(json: OnceLock<Bytes>, shown: Option<(u64, Arc<super::Shown>)>) -> Shared {
+        Shared(Arc::new(Encodings {
+            json,
+            shown,
+            protobuf: OnceLock::new(),
+            json_deflated: OnceLock::new(),
+            protobuf_deflated: OnceLock::new(),
+            protobuf_element_deflated: OnceLock::new(),
+        }))
+    }
+
     pub fn json(&self) -> &Bytes {
-        &self.0.json
+        self.0.json.get_or_init(|| match &self.0.shown {
+            Some((seq, shown)) => super::message::upsert(*seq, &shown.item, &shown.view),
+            None => Bytes::new(),
+        })
     }
 
     pub fn protobuf(&self) -> &Bytes {
-        self.0.protobuf.get_or_init(|| protobuf_of(&self.0.json))
+        self.0.protobuf.get_or_init(|| protobuf_of(self.json()))
     }
 
     /// The JSON message as one DEFLATE segment.
     pub fn json_deflated(&self) -> &Bytes {
         self.0
             .json_deflated
-            .get_or_init(|| Bytes::from(segment(&self.0.json)))
+            .get_or_init(|| Bytes::from(segment(self.json())))
     }
 
     /// The protobuf message as one DEFLATE segment.
@@ -205,13 +226,7 @@ impl Shared {
 
 impl From<Bytes> for Shared {
     fn from(json: Bytes) -> Shared {
-        Shared(Arc::new(Encodings {
-            json,
-            protobuf: OnceLock::new(),
-            json_deflated: OnceLock::new(),
-            protobuf_deflated: OnceLock::new(),
-            protobuf_element_deflated: OnceLock::new(),
-        }))
+        Shared::new(OnceLock::from(json), None)
     }
 }
 
@@ -219,13 +234,13 @@ impl std::ops::Deref for Shared {
     type Target = Bytes;
 
     fn deref(&self) -> &Bytes {
-        &self.0.json
+        self.json()
     }
 }
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Shared").field(&self.0.json).finish()
+        f.debug_tuple("Shared").field(self.json()).finish()
     }
 }
 
