@@ -404,7 +404,7 @@ async fn geofence_enter_and_exit_and_off_route_follow_position_reports() {
         near["message"]
             .as_str()
             .unwrap()
-            .contains("confirmed battles"),
+            .contains("confirmed battle ("),
         "{near}"
     );
 

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::access::{self, index::Capsule, short_time, Track};
-use crate::model::layers::Verification;
+use crate::model::layers::{EventType, Verification};
 use crate::model::{
     ConstraintStatus, Geometry, Item, Layer, Movement, MovementStatus, Notification, Position,
     Props, Role,
@@ -611,8 +611,12 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         },
         (AlertKind::NoReport, _) => format!("{name}: position reports resumed"),
         (AlertKind::Unacknowledged, AlertState::Raised) => match a.since {
-            Some(t) => format!(
+            Some(t) if t > l.at => format!(
                 "{name} departs at {} and its notification has not been acknowledged",
+                short_time(t)
+            ),
+            Some(t) => format!(
+                "{name} was due to depart at {} and its notification has not been acknowledged",
                 short_time(t)
             ),
             None => format!("{name}: its notification has not been acknowledged"),
@@ -675,10 +679,18 @@ fn describe(item: &Item, v: &View) -> String {
             }
         }
         Props::Incident(i) => {
+            // ACLED's event types are plural categories; the alert names one event.
             let what = if shown("event_type") {
-                i.event_type.as_str().replace('_', " ")
+                match i.event_type {
+                    EventType::Battles => "battle",
+                    EventType::ExplosionsRemoteViolence => "explosion or remote violence",
+                    EventType::ViolenceAgainstCivilians => "violence against civilians",
+                    EventType::Protests => "protest",
+                    EventType::Riots => "riot",
+                    EventType::StrategicDevelopments => "strategic development",
+                }
             } else {
-                "incident".into()
+                "incident"
             };
             let mut s = match (shown("verification"), i.verification) {
                 (true, Verification::Confirmed) => format!("a confirmed {what}"),
@@ -750,6 +762,29 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::new(FixedOffset::east_opt(3 * 3600).unwrap())
+    }
+
+    #[test]
+    fn an_incident_is_named_as_one_event_of_its_type() {
+        let incident = |id: &str, event_type: &str, verification: &str| {
+            item(
+                Layer::Incidents,
+                id,
+                json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.0]},
+                    "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": event_type,
+                        "severity": 3, "verification": verification}}),
+            )
+        };
+        let riot = incident("i1", "riots", "reported");
+        assert_eq!(
+            describe(&riot, &View::FULL),
+            "a reported riot (severity 3) (i1)"
+        );
+        let blast = incident("i2", "explosions_remote_violence", "confirmed");
+        assert_eq!(
+            describe(&blast, &View::FULL),
+            "a confirmed explosion or remote violence (severity 3) (i2)"
+        );
     }
 
     #[test]
