@@ -67,6 +67,19 @@ pub struct Args {
     /// How long after a step its last markers may still arrive.
     #[arg(long, default_value = "2s", value_parser = crate::parse_duration)]
     pub grace: Duration,
+    /// Whole comparisons to run one after the other; with more than one, the ratios of each
+    /// run and their medians are printed at the end (single runs are at the mercy of a shared
+    /// machine's noise).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+}
+
+/// The ratios one comparison found against another server: of sustained rates, and at equal
+/// or better p99 (`None`: no cmcop step qualified).
+struct Ratios {
+    other: &'static str,
+    sustained: f64,
+    equal_p99: Option<f64>,
 }
 
 /// One subscriber's arrivals: (marker index, nanoseconds since the run's origin), first
@@ -91,9 +104,55 @@ impl Step {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    if args.subscribers == 0 || args.senders == 0 || args.rates.is_empty() {
-        bail!("--subscribers, --senders and --rates must not be empty");
+    if args.subscribers == 0 || args.senders == 0 || args.rates.is_empty() || args.runs == 0 {
+        bail!("--subscribers, --senders, --rates and --runs must not be empty");
     }
+    let mut all: Vec<Vec<Ratios>> = Vec::new();
+    for i in 0..args.runs {
+        if args.runs > 1 {
+            println!("\n=== run {} of {}", i + 1, args.runs);
+        }
+        all.push(run_once(&args).await?);
+    }
+    if args.runs > 1 {
+        println!("\n=== {} runs", args.runs);
+        let others: Vec<&str> = all[0].iter().map(|r| r.other).collect();
+        for other in others {
+            let mut sustained: Vec<f64> = Vec::new();
+            let mut equal: Vec<f64> = Vec::new();
+            for r in all.iter().flatten().filter(|r| r.other == other) {
+                sustained.push(r.sustained);
+                // A run where no cmcop step qualified counts as 0x.
+                equal.push(r.equal_p99.unwrap_or(0.0));
+            }
+            println!(
+                "cmcop/{other} sustained: {} (median {:.1}x); at equal or better p99: {} (median {:.1}x)",
+                list(&sustained),
+                median(&mut sustained),
+                list(&equal),
+                median(&mut equal)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn list(v: &[f64]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| format!("{x:.1}x")).collect();
+    parts.join(", ")
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+async fn run_once(args: &Args) -> anyhow::Result<Vec<Ratios>> {
     println!(
         "CoT fan-out: {} subscribers, {} sender(s), plain TCP, XML, steps of {:?} (+{:?} grace)",
         args.subscribers, args.senders, args.step, args.grace
@@ -114,7 +173,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         )?;
         let server = ServerProcess::spawn_with_config(&bin, &db.url, Some(&config)).await?;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let r = ladder("cmcop", addr, server.pid(), &args).await;
+        let r = ladder("cmcop", addr, server.pid(), args).await;
         if r.is_err() {
             eprintln!("{}", server.log_tail());
         }
@@ -130,7 +189,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let r = async {
             wait_port(addr, Duration::from_secs(30)).await?;
-            ladder("taky", addr, child.id(), &args).await
+            ladder("taky", addr, child.id(), args).await
         }
         .await;
         stop_child(&mut child).await;
@@ -149,7 +208,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         let name: &'static str = Box::leak(name.to_string().into_boxed_str());
         wait_port(addr, Duration::from_secs(5)).await?;
-        results.push((name, ladder(name, addr, None, &args).await?));
+        results.push((name, ladder(name, addr, None, args).await?));
     }
     println!();
     println!("| server | events/s | sent | delivered | p50 ms | p99 ms | max ms | server CPU |");
@@ -187,9 +246,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None => println!("{name}: no step sustained without loss"),
         }
     }
+    let mut ratios = Vec::new();
     if let Some((_, mine)) = results.iter().find(|(n, _)| *n == "cmcop") {
         for (name, other) in results.iter().filter(|(n, _)| *n != "cmcop") {
             if let (Some(a), Some(b)) = (best(mine), best(other)) {
+                let mut found = Ratios {
+                    other: name,
+                    sustained: a.rate as f64 / b.rate as f64,
+                    equal_p99: None,
+                };
                 println!(
                     "ratio cmcop/{name} of sustained rates: {:.1}x",
                     a.rate as f64 / b.rate as f64
@@ -202,20 +267,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .filter(|s| s.sustained() && s.latency.value_at_quantile(0.99) <= p99)
                     .max_by_key(|s| s.rate)
                 {
-                    Some(a) => println!(
-                        "ratio cmcop/{name} at equal or better p99 (<= {:.1} ms): {:.1}x \
-                         (cmcop {} events/s, p99 {:.1} ms)",
-                        ms(p99),
-                        a.rate as f64 / b.rate as f64,
-                        a.rate,
-                        ms(a.latency.value_at_quantile(0.99))
-                    ),
+                    Some(a) => {
+                        let ratio = a.rate as f64 / b.rate as f64;
+                        found.equal_p99 = Some(ratio);
+                        println!(
+                            "ratio cmcop/{name} at equal or better p99 (<= {:.1} ms): {ratio:.1}x \
+                             (cmcop {} events/s, p99 {:.1} ms)",
+                            ms(p99),
+                            a.rate,
+                            ms(a.latency.value_at_quantile(0.99))
+                        )
+                    }
                     None => println!("ratio cmcop/{name} at equal or better p99: no cmcop step"),
                 }
+                ratios.push(found);
             }
         }
     }
-    Ok(())
+    Ok(ratios)
 }
 
 fn ms(ns: u64) -> f64 {
