@@ -24,6 +24,33 @@ const INSERT_CHUNK: usize = 400;
 /// How many snapshots are kept; older ones are pruned when a new one is written.
 const KEEP_SNAPSHOTS: i64 = 3;
 
+/// `INSERT INTO events ... VALUES` for one chunk of records, the same for both backends (the
+/// caller may append a conflict clause before building it).
+fn insert_events<'a, DB>(chunk: &'a [Record]) -> sqlx::QueryBuilder<'a, DB>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
+    );
+    q.push_values(chunk, |mut b, r| {
+        b.push_bind(r.seq as i64)
+            .push_bind(&r.at)
+            .push_bind(&r.org)
+            .push_bind(&r.actor)
+            .push_bind(&r.kind)
+            .push_bind(&r.layer)
+            .push_bind(&r.item_id)
+            .push_bind(&r.payload)
+            .push_bind(&r.prev_hash[..])
+            .push_bind(&r.hash[..]);
+    });
+    q
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or cannot write (down, disk full, read-only): the caller

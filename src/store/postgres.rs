@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::{
-    record_from_row, token_from_row, EventStore, StoreError, TokenRow, INSERT_CHUNK,
+    insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, INSERT_CHUNK,
     KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
 };
 use crate::log::{Hash, Record};
@@ -44,21 +44,7 @@ impl PgStore {
     pub async fn insert_history(&self, records: &[Record]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for chunk in records.chunks(INSERT_CHUNK) {
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.seq as i64)
-                    .push_bind(&r.at)
-                    .push_bind(&r.org)
-                    .push_bind(&r.actor)
-                    .push_bind(&r.kind)
-                    .push_bind(&r.layer)
-                    .push_bind(&r.item_id)
-                    .push_bind(&r.payload)
-                    .push_bind(&r.prev_hash[..])
-                    .push_bind(&r.hash[..]);
-            });
+            let mut q: QueryBuilder<Postgres> = insert_events(chunk);
             q.push(" ON CONFLICT (seq) DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
@@ -72,21 +58,7 @@ impl EventStore for PgStore {
     async fn append(&self, records: &[Record]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for chunk in records.chunks(INSERT_CHUNK) {
-            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.seq as i64)
-                    .push_bind(&r.at)
-                    .push_bind(&r.org)
-                    .push_bind(&r.actor)
-                    .push_bind(&r.kind)
-                    .push_bind(&r.layer)
-                    .push_bind(&r.item_id)
-                    .push_bind(&r.payload)
-                    .push_bind(&r.prev_hash[..])
-                    .push_bind(&r.hash[..]);
-            });
+            let mut q: QueryBuilder<Postgres> = insert_events(chunk);
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;

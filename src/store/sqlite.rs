@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{
-    record_from_row, token_from_row, EventStore, StoreError, TokenRow, INSERT_CHUNK,
+    insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, INSERT_CHUNK,
     KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
 };
 use crate::log::{Hash, Record};
@@ -109,11 +109,9 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let guard = ReopenUnlessDone(&self.reopen, false);
         let r = f.await;
+        // A refused constraint (Conflict) is rolled back cleanly by SQLite.
         if r.is_ok() || matches!(r, Err(StoreError::Conflict(_))) {
-            // A constraint refused the statement; SQLite rolled it back cleanly.
             guard.done();
-        } else {
-            drop(guard);
         }
         r
     }
@@ -147,21 +145,7 @@ async fn connect(options: &SqliteConnectOptions) -> Result<SqlitePool, StoreErro
 async fn append_in(pool: &SqlitePool, records: &[Record]) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
     for chunk in records.chunks(INSERT_CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO events (seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.seq as i64)
-                .push_bind(&r.at)
-                .push_bind(&r.org)
-                .push_bind(&r.actor)
-                .push_bind(&r.kind)
-                .push_bind(&r.layer)
-                .push_bind(&r.item_id)
-                .push_bind(&r.payload)
-                .push_bind(&r.prev_hash[..])
-                .push_bind(&r.hash[..]);
-        });
+        let mut q: QueryBuilder<Sqlite> = insert_events(chunk);
         q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
