@@ -539,8 +539,8 @@ impl Hub {
                     rendered
                         .entry(*view)
                         .or_insert_with(|| {
-                            // The JSON message is rendered when a subscriber first sends it:
-                            // a view that only CoT clients hold never needs it.
+                            // The JSON message is rendered only for a view a subscriber sends
+                            // it to (below): a view that only CoT clients hold never needs it.
                             let shown = Arc::new(Shown::new(item.clone(), *view));
                             (
                                 Shared::upsert(seq, shown.clone()),
@@ -589,10 +589,17 @@ impl Hub {
                 if !sub.passes_thinning(c, &t, va.as_ref()) {
                     continue;
                 }
-                if let (Some(shown), Some(enc), Some(render)) =
-                    (&shown, sub.renders(), self.renderer.get())
-                {
-                    shown.encoded(enc, |item, view| render(item, view, enc));
+                // What the subscriber will send is rendered here, once, before it reaches
+                // any outbox, so that no connection waits on another for it: its CoT
+                // encoding, or the JSON message (a WebSocket's encodings derive from it).
+                match (sub.renders(), &shown, self.renderer.get()) {
+                    (Some(enc), Some(shown), Some(render)) => {
+                        shown.encoded(enc, |item, view| render(item, view, enc));
+                    }
+                    (None, _, _) => {
+                        bytes.json();
+                    }
+                    _ => {}
                 }
                 sub.push(
                     Out {
