@@ -180,12 +180,12 @@ impl Tokens {
     }
 }
 
-/// One-use, short-lived tickets for browsers, which cannot set headers on a WebSocket: the page
-/// POSTs with its token, gets a ticket, and opens `/api/v1/ws?ticket=...`. The long-lived token
-/// never appears in a URL.
 /// Unused tickets one token may hold at once (a page opens one socket per ticket).
 pub const MAX_TICKETS_PER_TOKEN: usize = 64;
 
+/// One-use, short-lived tickets for browsers, which cannot set headers on a WebSocket: the page
+/// POSTs with its token, gets a ticket, and opens `/api/v1/ws?ticket=...`. The long-lived token
+/// never appears in a URL.
 pub struct Tickets {
     map: Mutex<HashMap<String, (Identity, Instant)>>,
     ttl: Duration,

@@ -760,9 +760,9 @@ impl WriterTask {
             .head()
             .await
             .map_err(|e| e.to_string())?
-            .map_or(0, |(s, _)| s);
-        if stored < seq {
-            self.restore(stored, seq).await?;
+            .unwrap_or((0, crate::log::GENESIS));
+        if stored.0 < seq {
+            self.restore(stored).await?;
         }
         let records = self
             .store
@@ -803,22 +803,20 @@ impl WriterTask {
         self.needs_resync = false;
         Ok(())
     }
-}
 
-impl WriterTask {
-    /// Writes again the acknowledged events after `stored` up to `head` that the store no
-    /// longer holds, sealed as they were (the chain is deterministic), from the journal.
-    async fn restore(&mut self, stored: u64, head: u64) -> Result<(), String> {
+    /// Writes again the acknowledged events after the store's head `stored` (its seq and
+    /// hash) up to the picture's head, which the store no longer holds, sealed as they were
+    /// (the chain is deterministic), from the journal.
+    async fn restore(&mut self, (stored, mut hash): (u64, Hash)) -> Result<(), String> {
+        let (entries, (head, head_hash)) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            (live.journal.since(stored, usize::MAX), live.picture.head())
+        };
         tracing::error!(
             stored,
             head,
             "the database lacks acknowledged events; writing them again from memory"
         );
-        let (entries, prev) = {
-            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-            let entries = live.journal.since(stored, usize::MAX);
-            (entries, live.picture.head())
-        };
         let Some(entries) = entries.filter(|e| e.len() as u64 == head - stored) else {
             return Err(format!(
                 "the database lacks acknowledged events {}..={head} and the journal no longer \
@@ -827,20 +825,12 @@ impl WriterTask {
             ));
         };
         let mut records = Vec::with_capacity(entries.len());
-        let mut hash = match self.store.read(stored.saturating_sub(1), 1).await {
-            Ok(r) if stored > 0 => r
-                .last()
-                .map(|r| r.hash)
-                .ok_or("the store's head vanished")?,
-            Ok(_) => crate::log::GENESIS,
-            Err(e) => return Err(e.to_string()),
-        };
         for c in &entries {
             let r = Record::seal(&c.event, hash);
             hash = r.hash;
             records.push(r);
         }
-        if hash != prev.1 {
+        if hash != head_hash {
             return Err(
                 "the events in memory do not seal to the current head; not rewritten".into(),
             );
