@@ -285,6 +285,68 @@ async fn a_movement_gives_its_route_and_window() {
     app.stop().await;
 }
 
+/// A short movement seen by the other side at 10 km precision: its whole route falls in one
+/// cell, so the route the army may see is a single place. The check by id still answers, for
+/// that place over the whole window, and says the route was reduced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_movement_reduced_to_one_place_is_checked_there() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
+    let precision: f64 = 10_000.0;
+    let centre = snap([43.55, 36.27], precision);
+    let mut movement = common::movement(json!({"precision_m": precision}));
+    movement["geometry"] = json!({"type": "LineString", "coordinates": [
+        [centre[0] - 0.005, centre[1]], [centre[0] + 0.005, centre[1]]
+    ]});
+    let id = app.create("movements", &wfp, movement).await;
+    let (status, body) = app
+        .post(&format!("/api/v1/movements/{id}/notify"), &wfp, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A closure 1 km from the cell centre, one 20 km away.
+    let near = app
+        .create(
+            "constraints",
+            &army,
+            closure(point(centre[0], centre[1] + 0.009), json!({})),
+        )
+        .await;
+    app.create(
+        "constraints",
+        &army,
+        closure(point(centre[0], centre[1] + 0.18), json!({})),
+    )
+    .await;
+    let report = check(&app, &army, json!({"movement": id})).await;
+    assert_eq!(report["route_precision_m"], precision, "{report}");
+    assert_eq!(report["route_length_m"], 0.0, "{report}");
+    assert_eq!(report["verdict"], "blocked", "{report}");
+    assert_eq!(ids(&report), [near.as_str()]);
+    let c = &report["conflicts"][0];
+    assert_eq!(c["exposure"]["from"], "2030-01-10T06:00:00Z", "{c}");
+    assert_eq!(c["exposure"]["until"], "2030-01-10T12:00:00Z", "{c}");
+    // Its own organisation sees the exact route, which the near closure does not reach
+    // within a 500 m buffer, and the report says nothing of reduction.
+    let report = check(&app, &wfp, json!({"movement": id, "buffer_m": 500})).await;
+    assert!(report.get("route_precision_m").is_none(), "{report}");
+    assert!(
+        report["route_length_m"].as_f64().unwrap() > 800.0,
+        "{report}"
+    );
+    assert_eq!(report["verdict"], "clear", "{report}");
+    // A route given as such must still have two places.
+    let (status, body) = app
+        .post(
+            PATH,
+            &army,
+            request(json!({"route": {"type": "LineString", "coordinates": [centre, centre]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_input_is_422_naming_the_field() {
     let mut app = TestApp::spawn(Backend::Sqlite).await;

@@ -73,6 +73,10 @@ pub struct Plan {
     pub incidents_since_h: u32,
     /// Average speed for the ETA when `arrive` is not given.
     pub speed_kmh: Option<f64>,
+    /// The route is a movement's as its viewer sees it, reduced to this precision: it may
+    /// then be a single position (the whole route within one cell), checked as a place the
+    /// convoy is somewhere near from `depart` to `arrive`.
+    pub route_precision_m: Option<f64>,
 }
 
 impl Plan {
@@ -85,6 +89,7 @@ impl Plan {
             buffer_m: DEFAULT_BUFFER_M,
             incidents_since_h: DEFAULT_INCIDENTS_SINCE_H,
             speed_kmh: None,
+            route_precision_m: None,
         }
     }
 
@@ -96,7 +101,9 @@ impl Plan {
             .iter()
             .all(|p| p[0].is_finite() && p[1].is_finite());
         let distinct = self.route.windows(2).any(|w| w[0] != w[1]);
-        if !finite || !distinct {
+        // A reduced route may have shrunk to one cell; the viewer could not have given more.
+        let reduced_to_one = self.route_precision_m.is_some() && !self.route.is_empty();
+        if !finite || !(distinct || reduced_to_one) {
             return Err(Invalid::new(
                 route_field,
                 "the route needs at least two distinct positions",
@@ -173,6 +180,12 @@ impl Plan {
         }
         if current.len() > 1 {
             stretches.push(index::Capsule::along(&current, margin));
+        }
+        if stretches.is_empty() {
+            // A route of one place (every position the same): the disc around it.
+            if let Some(p) = self.route.iter().find(|p| p.iter().all(|x| x.is_finite())) {
+                stretches.push(index::Capsule::along(&[*p], margin));
+            }
         }
         stretches
     }
@@ -264,6 +277,9 @@ pub struct Report {
     /// Ordered by `along_m`, then by distance, then by id.
     pub conflicts: Vec<Conflict>,
     pub route_length_m: f64,
+    /// The route was a movement's as the caller sees it, reduced to this many metres.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_precision_m: Option<f64>,
     pub depart: DateTime<Utc>,
     pub arrive: DateTime<Utc>,
     /// `arrive` was estimated from an average speed, not given.
@@ -336,6 +352,7 @@ pub fn check<'a>(
         verdict,
         conflicts,
         route_length_m: round_m(route.length_m),
+        route_precision_m: plan.route_precision_m,
         depart: plan.depart,
         arrive: timing.arrive,
         arrive_estimated: plan.arrive.is_none(),
@@ -580,11 +597,17 @@ impl Timing {
     }
 
     fn exposure(&self, r: &Reach) -> Exposure {
+        // On a route of no length the convoy is near the place for the whole window.
+        let until = if self.length_m <= 0.0 {
+            self.arrive
+        } else {
+            self.eta(r.leave_m)
+        };
         Exposure {
             from_m: round_m(r.enter_m),
             to_m: round_m(r.leave_m),
             from: self.eta(r.enter_m),
-            until: self.eta(r.leave_m),
+            until,
         }
     }
 }
@@ -820,6 +843,23 @@ impl Route {
                 index: legs.len(),
             });
             start_m += length_m;
+        }
+        if legs.is_empty() {
+            // A route of one place: a leg of no length there, so that it is measured as a
+            // point (the discs around it), not as nothing.
+            if let Some(&p) = positions.iter().find(|p| p.iter().all(|x| x.is_finite())) {
+                let frame = Frame::at(p);
+                let g = index::grow(&bbox_of(p, p), margin);
+                legs.push(Leg {
+                    a: frame.xy(p),
+                    b: frame.xy(p),
+                    frame,
+                    start_m: 0.0,
+                    length_m: 0.0,
+                    box_: AABB::from_corners([g.west, g.south], [g.east, g.north]),
+                    index: 0,
+                });
+            }
         }
         Route {
             legs: RTree::bulk_load(legs),

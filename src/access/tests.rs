@@ -714,6 +714,45 @@ fn validate_names_the_field() {
     plan().validate("route").unwrap();
 }
 
+/// A movement's route reduced into one cell is one place: only a reduced route may be one,
+/// and it is checked as the disc around that place, exposed for the whole window.
+#[test]
+fn a_route_reduced_to_one_place_is_checked_as_that_place() {
+    let mut p = plan();
+    p.route = vec![KHAZER];
+    assert_eq!(p.validate("movement").unwrap_err().field, "movement");
+    p.route_precision_m = Some(10_000.0);
+    p.validate("movement").unwrap();
+    let near = Geodesic::destination(geo::Point::new(KHAZER[0], KHAZER[1]), 0.0, 1_500.0);
+    let far = Geodesic::destination(geo::Point::new(KHAZER[0], KHAZER[1]), 90.0, 2_500.0);
+    let items = [
+        constraint("near", Geometry::Point([near.x(), near.y()])),
+        constraint("far", Geometry::Point([far.x(), far.y()])),
+    ];
+    let r = run(&p, &items);
+    assert_eq!(r.route_precision_m, Some(10_000.0));
+    assert_eq!(r.route_length_m, 0.0);
+    assert_eq!(r.verdict, Verdict::Blocked);
+    assert_eq!(r.conflicts.len(), 1, "{:?}", r.conflicts);
+    let c = &r.conflicts[0];
+    assert_eq!(c.id, "near");
+    assert!((c.distance_m - 1_500.0).abs() < 1.0, "{}", c.distance_m);
+    assert_eq!(c.exposure.from, p.depart);
+    assert_eq!(Some(c.exposure.until), p.arrive);
+    // The index search finds it, and only it.
+    let picture = Picture::from_snapshot(crate::log::Snapshot {
+        alerts: Default::default(),
+        seq: 0,
+        hash: crate::log::GENESIS,
+        items: items.to_vec(),
+        retired: vec![],
+        federation: Default::default(),
+    });
+    let found = picture.near(&p.corridor(), &[Layer::Constraints]);
+    let found: Vec<&str> = found.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(found, ["near"]);
+}
+
 #[test]
 fn degenerate_plans_do_not_panic() {
     let items = [constraint("k", Geometry::Point(KHAZER))];

@@ -126,6 +126,7 @@ fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 /// the ETA from the speed rather than mixing in the movement's planned arrival.
 fn resolve(state: &AppState, viewer: &Viewer, r: Request) -> ApiResult<(Plan, &'static str)> {
     let mut route_field = "route";
+    let mut route_precision_m = None;
     let mut route = r.route;
     let (mut depart, mut arrive) = (r.depart, r.arrive);
     if let Some(id) = &r.movement {
@@ -136,7 +137,8 @@ fn resolve(state: &AppState, viewer: &Viewer, r: Request) -> ApiResult<(Plan, &'
             .ok_or(ApiError::NotFound)?;
         if route.is_none() {
             route_field = "movement";
-            let seen = match view.precision_m() {
+            route_precision_m = view.precision_m();
+            let seen = match route_precision_m {
                 Some(p) => item.geometry.reduced(p),
                 None => item.geometry.clone(),
             };
@@ -170,6 +172,7 @@ fn resolve(state: &AppState, viewer: &Viewer, r: Request) -> ApiResult<(Plan, &'
         plan.incidents_since_h = h;
     }
     plan.speed_kmh = r.speed_kmh;
+    plan.route_precision_m = route_precision_m;
     Ok((plan, route_field))
 }
 
