@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
+use cmcop::model::geometry::snap;
 use cmcop::model::Role;
 use common::{Backend, TestApp, TestDb};
 use futures_util::{SinkExt, StreamExt};
@@ -273,7 +274,7 @@ async fn a_military_only_closure_is_not_revealed_through_an_alert() {
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let coord = app.token(Role::Coordinator, "OCHA").await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
-    let _m = notified_movement(&app, &wfp, json!({})).await;
+    let m = notified_movement(&app, &wfp, json!({})).await;
     let mut to_wfp = Listener::open(&app, &wfp, None).await;
     let mut to_coord = Listener::open(&app, &coord, None).await;
 
@@ -306,20 +307,94 @@ async fn a_military_only_closure_is_not_revealed_through_an_alert() {
         .expect("route_conflict", "raised", Some(&shared))
         .await;
     assert_eq!(a["precision_m"], 500.0, "{a}");
-    let d = a["distance_m"].as_f64().unwrap();
-    assert_eq!(d % 500.0, 0.0, "distance rounded to the grid: {a}");
     assert!(a["message"].as_str().unwrap().contains("about"), "{a}");
     let exact = to_coord
         .expect("route_conflict", "raised", Some(&shared))
         .await;
     assert!(exact.get("precision_m").is_none(), "{exact}");
-    assert!(exact["distance_m"].as_f64().unwrap() > 500.0, "{exact}");
+    // WFP's figures are measured on the geometry WFP is shown, as its own access check
+    // measures it, never on the exact one the coordinator's alert gives.
+    let (status, check) = app
+        .post("/api/v1/access-check", &wfp, json!({"movement": m}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    let c = check["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == shared.as_str())
+        .unwrap_or_else(|| panic!("{check}"));
+    assert_eq!(c["precision_m"], 500.0, "{c}");
+    for field in ["distance_m", "along_m"] {
+        let (got, seen) = (a[field].as_f64().unwrap(), c[field].as_f64().unwrap());
+        assert!((got - seen).abs() <= 1.0, "{field}: {a} against {c}");
+    }
+    assert_eq!(
+        a["eta"].as_str().map(|t| &t[..16]),
+        c["eta"].as_str().map(|t| &t[..16])
+    );
+    assert_ne!(a["along_m"], exact["along_m"], "{a} {exact}");
     assert_eq!(
         to_wfp.count("route_conflict", "raised"),
         1,
         "{:?}",
         to_wfp.alerts
     );
+
+    // On the road itself, released at 10 km: its cell's centre lies well off the road, so
+    // for WFP there is no conflict (its access check says so too) and no alert; the
+    // coordinator, who sees it exactly, is alerted.
+    let far_cell = (5..95)
+        .map(|k| on_road(f64::from(k) / 100.0))
+        .find(|p| off_road_m(snap(*p, 10_000.0)) > 4_000.0)
+        .expect("a point of the road whose 10 km cell centre is off it");
+    let hidden_figures = app
+        .create(
+            "constraints",
+            &army,
+            closure_at(
+                far_cell,
+                json!({"marking": "military", "releasable_to": ["WFP"], "precision_m": 10_000}),
+            ),
+        )
+        .await;
+    let exact = to_coord
+        .expect("route_conflict", "raised", Some(&hidden_figures))
+        .await;
+    assert_eq!(exact["distance_m"], 0.0, "{exact}");
+    let got = to_wfp.drain().await;
+    assert!(
+        got.iter()
+            .all(|a| a["item"]["id"] != hidden_figures.as_str()),
+        "alerted on the exact geometry: {got:?}"
+    );
+    let (_, check) = app
+        .post("/api/v1/access-check", &wfp, json!({"movement": m}))
+        .await;
+    assert!(
+        !check.to_string().contains(hidden_figures.as_str()),
+        "{check}"
+    );
+    let recent = alerts_of(&app, &wfp, "?state=recent").await;
+    assert!(
+        recent
+            .iter()
+            .all(|a| a["item"]["id"] != hidden_figures.as_str()),
+        "{recent:?}"
+    );
+}
+
+/// Metres from `p` to the Erbil–Khazer leg (planar, good to a few per cent here).
+fn off_road_m(p: [f64; 2]) -> f64 {
+    let (a, b) = (on_road(0.0), on_road(1.0));
+    let k = (36.2f64).to_radians().cos() * 111_320.0;
+    let xy = |q: [f64; 2]| [q[0] * k, q[1] * 110_950.0];
+    let (a, b, p) = (xy(a), xy(b), xy(p));
+    let ab = [b[0] - a[0], b[1] - a[1]];
+    let t = (((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / (ab[0] * ab[0] + ab[1] * ab[1]))
+        .clamp(0.0, 1.0);
+    let q = [a[0] + t * ab[0], a[1] + t * ab[1]];
+    ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
 }
 
 async fn report(app: &TestApp, token: &str, m: &str, p: [f64; 2]) {

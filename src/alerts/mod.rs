@@ -21,9 +21,12 @@
 //!
 //! Recipients: the movement's organisation (not its wall displays, read by anyone in the room)
 //! and coordinators (military liaisons also receive `unacknowledged`), and of those only a
-//! viewer who may see the movement and the item the alert is about. The text is rendered per viewer from what that viewer may see of both (a
-//! hidden field is not named, a reduced item's distance is given to its grid). Pure: the task
-//! that watches the picture is `task`.
+//! viewer who may see the movement and the item the alert is about. The text is rendered per
+//! viewer from what that viewer may see of both: a hidden field is not named, and an item the
+//! viewer sees at reduced precision is judged as the access check judges it, on the reduced
+//! geometry (`Reduced`, measured when the alert is raised): the viewer receives the alert only
+//! if the reduced geometry meets the condition too, and reads distance, km and ETA measured on
+//! it, never the exact ones. Pure: the task that watches the picture is `task`.
 
 pub mod task;
 
@@ -112,6 +115,36 @@ pub struct Alert {
     /// The last position report (`no_report`) or the departure (`unacknowledged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
+    /// The same measure on the item's reduced geometry (when it has a `precision_m`), for the
+    /// viewers who see it reduced: they read these figures, never the exact ones, and receive
+    /// the alert only when the reduced geometry meets the condition too (as the access check
+    /// judges a reduced item). `None` on an item alert whose item has a precision: no reduced
+    /// viewer receives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduced: Option<Reduced>,
+}
+
+/// An item alert's figures measured on the item's geometry reduced to `precision_m`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reduced {
+    pub precision_m: f64,
+    pub distance_m: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub along_m: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inside: bool,
+}
+
+/// The item as a viewer who sees it reduced receives it: its geometry reduced to its own
+/// precision (`None` when it has none).
+fn reduced_item(item: &Item) -> Option<(f64, Item)> {
+    let p = item.common.precision_m.filter(|p| *p > 0.0)?;
+    let mut r = item.clone();
+    r.geometry = item.geometry.reduced(p);
+    r.common.precision_m = None;
+    Some((p, r))
 }
 
 impl Alert {
@@ -128,6 +161,7 @@ impl Alert {
             inside: false,
             org: None,
             since: None,
+            reduced: None,
         }
     }
 }
@@ -353,8 +387,16 @@ pub fn conflicts(
     access::check(plan, candidates, &settings.access, now).conflicts
 }
 
-/// A route conflict alert, raised.
-pub fn route_conflict(movement: &Item, item: &Item, c: &access::Conflict) -> Alert {
+/// A route conflict alert, raised: `c` is the conflict of `item` with `plan`. An item with a
+/// precision is measured again as its reduced viewers see it.
+pub fn route_conflict(
+    movement: &Item,
+    item: &Item,
+    c: &access::Conflict,
+    plan: &access::Plan,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Alert {
     let mut a = Alert::new(
         movement.version,
         AlertKind::RouteConflict,
@@ -365,6 +407,18 @@ pub fn route_conflict(movement: &Item, item: &Item, c: &access::Conflict) -> Ale
     a.distance_m = Some(c.distance_m);
     a.along_m = Some(c.along_m);
     a.eta = Some(c.eta);
+    a.reduced = reduced_item(item).and_then(|(p, r)| {
+        let c = conflicts(plan, &[Arc::new(r)], settings, now)
+            .into_iter()
+            .next()?;
+        Some(Reduced {
+            precision_m: p,
+            distance_m: c.distance_m,
+            along_m: Some(c.along_m),
+            eta: Some(c.eta),
+            inside: false,
+        })
+    });
     a
 }
 
@@ -377,6 +431,8 @@ pub fn clear(movement: &Item, active: &Logged, item: Option<&Item>) -> Alert {
         active.alert.key.clone(),
     );
     a.item = item.cloned().or_else(|| active.alert.item.clone());
+    // Whoever was told of the condition is told it ended, and nobody else.
+    a.reduced = active.alert.reduced.clone();
     a
 }
 
@@ -386,6 +442,8 @@ pub struct Hit {
     pub item: Arc<Item>,
     pub distance_m: f64,
     pub inside: bool,
+    /// The hit as measured on the item's reduced geometry, if it is one there too.
+    pub reduced: Option<Reduced>,
 }
 
 /// Where the geofence looks around a position: the widest of its two radii.
@@ -417,16 +475,7 @@ pub fn geofence(
                 {
                     continue;
                 }
-                match &item.geometry {
-                    Geometry::Polygon(_) => {
-                        let inside = item
-                            .geometry
-                            .to_geo()
-                            .intersects(&geo::Point::new(p[0], p[1]));
-                        inside.then_some((0.0, true))
-                    }
-                    g => distance_to(g, p, settings.geofence_m).map(|d| (d, false)),
-                }
+                settings.geofence_m
             }
             Props::Incident(i) => {
                 if i.verification == Verification::Refuted
@@ -435,19 +484,42 @@ pub fn geofence(
                 {
                     continue;
                 }
-                distance_to(&item.geometry, p, settings.buffer_m).map(|d| (d, false))
+                settings.buffer_m
             }
-            Props::Movement(_) => None,
+            Props::Movement(_) => continue,
         };
-        if let Some((distance_m, inside)) = hit {
+        if let Some((distance_m, inside)) = near_or_in(&item.geometry, p, hit) {
+            let reduced = reduced_item(&item).and_then(|(precision_m, r)| {
+                let (distance_m, inside) = near_or_in(&r.geometry, p, hit)?;
+                Some(Reduced {
+                    precision_m,
+                    distance_m: distance_m.round(),
+                    along_m: None,
+                    eta: None,
+                    inside,
+                })
+            });
             hits.push(Hit {
                 item,
                 distance_m: distance_m.round(),
                 inside,
+                reduced,
             });
         }
     }
     hits
+}
+
+/// Whether `p` is inside area `g` (distance 0, inside) or within `within_m` of a point or line
+/// (the distance). A constraint's area counts only inside it, as an operation area does.
+fn near_or_in(g: &Geometry, p: Position, within_m: f64) -> Option<(f64, bool)> {
+    match g {
+        Geometry::Polygon(_) => g
+            .to_geo()
+            .intersects(&geo::Point::new(p[0], p[1]))
+            .then_some((0.0, true)),
+        g => distance_to(g, p, within_m).map(|d| (d, false)),
+    }
 }
 
 /// Geodesic metres from `p` to a point or line, when within `within_m`.
@@ -482,6 +554,7 @@ pub fn geofence_alert(movement: &Item, hit: &Hit) -> Alert {
     a.item = Some((*hit.item).clone());
     a.distance_m = Some(hit.distance_m);
     a.inside = hit.inside;
+    a.reduced = hit.reduced.clone();
     a
 }
 
@@ -523,6 +596,13 @@ pub fn recipient(
         Some(item) => Some(policy.decide(item, viewer)?),
         None => None,
     };
+    // A viewer who sees the item reduced hears of the condition only as it holds for the
+    // reduced geometry, and only figures measured on that.
+    if let Some(p) = iv.as_ref().and_then(View::precision_m) {
+        if alert.reduced.as_ref().is_none_or(|r| r.precision_m != p) {
+            return None;
+        }
+    }
     Some((mv, iv))
 }
 
@@ -540,7 +620,8 @@ pub fn in_scope(
 }
 
 /// The alert as one viewer reads it (JSON), with a message in plain words. Only what the views
-/// show is used: a hidden field is not named, a reduced item's distance is rounded to its grid.
+/// show is used: a hidden field is not named, and for a reduced item the figures are those
+/// measured on its reduced geometry (none when there are none).
 pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Value {
     let a = &l.alert;
     let shown_m = |f: &str| !mv.hidden.contains(f);
@@ -550,10 +631,14 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         .map(|m| format!("Movement \u{201c}{}\u{201d}", m.name))
         .unwrap_or_else(|| format!("Movement {}", movement.id));
     let precision = iv.and_then(|v| v.precision_m());
-    let distance = a.distance_m.map(|d| match precision {
-        Some(p) if p > 0.0 => (d / p).round() * p,
-        _ => d.round(),
-    });
+    // `recipient` let a reduced view through only with figures measured for it.
+    let reduced = precision.and(a.reduced.as_ref());
+    let (distance_m, along_m, eta, inside) = match reduced {
+        Some(r) => (Some(r.distance_m), r.along_m, r.eta, r.inside),
+        None if precision.is_some() => (None, None, None, false),
+        None => (a.distance_m, a.along_m, a.eta, a.inside),
+    };
+    let distance = distance_m.map(f64::round);
     let about = if precision.is_some() { "about " } else { "" };
     let what = match (&a.item, iv) {
         (Some(item), Some(v)) => describe(item, v),
@@ -574,10 +659,10 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
                 Some(d) => s.push_str(&format!(" {} from its remaining route", dist_words(d))),
                 None => {}
             }
-            if let Some(along) = a.along_m {
+            if let Some(along) = along_m {
                 s.push_str(&format!(" at km {:.1}", along / 1000.0));
             }
-            if let Some(eta) = a.eta {
+            if let Some(eta) = eta {
                 s.push_str(&format!(", expected there at {}", short_time(eta)));
             }
             s
@@ -585,7 +670,7 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         (AlertKind::RouteConflict, _) => {
             format!("{name}: {what} no longer conflicts with its route")
         }
-        (AlertKind::Geofence, AlertState::Raised) if a.inside => {
+        (AlertKind::Geofence, AlertState::Raised) if inside => {
             format!("{name} entered {what}")
         }
         (AlertKind::Geofence, AlertState::Raised) => match distance {
@@ -648,10 +733,10 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
     if let Some(p) = precision {
         obj.insert("precision_m".into(), json!(p));
     }
-    if let Some(along) = a.along_m {
+    if let Some(along) = along_m {
         obj.insert("along_m".into(), json!(along.round()));
     }
-    if let Some(eta) = a.eta {
+    if let Some(eta) = eta {
         obj.insert("eta".into(), json!(crate::log::format_time(eta)));
     }
     if let Some(org) = &a.org {
@@ -860,6 +945,87 @@ mod tests {
             .map(|h| h.item.id.clone())
             .collect();
         assert!(outside.is_empty(), "{outside:?}");
+    }
+
+    /// Near an item shared at reduced precision: the hit carries the figures measured on the
+    /// reduced geometry, or none when that is not near; a viewer who sees the item reduced
+    /// receives only the former, worded from those figures.
+    #[test]
+    fn a_reduced_item_is_judged_on_its_reduced_geometry_for_its_reduced_viewers() {
+        let incident = |id: &str, at: Position, precision: f64| {
+            item(
+                Layer::Incidents,
+                id,
+                json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": at},
+                    "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                        "severity": 3, "verification": "reported", "precision_m": precision,
+                        "releasable_to": ["WFP"], "marking": "military"}}),
+            )
+        };
+        // The convoy at a point 0.04° north-east of a 10 km cell's centre (about 5.7 km).
+        let centre = crate::model::geometry::snap([44.0, 36.0], 10_000.0);
+        let convoy = [centre[0] + 0.04, centre[1] + 0.04];
+        // Exactly where the convoy is, but its cell's centre is 5.7 km away; and 1 km north
+        // at 250 m precision, whose cell's centre is within the buffer too.
+        let coarse = incident("coarse", convoy, 10_000.0);
+        let fine_at = [convoy[0], convoy[1] + 0.009];
+        let fine = incident("fine", fine_at, 250.0);
+        let p = picture(vec![coarse, fine]);
+        let mut hits = geofence(&p, convoy, now(), &settings());
+        hits.sort_by(|a, b| a.item.id.cmp(&b.item.id));
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        assert_eq!(hits[0].distance_m, 0.0);
+        assert!(hits[0].reduced.is_none(), "{:?}", hits[0].reduced);
+        let shown = crate::model::geometry::snap(fine_at, 250.0);
+        let seen_m = Geodesic::distance(
+            geo::Point::new(convoy[0], convoy[1]),
+            geo::Point::new(shown[0], shown[1]),
+        );
+        let r = hits[1]
+            .reduced
+            .as_ref()
+            .expect("measured on the reduced point");
+        assert_eq!(r.precision_m, 250.0);
+        assert_eq!(r.distance_m, seen_m.round());
+        assert_ne!(r.distance_m, hits[1].distance_m);
+
+        let mut m = item(
+            Layer::Movements,
+            "m",
+            json!({"type": "Feature", "geometry": {"type": "LineString",
+                "coordinates": [[44.0, 35.9], [44.0, 36.2]]},
+                "properties": {"name": "convoy", "window_start": "2030-01-10T04:00:00Z",
+                    "window_end": "2030-01-10T09:00:00Z", "marking": "public"}}),
+        );
+        m.org = "WFP".into();
+        m.side = Side::Civil;
+        let m = Arc::new(m);
+        let policy = Policy::default_policy();
+        let wfp = Viewer::new(Role::ConvoyPlanner, "WFP");
+        let coordinator = Viewer::new(Role::Coordinator, "OCHA");
+        for (h, reduced_one) in hits.iter().zip([false, true]) {
+            let a = geofence_alert(&m, h);
+            let l = Logged {
+                seq: 1,
+                at: now(),
+                movement: m.id.clone(),
+                alert: a.clone(),
+            };
+            // The coordinator sees the item exactly: the exact figures.
+            let (mv, iv) = recipient(&policy, &coordinator, &m, &a).expect("a coordinator");
+            let json = render(&l, &m, &mv, iv.as_ref());
+            assert_eq!(json["distance_m"], h.distance_m, "{json}");
+            // The movement's organisation is on the other side: reduced.
+            match recipient(&policy, &wfp, &m, &a) {
+                Some((mv, iv)) => {
+                    assert!(reduced_one, "{}", h.item.id);
+                    assert_eq!(iv.as_ref().and_then(View::precision_m), Some(250.0));
+                    let json = render(&l, &m, &mv, iv.as_ref());
+                    assert_eq!(json["distance_m"], seen_m.round(), "{json}");
+                }
+                None => assert!(!reduced_one, "{}", h.item.id),
+            }
+        }
     }
 
     #[test]

@@ -182,9 +182,10 @@ fn judge_pair(
                 .intersects(&crate::access::index::filing_box(item));
             if near {
                 remaining_plan(m, tracks, now, settings).and_then(|plan| {
-                    conflicts(&plan, std::slice::from_ref(item), settings, now)
+                    let c = conflicts(&plan, std::slice::from_ref(item), settings, now)
                         .into_iter()
-                        .next()
+                        .next()?;
+                    Some((c, plan))
                 })
             } else {
                 None
@@ -193,9 +194,10 @@ fn judge_pair(
         _ => None,
     };
     match (found, active) {
-        (Some(c), None) => {
+        (Some((c, plan)), None) => {
             if let Some(item) = item {
-                out.push(Alerted::new(m, route_conflict(m, item, &c)));
+                let a = route_conflict(m, item, &c, &plan, settings, now);
+                out.push(Alerted::new(m, a));
             }
         }
         (None, Some(l)) => out.push(Alerted::new(m, clear(m, &l, item.map(|a| &**a)))),
@@ -227,19 +229,23 @@ fn judge_route(
         .filter(|l| l.alert.kind == AlertKind::RouteConflict)
         .collect();
     let mut found = BTreeMap::new();
-    if watched(mv) {
-        if let Some(plan) = remaining_plan(m, tracks, now, settings) {
-            let near = picture.near(&plan.corridor(), &[Layer::Constraints, Layer::Incidents]);
-            for c in conflicts(&plan, &near, settings, now) {
-                found.insert(c.id.clone(), c);
-            }
+    let plan = watched(mv)
+        .then(|| remaining_plan(m, tracks, now, settings))
+        .flatten();
+    if let Some(plan) = &plan {
+        let near = picture.near(&plan.corridor(), &[Layer::Constraints, Layer::Incidents]);
+        for c in conflicts(plan, &near, settings, now) {
+            found.insert(c.id.clone(), c);
         }
     }
     for (id, c) in &found {
         let key = item_key(AlertKind::RouteConflict, id);
         if !picture.alerts().is_active(&m.id, &key) {
-            if let Some(item) = picture.get(id) {
-                out.push(Alerted::new(m, route_conflict(m, item, c)));
+            if let (Some(item), Some(plan)) = (picture.get(id), &plan) {
+                out.push(Alerted::new(
+                    m,
+                    route_conflict(m, item, c, plan, settings, now),
+                ));
             }
         }
     }
