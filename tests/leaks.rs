@@ -1,7 +1,7 @@
 //! The leak property test (issue #7.3): random items and random subscribers of every role and
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
 //! WebSocket snapshot and live deltas; CoT over mutual TLS and over plain TCP; the access
-//! check), judged against an oracle written here from CONTRACT.md, never by asking
+//! check; convoy alerts over the WebSocket and REST), judged against an oracle written here from CONTRACT.md, never by asking
 //! `cmcop::policy`.
 //!
 //! Items get random layers, authors, markings, `releasable_to`, per-field markings and
@@ -526,6 +526,8 @@ struct Tally {
     hidden_fields: u64,
     /// Messages or events judged one by one (deltas, CoT events).
     messages: u64,
+    /// Alerts: reduced figures checked where the exact position would have given another.
+    measured: u64,
     failures: Vec<String>,
 }
 
@@ -549,6 +551,7 @@ impl Tally {
         self.reduced += other.reduced;
         self.hidden_fields += other.hidden_fields;
         self.messages += other.messages;
+        self.measured += other.measured;
         self.failures.extend(other.failures);
     }
 
@@ -855,6 +858,8 @@ fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, live: bool) {
                 }
             }
             Some("upsert") => judge(&m["feature"], t, &mut held),
+            // Judged on their own channel (`judge_alert`).
+            Some("alert") => {}
             Some("remove") => {
                 t.messages += 1;
                 let id = m["id"].as_str().unwrap_or("");
@@ -1292,6 +1297,202 @@ fn judge_access(
     }
 }
 
+// ---- Alerts ------------------------------------------------------------------------------------
+
+/// Every version of each item, by id.
+fn versions_by_id(world: &World) -> HashMap<&str, Vec<&State>> {
+    let mut out: HashMap<&str, Vec<&State>> = HashMap::new();
+    for s in world.versions.values() {
+        out.entry(s.id.as_str()).or_default().push(s);
+    }
+    out
+}
+
+/// Metres from `p` to the polyline `route`: the nearest point of each leg in a local plane,
+/// then the great-circle distance to it.
+fn distance_to_route_m(p: [f64; 2], route: &[[f64; 2]]) -> f64 {
+    let k = p[1].to_radians().cos();
+    let mut best = f64::INFINITY;
+    for w in route.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let ab = [(b[0] - a[0]) * k, b[1] - a[1]];
+        let ap = [(p[0] - a[0]) * k, p[1] - a[1]];
+        let l2 = ab[0] * ab[0] + ab[1] * ab[1];
+        let t = if l2 > 0.0 {
+            ((ap[0] * ab[0] + ap[1] * ab[1]) / l2).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let q = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+        best = best.min(distance_m(p, q));
+    }
+    best
+}
+
+/// The item ids (`i0123`) named in `text` outside canaries (which `#` brackets).
+fn named_ids(text: &str) -> HashSet<&str> {
+    let b = text.as_bytes();
+    let mut out = HashSet::new();
+    for i in 0..b.len().saturating_sub(4) {
+        let boundary = |j: Option<usize>| {
+            j.and_then(|j| b.get(j))
+                .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'#')
+        };
+        if b[i] == b'i'
+            && b[i + 1..i + 5].iter().all(u8::is_ascii_digit)
+            && boundary(i.checked_sub(1))
+            && boundary(Some(i + 5))
+        {
+            out.insert(&text[i..i + 5]);
+        }
+    }
+    out
+}
+
+/// Judges one alert a viewer received. Who may receive it (CONTRACT.md, proto/WEBSOCKET.md):
+/// the movement's organisation (not its wall displays) and coordinators, military liaisons for
+/// `unacknowledged`; and only a viewer who may see the movement and the item. An alert carries
+/// the item as it was judged, so the item must be visible to the viewer in some version it had
+/// (`movement_now`: the movement as it is now, for the REST list, which judges on it; else some
+/// version too). The text names no field hidden in every such version and no other item; a
+/// reduced item's figures are measured on its reduced position, never on the exact one.
+fn judge_alert(
+    versions: &HashMap<&str, Vec<&State>>,
+    world: &World,
+    what: &str,
+    v: Who,
+    a: &Value,
+    movement_now: bool,
+    t: &mut Tally,
+) {
+    t.messages += 1;
+    let text = a.to_string();
+    let ctx = format!("{what} as {v}: alert {text}");
+    let Some(m_id) = a["movement"].as_str() else {
+        t.fail(format!("{ctx}: no movement"));
+        return;
+    };
+    let ms: Vec<&State> = if movement_now {
+        world.latest.get(m_id).into_iter().collect()
+    } else {
+        versions.get(m_id).cloned().unwrap_or_default()
+    };
+    let Some(first) = ms.first() else {
+        t.fail(format!("{ctx}: an unknown movement"));
+        return;
+    };
+    let kind = a["kind"].as_str().unwrap_or("");
+    let addressed = v.role == Role::Coordinator
+        || (v.org == first.author.org && v.role != Role::WallDisplay)
+        || (kind == "unacknowledged" && v.role == Role::MilitaryLiaison);
+    if !addressed {
+        t.fail(format!("{ctx}: not addressed to it"));
+    }
+    let m_seen: Vec<(&State, Expected)> = ms
+        .iter()
+        .filter_map(|s| oracle(v, s).map(|e| (*s, e)))
+        .collect();
+    if m_seen.is_empty() {
+        t.fail(format!(
+            "{ctx}: about {}, which it may not see",
+            first.label()
+        ));
+    }
+    let x_id = a["item"]["id"].as_str();
+    let x_seen: Vec<(&State, Expected)> = x_id
+        .and_then(|x| versions.get(x))
+        .into_iter()
+        .flatten()
+        .filter_map(|s| oracle(v, s).map(|e| (*s, e)))
+        .collect();
+    if let Some(x) = x_id {
+        if x_seen.is_empty() {
+            let label = versions
+                .get(x)
+                .and_then(|v| v.first())
+                .map(|s| s.label())
+                .unwrap_or_else(|| format!("an unknown item `{x}`"));
+            t.fail(format!("{ctx}: about {label}, which it may not see"));
+        }
+    }
+    // No field's text unless some version it may see shows that field.
+    for (id, seen) in [(m_id, &m_seen), (x_id.unwrap_or(""), &x_seen)] {
+        let Some(layer) = versions.get(id).and_then(|v| v.first()).map(|s| s.layer) else {
+            continue;
+        };
+        for field in text_fields(layer) {
+            if text.contains(&canary(field, id))
+                && !seen.iter().any(|(_, e)| !e.hidden.contains(field))
+            {
+                t.fail(format!(
+                    "{ctx}: the text of `{field}` of `{id}`, hidden from it"
+                ));
+            }
+        }
+    }
+    for id in named_ids(&text) {
+        if id != m_id && Some(id) != x_id {
+            t.fail(format!("{ctx}: names `{id}`"));
+        }
+    }
+    if x_id.is_none() {
+        return;
+    }
+    let precision = a.get("precision_m").and_then(Value::as_f64);
+    match precision {
+        None => {
+            if !x_seen.is_empty() && x_seen.iter().all(|(_, e)| e.reduced) {
+                t.fail(format!("{ctx}: exact, about an item it sees only reduced"));
+            }
+        }
+        Some(p) => {
+            t.reduced += 1;
+            if !x_seen
+                .iter()
+                .any(|(s, e)| e.reduced && s.precision_m == Some(p))
+            {
+                t.fail(format!(
+                    "{ctx}: precision_m {p}, which no version it sees has"
+                ));
+            }
+            let off_route = a["distance_m"].as_f64().is_some_and(|d| d > 0.5);
+            if off_route && !a["message"].as_str().unwrap_or("").contains("about") {
+                t.fail(format!("{ctx}: a reduced figure not worded as one"));
+            }
+            // Measured on the reduced position, never on the exact one.
+            let point = x_seen
+                .iter()
+                .find(|(s, _)| s.precision_m == Some(p))
+                .and_then(|(s, _)| {
+                    (s.geometry["type"] == "Point").then(|| pos(&s.geometry["coordinates"]))
+                })
+                .flatten();
+            let route = positions(&first.geometry);
+            if let (Some(exact), Some(d), "route_conflict", "raised") = (
+                point,
+                a["distance_m"].as_f64(),
+                kind,
+                a["state"].as_str().unwrap_or(""),
+            ) {
+                let shown = cmcop::model::geometry::snap(exact, p);
+                let (d_shown, d_exact) = (
+                    distance_to_route_m(shown, &route),
+                    distance_to_route_m(exact, &route),
+                );
+                let tol = 0.01 * d_shown + 10.0;
+                if (d - d_shown).abs() > tol {
+                    t.fail(format!(
+                        "{ctx}: distance_m {d} is not measured on the position shown {shown:?} ({d_shown:.0} m; exact {d_exact:.0} m)"
+                    ));
+                }
+                if (d_exact - d_shown).abs() > 2.0 * tol + 10.0 {
+                    t.measured += 1;
+                }
+            }
+        }
+    }
+}
+
 // ---- The test ---------------------------------------------------------------------------------
 
 fn seed() -> u64 {
@@ -1395,9 +1596,10 @@ async fn nothing_leaks_on_any_channel() {
             org: v.org.into(),
         })
         .collect();
-    // Convoy alerts are their own channel, with their own policy tests (tests/alerts.rs); the
-    // oracle here judges items, so the alerter stays off.
-    config.alerts.enabled = false;
+    // Convoy alerts: the movements' routes cross the items, so route conflicts are raised and
+    // ended as items are written, remarked and retired.
+    config.alerts.enabled = true;
+    config.alerts.check_interval_seconds = 1;
     let mut app = TestApp::spawn_with(db, config).await;
     let mut tokens: HashMap<Who, String> = HashMap::new();
     for v in &viewers {
@@ -1574,10 +1776,25 @@ async fn nothing_leaks_on_any_channel() {
         started.elapsed().as_secs_f64()
     );
     // 4. What the live subscribers received.
+    let versions = versions_by_id(&world);
     let mut ws = Tally::default();
+    let mut alerts = Tally::default();
     for (v, task) in ws_live {
         match task.await.expect("the WS reader") {
-            Ok(msgs) => judge_ws(&world, v, &msgs, &mut ws, true),
+            Ok(msgs) => {
+                judge_ws(&world, v, &msgs, &mut ws, true);
+                for m in msgs.iter().filter(|m| m["type"] == "alert") {
+                    judge_alert(
+                        &versions,
+                        &world,
+                        "WS live",
+                        v,
+                        &m["alert"],
+                        false,
+                        &mut alerts,
+                    );
+                }
+            }
             Err(e) => ws.fail(format!("WS live as {v}: {e}")),
         }
     }
@@ -1708,6 +1925,60 @@ async fn nothing_leaks_on_any_channel() {
     done.into_iter().for_each(|t| one.add(t));
     rest.add(one);
 
+    // 7. Alerts over REST, once the alerter has judged everything: every viewer's list of
+    //    recent alerts against the coordinator's (a coordinator is addressed by all, sees all).
+    let coordinator_token = tokens[&coordinator].as_str();
+    let recent = |token: &str| {
+        let token = token.to_string();
+        async move {
+            let (status, body) = app.get("/api/v1/alerts?state=recent", &token).await;
+            (
+                status,
+                body["alerts"].as_array().cloned().unwrap_or_default(),
+            )
+        }
+    };
+    let mut all = Vec::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (_, now) = recent(coordinator_token).await;
+        let settled = !now.is_empty() && now.len() == all.len();
+        all = now;
+        if settled {
+            break;
+        }
+    }
+    let universe: HashSet<u64> = all.iter().filter_map(|a| a["id"].as_u64()).collect();
+    let lists: Vec<(Who, StatusCode, Vec<Value>)> = stream::iter(&viewers)
+        .map(|v| async move {
+            let (status, list) = recent(&tokens[v]).await;
+            (*v, status, list)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (v, status, list) in lists {
+        if status != StatusCode::OK {
+            alerts.fail(format!("GET /api/v1/alerts as {v}: {status}"));
+            continue;
+        }
+        let got: HashSet<u64> = list.iter().filter_map(|a| a["id"].as_u64()).collect();
+        alerts.cases += universe.len() as u64;
+        alerts.visible += got.intersection(&universe).count() as u64;
+        alerts.invisible += universe.difference(&got).count() as u64;
+        for a in &list {
+            judge_alert(
+                &versions,
+                &world,
+                "GET /api/v1/alerts",
+                v,
+                a,
+                true,
+                &mut alerts,
+            );
+        }
+    }
+
     println!(
         "leak test: REST, GET one, access check at {:.1} s",
         started.elapsed().as_secs_f64()
@@ -1722,6 +1993,25 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("WebSocket", &ws, min_cases, &mut out);
     report_and_check("CoT", &cot, min_cases, &mut out);
     report_and_check("access check", &access, min_cases, &mut out);
+    println!(
+        "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ; {} failures",
+        alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.failures.len()
+    );
+    out.extend(
+        alerts
+            .failures
+            .iter()
+            .take(15)
+            .map(|f| format!("[alerts] {f}")),
+    );
+    if alerts.cases < min_cases.min(1_000)
+        || alerts.visible == 0
+        || alerts.invisible == 0
+        || alerts.reduced == 0
+        || (min_cases > 1 && alerts.measured == 0)
+    {
+        out.push("[alerts] too few cases of some kind to mean anything (need delivered, not delivered, reduced and discriminating ones)".into());
+    }
     println!("leak test: took {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         out.is_empty(),

@@ -634,7 +634,14 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
     // `recipient` let a reduced view through only with figures measured for it.
     let reduced = precision.and(a.reduced.as_ref());
     let (distance_m, along_m, eta, inside) = match reduced {
-        Some(r) => (Some(r.distance_m), r.along_m, r.eta, r.inside),
+        // The figures the alert gives to its exact viewers, each measured on the reduced
+        // geometry (an end gives none).
+        Some(r) => (
+            a.distance_m.and(Some(r.distance_m)),
+            a.along_m.and(r.along_m),
+            a.eta.and(r.eta),
+            r.inside,
+        ),
         None if precision.is_some() => (None, None, None, false),
         None => (a.distance_m, a.along_m, a.eta, a.inside),
     };
