@@ -732,7 +732,11 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
     });
     let obj = out.as_object_mut().expect("an object");
     if let Some(item) = &a.item {
-        obj.insert("item".into(), json!({"layer": item.layer, "id": item.id}));
+        // The version judged: an alert carries the item as it was then.
+        obj.insert(
+            "item".into(),
+            json!({"layer": item.layer, "id": item.id, "version": item.version}),
+        );
     }
     if let Some(d) = distance {
         obj.insert("distance_m".into(), json!(d));
