@@ -1,12 +1,11 @@
 //! CoT listeners with real clients against the real server (SQLite): a Rust CoT client over
-//! plain TCP and over mutual TLS (a test CA and certificates made here with rcgen), the role
-//! matrix, TAK protocol negotiation, malformed input. pytak, the outside client, is in
+//! plain TCP and over mutual TLS (a test CA and certificates made in the test with rcgen,
+//! `common::pki`), the role matrix, TAK protocol negotiation, malformed input. pytak, the outside client, is in
 //! `cot_pytak.rs` (it needs Python packages, so the plain `cargo test` leaves it out).
 
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cmcop::config::CotCertRule;
@@ -15,6 +14,7 @@ use cmcop::cot::proto;
 use cmcop::cot::stream::{Frame, Mode, StreamReader};
 use cmcop::cot::xml::{self, CotEvent};
 use cmcop::model::Role;
+use common::pki::{tls_connect, Pki};
 use common::{constraint, incident, movement, Backend, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -377,109 +377,16 @@ async fn a_client_that_never_asks_stays_on_xml() {
     app.stop().await;
 }
 
-/// A test PKI: a CA, a server certificate for localhost, client certificates by CN.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::CrlSign,
-        ];
-        let ca = params.self_signed(&key).unwrap();
-        Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca_pem: ca.pem(),
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate signed by this CA: (cert PEM, key PEM, cert DER, key DER).
-    fn issue(&self, cn: &str, server: bool) -> (String, String, Vec<u8>, Vec<u8>) {
-        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
-        let key = KeyPair::generate().unwrap();
-        let sans = if server {
-            vec!["localhost".to_string(), "127.0.0.1".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "test");
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (
-            cert.pem(),
-            key.serialize_pem(),
-            cert.der().to_vec(),
-            key.serialize_der(),
-        )
-    }
-
-    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
-async fn tls_connect(
-    addr: SocketAddr,
-    ca_pem: &str,
-    cert: Vec<u8>,
-    key: Vec<u8>,
-) -> std::io::Result<Tls> {
-    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![CertificateDer::from(cert)],
-        PrivatePkcs8KeyDer::from(key).into(),
-    )
-    .unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await?;
-    connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-}
-
 #[tokio::test]
 async fn mutual_tls_maps_certificates_to_roles_and_refuses_the_rest() {
     let pki = Pki::new("cmcop test CA");
-    let (server_cert, server_key, _, _) = pki.issue("localhost", true);
+    pki.issue("localhost", true);
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = common::test_config(&db.url);
     config.cot.tls_addr = Some("127.0.0.1:0".into());
-    config.cot.tls_cert = Some(pki.write("server.pem", &server_cert));
-    config.cot.tls_key = Some(pki.write("server.key", &server_key));
-    config.cot.client_ca = Some(pki.write("ca.pem", &pki.ca_pem));
+    config.cot.tls_cert = Some(pki.path("localhost.pem"));
+    config.cot.tls_key = Some(pki.path("localhost.key"));
+    config.cot.client_ca = Some(pki.path("ca.pem"));
     config.cot.cert_map = vec![
         CotCertRule {
             subject_cn: Some("army-1".into()),
@@ -520,16 +427,16 @@ async fn mutual_tls_maps_certificates_to_roles_and_refuses_the_rest() {
     let addr = app.cot_tls_addr.expect("CoT TLS is on");
 
     // The military certificate: military and joint items, never the civil movement.
-    let (_, _, cert, key) = pki.issue("army-1", false);
-    let mut army = CotClient::new(tls_connect(addr, &pki.ca_pem, cert, key).await.unwrap());
+    let cert = pki.issue("army-1", false);
+    let mut army = CotClient::new(tls_connect(addr, &pki.ca_pem, &cert).await.unwrap());
     army.wait_for("the military constraint", |e| e.uid == mil)
         .await;
     army.wait_for("the joint incident", |e| e.uid == joint)
         .await;
     // The civil certificate (matched by its whole subject): the civil movement, not the
     // military constraint.
-    let (_, _, cert, key) = pki.issue("nrc-1", false);
-    let mut nrc = CotClient::new(tls_connect(addr, &pki.ca_pem, cert, key).await.unwrap());
+    let cert = pki.issue("nrc-1", false);
+    let mut nrc = CotClient::new(tls_connect(addr, &pki.ca_pem, &cert).await.unwrap());
     nrc.wait_for("the civil movement", |e| e.uid == civil).await;
     nrc.wait_for("the joint incident", |e| e.uid == joint).await;
     let ev = nrc
@@ -571,8 +478,8 @@ async fn mutual_tls_maps_certificates_to_roles_and_refuses_the_rest() {
     );
 
     // A valid certificate that maps to nothing: the connection ends without a single event.
-    let (_, _, cert, key) = pki.issue("stranger", false);
-    if let Ok(tls) = tls_connect(addr, &pki.ca_pem, cert, key).await {
+    let cert = pki.issue("stranger", false);
+    if let Ok(tls) = tls_connect(addr, &pki.ca_pem, &cert).await {
         let mut c = CotClient::new(tls);
         let mut buf = [0u8; 256];
         let n = tokio::time::timeout(PATIENCE, c.io.read(&mut buf))
@@ -583,8 +490,8 @@ async fn mutual_tls_maps_certificates_to_roles_and_refuses_the_rest() {
     }
     // A certificate from another CA fails the handshake (TLS 1.3 may report it on first read).
     let other = Pki::new("another CA");
-    let (_, _, cert, key) = other.issue("army-1", false);
-    if let Ok(tls) = tls_connect(addr, &pki.ca_pem, cert, key).await {
+    let cert = other.issue("army-1", false);
+    if let Ok(tls) = tls_connect(addr, &pki.ca_pem, &cert).await {
         let mut c = CotClient::new(tls);
         let mut buf = [0u8; 256];
         let r = tokio::time::timeout(PATIENCE, c.io.read(&mut buf))

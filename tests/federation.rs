@@ -1,9 +1,9 @@
 //! Federation between two in-process deployments (SQLite), JCMC Baghdad and JCC Erbil, over
-//! mutual TLS with a test CA made here with rcgen: what the agreement shares crosses with its
-//! provenance and mapped marking, and nothing else does (checked in the receiving centre and on
-//! the wire); federated items are read-only and never echo back; the link resumes after a cut
-//! link, a receiver restart and a sender restart without gap or duplicate; a certificate that
-//! names no peer is refused.
+//! mutual TLS with a test CA made in the test with rcgen (`common::pki`): what the agreement
+//! shares crosses with its provenance and mapped marking, and nothing else does (checked in the
+//! receiving centre and on the wire); federated items are read-only and never echo back; the
+//! link resumes after a cut link, a receiver restart and a sender restart without gap or
+//! duplicate; a certificate that names no peer is refused.
 
 mod common;
 
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use cmcop::model::Role;
 use cmcop::Config;
+use common::pki::{tls_connect, Issued, Pki};
 use common::{constraint, incident, movement, Backend, TestApp, TestDb};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
@@ -24,69 +25,6 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a test waits for something that must come (a hold-up check, not a target).
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A test PKI: a CA, server certificates for localhost, client certificates by CN.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::CrlSign,
-        ];
-        let ca = params.self_signed(&key).unwrap();
-        let pki = Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca_pem: ca.pem(),
-            issuer: rcgen::Issuer::new(params, key),
-        };
-        pki.write("ca.pem", &pki.ca_pem.clone());
-        pki
-    }
-
-    /// A certificate signed by this CA, written as `{cn}.pem` and `{cn}.key`: (cert DER, key
-    /// DER).
-    fn issue(&self, cn: &str, server: bool) -> (Vec<u8>, Vec<u8>) {
-        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
-        let key = KeyPair::generate().unwrap();
-        let sans = if server {
-            vec!["localhost".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        self.write(&format!("{cn}.pem"), &cert.pem());
-        self.write(&format!("{cn}.key"), &key.serialize_pem());
-        (cert.der().to_vec(), key.serialize_der())
-    }
-
-    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn path(&self, name: &str) -> std::path::PathBuf {
-        self.dir.path().join(name)
-    }
-}
 
 /// A TCP proxy in front of a feed, to cut the link (and point it at a restarted sender).
 struct Proxy {
@@ -272,31 +210,8 @@ fn version_of(f: &Value) -> u64 {
 type Ws = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// A raw client of a feed with a given client certificate.
-async fn feed_client(
-    addr: SocketAddr,
-    pki_ca: &str,
-    cert: Vec<u8>,
-    key: Vec<u8>,
-) -> Result<Ws, String> {
-    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pki_ca.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![CertificateDer::from(cert)],
-        PrivatePkcs8KeyDer::from(key).into(),
-    )
-    .unwrap();
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+async fn feed_client(addr: SocketAddr, pki_ca: &str, client: &Issued) -> Result<Ws, String> {
+    let tls = tls_connect(addr, pki_ca, client)
         .await
         .map_err(|e| e.to_string())?;
     let url = format!("wss://{addr}/federation/v1/feed");
@@ -511,8 +426,8 @@ async fn shared_items_cross_with_provenance_and_mapped_marking_and_nothing_else_
     assert_eq!(jcc.get(&path, &mil_jcc).await.0, StatusCode::NOT_FOUND);
 
     // On the wire: JCC's certificate gets exactly the shared items, as the border view.
-    let (cert, key) = pki.issue("jcc-link", false);
-    let mut ws = feed_client(jcmc.federation_addr.unwrap(), &pki.ca_pem, cert, key)
+    let cert = pki.issue("jcc-link", false);
+    let mut ws = feed_client(jcmc.federation_addr.unwrap(), &pki.ca_pem, &cert)
         .await
         .expect("JCC's certificate is served");
     let features = snapshot(&mut ws).await;
@@ -655,8 +570,8 @@ async fn federated_items_are_read_only_and_never_echo_back() {
             constraint(json!({"marking": "joint"})),
         )
         .await;
-    let (cert, key) = pki.issue("jcmc-link", false);
-    let mut ws = feed_client(jcc.federation_addr.unwrap(), &pki.ca_pem, cert, key)
+    let cert = pki.issue("jcmc-link", false);
+    let mut ws = feed_client(jcc.federation_addr.unwrap(), &pki.ca_pem, &cert)
         .await
         .expect("JCMC's certificate is served");
     let features = snapshot(&mut ws).await;
@@ -864,17 +779,17 @@ async fn a_certificate_that_names_no_peer_is_refused() {
     let addr = jcmc.federation_addr.unwrap();
 
     // The peer's certificate is served...
-    let (cert, key) = pki.issue("jcc-link", false);
-    let mut ws = feed_client(addr, &pki.ca_pem, cert, key).await.unwrap();
+    let cert = pki.issue("jcc-link", false);
+    let mut ws = feed_client(addr, &pki.ca_pem, &cert).await.unwrap();
     assert_eq!(snapshot(&mut ws).await.len(), 1);
     // ...a valid certificate of the same CA that names no peer is not...
-    let (cert, key) = pki.issue("stranger", false);
-    let e = feed_client(addr, &pki.ca_pem, cert, key).await.err();
+    let cert = pki.issue("stranger", false);
+    let e = feed_client(addr, &pki.ca_pem, &cert).await.err();
     assert!(e.is_some(), "a certificate naming no peer got a feed");
     // ...nor one of another CA, nor a client without a certificate, nor plain HTTP.
     let other = Pki::new("another CA");
-    let (cert, key) = other.issue("jcc-link", false);
-    assert!(feed_client(addr, &pki.ca_pem, cert, key).await.is_err());
+    let cert = other.issue("jcc-link", false);
+    assert!(feed_client(addr, &pki.ca_pem, &cert).await.is_err());
     let no_cert = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

@@ -22,7 +22,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cmcop::config::CotCertRule;
@@ -30,6 +30,7 @@ use cmcop::cot::mapping;
 use cmcop::cot::stream::{Frame, StreamReader};
 use cmcop::cot::xml::{self, CotEvent};
 use cmcop::model::Role;
+use common::pki::{tls_connect, Issued, Pki, Tls};
 use common::{reply, Backend, TestApp, TestDb};
 use futures_util::stream::{self, StreamExt};
 use futures_util::SinkExt;
@@ -893,95 +894,16 @@ fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, live: bool) {
 
 // ---- The CoT client ------------------------------------------------------------------------------
 
-/// A test PKI: a CA, a server certificate for localhost, client certificates by CN.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: String,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::CrlSign,
-        ];
-        let ca = params.self_signed(&key).unwrap();
-        Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca_pem: ca.pem(),
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate signed by this CA: (cert PEM, key PEM, cert DER, key DER).
-    fn issue(&self, cn: &str, server: bool) -> (String, String, Vec<u8>, Vec<u8>) {
-        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
-        let key = KeyPair::generate().unwrap();
-        let sans = if server {
-            vec!["localhost".to_string(), "127.0.0.1".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (
-            cert.pem(),
-            key.serialize_pem(),
-            cert.der().to_vec(),
-            key.serialize_der(),
-        )
-    }
-
-    fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
 /// The certificate name a viewer's CoT client presents.
 fn cn(v: Who) -> String {
     format!("{}-{}", v.role, v.org)
 }
 
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
-async fn tls_connect(addr: SocketAddr, ca_pem: &str, cert: Vec<u8>, key: Vec<u8>) -> Tls {
-    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        vec![CertificateDer::from(cert)],
-        PrivatePkcs8KeyDer::from(key).into(),
-    )
-    .unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.expect("CoT TLS connects");
-    connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+/// A CoT TLS connection presenting `client`'s certificate.
+async fn connect_cot_tls(addr: SocketAddr, ca_pem: &str, client: &Issued) -> Tls {
+    tls_connect(addr, ca_pem, client)
         .await
-        .expect("CoT TLS handshake")
+        .expect("CoT TLS connects and shakes hands")
 }
 
 /// Reads CoT events until the sentinel's: the server sends the changes it drains in one write,
@@ -1598,14 +1520,14 @@ async fn nothing_leaks_on_any_channel() {
     // One server: REST and WebSocket, CoT over TLS (a certificate per viewer) and plain TCP
     // (one configured identity).
     let pki = Pki::new("cmcop leak test CA");
-    let (server_cert, server_key, _, _) = pki.issue("localhost", true);
+    pki.issue("localhost", true);
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = common::cot_config(&db, plain_viewer.role, plain_viewer.org);
     config.cot.protobuf = false;
     config.cot.tls_addr = Some("127.0.0.1:0".into());
-    config.cot.tls_cert = Some(pki.write("server.pem", &server_cert));
-    config.cot.tls_key = Some(pki.write("server.key", &server_key));
-    config.cot.client_ca = Some(pki.write("ca.pem", &pki.ca_pem));
+    config.cot.tls_cert = Some(pki.path("localhost.pem"));
+    config.cot.tls_key = Some(pki.path("localhost.key"));
+    config.cot.client_ca = Some(pki.path("ca.pem"));
     config.cot.cert_map = viewers
         .iter()
         .map(|v| CotCertRule {
@@ -1624,12 +1546,9 @@ async fn nothing_leaks_on_any_channel() {
     for v in &viewers {
         tokens.insert(*v, app.token(v.role, v.org).await);
     }
-    let certs: HashMap<Who, (Vec<u8>, Vec<u8>)> = viewers
+    let certs: HashMap<Who, Issued> = viewers
         .iter()
-        .map(|v| {
-            let (_, _, der, key) = pki.issue(&cn(*v), false);
-            (*v, (der, key))
-        })
+        .map(|v| (*v, pki.issue(&cn(*v), false)))
         .collect();
     let coordinator = Who {
         role: Role::Coordinator,
@@ -1655,8 +1574,7 @@ async fn nothing_leaks_on_any_channel() {
     }
     let mut cot_live = Vec::new();
     for v in &viewers {
-        let (der, key) = certs[v].clone();
-        let io = tls_connect(cot_tls, &pki.ca_pem, der, key).await;
+        let io = connect_cot_tls(cot_tls, &pki.ca_pem, &certs[v]).await;
         cot_live.push(("CoT TLS live", *v, tokio::spawn(cot_collect(io))));
     }
     let plain = TcpStream::connect(cot_plain)
@@ -1848,10 +1766,9 @@ async fn nothing_leaks_on_any_channel() {
     }
     let pictures: Vec<(Who, Result<Vec<CotEvent>, String>)> = stream::iter(&viewers)
         .map(|v| {
-            let (der, key) = certs[v].clone();
-            let ca = pki.ca_pem.clone();
+            let (ca, cert) = (&pki.ca_pem, &certs[v]);
             async move {
-                let io = tls_connect(cot_tls, &ca, der, key).await;
+                let io = connect_cot_tls(cot_tls, ca, cert).await;
                 (*v, cot_collect(io).await)
             }
         })

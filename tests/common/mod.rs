@@ -3,6 +3,8 @@
 //! real HTTP client with a token per role.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
