@@ -436,3 +436,57 @@ pub async fn only_owner_org_or_coordinator_may_change_an_item(backend: Backend) 
     );
     app.stop().await;
 }
+
+/// A coordinator may mark a convoy `military`, which its civil owner may not give; the owner
+/// still changes the rest of its own item (it sets off), and still may not give that marking
+/// itself.
+pub async fn a_marking_a_coordinator_gave_does_not_lock_the_owner_out(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
+    let coord = app.token(Role::Coordinator, "JCMC").await;
+    let remarked = app
+        .create("movements", &wfp, common::movement(json!({})))
+        .await;
+    let other = app
+        .create("movements", &wfp, common::movement(json!({})))
+        .await;
+    let path = format!("/api/v1/movements/{remarked}");
+    let r = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &coord,
+        Some(json!({"properties": {"marking": "military"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for patch in [
+        json!({"properties": {"status": "en_route"}}),
+        // Naming the marking it already has is no change.
+        json!({"properties": {"marking": "military", "personnel": 9}}),
+    ] {
+        let r = call(&app, Method::PATCH, &path, &wfp, Some(patch.clone())).await;
+        assert_eq!(r.status, StatusCode::OK, "{patch}: {}", r.body);
+        assert_eq!(r.body["properties"]["marking"], "military", "{}", r.body);
+    }
+    let r = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/movements/{other}"),
+        &wfp,
+        Some(json!({"properties": {"marking": "military"}})),
+    )
+    .await;
+    r.problem(StatusCode::FORBIDDEN);
+    // And from `military` it may move the item back to a marking of its own side.
+    let r = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &wfp,
+        Some(json!({"properties": {"marking": "civil"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.stop().await;
+}

@@ -60,6 +60,7 @@ macro_rules! all_suite_tests {
             wall_display_cannot_write,
             roles_create_only_their_layers_and_markings,
             only_owner_org_or_coordinator_may_change_an_item,
+            a_marking_a_coordinator_gave_does_not_lock_the_owner_out,
             // http_errors
             unknown_routes_layers_and_ids_are_404_and_wrong_methods_405,
             body_over_the_limit_is_413,
