@@ -183,12 +183,19 @@ impl Plan {
         }
         if stretches.is_empty() {
             // A route of one place (every position the same): the disc around it.
-            if let Some(p) = self.route.iter().find(|p| p.iter().all(|x| x.is_finite())) {
-                stretches.push(index::Capsule::along(&[*p], margin));
-            }
+            stretches.extend(one_place(&self.route).map(|p| index::Capsule::along(&[p], margin)));
         }
         stretches
     }
+}
+
+/// The place a route of no length is at (a reduced route within one cell): its first finite
+/// position. Only asked when the route has no leg.
+fn one_place(route: &[Position]) -> Option<Position> {
+    route
+        .iter()
+        .copied()
+        .find(|p| p.iter().all(|x| x.is_finite()))
 }
 
 /// Settings of the deployment that a check needs.
@@ -821,13 +828,19 @@ struct Route {
 impl Route {
     fn new(positions: &[Position], buffer_m: f64) -> Route {
         let margin = reach(buffer_m);
+        let mut pairs: Vec<(Position, Position)> = positions
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .filter(|(p, q)| p != q && p.iter().chain(q).all(|x| x.is_finite()))
+            .collect();
+        if pairs.is_empty() {
+            // A route of one place: a leg of no length there, so that it is measured as a
+            // point (the discs around it), not as nothing.
+            pairs.extend(one_place(positions).map(|p| (p, p)));
+        }
         let mut legs = Vec::new();
         let mut start_m = 0.0;
-        for w in positions.windows(2) {
-            let (p, q) = (w[0], w[1]);
-            if p == q || !p.iter().chain(&q).all(|x| x.is_finite()) {
-                continue;
-            }
+        for (p, q) in pairs {
             let d = delta(p, q);
             let frame = Frame::at(lerp(p, d, 0.5));
             let length_m =
@@ -843,23 +856,6 @@ impl Route {
                 index: legs.len(),
             });
             start_m += length_m;
-        }
-        if legs.is_empty() {
-            // A route of one place: a leg of no length there, so that it is measured as a
-            // point (the discs around it), not as nothing.
-            if let Some(&p) = positions.iter().find(|p| p.iter().all(|x| x.is_finite())) {
-                let frame = Frame::at(p);
-                let g = index::grow(&bbox_of(p, p), margin);
-                legs.push(Leg {
-                    a: frame.xy(p),
-                    b: frame.xy(p),
-                    frame,
-                    start_m: 0.0,
-                    length_m: 0.0,
-                    box_: AABB::from_corners([g.west, g.south], [g.east, g.north]),
-                    index: 0,
-                });
-            }
         }
         Route {
             legs: RTree::bulk_load(legs),
