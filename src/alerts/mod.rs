@@ -137,14 +137,11 @@ pub struct Reduced {
     pub inside: bool,
 }
 
-/// The item as a viewer who sees it reduced receives it: its geometry reduced to its own
-/// precision (`None` when it has none).
-fn reduced_item(item: &Item) -> Option<(f64, Item)> {
+/// The item's geometry as a viewer who sees it reduced receives it, and its precision
+/// (`None` when it has none).
+fn reduced_geometry(item: &Item) -> Option<(f64, Geometry)> {
     let p = item.common.precision_m.filter(|p| *p > 0.0)?;
-    let mut r = item.clone();
-    r.geometry = item.geometry.reduced(p);
-    r.common.precision_m = None;
-    Some((p, r))
+    Some((p, item.geometry.reduced(p)))
 }
 
 impl Alert {
@@ -407,7 +404,11 @@ pub fn route_conflict(
     a.distance_m = Some(c.distance_m);
     a.along_m = Some(c.along_m);
     a.eta = Some(c.eta);
-    a.reduced = reduced_item(item).and_then(|(p, r)| {
+    a.reduced = reduced_geometry(item).and_then(|(p, geometry)| {
+        // The whole item, for the time rules; only its geometry differs.
+        let mut r = item.clone();
+        r.geometry = geometry;
+        r.common.precision_m = None;
         let c = conflicts(plan, &[Arc::new(r)], settings, now)
             .into_iter()
             .next()?;
@@ -489,8 +490,8 @@ pub fn geofence(
             Props::Movement(_) => continue,
         };
         if let Some((distance_m, inside)) = near_or_in(&item.geometry, p, hit) {
-            let reduced = reduced_item(&item).and_then(|(precision_m, r)| {
-                let (distance_m, inside) = near_or_in(&r.geometry, p, hit)?;
+            let reduced = reduced_geometry(&item).and_then(|(precision_m, geometry)| {
+                let (distance_m, inside) = near_or_in(&geometry, p, hit)?;
                 Some(Reduced {
                     precision_m,
                     distance_m: distance_m.round(),
