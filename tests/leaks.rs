@@ -1280,6 +1280,15 @@ fn named_ids(text: &str) -> HashSet<&str> {
     out
 }
 
+/// Whether alert `a` about movement `m` is addressed to `v` (proto/WEBSOCKET.md `alert`): the
+/// movement's organisation except its wall displays, coordinators, and military liaisons for
+/// `unacknowledged`.
+fn addressed(v: Who, m: &State, a: &Value) -> bool {
+    v.role == Role::Coordinator
+        || (v.org == m.author.org && v.role != Role::WallDisplay)
+        || (a["kind"] == "unacknowledged" && v.role == Role::MilitaryLiaison)
+}
+
 /// Whether `v` must find alert `a` (as a coordinator's list gives it) in its own list: it is
 /// addressed to it and it may see the movement as it is now and the item at the version
 /// judged. An item it sees reduced is left out: whether the reduced geometry meets the
@@ -1288,10 +1297,7 @@ fn alert_due(world: &World, v: Who, a: &Value) -> bool {
     let Some(m) = a["movement"].as_str().and_then(|m| world.latest.get(m)) else {
         return false;
     };
-    let addressed = v.role == Role::Coordinator
-        || (v.org == m.author.org && v.role != Role::WallDisplay)
-        || (a["kind"] == "unacknowledged" && v.role == Role::MilitaryLiaison);
-    if !addressed || oracle(v, m).is_none() {
+    if !addressed(v, m, a) || oracle(v, m).is_none() {
         return false;
     }
     match a["item"]["id"].as_str() {
@@ -1337,10 +1343,7 @@ fn judge_alert(
         return;
     };
     let kind = a["kind"].as_str().unwrap_or("");
-    let addressed = v.role == Role::Coordinator
-        || (v.org == first.author.org && v.role != Role::WallDisplay)
-        || (kind == "unacknowledged" && v.role == Role::MilitaryLiaison);
-    if !addressed {
+    if !addressed(v, first, a) {
         t.fail(format!("{ctx}: not addressed to it"));
     }
     let m_seen: Vec<(&State, Expected)> = ms
