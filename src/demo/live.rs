@@ -18,8 +18,11 @@ use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::scenario::{self, military_party, ts, Verification};
-use super::{act, create, patch_item, submit, Action, Timing, ID_PREFIX};
+use super::features::ts;
+use super::parties::military_party;
+use super::{
+    act, convoys, create, incidents, patch_item, route, submit, Action, Timing, ID_PREFIX,
+};
 use crate::api::AppState;
 use crate::log::PositionReport;
 use crate::model::layers::{Category, ConstraintKind};
@@ -191,7 +194,7 @@ impl Animator {
         else {
             return Leg::Driving;
         };
-        let Some(fix) = scenario::fix_at(route, m.window_start, m.window_end, now) else {
+        let Some(fix) = route::fix_at(route, m.window_start, m.window_end, now) else {
             return Leg::Driving;
         };
         let arrived = fix.fraction >= 1.0;
@@ -275,7 +278,7 @@ impl Animator {
     /// Files a new planned convoy for the days ahead, with its notification.
     async fn plan(&mut self, now: DateTime<Utc>) {
         let id = self.next_id("mov", now);
-        let Some((seed, actions)) = scenario::live_movement(&mut self.rng, id, now) else {
+        let Some((seed, actions)) = convoys::planned_convoy(&mut self.rng, id, now) else {
             return;
         };
         if let Err(e) = create(&self.state, &seed).await {
@@ -294,7 +297,7 @@ impl Animator {
     async fn report_incident(&mut self, now: DateTime<Utc>) {
         let id = self.next_id("inc", now);
         let occurred_at = now - chrono::Duration::minutes(self.rng.gen_range(2..30));
-        let seed = scenario::incident(&mut self.rng, id, occurred_at, Verification::Reported);
+        let seed = incidents::reported_incident(&mut self.rng, id, occurred_at);
         match create(&self.state, &seed).await {
             Ok(item) => tracing::info!(id = %item.id, org = %item.org, "demo: incident reported"),
             Err(e) => tracing::warn!(error = %e, "demo: incident refused"),

@@ -7,8 +7,17 @@
 //! demo must never write to the store or the picture directly, never make an item that a
 //! client could not have made, and never mark anything but an exercise.
 
+mod convoys;
+mod features;
+mod gazetteer;
+mod incidents;
 mod live;
+mod parties;
+mod relative_time;
+mod route;
 pub mod scenario;
+#[cfg(test)]
+mod scenario_checks;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -29,7 +38,8 @@ use crate::policy::Viewer;
 use crate::server::{Application, StartError};
 use crate::writer::{Command, Outcome, WriteError};
 
-pub use scenario::{Action, Party, Scenario, Seed, ID_PREFIX};
+pub use parties::Party;
+pub use scenario::{Action, Scenario, ScenarioError, Seed, ID_PREFIX};
 
 /// The name the demo writes under in the event log.
 const ACTOR_NAME: &str = "cmcop-demo";
@@ -52,6 +62,9 @@ pub enum DemoError {
     Start(#[from] StartError),
     #[error("cannot create a demo token: {0}")]
     Token(#[from] TokenError),
+    /// The embedded scenario files do not read: a bug in the scenario.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
     /// A scenario item fails the validation every client input passes: a bug in the scenario.
     #[error("demo item `{id}` is invalid: {source}")]
     Invalid { id: String, source: Invalid },
@@ -248,9 +261,9 @@ async fn create_tokens(state: &AppState) -> Result<Vec<DemoToken>, DemoError> {
 
 /// Whether the picture holds the demo's items (or held them: a retired id is never reused).
 pub fn has_scenario(state: &AppState) -> bool {
-    let first = scenario::movement_id(1);
     let live = state.live.read().unwrap_or_else(|e| e.into_inner());
-    live.picture.is_retired(&first) || live.picture.items().any(|i| i.id.starts_with(ID_PREFIX))
+    live.picture.is_retired(scenario::FIRST_ID)
+        || live.picture.items().any(|i| i.id.starts_with(ID_PREFIX))
 }
 
 /// Loads the scenario unless the picture has it already; true when it was loaded now.
@@ -259,9 +272,7 @@ pub async fn load_once(state: &AppState) -> Result<bool, DemoError> {
         tracing::info!("the demo scenario is in the picture already; not loading it again");
         return Ok(false);
     }
-    let now = Utc::now();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(scenario::SEED);
-    let scenario = scenario::scenario(now, &mut rng);
+    let scenario = scenario::load(Utc::now())?;
     let written = load(state, &scenario).await?;
     tracing::info!(
         movements = scenario.count(Layer::Movements),
