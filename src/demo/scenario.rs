@@ -5,8 +5,20 @@
 //! Each file is a FeatureCollection of one layer. A Feature is exactly what a client would post
 //! to that layer, plus two members of the scenario's own (GeoJSON's "foreign members"): `by`,
 //! the organisation code of the party that posts it (see `parties`), and `steps`, what happens
-//! to it afterwards, in order. Times are written relative to the moment the scenario is loaded
-//! (`relative_time`), so the picture always looks like today.
+//! to it afterwards, in order. A step is done by the Feature's author unless it names another
+//! party:
+//!
+//! ```text
+//! "steps": [
+//!   {"do": "notify"},
+//!   {"do": "acknowledge", "by": "IQ-ARMY"},
+//!   {"do": "position", "at": "-1h", "position": [43.5, 36.3], "speed_kmh": 40.0, "heading": 270.0},
+//!   {"do": "patch", "properties": {"status": "arrived"}}
+//! ]
+//! ```
+//!
+//! Times, in properties and steps alike, are written relative to the moment the scenario is
+//! loaded (`relative_time`), so the picture always looks like today.
 //!
 //! Owns reading and checking those files. Pure: no IO, no clock (callers pass `now`). It must
 //! not build `Item`s or decide policy: every Feature is checked here by `model::input`, the
@@ -32,7 +44,7 @@ pub const ID_PREFIX: &str = "demo-";
 /// loaded on this database.
 pub const FIRST_ID: &str = "demo-mov-01";
 
-/// The scenario's files: one FeatureCollection per layer, written in this order.
+/// The scenario's files: one FeatureCollection per layer, read in this order.
 pub const FILES: &[ScenarioFile<'static>] = &[
     ScenarioFile {
         name: "src/demo/scenario/movements.geojson",
@@ -454,6 +466,10 @@ mod tests {
         ));
         assert_eq!(field, "steps[1]");
         assert!(message.contains("missing field"), "{message}");
+        let (_, field, message) =
+            refused(with(&["steps"], json!([{"do": "notify", "when": "-1h"}])));
+        assert!(field.starts_with("steps[0]"), "{field}");
+        assert!(message.contains("when"), "{message}");
         let (_, field, _) = refused(with(
             &["steps"],
             json!([{"do": "position", "at": "soon", "position": [43.5, 36.3]}]),
