@@ -1,6 +1,6 @@
 //! New planned convoys for the live loop, so that the pool of planned movements never runs dry:
-//! a convoy of a planning agency on a corridor, its Feature, and its notification (and, often,
-//! an acknowledgement).
+//! a convoy of a planning agency on a corridor (both from `live.toml`), its Feature, and its
+//! notification (and, often, an acknowledgement).
 //!
 //! Pure: no IO, no clock (callers pass `now`); everything random comes from the caller's RNG.
 //! It must not build `Item`s or decide policy: its Features go through the same parsing and
@@ -12,43 +12,41 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::features::{feature, line, ts};
-use super::gazetteer::CORRIDORS;
-use super::parties::{military_party, Party, IOM, NRC, UNHCR, UNICEF, WFP};
 use super::route::planned_duration;
 use super::scenario::{Action, Seed};
+use super::tables::Tables;
 use crate::model::{Layer, MovementStatus, Position};
-
-/// Who plans convoys, and what a convoy of theirs carries: cargo, vehicles, personnel.
-const PLANNERS: &[(Party, &str, u32, u32)] = &[
-    (WFP, "Food parcels", 14, 18),
-    (WFP, "Wheat flour", 20, 24),
-    (IOM, "Non-food item kits", 8, 10),
-    (UNHCR, "Core relief items", 8, 10),
-    (UNICEF, "Hygiene kits", 5, 7),
-    (NRC, "Shelter materials", 5, 8),
-];
 
 /// A convoy planned to leave between 8 and 60 hours from `now` on a random corridor, end to
 /// end in either direction, with id `id`; notified, and acknowledged by the corridor's usual
 /// military parties six times in ten.
 pub fn planned_convoy(
+    tables: &Tables,
     rng: &mut impl Rng,
     id: String,
     now: DateTime<Utc>,
 ) -> Option<(Seed, Vec<Action>)> {
-    let corridor = CORRIDORS[rng.gen_range(0..CORRIDORS.len())];
-    let mut route = corridor.places.to_vec();
+    let corridor = tables
+        .corridors
+        .get(rng.gen_range(0..tables.corridors.len()))?;
+    let mut route = corridor.places.clone();
     // End to end, one way or the other.
     if !rng.gen_bool(0.5) {
         route.reverse();
     }
-    let &(by, cargo, vehicles, personnel) = PLANNERS.choose(rng)?;
+    let planner = tables.planners.choose(rng)?;
+    let (by, cargo, vehicles, personnel) = (
+        planner.by,
+        &planner.cargo,
+        planner.vehicles,
+        planner.personnel,
+    );
     // This number only shapes plates and the contact line.
     let n: u32 = rng.gen_range(30..99);
     let acknowledged = rng.gen_bool(0.6);
     let starts_in_hours: f64 = rng.gen_range(8.0..60.0);
 
-    let (first, last) = (route.first()?.name, route.last()?.name);
+    let (first, last) = (&route.first()?.name, &route.last()?.name);
     let coords: Vec<Position> = route.iter().map(|p| p.at).collect();
     let start = now + Duration::minutes((starts_in_hours * 60.0) as i64);
     // Planners write whole minutes.
@@ -89,8 +87,7 @@ pub fn planned_convoy(
             corridor
                 .ackers
                 .iter()
-                .filter_map(|org| military_party(org))
-                .map(|by| Action::Acknowledge { id: id.clone(), by }),
+                .map(|&by| Action::Acknowledge { id: id.clone(), by }),
         );
     }
     let seed = Seed {

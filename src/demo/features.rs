@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
-use super::gazetteer::Place;
+use super::tables::Place;
 use crate::model::Position;
 
 /// RFC 3339 to the second, as an operations room would type it.

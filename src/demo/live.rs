@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::features::ts;
 use super::parties::military_party;
+use super::tables::Tables;
 use super::{
     act, convoys, create, incidents, patch_item, route, submit, Action, Timing, ID_PREFIX,
 };
@@ -43,20 +44,17 @@ const ARRIVED_LIFETIME_HOURS: i64 = 24;
 /// The shortest tick: `tokio::time::interval` refuses a zero period.
 const MIN_TICK: Duration = Duration::from_millis(10);
 
-/// What restrictions a checkpoint that becomes restricted announces.
-const RESTRICTIONS: &[&str] = &[
-    "Escort required",
-    "Daytime only",
-    "4x4 only",
-    "Trucks over 10 t held for inspection",
-    "Humanitarian ID and movement letter checked",
-];
-
 /// Runs until `shutdown`: positions every `timing.positions`, and incidents and constraint
 /// changes after random pauses.
-pub(super) async fn run_live(state: AppState, timing: Timing, shutdown: CancellationToken) {
+pub(super) async fn run_live(
+    state: AppState,
+    tables: Tables,
+    timing: Timing,
+    shutdown: CancellationToken,
+) {
     let mut animator = Animator {
         state,
+        tables,
         rng: StdRng::from_entropy(),
         serial: 0,
     };
@@ -101,6 +99,8 @@ enum Leg {
 /// The live loop's state: the server, and the randomness of what happens next.
 struct Animator {
     state: AppState,
+    /// What new convoys and incidents are drawn from.
+    tables: Tables,
     rng: StdRng,
     /// Counts the items this run creates, for ids unique within the run.
     serial: u64,
@@ -278,7 +278,8 @@ impl Animator {
     /// Files a new planned convoy for the days ahead, with its notification.
     async fn plan(&mut self, now: DateTime<Utc>) {
         let id = self.next_id("mov", now);
-        let Some((seed, actions)) = convoys::planned_convoy(&mut self.rng, id, now) else {
+        let Some((seed, actions)) = convoys::planned_convoy(&self.tables, &mut self.rng, id, now)
+        else {
             return;
         };
         if let Err(e) = create(&self.state, &seed).await {
@@ -297,7 +298,10 @@ impl Animator {
     async fn report_incident(&mut self, now: DateTime<Utc>) {
         let id = self.next_id("inc", now);
         let occurred_at = now - chrono::Duration::minutes(self.rng.gen_range(2..30));
-        let seed = incidents::reported_incident(&mut self.rng, id, occurred_at);
+        let Some(seed) = incidents::reported_incident(&self.tables, &mut self.rng, id, occurred_at)
+        else {
+            return;
+        };
         match create(&self.state, &seed).await {
             Ok(item) => tracing::info!(id = %item.id, org = %item.org, "demo: incident reported"),
             Err(e) => tracing::warn!(error = %e, "demo: incident refused"),
@@ -345,10 +349,11 @@ impl Animator {
         let restriction = match (next, &c.restriction) {
             (ConstraintStatus::Restricted, Some(r)) => json!(r),
             (ConstraintStatus::Restricted, None) => {
-                json!(RESTRICTIONS
+                json!(self
+                    .tables
+                    .restrictions
                     .choose(&mut self.rng)
-                    .copied()
-                    .unwrap_or("Escort required"))
+                    .map_or("Escort required", String::as_str))
             }
             // Only a restricted constraint says how it is restricted.
             _ => Value::Null,

@@ -9,7 +9,6 @@
 
 mod convoys;
 mod features;
-mod gazetteer;
 mod incidents;
 mod live;
 mod parties;
@@ -18,6 +17,7 @@ mod route;
 pub mod scenario;
 #[cfg(test)]
 mod scenario_checks;
+mod tables;
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -37,6 +37,7 @@ use crate::model::{Invalid, Item, Layer, Role};
 use crate::policy::Viewer;
 use crate::server::{Application, StartError};
 use crate::writer::{Command, Outcome, WriteError};
+use tables::Tables;
 
 pub use parties::Party;
 pub use scenario::{Action, Scenario, ScenarioError, Seed, ID_PREFIX};
@@ -130,6 +131,7 @@ pub struct Demo {
     app: Application,
     url: String,
     tokens: Vec<DemoToken>,
+    tables: Tables,
     timing: Timing,
 }
 
@@ -155,6 +157,8 @@ fn print_ready(ready: &Ready) {
 impl Demo {
     /// Builds the server (showing exercise items by default) and creates the tokens.
     pub async fn build(mut config: Config) -> Result<Demo, DemoError> {
+        // Before anything starts: a broken table is a bug in the demo, not a reason to serve.
+        let tables = Tables::load()?;
         // The whole demo is an exercise: without this its items would be filtered out of
         // every list that does not ask for them.
         config.picture.exercise = "include".into();
@@ -170,6 +174,7 @@ impl Demo {
             app,
             url,
             tokens,
+            tables,
             timing: Timing::default(),
         })
     }
@@ -198,6 +203,7 @@ impl Demo {
             app,
             url,
             tokens,
+            tables,
             timing,
         } = self;
         let state = app.state().clone();
@@ -227,7 +233,7 @@ impl Demo {
                 tokens,
                 loaded,
             });
-            live::run_live(state.clone(), timing, stop.clone()).await;
+            live::run_live(state.clone(), tables, timing, stop.clone()).await;
             Ok(())
         };
         let (served, driven) = tokio::join!(serve, drive);

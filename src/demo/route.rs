@@ -119,8 +119,19 @@ pub struct Fix {
 
 #[cfg(test)]
 mod tests {
-    use super::super::gazetteer::{BAGHDAD, ERBIL, ERBIL_MOSUL, MOSUL};
     use super::*;
+
+    const ERBIL: Position = [44.009, 36.191];
+    const MOSUL: Position = [43.119, 36.335];
+    const BAGHDAD: Position = [44.366, 33.315];
+    /// Erbil, Kalak, Khazer, Bartella, Mosul.
+    const ERBIL_MOSUL: [Position; 5] = [
+        ERBIL,
+        [43.745, 36.268],
+        [43.540, 36.300],
+        [43.380, 36.352],
+        MOSUL,
+    ];
     use crate::model::parse_time;
 
     fn now() -> DateTime<Utc> {
@@ -129,18 +140,18 @@ mod tests {
 
     #[test]
     fn route_arithmetic() {
-        let route: Vec<Position> = ERBIL_MOSUL.places.iter().map(|p| p.at).collect();
+        let route: Vec<Position> = ERBIL_MOSUL.to_vec();
         let km = route_km(&route);
         assert!((75.0..110.0).contains(&km), "{km}");
-        assert_eq!(along(&route, 0.0).unwrap().0, ERBIL.at);
-        assert_eq!(along(&route, 1.0).unwrap().0, MOSUL.at);
+        assert_eq!(along(&route, 0.0).unwrap().0, ERBIL);
+        assert_eq!(along(&route, 1.0).unwrap().0, MOSUL);
         let (mid, heading) = along(&route, 0.5).unwrap();
-        assert!(mid[0] < ERBIL.at[0] && mid[0] > MOSUL.at[0]);
+        assert!(mid[0] < ERBIL[0] && mid[0] > MOSUL[0]);
         // Erbil to Mosul runs roughly west.
         assert!((240.0..300.0).contains(&heading), "{heading}");
         assert!((bearing_deg([44.0, 33.0], [44.0, 34.0]) - 0.0).abs() < 0.1);
         assert!((bearing_deg([44.0, 33.0], [45.0, 33.0]) - 90.0).abs() < 1.0);
-        let d = distance_km(BAGHDAD.at, MOSUL.at);
+        let d = distance_km(BAGHDAD, MOSUL);
         assert!((330.0..360.0).contains(&d), "{d}");
         assert!(along(&route[..1], 0.5).is_none());
         let start = now();

@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use serde_json::json;
 
 use super::scenario::{load, Action, Scenario, Seed, FIRST_ID, ID_PREFIX};
+use super::tables::Tables;
 use super::{convoys, incidents};
 use crate::model::input::{parse_feature, parse_patch, Author};
 use crate::model::{parse_time, Item, Layer, MovementStatus, Notification, Position, Props};
@@ -244,17 +245,20 @@ fn incidents_fall_in_the_past_week_with_a_mix_of_facts() {
 
 #[test]
 fn live_items_are_valid_too() {
+    let tables = Tables::load().unwrap_or_else(|e| panic!("{e}"));
     let mut rng = StdRng::seed_from_u64(7);
     for n in 0..200 {
         let seed = incidents::reported_incident(
+            &tables,
             &mut rng,
             format!("demo-inc-live-{n}"),
             now() - Duration::minutes(5),
-        );
+        )
+        .expect("an incident");
         let item = build(&seed);
         assert!(item.geometry.positions().all(in_iraq));
         let (seed, actions) =
-            convoys::planned_convoy(&mut rng, format!("demo-mov-live-{n}"), now())
+            convoys::planned_convoy(&tables, &mut rng, format!("demo-mov-live-{n}"), now())
                 .expect("a movement");
         let item = build(&seed);
         assert!(item.geometry.positions().all(in_iraq));
