@@ -119,6 +119,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("cannot open the database")?;
             match command {
                 TokenCommand::Create { role, org, name } => {
+                    let policy = cmcop::server::load_policy(&config)?;
+                    if !policy.knows(role) {
+                        anyhow::bail!(
+                            "the role `{role}` is not defined in the sharing policy (roles: {})",
+                            policy
+                                .roles()
+                                .iter()
+                                .map(|r| r.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
                     let (row, secret) =
                         auth::create_token(store.as_ref(), role, &org, name.as_deref()).await?;
                     println!(

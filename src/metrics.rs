@@ -70,6 +70,8 @@ pub struct Metrics {
     commits: AtomicU64,
     commit_latency: Histogram,
     write_latency: Histogram,
+    /// Writes the gate refused, by channel and answer (`forbidden`, `not_found`).
+    refused: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Gauges and counters owned by other parts (the hub), rendered as they are.
     pub extra: Mutex<BTreeMap<&'static str, (&'static str, &'static str, u64)>>,
 }
@@ -83,6 +85,7 @@ impl Default for Metrics {
             commits: AtomicU64::new(0),
             commit_latency: Histogram::new(),
             write_latency: Histogram::new(),
+            refused: Mutex::default(),
             extra: Mutex::default(),
         }
     }
@@ -104,6 +107,21 @@ impl Metrics {
     /// One write request, from arrival to answer.
     pub fn observe_write(&self, d: Duration) {
         self.write_latency.observe(d);
+    }
+
+    /// The write gate refused a command that came by `channel`.
+    pub fn observe_refused(&self, channel: &'static str, answer: &'static str) {
+        let mut m = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry((channel, answer)).or_insert(0) += 1;
+    }
+
+    /// How many writes by `channel` the gate has refused so far.
+    pub fn refused(&self, channel: &str) -> u64 {
+        let m = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .filter(|((c, _), _)| *c == channel)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     pub fn events_appended(&self, n: u64, log_length: u64) {
@@ -138,6 +156,21 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "cmcop_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP cmcop_writes_refused_total Writes the policy's gate refused, by channel and answer.\n\
+             # TYPE cmcop_writes_refused_total counter\n",
+        );
+        for ((channel, answer), n) in self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "cmcop_writes_refused_total{{channel=\"{channel}\",answer=\"{answer}\"}} {n}"
             );
         }
         let counter = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {

@@ -14,6 +14,9 @@ use serde::Deserialize;
 use crate::model::input::SUB_FIELDS;
 use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
 
+mod rights;
+pub use rights::{read_only_if_federated, Capability, Channel, Refusal, Rights, Scope, Write};
+
 /// The policy shipped with cmcop; `config/policy.toml` is the same text.
 pub const DEFAULT_POLICY: &str = include_str!("../config/policy.toml");
 
@@ -165,11 +168,18 @@ impl Viewer {
         }
     }
 
-    /// The viewer class of a peer centre. Its role is the read-only wall display, so that any
-    /// code path that forgot to ask `decide` would still grant the least.
+    /// The server itself, for its own writes (expiry, alerts), which the gate admits by their
+    /// channel. Its role is one no policy defines, so it has no role's rights and sees nothing
+    /// should a code path ever ask what it sees.
+    pub fn system() -> Viewer {
+        Viewer::new(Role::System, "cmcop")
+    }
+
+    /// The viewer class of a peer centre. Its role is one no policy defines, so that any code
+    /// path that forgot to ask `decide` would grant nothing.
     pub fn peer(name: &str) -> Viewer {
         Viewer {
-            role: Role::WallDisplay,
+            role: Role::Peer,
             org: Arc::from(name),
             peer: Some(Arc::from(name)),
         }
@@ -313,6 +323,11 @@ struct PolicyFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoleFile {
+    /// The side of the civil-military line the role stands on (and the items it writes).
+    side: Side,
+    /// What the role may do: capabilities (`rights::Capability`).
+    #[serde(default)]
+    may: Vec<String>,
     #[serde(default)]
     sees_all: bool,
     #[serde(default = "yes")]
@@ -335,6 +350,8 @@ fn yes() -> bool {
 
 #[derive(Clone, Debug)]
 struct RolePolicy {
+    side: Side,
+    rights: Rights,
     sees_all: bool,
     /// Whether the own-organisation rule applies (not for wall displays, which anyone in the
     /// room reads).
@@ -389,10 +406,14 @@ impl Policy {
         let file: PolicyFile = toml::from_str(text)?;
         let owner_only = FieldSet::of(&file.owner_only_fields).map_err(PolicyError::Invalid)?;
         let mut roles = HashMap::new();
-        for role in Role::ALL {
-            let r = file.roles.get(role).ok_or_else(|| {
-                PolicyError::Invalid(format!("no rules for role `{role}` under [roles.{role}]"))
-            })?;
+        if file.roles.is_empty() {
+            return Err(PolicyError::Invalid(
+                "no roles: add [roles.NAME] tables".into(),
+            ));
+        }
+        for (role, r) in &file.roles {
+            let rights = Rights::parse(&r.may)
+                .map_err(|e| PolicyError::Invalid(format!("roles.{role}.may: {e}")))?;
             let hidden = FieldSet::of(&r.hidden_fields)
                 .map_err(|e| PolicyError::Invalid(format!("roles.{role}.hidden_fields: {e}")))?;
             let movement_hidden = match &r.movement_fields {
@@ -424,6 +445,8 @@ impl Policy {
             roles.insert(
                 *role,
                 RolePolicy {
+                    side: r.side,
+                    rights,
                     sees_all: r.sees_all,
                     own_items_in_full: r.own_items_in_full,
                     markings: r.markings.clone(),
@@ -433,9 +456,6 @@ impl Policy {
                     hide_from_side,
                 },
             );
-        }
-        if let Some(extra) = file.roles.keys().find(|r| !Role::ALL.contains(r)) {
-            return Err(PolicyError::Invalid(format!("unknown role `{extra}`")));
         }
         // Sub-field names must stay within the model's list.
         debug_assert!(SUB_FIELDS.iter().all(|(_, f)| FIELDS.contains(f)));
@@ -464,9 +484,23 @@ impl Policy {
         Policy::from_toml(DEFAULT_POLICY).expect("the embedded default policy is valid")
     }
 
-    fn role(&self, role: Role) -> &RolePolicy {
-        // Every role is present: `from_toml` refuses a file that misses one.
-        &self.roles[&role]
+    /// Whether the policy defines `role`. A token or a config entry naming a role it does not
+    /// define is refused where it is read; a viewer of such a role sees and may do nothing.
+    pub fn knows(&self, role: Role) -> bool {
+        self.roles.contains_key(&role)
+    }
+
+    /// The roles the policy defines, by name.
+    pub fn roles(&self) -> Vec<Role> {
+        let mut roles: Vec<Role> = self.roles.keys().copied().collect();
+        roles.sort();
+        roles
+    }
+
+    /// The side a role stands on (`Side::Display` for a role the policy does not define: it
+    /// writes nothing and receives only what every side may see).
+    pub fn side(&self, role: Role) -> Side {
+        self.roles.get(&role).map_or(Side::Display, |r| r.side)
     }
 
     /// Whether `viewer` sees `item`, and how. `None` means the item does not exist for them:
@@ -476,7 +510,7 @@ impl Policy {
             // A peer without an agreement sees nothing.
             return self.decide_peer(item, self.peers.get(peer)?);
         }
-        let rp = self.role(viewer.role);
+        let rp = self.roles.get(&viewer.role)?;
         if rp.sees_all || (rp.own_items_in_full && *item.org == *viewer.org) {
             return Some(View::FULL);
         }
@@ -503,7 +537,7 @@ impl Policy {
             }
         }
         let precision_bits = match item.common.precision_m {
-            Some(p) if viewer.role.side() != item.side => Some(p.to_bits()),
+            Some(p) if rp.side != item.side => Some(p.to_bits()),
             _ => None,
         };
         Some(View {
@@ -559,40 +593,6 @@ impl Policy {
             precision_bits: precision.map(f64::to_bits),
             border: Some(border),
         })
-    }
-
-    /// Whether a role may create items in a layer.
-    pub fn may_create(&self, role: Role, layer: Layer) -> bool {
-        match role {
-            Role::Coordinator => true,
-            Role::CivilLiaison | Role::ConvoyPlanner => {
-                matches!(layer, Layer::Movements | Layer::Incidents)
-            }
-            Role::MilitaryLiaison => matches!(layer, Layer::Constraints | Layer::Incidents),
-            Role::WallDisplay => false,
-        }
-    }
-
-    /// Whether a role may give an item this marking: each side marks for its own audience;
-    /// coordinators may use any marking.
-    pub fn may_mark(&self, role: Role, marking: Marking) -> bool {
-        match role.side() {
-            Side::Coordination => true,
-            Side::Civil => marking != Marking::Military,
-            Side::Military => marking != Marking::Civil,
-            Side::Display => false,
-        }
-    }
-
-    /// Whether `viewer` may change or retire `item`: its own organisation or a coordinator.
-    pub fn may_modify(&self, viewer: &Viewer, item: &Item) -> bool {
-        viewer.role == Role::Coordinator
-            || (*item.org == *viewer.org && viewer.role != Role::WallDisplay)
-    }
-
-    /// Whether `viewer` may acknowledge a movement notification.
-    pub fn may_acknowledge(&self, viewer: &Viewer) -> bool {
-        viewer.role == Role::MilitaryLiaison
     }
 }
 

@@ -364,7 +364,9 @@ async fn bounded<F: std::future::Future>(server: F, shutdown: &CancellationToken
     }
 }
 
-fn load_policy(config: &Config) -> Result<Policy, StartError> {
+/// The sharing policy in force: the embedded default or `policy_file`, plus the agreements
+/// with peer centres. Every role the config names (the CoT listeners') must be one it defines.
+pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
     let policy = match &config.policy_file {
         None => Policy::default_policy(),
         Some(path) => {
@@ -377,7 +379,22 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
     };
     // The sharing agreements are policy too: a peer centre is one more viewer class.
     let peers = config.federation.peers.iter();
-    Ok(policy.with_peers(peers.map(|p| (p.name.as_str(), &p.share)))?)
+    let policy = policy.with_peers(peers.map(|p| (p.name.as_str(), &p.share)))?;
+    let cot_roles = std::iter::once(("cot.role", config.cot.role)).chain(
+        config
+            .cot
+            .cert_map
+            .iter()
+            .map(|rule| ("cot.cert_map.role", rule.role)),
+    );
+    for (key, role) in cot_roles {
+        if !policy.knows(role) {
+            return Err(StartError::Policy(crate::policy::PolicyError::Invalid(
+                format!("{key}: the role `{role}` is not defined in the sharing policy"),
+            )));
+        }
+    }
+    Ok(policy)
 }
 
 /// The picture at the head of the log: the newest snapshot that matches the log, then every

@@ -22,9 +22,10 @@ use crate::cluster::{AppendError, Log, Unsealed};
 use crate::config::Config;
 use crate::log::{Actor, Change, Event, Hash, PositionReport, Record};
 use crate::metrics::Metrics;
-use crate::model::{Item, Layer, MovementStatus, Notification, FEDERATED_ID_PREFIX};
+use crate::model::{Item, Layer, MovementStatus, Notification};
 use crate::picture::{next_state, Committed, Live};
-use crate::policy::{Policy, Viewer};
+pub use crate::policy::Channel;
+use crate::policy::{Policy, Refusal, Viewer, Write};
 use crate::store::EventStore;
 
 /// A change asked of the writer.
@@ -110,6 +111,8 @@ pub struct Outcome {
 }
 
 struct Request {
+    /// How the command came: the gate admits federation and system commands only from theirs.
+    channel: Channel,
     actor: Actor,
     viewer: Viewer,
     command: Command,
@@ -124,8 +127,11 @@ pub struct Writer {
 
 impl Writer {
     /// Submits a command and waits until it is durable (or refused).
+    /// Every channel writes through here, and the writer asks `Policy::admit` for each
+    /// command: no caller decides rights itself.
     pub async fn submit(
         &self,
+        channel: Channel,
         actor: Actor,
         viewer: Viewer,
         command: Command,
@@ -133,6 +139,7 @@ impl Writer {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request {
+                channel,
                 actor,
                 viewer,
                 command,
@@ -498,28 +505,28 @@ impl WriterTask {
         now: DateTime<Utc>,
     ) -> Result<Option<(Layer, Change)>, WriteError> {
         let viewer = &req.viewer;
-        // Existence is judged by what the caller may see: a hidden item is "not found".
-        let visible = |item: &Item| self.policy.decide(item, viewer).is_some();
-        let modifiable = |item: &Item| -> Result<(), WriteError> {
-            if !visible(item) {
-                return Err(WriteError::NotFound);
-            }
-            read_only_if_federated(item)?;
-            if !self.policy.may_modify(viewer, item) {
-                return Err(WriteError::Forbidden(format!(
-                    "only {} or a coordinator may change this item",
-                    item.org
-                )));
-            }
-            Ok(())
+        let admit = |write: Write<'_>| -> Result<(), WriteError> {
+            self.policy
+                .admit(viewer, req.channel, write)
+                .map_err(|refusal| {
+                    let answer = match refusal {
+                        Refusal::NotFound => "not_found",
+                        Refusal::Forbidden(_) => "forbidden",
+                    };
+                    self.metrics.observe_refused(req.channel.as_str(), answer);
+                    WriteError::from(refusal)
+                })
+        };
+        // The item a command on `layer` is about; a hidden one does not exist for the caller,
+        // and that is the gate's to say (`Refusal::NotFound`).
+        let on = |layer: Layer| {
+            current
+                .filter(|c| c.layer == layer)
+                .ok_or(WriteError::NotFound)
         };
         match &req.command {
             Command::Create(item) => {
-                if item.id.starts_with(FEDERATED_ID_PREFIX) {
-                    return Err(WriteError::Forbidden(format!(
-                        "ids starting with `{FEDERATED_ID_PREFIX}` are reserved for items federated from other centres"
-                    )));
-                }
+                admit(Write::Create { item })?;
                 if current.is_some() {
                     return Err(WriteError::Conflict(format!(
                         "an item with id `{}` exists already",
@@ -539,10 +546,11 @@ impl WriterTask {
                 base_version,
                 if_match,
             } => {
-                let cur = current
-                    .filter(|c| c.layer == item.layer)
-                    .ok_or(WriteError::NotFound)?;
-                modifiable(cur)?;
+                let cur = on(item.layer)?;
+                admit(Write::Change {
+                    current: cur,
+                    next: item,
+                })?;
                 if cur.version != *base_version {
                     return Err(if *if_match {
                         WriteError::PreconditionFailed {
@@ -560,10 +568,8 @@ impl WriterTask {
             Command::Retire {
                 layer, if_match, ..
             } => {
-                let cur = current
-                    .filter(|c| c.layer == *layer)
-                    .ok_or(WriteError::NotFound)?;
-                modifiable(cur)?;
+                let cur = on(*layer)?;
+                admit(Write::Retire { current: cur })?;
                 if let Some(v) = if_match {
                     if *v != cur.version {
                         return Err(WriteError::PreconditionFailed {
@@ -579,10 +585,8 @@ impl WriterTask {
                 )))
             }
             Command::Position { report, .. } => {
-                let cur = current
-                    .filter(|c| c.layer == Layer::Movements)
-                    .ok_or(WriteError::NotFound)?;
-                modifiable(cur)?;
+                let cur = on(Layer::Movements)?;
+                admit(Write::Position { current: cur })?;
                 let m = cur.movement().ok_or(WriteError::NotFound)?;
                 if m.status.is_terminal() {
                     return Err(WriteError::Conflict(format!(
@@ -599,10 +603,8 @@ impl WriterTask {
                 )))
             }
             Command::Notify { .. } => {
-                let cur = current
-                    .filter(|c| c.layer == Layer::Movements)
-                    .ok_or(WriteError::NotFound)?;
-                modifiable(cur)?;
+                let cur = on(Layer::Movements)?;
+                admit(Write::Notify { current: cur })?;
                 let m = cur.movement().ok_or(WriteError::NotFound)?;
                 if m.notification != Notification::Draft {
                     return Ok(None);
@@ -634,18 +636,8 @@ impl WriterTask {
                 )))
             }
             Command::Acknowledge { .. } => {
-                let cur = current
-                    .filter(|c| c.layer == Layer::Movements)
-                    .ok_or(WriteError::NotFound)?;
-                if !visible(cur) {
-                    return Err(WriteError::NotFound);
-                }
-                read_only_if_federated(cur)?;
-                if !self.policy.may_acknowledge(viewer) {
-                    return Err(WriteError::Forbidden(
-                        "only a military liaison acknowledges a movement notification".into(),
-                    ));
-                }
+                let cur = on(Layer::Movements)?;
+                admit(Write::Acknowledge { current: cur })?;
                 let m = cur.movement().ok_or(WriteError::NotFound)?;
                 if m.notification == Notification::Draft {
                     return Err(WriteError::Conflict(
@@ -663,7 +655,7 @@ impl WriterTask {
                     },
                 )))
             }
-            Command::MarkStale { version, .. } => match current {
+            Command::MarkStale { version, .. } => match admit(Write::System).map(|_| current)? {
                 Some(cur) if cur.version == *version && !cur.stale => Ok(Some((
                     cur.layer,
                     Change::Stale {
@@ -672,7 +664,7 @@ impl WriterTask {
                 ))),
                 _ => Ok(None),
             },
-            Command::Expire { version, .. } => match current {
+            Command::Expire { version, .. } => match admit(Write::System).map(|_| current)? {
                 Some(cur) if cur.version == *version => Ok(Some((
                     cur.layer,
                     Change::Expired {
@@ -681,13 +673,19 @@ impl WriterTask {
                 ))),
                 _ => Ok(None),
             },
-            Command::Alert { id, alert } => Ok(decide_alert(book, id, alert, current)),
+            Command::Alert { id, alert } => {
+                admit(Write::System)?;
+                Ok(decide_alert(book, id, alert, current))
+            }
             Command::Federate {
                 id,
                 centre,
                 origin_seq,
                 item,
-            } => federate(current, id, centre, *origin_seq, item.as_ref()),
+            } => {
+                admit(Write::Federate { centre })?;
+                federate(current, id, centre, *origin_seq, item.as_ref())
+            }
         }
     }
 
@@ -871,17 +869,12 @@ fn decide_alert(
     })
 }
 
-/// Federated items change only through their origin centre's feed. Callers that check before
-/// submitting (REST patch, CoT update) use this too, so the refusal is the same everywhere.
-pub fn read_only_if_federated(item: &Item) -> Result<(), WriteError> {
-    match &item.origin {
-        Some(o) => Err(WriteError::Forbidden(format!(
-            "this item is federated from {centre} (its id there is `{id}`): it is read-only \
-             here; changes are made at {centre}",
-            centre = o.centre,
-            id = o.id
-        ))),
-        None => Ok(()),
+impl From<Refusal> for WriteError {
+    fn from(r: Refusal) -> WriteError {
+        match r {
+            Refusal::NotFound => WriteError::NotFound,
+            Refusal::Forbidden(why) => WriteError::Forbidden(why),
+        }
     }
 }
 
@@ -1085,11 +1078,10 @@ pub async fn run_expiry(
                 .collect()
         };
         // Submitted together, so that many items expiring at once share one group commit.
-        let system = Viewer::new(crate::model::Role::Coordinator, "cmcop");
-        let results = futures_util::future::join_all(
-            due.into_iter()
-                .map(|command| writer.submit(Actor::system(), system.clone(), command)),
-        )
+        let system = Viewer::system();
+        let results = futures_util::future::join_all(due.into_iter().map(|command| {
+            writer.submit(Channel::System, Actor::system(), system.clone(), command)
+        }))
         .await;
         if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
             tracing::warn!(error = %e, "expiry not recorded; will retry");

@@ -113,7 +113,7 @@ async fn demo_loads_the_scenario_once_and_keeps_it_moving() {
     assert!(demo.ready.loaded);
     assert!(demo.ready.url.starts_with("http://127.0.0.1:"));
     let roles: HashSet<Role> = demo.ready.tokens.iter().map(|t| t.role).collect();
-    assert_eq!(roles.len(), Role::ALL.len(), "one token per role");
+    assert_eq!(roles.len(), Role::BUILT_IN.len(), "one token per role");
 
     let picture = demo.picture(Role::Coordinator).await;
     assert!(

@@ -42,10 +42,10 @@ use crate::access::{self, index::Capsule, short_time, Track};
 use crate::model::layers::{EventType, Verification};
 use crate::model::{
     ConstraintStatus, Geometry, Item, Layer, Movement, MovementStatus, Notification, Position,
-    Props, Role,
+    Props,
 };
 use crate::picture::Picture;
-use crate::policy::{Policy, View, Viewer};
+use crate::policy::{Capability, Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
 
 /// How many alerts the book remembers after they end (for `GET /api/v1/alerts`).
@@ -584,11 +584,11 @@ pub fn recipient(
     movement: &Item,
     alert: &Alert,
 ) -> Option<(View, Option<View>)> {
-    // A wall display is read by anyone in the room: like its own-items rule, the movement's
-    // organisation does not count for it.
-    let addressed = viewer.role == Role::Coordinator
-        || (*viewer.org == *movement.org && viewer.role != Role::WallDisplay)
-        || (alert.kind == AlertKind::Unacknowledged && viewer.role == Role::MilitaryLiaison);
+    // Who is addressed is the policy's: a role's `alerts:*` capabilities.
+    let addressed = policy.may(viewer, Capability::AlertsAll)
+        || (*viewer.org == *movement.org && policy.may(viewer, Capability::AlertsOwn))
+        || (alert.kind == AlertKind::Unacknowledged
+            && policy.may(viewer, Capability::AlertsUnacknowledged));
     if !addressed {
         return None;
     }
@@ -1013,8 +1013,8 @@ mod tests {
         m.side = Side::Civil;
         let m = Arc::new(m);
         let policy = Policy::default_policy();
-        let wfp = Viewer::new(Role::ConvoyPlanner, "WFP");
-        let coordinator = Viewer::new(Role::Coordinator, "OCHA");
+        let wfp = Viewer::new(crate::model::Role::ConvoyPlanner, "WFP");
+        let coordinator = Viewer::new(crate::model::Role::Coordinator, "OCHA");
         for (h, reduced_one) in hits.iter().zip([false, true]) {
             let a = geofence_alert(&m, h);
             let l = Logged {

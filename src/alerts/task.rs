@@ -416,9 +416,10 @@ pub async fn run_alerter(
         if alerts.is_empty() {
             continue;
         }
-        let system = Viewer::new(crate::model::Role::Coordinator, "cmcop");
+        let system = Viewer::system();
         let results = futures_util::future::join_all(alerts.into_iter().map(|a| {
             writer.submit(
+                crate::writer::Channel::System,
                 Actor::system(),
                 system.clone(),
                 Command::Alert {

@@ -14,9 +14,9 @@ use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::feature;
 use crate::model::input::{parse_feature, parse_patch, Author};
 use crate::model::{BBox, Item, Layer, Notification};
-use crate::policy::Viewer;
+use crate::policy::{Viewer, Write};
 use crate::scope::{Exercise, Scope};
-use crate::writer::{Command, WriteError};
+use crate::writer::{Channel, Command, WriteError};
 
 /// How many times a patch without If-Match is recomputed when the item keeps changing.
 const PATCH_RETRIES: usize = 5;
@@ -192,15 +192,8 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let layer = parse_layer(&layer)?;
-    if !state.policy.may_create(who.role, layer) {
-        return Err(ApiError::Forbidden(format!(
-            "the {} role may not create {layer}",
-            who.role
-        )));
-    }
     let now = Utc::now();
     let draft = parse_feature(layer, &body, now)?;
-    check_marking(&state, &who, &draft.common.marking)?;
     let id = draft
         .id
         .clone()
@@ -210,14 +203,19 @@ pub async fn create(
         layer,
         Author {
             org: &who.org,
-            side: who.role.side(),
+            side: state.policy.side(who.role),
         },
         now,
     );
     let viewer = who.viewer();
     let outcome = state
         .writer
-        .submit(who.actor(), viewer.clone(), Command::Create(item))
+        .submit(
+            Channel::Rest,
+            who.actor(),
+            viewer.clone(),
+            Command::Create(item),
+        )
         .await?;
     let item = outcome
         .item
@@ -227,21 +225,6 @@ pub async fn create(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
-}
-
-fn check_marking(
-    state: &AppState,
-    who: &crate::auth::Identity,
-    marking: &crate::model::Marking,
-) -> ApiResult<()> {
-    if state.policy.may_mark(who.role, *marking) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "the {} role may not mark an item `{marking}`",
-            who.role
-        )))
-    }
 }
 
 /// `If-Match: 3`, `"3"` or `W/"3"`.
@@ -270,36 +253,33 @@ pub async fn patch(
     let viewer = who.viewer();
     for _ in 0..PATCH_RETRIES {
         let current = view_of(&state, &viewer, layer, &id)?;
-        crate::writer::read_only_if_federated(&current)?;
-        if !state.policy.may_modify(&viewer, &current) {
-            return Err(ApiError::Forbidden(format!(
-                "only {} or a coordinator may change this item",
-                current.org
-            )));
-        }
-        if let Some(v) = expected {
-            if v != current.version {
-                return Err(ApiError::PreconditionFailed {
-                    current: current.version,
-                });
-            }
-        }
+        // Whether the caller may change this item at all is answered before its patch is
+        // judged (a federated item is read-only whatever the patch says). The same gate
+        // decides again in the writer, on the revised item, with the marking it gives.
+        state
+            .policy
+            .admit(
+                &viewer,
+                Channel::Rest,
+                Write::Change {
+                    current: &current,
+                    next: &current,
+                },
+            )
+            .map_err(WriteError::from)?;
         let now = Utc::now();
         let draft = parse_patch(&current, &body, now)?;
-        // A role may not *give* a marking outside its side's; keeping the one a coordinator
-        // gave does not stop the owner from changing the rest of its own item.
-        if draft.common.marking != current.common.marking {
-            check_marking(&state, &who, &draft.common.marking)?;
-        }
         let next = draft.revise(&current, now)?;
         let command = Command::Replace {
             item: next,
-            base_version: current.version,
+            // With If-Match the writer refuses (412) unless the item is still at that version,
+            // after the gate has judged the caller's rights.
+            base_version: expected.unwrap_or(current.version),
             if_match: expected.is_some(),
         };
         match state
             .writer
-            .submit(who.actor(), viewer.clone(), command)
+            .submit(Channel::Rest, who.actor(), viewer.clone(), command)
             .await
         {
             Ok(outcome) => {
@@ -329,7 +309,7 @@ pub async fn retire(
     };
     state
         .writer
-        .submit(who.actor(), who.viewer(), command)
+        .submit(Channel::Rest, who.actor(), who.viewer(), command)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::log::PositionReport;
 use crate::model::geometry::parse_position;
 use crate::model::{parse_time, Invalid};
-use crate::writer::Command;
+use crate::writer::{Channel, Command};
 
 /// Parses `{"position":[lon,lat],"at":TIME,"speed_kmh":..,"heading":..}`.
 fn parse_report(body: &Value) -> Result<PositionReport, Invalid> {
@@ -103,7 +103,7 @@ async fn run(
     let viewer = who.viewer();
     let outcome = state
         .writer
-        .submit(who.actor(), viewer.clone(), command)
+        .submit(Channel::Rest, who.actor(), viewer.clone(), command)
         .await?;
     let item = outcome.item.ok_or(ApiError::NotFound)?;
     feature_response(state, &viewer, &item, StatusCode::OK)

@@ -208,7 +208,7 @@ pub(crate) async fn serve_peer(state: AppState, peer: &str, mut socket: WebSocke
     let who = Identity {
         token_id: format!("federation:{peer}"),
         name: format!("peer {peer}"),
-        role: crate::model::Role::WallDisplay,
+        role: crate::model::Role::Peer,
         org: peer.to_string(),
     };
     let viewer = crate::policy::Viewer::peer(peer);

@@ -47,10 +47,10 @@ use crate::config::{CotCertRule, CotConfig};
 use crate::guard::AddressSlots;
 use crate::hub::{Encoded, Encoding, Start, Subscriber};
 use crate::model::input::{parse_feature, parse_patch, Author};
-use crate::model::{Item, Layer, Role, Side};
-use crate::policy::Viewer;
+use crate::model::{Item, Layer, Side};
+use crate::policy::{Capability, Viewer};
 use crate::scope::{Exercise, Scope};
-use crate::writer::{Command, WriteError};
+use crate::writer::{Channel, Command, WriteError};
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -790,7 +790,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
     }
 
     async fn on_relay(&mut self, rel: &Relayed) -> Flow {
-        let mine = self.viewer.role.side();
+        let mine = self.state.policy.side(self.viewer.role);
         if rel.from == self.id || !(rel.side == mine || mine == Side::Coordination) {
             return Flow::Continue;
         }
@@ -897,8 +897,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                     .unwrap_or(&ev.uid);
                 if self.current(item_id).is_some() {
                     tracing::debug!(peer = %self.peer, uid = %ev.uid, "CoT copy of an item not relayed");
-                } else if self.who.role != Role::WallDisplay {
-                    let side = self.who.role.side();
+                } else if self.state.policy.may(&self.viewer, Capability::Relay) {
+                    let side = self.state.policy.side(self.who.role);
                     // No receiver is no error: nobody else is connected.
                     let _ = self.shared.relay.send(Arc::new(Relayed {
                         from: self.id,
@@ -986,11 +986,11 @@ fn current(state: &AppState, uid: &str) -> Option<Arc<Item>> {
     live.picture.get(uid).cloned()
 }
 
-/// Retires the item `uid` names, as DELETE does; nothing when the caller may not see it.
+/// Retires the item `uid` names, as DELETE does (the writer's gate refuses an item the caller
+/// may not see as not found); nothing when there is no such item.
 async fn retire(state: &AppState, who: &Identity, uid: &str) -> Result<(), String> {
     let viewer = who.viewer();
-    let Some(item) = current(state, uid).filter(|i| state.policy.decide(i, &viewer).is_some())
-    else {
+    let Some(item) = current(state, uid) else {
         return Ok(());
     };
     let command = Command::Retire {
@@ -1000,7 +1000,7 @@ async fn retire(state: &AppState, who: &Identity, uid: &str) -> Result<(), Strin
     };
     state
         .writer
-        .submit(who.actor(), viewer, command)
+        .submit(Channel::Cot, who.actor(), viewer, command)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -1019,25 +1019,18 @@ async fn upsert(
 ) -> Result<(), String> {
     let policy = state.policy.clone();
     let viewer = who.viewer();
-    let role = who.role;
     for _ in 0..UPDATE_RETRIES {
         let now = Utc::now();
         let command = match current(state, uid) {
             Some(cur) => {
-                if cur.layer != layer || policy.decide(&cur, &viewer).is_none() {
-                    return Err("the uid names another item".into());
-                }
-                crate::writer::read_only_if_federated(&cur).map_err(|e| e.to_string())?;
-                if !policy.may_modify(&viewer, &cur) {
-                    return Err(format!("only {} or a coordinator may change it", cur.org));
+                // Whether the caller may see it, and change it, is the writer's gate's to say.
+                if cur.layer != layer {
+                    return Err("the uid names an item of another layer".into());
                 }
                 // When it happened does not move with each update.
                 properties.remove("occurred_at");
                 let patch = json!({"geometry": geometry, "properties": properties});
                 let draft = parse_patch(&cur, &patch, now).map_err(|e| e.to_string())?;
-                if !policy.may_mark(role, draft.common.marking) {
-                    return Err(format!("{role} may not mark `{}`", draft.common.marking));
-                }
                 let next = draft.revise(&cur, now).map_err(|e| e.to_string())?;
                 Command::Replace {
                     item: next,
@@ -1046,24 +1039,18 @@ async fn upsert(
                 }
             }
             None => {
-                if !policy.may_create(role, layer) {
-                    return Err(format!("the {role} role may not create {layer}"));
-                }
                 let f = mapping::create_feature(uid, geometry, defaults, &properties);
                 let draft = parse_feature(layer, &f, now).map_err(|e| e.to_string())?;
-                if !policy.may_mark(role, draft.common.marking) {
-                    return Err(format!("{role} may not mark `{}`", draft.common.marking));
-                }
                 let author = Author {
                     org: &who.org,
-                    side: role.side(),
+                    side: policy.side(who.role),
                 };
                 Command::Create(draft.into_new_item(uid.to_string(), layer, author, now))
             }
         };
         match state
             .writer
-            .submit(who.actor(), viewer.clone(), command)
+            .submit(Channel::Cot, who.actor(), viewer.clone(), command)
             .await
         {
             Ok(_) => return Ok(()),

@@ -142,13 +142,14 @@ pub fn reported_incident(
         0
     };
     let time_precision = if rng.gen_bool(0.06) { "week" } else { "exact" };
-    let (marking, precision_m) = match by.role.side() {
+    let side = by.side();
+    let (marking, precision_m) = match side {
         crate::model::Side::Military if rng.gen_bool(0.2) => ("military", Some(1000.0)),
         crate::model::Side::Civil if rng.gen_bool(0.35) => ("civil", None),
         crate::model::Side::Coordination if rng.gen_bool(0.15) => ("public", None),
         _ => ("joint", None),
     };
-    let source = match by.role.side() {
+    let source = match side {
         crate::model::Side::Military => format!("{} liaison officer report", by.org),
         crate::model::Side::Civil => format!("{} security focal point", by.org),
         _ if rng.gen_bool(0.5) => "JCMC daily security brief".to_string(),

@@ -3,7 +3,8 @@
 //! Owns the one list of parties that the scenario files name by their code and the live loop
 //! picks from. Pure: no IO. It must not decide what a role may do; the policy does.
 
-use crate::model::Role;
+use crate::model::{Role, Side};
+use crate::policy::Policy;
 
 /// An organisation acting in a role: who writes an item of the scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +16,14 @@ pub struct Party {
 impl Party {
     pub const fn new(org: &'static str, role: Role) -> Party {
         Party { org, role }
+    }
+
+    /// The side the party's role stands on under the default policy, which the scenario is
+    /// written for (the writer stamps items with the side of the policy in force).
+    pub fn side(&self) -> Side {
+        static POLICY: std::sync::LazyLock<Policy> =
+            std::sync::LazyLock::new(Policy::default_policy);
+        POLICY.side(self.role)
     }
 }
 

@@ -26,10 +26,10 @@ use super::inbound::{federated_item, origin_id};
 use crate::api::AppState;
 use crate::config::PeerConfig;
 use crate::log::Actor;
+use crate::model::federated_id;
 use crate::model::Item;
-use crate::model::{federated_id, Role};
 use crate::policy::Viewer;
-use crate::writer::{federated_unchanged, Command, WriteError};
+use crate::writer::{federated_unchanged, Channel, Command, WriteError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest message taken from a peer (a snapshot of its whole shared picture is one).
@@ -151,7 +151,8 @@ async fn session(
             org: peer.name.clone(),
             name: "federation".into(),
         },
-        viewer: Viewer::new(Role::Coordinator, &peer.name),
+        // The peer's own viewer class: the gate admits its `Federate` commands by it.
+        viewer: Viewer::peer(&peer.name),
     };
     // The peer pings every `hub.ping_seconds`; silence for much longer means a dead path.
     let idle = Duration::from_secs(state.config.hub.idle_timeout_seconds.max(1) * 2);
@@ -323,7 +324,12 @@ impl Link<'_> {
         match self
             .state
             .writer
-            .submit(self.actor.clone(), self.viewer.clone(), command)
+            .submit(
+                Channel::Federation,
+                self.actor.clone(),
+                self.viewer.clone(),
+                command,
+            )
             .await
         {
             Ok(_) => Ok(()),

@@ -107,29 +107,115 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// What a token may do and see.
-    Role {
-        Coordinator = "coordinator",
-        CivilLiaison = "civil_liaison",
-        ConvoyPlanner = "convoy_planner",
-        MilitaryLiaison = "military_liaison",
-        WallDisplay = "wall_display",
-    }
-}
-
-wire_enum! {
     /// Which side of the civil-military line a role (and the items it writes) stands on.
     Side { Civil = "civil", Military = "military", Coordination = "coordination", Display = "display" }
 }
 
+/// A role: what a token may do and see. A role is data: its name is a key of
+/// `config/policy.toml` (`[roles.NAME]`), which gives it a side, what it sees and what it may
+/// do; a new role is a policy entry, not Rust. The five roles every centre has are named here
+/// as constants for code and tests that need one; nothing decides rights by matching them.
+///
+/// A `Role` is a small `Copy` name. Names are interned for the process's life, so only names
+/// from trusted sources (the policy, the config, the token table) are parsed into roles, and
+/// the table is bounded (`MAX_ROLE_NAMES`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Role(&'static str);
+
+/// How many distinct role names one process accepts (the policy has a handful).
+pub const MAX_ROLE_NAMES: usize = 256;
+
+#[allow(non_upper_case_globals)]
 impl Role {
-    pub fn side(self) -> Side {
-        match self {
-            Role::Coordinator => Side::Coordination,
-            Role::CivilLiaison | Role::ConvoyPlanner => Side::Civil,
-            Role::MilitaryLiaison => Side::Military,
-            Role::WallDisplay => Side::Display,
+    pub const Coordinator: Role = Role("coordinator");
+    pub const CivilLiaison: Role = Role("civil_liaison");
+    pub const ConvoyPlanner: Role = Role("convoy_planner");
+    pub const MilitaryLiaison: Role = Role("military_liaison");
+    pub const WallDisplay: Role = Role("wall_display");
+    /// The server's own writes (`Viewer::system`); a policy does not define it.
+    pub const System: Role = Role("cmcop_system");
+    /// A peer centre (`Viewer::peer`), which sees by its sharing agreement; a policy does not
+    /// define it, so any path that forgot the agreement would grant nothing.
+    pub const Peer: Role = Role("cmcop_peer");
+
+    /// The roles of the default policy, in the order the documentation lists them.
+    pub const BUILT_IN: &'static [Role] = &[
+        Role::Coordinator,
+        Role::CivilLiaison,
+        Role::ConvoyPlanner,
+        Role::MilitaryLiaison,
+        Role::WallDisplay,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// A role name: 1-32 of a-z 0-9 _, starting with a letter. Whether the policy defines it is
+    /// the policy's to say (`Policy::knows`).
+    pub fn parse(name: &str) -> Result<Role, String> {
+        let ok = (1..=32).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && name.starts_with(|c: char| c.is_ascii_lowercase());
+        if !ok {
+            return Err(format!(
+                "`{name}` is not a role name (1-32 of a-z 0-9 _, starting with a letter)"
+            ));
         }
+        if let Some(r) = Role::BUILT_IN.iter().find(|r| r.0 == name) {
+            return Ok(*r);
+        }
+        static NAMES: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+        > = std::sync::OnceLock::new();
+        let mut names = NAMES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = names.get(name) {
+            return Ok(Role(n));
+        }
+        if names.len() >= MAX_ROLE_NAMES {
+            return Err(format!("`{name}`: too many distinct role names"));
+        }
+        // Interned once per distinct name, bounded above: a policy names a handful.
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.insert(leaked);
+        Ok(Role(leaked))
+    }
+}
+
+impl fmt::Debug for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Role({})", self.0)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::parse(s)
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Role::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

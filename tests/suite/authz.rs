@@ -226,15 +226,17 @@ pub async fn wall_display_cannot_write(backend: Backend) {
 
 pub async fn roles_create_only_their_layers_and_markings(backend: Backend) {
     let mut app = TestApp::spawn(backend).await;
-    use Role::*;
     // Civil roles file movements and report incidents; the military side publishes
     // constraints and incidents; coordinators do everything; a wall display nothing.
     let allowed: &[(Role, &[&str])] = &[
-        (Coordinator, &["movements", "constraints", "incidents"]),
-        (CivilLiaison, &["movements", "incidents"]),
-        (ConvoyPlanner, &["movements", "incidents"]),
-        (MilitaryLiaison, &["constraints", "incidents"]),
-        (WallDisplay, &[]),
+        (
+            Role::Coordinator,
+            &["movements", "constraints", "incidents"],
+        ),
+        (Role::CivilLiaison, &["movements", "incidents"]),
+        (Role::ConvoyPlanner, &["movements", "incidents"]),
+        (Role::MilitaryLiaison, &["constraints", "incidents"]),
+        (Role::WallDisplay, &[]),
     ];
     for (role, layers) in allowed {
         let token = app.token(*role, "ORG1").await;
@@ -266,28 +268,53 @@ pub async fn roles_create_only_their_layers_and_markings(backend: Backend) {
     // Each side marks for its own audience; coordinators use any marking.
     let marks: &[(Role, &str, &str, StatusCode)] = &[
         (
-            ConvoyPlanner,
+            Role::ConvoyPlanner,
             "incidents",
             "military",
             StatusCode::FORBIDDEN,
         ),
-        (CivilLiaison, "movements", "military", StatusCode::FORBIDDEN),
         (
-            MilitaryLiaison,
+            Role::CivilLiaison,
+            "movements",
+            "military",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Role::MilitaryLiaison,
             "constraints",
             "civil",
             StatusCode::FORBIDDEN,
         ),
-        (ConvoyPlanner, "incidents", "civil", StatusCode::CREATED),
         (
-            MilitaryLiaison,
+            Role::ConvoyPlanner,
+            "incidents",
+            "civil",
+            StatusCode::CREATED,
+        ),
+        (
+            Role::MilitaryLiaison,
             "constraints",
             "military",
             StatusCode::CREATED,
         ),
-        (Coordinator, "constraints", "civil", StatusCode::CREATED),
-        (Coordinator, "movements", "military", StatusCode::CREATED),
-        (Coordinator, "incidents", "restricted", StatusCode::CREATED),
+        (
+            Role::Coordinator,
+            "constraints",
+            "civil",
+            StatusCode::CREATED,
+        ),
+        (
+            Role::Coordinator,
+            "movements",
+            "military",
+            StatusCode::CREATED,
+        ),
+        (
+            Role::Coordinator,
+            "incidents",
+            "restricted",
+            StatusCode::CREATED,
+        ),
     ];
     for (role, layer, marking, expected) in marks {
         let token = app.token(*role, "ORG2").await;
