@@ -265,6 +265,17 @@ pub async fn token_commands_print_the_secret_once_and_list_never_does(backend: B
         );
     }
 
+    // A role is what the sharing policy defines; the refusal says so.
+    let out = place
+        .run(&["token", "create", "--role", "general", "--org", "WFP"])
+        .await;
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`general` is not defined in the sharing policy")
+            && err.contains("convoy_planner"),
+        "{err}"
+    );
+
     let out = place.run(&["token", "list"]).await;
     assert!(out.status.success(), "token list: {}", text(&out.stderr));
     let list = text(&out.stdout) + &text(&out.stderr);
