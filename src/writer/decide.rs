@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Command, Request, WriteError, WriterTask};
-use crate::alerts::{Alert, AlertBook, AlertState};
+use crate::log::alert::{finished, Alert, AlertBook, AlertState};
 use crate::log::Change;
 use crate::model::{Item, Layer, MovementStatus, Notification, FEDERATED_ID_PREFIX};
 
@@ -224,7 +224,7 @@ fn decide_alert(
     current: Option<&Item>,
 ) -> Option<(Layer, Change)> {
     let cur = current.filter(|c| c.layer == Layer::Movements)?;
-    if cur.movement().is_none_or(crate::alerts::finished) {
+    if cur.movement().is_none_or(finished) {
         return None;
     }
     let active = book.is_active(id, &alert.key);

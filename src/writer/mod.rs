@@ -83,7 +83,7 @@ pub enum Command {
     /// one that is not active, changes nothing.
     Alert {
         id: String,
-        alert: Box<crate::alerts::Alert>,
+        alert: Box<crate::log::alert::Alert>,
     },
     /// The federation link: the item `id` as peer centre `centre` shares it now (`Some`, with
     /// `origin` set), or withdrawn from its feed (`None`), at feed position `origin_seq`.
