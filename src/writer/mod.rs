@@ -9,7 +9,6 @@
 //! answered. A failed commit answers every command in the batch with `Unavailable`, changes
 //! nothing in memory and makes the writer re-read the store's head before the next batch (a
 //! commit whose answer was lost may still have landed).
-
 //!
 //! This file owns the queue, the batch loop, staging and publishing. The parts each do one job:
 //! `decide` (what a command does to the current state: the write gate), `cluster` (the commit
