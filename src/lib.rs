@@ -24,6 +24,7 @@ pub mod picture;
 pub mod policy;
 pub mod scope;
 pub mod server;
+pub mod snapshot;
 pub mod store;
 pub mod tls;
 pub mod web;

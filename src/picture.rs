@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::access::index::{Capsule, SpatialIndex};
-use crate::alerts::{AlertBook, Logged};
+use crate::log::alert::{finished, AlertBook, Logged};
 use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
 use crate::model::{Item, Layer, Notification};
 
@@ -254,7 +254,7 @@ impl Picture {
             && state
                 .as_ref()
                 .and_then(|i| i.movement())
-                .is_none_or(crate::alerts::finished)
+                .is_none_or(finished)
         {
             self.alerts.forget(&event.item_id);
         }

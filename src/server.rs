@@ -27,6 +27,7 @@ use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
 use crate::picture::{Committed, Journal, Live, Picture};
 use crate::policy::Policy;
+use crate::scope::Exercise;
 use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
 
@@ -184,6 +185,19 @@ impl Application {
         // CoT changes are rendered once per view on the hub's task (TAK over WebSocket is
         // always on, so the renderer is too).
         hub.set_renderer(crate::cot::listener::renderer(config.cot.stale_seconds));
+        let shutdown = CancellationToken::new();
+        let cot_handle = crate::cot::listener::Handle {
+            config: Arc::new(config.cot.clone()),
+            exercise: Exercise::parse(&config.picture.exercise).unwrap_or(Exercise::Exclude),
+            policy: policy.clone(),
+            live: live.clone(),
+            writer: writer.clone(),
+            hub: hub.clone(),
+            shared: Arc::new(crate::cot::listener::Shared::new(
+                config.cot.max_connections_per_address,
+            )),
+            shutdown: shutdown.clone(),
+        };
         let state = AppState {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
@@ -192,11 +206,9 @@ impl Application {
                 config.http.sign_in_failures,
                 Duration::from_secs(config.http.sign_in_window_seconds.max(1)),
             )),
-            cot: Arc::new(crate::cot::listener::Shared::new(
-                config.cot.max_connections_per_address,
-            )),
+            cot: cot_handle,
             hub,
-            shutdown: CancellationToken::new(),
+            shutdown,
             config,
             policy,
             live,
@@ -309,7 +321,7 @@ impl Application {
             }
         }
         // CoT connections follow `state.shutdown`, like WebSocket connections.
-        self.cot.spawn(self.state.clone(), &tracker);
+        self.cot.spawn(self.state.cot.clone(), &tracker);
         // So do the federation feed's connections and the links to peers.
         self.federation.spawn(self.state.clone(), &tracker);
         let router = api::app(self.state.clone());

@@ -1,12 +1,13 @@
-//! Health, metrics, the OpenAPI description, and the fallbacks for unknown routes.
+//! Health, metrics, the OpenAPI description, who a token belongs to (`/web/session`), and the
+//! fallbacks for unknown routes.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{ApiError, AppState};
+use super::{authenticate, ApiError, AppState, Peer};
 
 /// The OpenAPI 3.1 description of every route in `ROUTES`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -100,4 +101,16 @@ pub async fn not_found() -> ApiError {
 
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// `GET /web/session`: who the bearer token belongs to (role, organisation, name), so a page
+/// can offer the actions the role may take. The server still checks every action.
+pub async fn session(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&state, &headers, peer).await?;
+    let body = json!({"role": who.role, "org": who.org, "name": who.name});
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

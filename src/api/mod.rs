@@ -22,7 +22,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Req
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
@@ -56,8 +56,9 @@ pub struct AppState {
     pub connections: Arc<ws::Connections>,
     /// Failed sign-ins per client address.
     pub sign_ins: Arc<crate::guard::SignInLimiter>,
-    /// What the CoT connections share (relay, cap), listeners and TAK WebSocket alike.
-    pub cot: Arc<crate::cot::listener::Shared>,
+    /// What the CoT listeners and the TAK WebSocket need (their narrow handle; they share
+    /// `cot.shared`: relay, cap).
+    pub cot: crate::cot::listener::Handle,
     /// Cancelled when the server shuts down; long-lived connections watch it.
     pub shutdown: CancellationToken,
     /// Cluster mode: the node's handle on the shared log (issue #8).
@@ -128,7 +129,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/access-check", post(access::check))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/takproto/1", get(tak::upgrade))
-        .merge(crate::web::router())
+        .route("/web/session", get(meta::session))
+        .merge(crate::web::router(crate::web::Pages {
+            config: Arc::new(state.config.web.clone()),
+            not_found: || ApiError::NotFound.into_response(),
+        }))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

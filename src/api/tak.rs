@@ -58,7 +58,7 @@ pub async fn upgrade(
         })?;
     // Refused before the upgrade, so the client reads why in an HTTP answer (503) rather
     // than from an upgraded socket that closes at once.
-    let slot = crate::cot::listener::cot_slot(&state).ok_or_else(|| {
+    let slot = crate::cot::listener::cot_slot(&state.cot.shared).ok_or_else(|| {
         ApiError::Unavailable("too many CoT connections are open; try again later".into())
     })?;
     // A frame holds at most one event of the CoT size limit, with its framing.
@@ -143,7 +143,7 @@ async fn serve(
             .await;
     };
 
-    let conn = crate::cot::listener::serve_tak_stream(state, who, peer, server, slot);
+    let conn = crate::cot::listener::serve_tak_stream(state.cot.clone(), who, peer, server, slot);
     let mut both = std::pin::pin!(async { tokio::join!(conn, outbound) });
     let mut inbound = std::pin::pin!(inbound);
     tokio::select! {

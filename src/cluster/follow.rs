@@ -267,7 +267,7 @@ impl Follower {
             self.published.send_replace(last);
             if let Some(every) = self.snapshot_every {
                 if last >= self.last_snapshot.load(Ordering::Relaxed) + every
-                    && crate::writer::spawn_snapshot(
+                    && crate::snapshot::spawn(
                         self.live.clone(),
                         self.store.clone(),
                         self.snapshot_running.clone(),

@@ -5,6 +5,8 @@
 //! reordering any stored event breaks the chain at that point. Pure: the `store` writes records,
 //! this module only defines and checks them.
 
+pub mod alert;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -78,7 +80,7 @@ pub enum Change {
     },
     /// A convoy alert about the movement raised, cleared or noted by the server (issue #4).
     /// Changes nothing of the item: its version stays.
-    Alert(Box<crate::alerts::Alert>),
+    Alert(Box<alert::Alert>),
     /// A federated item left the feed of its origin centre (retired there, or no longer shared
     /// under the agreement): it leaves the live picture. Its id stays usable, since the origin
     /// may share the item again. `origin_seq` is the feed position this was applied at.
@@ -364,7 +366,7 @@ pub struct Snapshot {
     /// Convoy alerts: the conditions active at `seq` and the most recent alerts, so that a
     /// restart neither repeats nor forgets them. Absent in snapshots older than alerts.
     #[serde(default)]
-    pub alerts: crate::alerts::BookSnapshot,
+    pub alerts: alert::BookSnapshot,
     /// Per peer centre, how far its federation feed has been applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub federation: BTreeMap<String, u64>,
@@ -378,7 +380,7 @@ pub struct SnapshotView {
     pub hash: Hash,
     pub items: Vec<std::sync::Arc<Item>>,
     pub retired: Vec<String>,
-    pub alerts: crate::alerts::BookSnapshot,
+    pub alerts: alert::BookSnapshot,
     pub federation: BTreeMap<String, u64>,
 }
 
@@ -391,7 +393,7 @@ impl SnapshotView {
             hash: Hash,
             items: Vec<&'a Item>,
             retired: &'a [String],
-            alerts: &'a crate::alerts::BookSnapshot,
+            alerts: &'a alert::BookSnapshot,
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             federation: &'a BTreeMap<String, u64>,
         }

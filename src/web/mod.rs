@@ -3,9 +3,10 @@
 //! the offline basemap, all embedded in the binary at build time from `web/`.
 //!
 //! The pages are plain clients of the public API: they call the same REST and WebSocket routes
-//! with the signed-in user's token and show what the server sends. This module serves bytes and
-//! says who a token belongs to (`/web/session`); it decides nothing about items, reads no
-//! picture and fetches nothing at run time.
+//! with the signed-in user's token and show what the server sends. This module serves bytes; it
+//! decides nothing about items, reads no picture, authenticates no one (`/web/session` is the
+//! API's, `api::meta::session`) and fetches nothing at run time. It does not import `api`: the
+//! API mounts `router` with a narrow `Pages` state.
 //!
 //! Assets live under `/static/{version}/...`, where the version is a hash of every embedded
 //! file: a page always loads the scripts of its own build, so assets can be cached as
@@ -18,7 +19,7 @@
 //! `web/sw.js`) keeps the page shells and this build's assets, so that after one visit the
 //! pages open with no network; the live picture still needs the server.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -29,7 +30,15 @@ use bytes::Bytes;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::{authenticate, ApiError, AppState, Peer};
+use crate::config::WebConfig;
+
+/// What the pages' routes need: the `[web]` config and the answer for "not found" (the API's
+/// problem+json 404, given by `api`, which mounts this router).
+#[derive(Clone)]
+pub struct Pages {
+    pub config: Arc<WebConfig>,
+    pub not_found: fn() -> Response,
+}
 
 /// Embeds files of `web/` by their path below it.
 macro_rules! embed {
@@ -116,24 +125,24 @@ fn content_security_policy(tiles: Option<&str>) -> String {
 }
 
 /// The routes of the pages and their assets; merge into the API's router.
-pub fn router() -> Router<AppState> {
+pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
     let mut router = Router::new();
     for &(route, _) in PAGES {
         router = router.route(
             route,
-            get(move |state: State<AppState>, headers: HeaderMap| page(route, state, headers)),
+            get(move |state: State<Pages>, headers: HeaderMap| page(route, state, headers)),
         );
     }
     router
         .route("/static/{version}/{*path}", get(asset))
         .route("/sw.js", get(service_worker))
-        .route("/web/session", get(session))
         .route("/web/config", get(web_config))
+        .with_state(pages)
 }
 
 /// What the pages need to know of the deployment: an optional tile source.
-async fn web_config(State(state): State<AppState>) -> Response {
-    let web = &state.config.web;
+async fn web_config(State(state): State<Pages>) -> Response {
+    let web = &state.config;
     let body = json!({"tile_url": web.tile_url, "tile_attribution": web.tile_attribution});
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }
@@ -177,15 +186,15 @@ pub fn asset_bytes(path: &str) -> Option<&'static [u8]> {
     ASSETS.iter().find(|(p, _)| *p == path).map(|(_, b)| *b)
 }
 
-async fn page(route: &'static str, State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let csp = content_security_policy(state.config.web.tile_origin().as_deref());
+async fn page(route: &'static str, State(state): State<Pages>, headers: HeaderMap) -> Response {
+    let csp = content_security_policy(state.config.tile_origin().as_deref());
     let Some(body) = prepared()
         .pages
         .iter()
         .find(|(r, _)| *r == route)
         .map(|(_, b)| b)
     else {
-        return ApiError::NotFound.into_response();
+        return (state.not_found)();
     };
     let mut resp = respond(body, &headers, version(), "no-cache");
     let h = resp.headers_mut();
@@ -203,14 +212,18 @@ async fn page(route: &'static str, State(state): State<AppState>, headers: Heade
     resp
 }
 
-async fn asset(Path((ver, path)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn asset(
+    Path((ver, path)): Path<(String, String)>,
+    State(state): State<Pages>,
+    headers: HeaderMap,
+) -> Response {
     let Some(body) = prepared()
         .assets
         .iter()
         .find(|(p, _)| *p == path)
         .map(|(_, b)| b)
     else {
-        return ApiError::NotFound.into_response();
+        return (state.not_found)();
     };
     let cache = if ver == version() {
         "public, max-age=31536000, immutable"
@@ -457,18 +470,6 @@ fn service_worker_script() -> String {
         "%PRECACHE%",
         &serde_json::to_string(&urls).expect("strings serialize"),
     )
-}
-
-/// `GET /web/session`: who the bearer token belongs to (role, organisation, name), so a page
-/// can offer the actions the role may take. The server still checks every action.
-async fn session(
-    State(state): State<AppState>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let who = authenticate(&state, &headers, peer).await?;
-    let body = json!({"role": who.role, "org": who.org, "name": who.name});
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
 #[cfg(test)]

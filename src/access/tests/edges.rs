@@ -1,0 +1,277 @@
+//! Access-check cases about viewers (policy hides and reduces, hidden fields), validation,
+//! degenerate plans and the search through the picture's index.
+
+use super::*;
+
+#[test]
+fn policy_hides_and_reduces() {
+    let policy = Policy::default_policy();
+    let planner = Viewer::new(Role::ConvoyPlanner, "WFP");
+    let mut closed = constraint("mil", Geometry::Point(KHAZER));
+    closed.common.marking = Marking::Military;
+    let check_for = |items: &[Arc<Item>], viewer: &Viewer| {
+        check_items(
+            &plan(),
+            items,
+            &policy,
+            viewer,
+            Exercise::Exclude,
+            &settings(),
+            now(),
+        )
+    };
+    let report = check_for(&[Arc::new(closed.clone())], &planner);
+    assert_eq!(
+        report.verdict,
+        Verdict::Clear,
+        "a military-only closure stays hidden"
+    );
+    assert!(report.conflicts.is_empty());
+    let army = Viewer::new(Role::MilitaryLiaison, "POLICE");
+    assert_eq!(
+        check_for(&[Arc::new(closed.clone())], &army).verdict,
+        Verdict::Blocked
+    );
+    closed.common.releasable_to = vec!["WFP".into()];
+    let report = check_for(&[Arc::new(closed.clone())], &planner);
+    assert_eq!(
+        report.verdict,
+        Verdict::Blocked,
+        "released to the planner's org"
+    );
+
+    // Reduced precision: the planner is matched on the snapped point, and told so. Look for a
+    // place 1.7 km off the road whose 5 km cell centre also lies within the buffer.
+    let mut found = None;
+    for step in 1..20 {
+        let exact = beside(f64::from(step) / 20.0, 1_700.0);
+        let snapped = match Geometry::Point(exact).reduced(5_000.0) {
+            Geometry::Point(p) => p,
+            other => panic!("{other:?}"),
+        };
+        let as_seen = run(&plan(), &[constraint("coarse", Geometry::Point(snapped))]);
+        if let Some(c) = as_seen.conflicts.first() {
+            if (c.distance_m - 1_700.0).abs() > 10.0 {
+                found = Some((exact, c.distance_m));
+                break;
+            }
+        }
+    }
+    let (exact, seen_distance) = found.expect("some cell centre lies within the buffer");
+    let mut reduced = constraint("coarse", Geometry::Point(exact));
+    reduced.common.precision_m = Some(5_000.0);
+    let report = check_for(&[Arc::new(reduced.clone())], &planner);
+    let c = &report.conflicts[0];
+    assert!(c.precision_reduced);
+    assert_eq!(c.precision_m, Some(5_000.0));
+    assert_eq!(c.distance_m, seen_distance);
+    assert!(c.reason.contains("5000 m grid"), "{}", c.reason);
+    // The military side sees it exactly.
+    let report = check_for(&[Arc::new(reduced)], &army);
+    assert!(!report.conflicts[0].precision_reduced);
+    assert!((report.conflicts[0].distance_m - 1_700.0).abs() <= 2.0);
+
+    // Exercise items stay out unless asked for.
+    let mut drill = constraint("drill", Geometry::Point(KHAZER));
+    drill.common.exercise = true;
+    let drill = [Arc::new(drill)];
+    assert_eq!(check_for(&drill, &planner).verdict, Verdict::Clear);
+    let report = check_items(
+        &plan(),
+        &drill,
+        &policy,
+        &planner,
+        Exercise::Include,
+        &settings(),
+        now(),
+    );
+    assert_eq!(report.verdict, Verdict::Blocked);
+}
+
+#[test]
+fn hidden_fields_are_not_used_or_shown() {
+    let policy = Policy::default_policy();
+    let planner = Viewer::new(Role::ConvoyPlanner, "WFP");
+    let mut k = closure(ConstraintStatus::Closed);
+    k.valid_until = Some(t("2030-01-10T06:10:00Z"));
+    let mut it = item("k", Geometry::Point(KHAZER), Props::Constraint(k));
+    for f in ["status", "valid_until", "kind"] {
+        it.common.field_markings.insert(f.into(), Marking::Military);
+    }
+    let report = check_items(
+        &plan(),
+        &[Arc::new(it)],
+        &policy,
+        &planner,
+        Exercise::Exclude,
+        &settings(),
+        now(),
+    );
+    // The hidden end of validity is not applied, the hidden status counts as unknown, and the
+    // kind falls back to the category.
+    assert_eq!(report.verdict, Verdict::Caution, "{report:?}");
+    let c = &report.conflicts[0];
+    assert_eq!(c.status.as_deref(), Some("unknown"));
+    assert_eq!(c.kind.as_deref(), Some("movement_restriction"));
+    assert!(!c.reason.contains("closed"), "{}", c.reason);
+}
+
+#[test]
+fn validate_names_the_field() {
+    let mut p = plan();
+    p.arrive = Some(p.depart);
+    assert_eq!(p.validate("route").unwrap_err().field, "arrive");
+    let mut p = plan();
+    p.buffer_m = 60_000.0;
+    assert_eq!(p.validate("route").unwrap_err().field, "buffer_m");
+    let mut p = plan();
+    p.incidents_since_h = 721;
+    assert_eq!(p.validate("route").unwrap_err().field, "incidents_since_h");
+    let mut p = plan();
+    p.speed_kmh = Some(0.0);
+    assert_eq!(p.validate("route").unwrap_err().field, "speed_kmh");
+    let mut p = plan();
+    p.route = vec![KHAZER, KHAZER];
+    assert_eq!(p.validate("movement").unwrap_err().field, "movement");
+    plan().validate("route").unwrap();
+}
+
+/// A movement's route reduced into one cell is one place: only a reduced route may be one,
+/// and it is checked as the disc around that place, exposed for the whole window.
+#[test]
+fn a_route_reduced_to_one_place_is_checked_as_that_place() {
+    let mut p = plan();
+    p.route = vec![KHAZER];
+    assert_eq!(p.validate("movement").unwrap_err().field, "movement");
+    p.route_precision_m = Some(10_000.0);
+    p.validate("movement").unwrap();
+    let near = Geodesic::destination(geo::Point::new(KHAZER[0], KHAZER[1]), 0.0, 1_500.0);
+    let far = Geodesic::destination(geo::Point::new(KHAZER[0], KHAZER[1]), 90.0, 2_500.0);
+    let items = [
+        constraint("near", Geometry::Point([near.x(), near.y()])),
+        constraint("far", Geometry::Point([far.x(), far.y()])),
+    ];
+    let r = run(&p, &items);
+    assert_eq!(r.route_precision_m, Some(10_000.0));
+    assert_eq!(r.route_length_m, 0.0);
+    assert_eq!(r.verdict, Verdict::Blocked);
+    assert_eq!(r.conflicts.len(), 1, "{:?}", r.conflicts);
+    let c = &r.conflicts[0];
+    assert_eq!(c.id, "near");
+    assert!((c.distance_m - 1_500.0).abs() < 1.0, "{}", c.distance_m);
+    assert_eq!(c.exposure.from, p.depart);
+    assert_eq!(Some(c.exposure.until), p.arrive);
+    // The index search finds it, and only it.
+    let picture = Picture::from_snapshot(crate::log::Snapshot {
+        alerts: Default::default(),
+        seq: 0,
+        hash: crate::log::GENESIS,
+        items: items.to_vec(),
+        retired: vec![],
+        federation: Default::default(),
+    });
+    let found = picture.near(&p.corridor(), &[Layer::Constraints]);
+    let found: Vec<&str> = found.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(found, ["near"]);
+}
+
+#[test]
+fn degenerate_plans_do_not_panic() {
+    let items = [constraint("k", Geometry::Point(KHAZER))];
+    let mut p = plan();
+    p.route = vec![KHAZER];
+    run(&p, &items);
+    p.route = vec![];
+    run(&p, &items);
+    p.route = vec![KHAZER, KHAZER];
+    let r = run(&p, &items);
+    assert_eq!(r.route_length_m, 0.0);
+    p.route = vec![[179.9, 0.0], [-179.9, 0.0]];
+    p.buffer_m = 0.0;
+    run(&p, &[constraint("a", Geometry::Point([180.0, 0.0]))]);
+    p.arrive = Some(DateTime::<Utc>::MAX_UTC);
+    run(&p, &items);
+}
+
+/// The search through the picture's index finds exactly what measuring every item finds.
+#[test]
+fn indexed_search_finds_what_a_full_scan_finds() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut items = Vec::new();
+    for i in 0..3_000 {
+        let base = lerp(ERBIL, delta(ERBIL, MOSUL), rng.gen_range(-0.1..1.1));
+        let p = [
+            base[0] + rng.gen_range(-0.1..0.1),
+            base[1] + rng.gen_range(-0.1..0.1),
+        ];
+        let geometry = match i % 3 {
+            0 => Geometry::Point(p),
+            1 => Geometry::LineString(vec![p, [p[0] + 0.02, p[1] + 0.01]]),
+            _ => square(p, 0.01),
+        };
+        let mut it = if i % 2 == 0 {
+            constraint(&format!("c{i}"), geometry)
+        } else {
+            incident(
+                &format!("i{i}"),
+                p,
+                "2030-01-10T00:00:00Z",
+                Verification::Reported,
+            )
+        };
+        if i % 7 == 0 {
+            it.common.precision_m = Some(3_000.0);
+        }
+        items.push(it);
+    }
+    let picture = Picture::from_snapshot(crate::log::Snapshot {
+        alerts: Default::default(),
+        seq: 0,
+        hash: crate::log::GENESIS,
+        items: items.clone(),
+        retired: vec![],
+        federation: Default::default(),
+    });
+    let policy = Policy::default_policy();
+    let planner = Viewer::new(Role::ConvoyPlanner, "WFP");
+    // The road as given, and as a GPS trace would give it: a vertex every few hundred metres.
+    let mut trace = vec![ERBIL];
+    for w in route().windows(2) {
+        let d = delta(w[0], w[1]);
+        for k in 1..=150 {
+            let p = lerp(w[0], d, f64::from(k) / 150.0);
+            trace.push([
+                p[0] + rng.gen_range(-0.002..0.002),
+                p[1] + rng.gen_range(-0.002..0.002),
+            ]);
+        }
+    }
+    let routes = [route(), trace];
+    for (route, buffer) in routes
+        .iter()
+        .flat_map(|r| [0.0, 500.0, 2_000.0, 10_000.0].map(|b| (r, b)))
+    {
+        let mut p = plan();
+        p.route = route.clone();
+        p.buffer_m = buffer;
+        let all: Vec<Arc<Item>> = items.iter().cloned().map(Arc::new).collect();
+        let near = picture.near(&p.corridor(), &[Layer::Constraints, Layer::Incidents]);
+        assert!(near.len() < all.len());
+        let go = |set: &[Arc<Item>]| {
+            check_items(
+                &p,
+                set,
+                &policy,
+                &planner,
+                Exercise::Exclude,
+                &settings(),
+                now(),
+            )
+        };
+        let (full, indexed) = (go(&all), go(&near));
+        assert_eq!(full, indexed, "buffer {buffer}");
+        if buffer >= 2_000.0 {
+            assert!(!full.conflicts.is_empty());
+        }
+    }
+}

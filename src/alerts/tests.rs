@@ -1,0 +1,314 @@
+//! Unit tests of the alert conditions, the book and the rendering.
+
+use super::*;
+use crate::log::{Event, Snapshot, GENESIS};
+use crate::model::input::{parse_feature, Author};
+use crate::model::{Role, Side};
+use chrono::TimeZone;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 10, 5, 0, 0).unwrap()
+}
+
+fn item(layer: Layer, id: &str, feature: Value) -> Item {
+    parse_feature(layer, &feature, now())
+        .unwrap()
+        .into_new_item(
+            id.into(),
+            layer,
+            Author {
+                org: "ARMY",
+                side: Side::Military,
+            },
+            now(),
+        )
+}
+
+fn area(id: &str, c: Position, status: &str, extra: Value) -> Item {
+    let r = 0.01;
+    let mut props = json!({"category": "hostilities", "kind": "operation_area", "status": status});
+    if let (Some(p), Value::Object(e)) = (props.as_object_mut(), extra) {
+        p.extend(e);
+    }
+    item(
+        Layer::Constraints,
+        id,
+        json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[
+            [c[0] - r, c[1] - r], [c[0] + r, c[1] - r], [c[0] + r, c[1] + r],
+            [c[0] - r, c[1] + r], [c[0] - r, c[1] - r]]]},
+            "properties": props}),
+    )
+}
+
+fn picture(items: Vec<Item>) -> Picture {
+    Picture::from_snapshot(Snapshot {
+        seq: 0,
+        hash: GENESIS,
+        items,
+        retired: vec![],
+        alerts: BookSnapshot::default(),
+        federation: Default::default(),
+    })
+}
+
+fn settings() -> Settings {
+    Settings::new(FixedOffset::east_opt(3 * 3600).unwrap())
+}
+
+#[test]
+fn an_incident_is_named_as_one_event_of_its_type() {
+    let incident = |id: &str, event_type: &str, verification: &str| {
+        item(
+            Layer::Incidents,
+            id,
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.0]},
+                "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": event_type,
+                    "severity": 3, "verification": verification}}),
+        )
+    };
+    let riot = incident("i1", "riots", "reported");
+    assert_eq!(
+        describe(&riot, &View::FULL),
+        "a reported riot (severity 3) (i1)"
+    );
+    let blast = incident("i2", "explosions_remote_violence", "confirmed");
+    assert_eq!(
+        describe(&blast, &View::FULL),
+        "a confirmed explosion or remote violence (severity 3) (i2)"
+    );
+}
+
+#[test]
+fn the_geofence_takes_areas_in_force_and_recent_incidents_only() {
+    let c = [44.0, 36.0];
+    let items = vec![
+        area("closed", c, "closed", json!({})),
+        area("restricted", c, "restricted", json!({})),
+        area("open", c, "open", json!({})),
+        area("unknown", c, "unknown", json!({})),
+        area(
+            "ended",
+            c,
+            "closed",
+            json!({"valid_until": "2030-01-10T04:00:00Z"}),
+        ),
+        // Daily 22:00-05:00 local (+03:00): 05:00Z is 08:00 local, not in force.
+        area(
+            "nightly",
+            c,
+            "closed",
+            json!({"daily_hours": "22:00-05:00"}),
+        ),
+        // 23:00-09:00 across midnight: 08:00 local is in force.
+        area("curfew", c, "closed", json!({"daily_hours": "23:00-09:00"})),
+        area("elsewhere", [44.2, 36.0], "closed", json!({})),
+        item(
+            Layer::Incidents,
+            "fresh",
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.015]},
+                "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                    "severity": 3, "verification": "reported"}}),
+        ),
+        item(
+            Layer::Incidents,
+            "refuted",
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.015]},
+                "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                    "severity": 3, "verification": "refuted"}}),
+        ),
+        item(
+            Layer::Incidents,
+            "old",
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.015]},
+                "properties": {"occurred_at": "2029-12-01T03:00:00Z", "event_type": "battles",
+                    "severity": 3, "verification": "reported"}}),
+        ),
+        item(
+            Layer::Incidents,
+            "far",
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.05]},
+                "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                    "severity": 3, "verification": "reported"}}),
+        ),
+    ];
+    let p = picture(items);
+    let mut hits: Vec<(String, bool, f64)> = geofence(&p, c, now(), &settings())
+        .into_iter()
+        .map(|h| (h.item.id.clone(), h.inside, h.distance_m))
+        .collect();
+    hits.sort_by(|a, b| a.0.cmp(&b.0));
+    let ids: Vec<&str> = hits.iter().map(|h| h.0.as_str()).collect();
+    assert_eq!(ids, ["closed", "curfew", "fresh", "restricted"], "{hits:?}");
+    let fresh = &hits[2];
+    assert!(
+        !fresh.1 && (1_600.0..1_720.0).contains(&fresh.2),
+        "{fresh:?}"
+    );
+    // Just outside the area's edge (about 1.1 km north of its centre): no longer inside.
+    let outside: Vec<String> = geofence(&p, [44.0, 36.0115], now(), &settings())
+        .into_iter()
+        .filter(|h| h.item.layer == Layer::Constraints)
+        .map(|h| h.item.id.clone())
+        .collect();
+    assert!(outside.is_empty(), "{outside:?}");
+}
+
+/// Near an item shared at reduced precision: the hit carries the figures measured on the
+/// reduced geometry, or none when that is not near; a viewer who sees the item reduced
+/// receives only the former, worded from those figures.
+#[test]
+fn a_reduced_item_is_judged_on_its_reduced_geometry_for_its_reduced_viewers() {
+    let incident = |id: &str, at: Position, precision: f64| {
+        item(
+            Layer::Incidents,
+            id,
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": at},
+                "properties": {"occurred_at": "2030-01-10T03:00:00Z", "event_type": "battles",
+                    "severity": 3, "verification": "reported", "precision_m": precision,
+                    "releasable_to": ["WFP"], "marking": "military"}}),
+        )
+    };
+    // The convoy at a point 0.04° north-east of a 10 km cell's centre (about 5.7 km).
+    let centre = crate::model::geometry::snap([44.0, 36.0], 10_000.0);
+    let convoy = [centre[0] + 0.04, centre[1] + 0.04];
+    // Exactly where the convoy is, but its cell's centre is 5.7 km away; and 1 km north
+    // at 250 m precision, whose cell's centre is within the buffer too.
+    let coarse = incident("coarse", convoy, 10_000.0);
+    let fine_at = [convoy[0], convoy[1] + 0.009];
+    let fine = incident("fine", fine_at, 250.0);
+    let p = picture(vec![coarse, fine]);
+    let mut hits = geofence(&p, convoy, now(), &settings());
+    hits.sort_by(|a, b| a.item.id.cmp(&b.item.id));
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert_eq!(hits[0].distance_m, 0.0);
+    assert!(hits[0].reduced.is_none(), "{:?}", hits[0].reduced);
+    let shown = crate::model::geometry::snap(fine_at, 250.0);
+    let seen_m = Geodesic::distance(
+        geo::Point::new(convoy[0], convoy[1]),
+        geo::Point::new(shown[0], shown[1]),
+    );
+    let r = hits[1]
+        .reduced
+        .as_ref()
+        .expect("measured on the reduced point");
+    assert_eq!(r.precision_m, 250.0);
+    assert_eq!(r.distance_m, seen_m.round());
+    assert_ne!(r.distance_m, hits[1].distance_m);
+
+    let mut m = item(
+        Layer::Movements,
+        "m",
+        json!({"type": "Feature", "geometry": {"type": "LineString",
+            "coordinates": [[44.0, 35.9], [44.0, 36.2]]},
+            "properties": {"name": "convoy", "window_start": "2030-01-10T04:00:00Z",
+                "window_end": "2030-01-10T09:00:00Z", "marking": "public"}}),
+    );
+    m.org = "WFP".into();
+    m.side = Side::Civil;
+    let m = Arc::new(m);
+    let policy = Policy::default_policy();
+    let wfp = Viewer::new(Role::ConvoyPlanner, "WFP");
+    let coordinator = Viewer::new(Role::Coordinator, "OCHA");
+    for (h, reduced_one) in hits.iter().zip([false, true]) {
+        let a = geofence_alert(&m, h);
+        let l = Logged {
+            seq: 1,
+            at: now(),
+            movement: m.id.clone(),
+            alert: a.clone(),
+        };
+        // The coordinator sees the item exactly: the exact figures.
+        let (mv, iv) = recipient(&policy, &coordinator, &m, &a).expect("a coordinator");
+        let json = render(&l, &m, &mv, iv.as_ref());
+        assert_eq!(json["distance_m"], h.distance_m, "{json}");
+        // The movement's organisation is on the other side: reduced.
+        match recipient(&policy, &wfp, &m, &a) {
+            Some((mv, iv)) => {
+                assert!(reduced_one, "{}", h.item.id);
+                assert_eq!(iv.as_ref().and_then(View::precision_m), Some(250.0));
+                let json = render(&l, &m, &mv, iv.as_ref());
+                assert_eq!(json["distance_m"], seen_m.round(), "{json}");
+            }
+            None => assert!(!reduced_one, "{}", h.item.id),
+        }
+    }
+}
+
+#[test]
+fn a_checkpoint_counts_within_geofence_m_and_not_beyond() {
+    let cp = item(
+        Layer::Constraints,
+        "cp",
+        json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [44.0, 36.0]},
+            "properties": {"category": "movement_restriction", "kind": "checkpoint",
+                "status": "restricted", "restriction": "escort"}}),
+    );
+    let p = picture(vec![cp]);
+    // 0.002° of latitude is about 222 m; 0.003° about 333 m (geofence_m is 250).
+    assert_eq!(geofence(&p, [44.0, 36.002], now(), &settings()).len(), 1);
+    assert!(geofence(&p, [44.0, 36.003], now(), &settings()).is_empty());
+}
+
+#[test]
+fn the_book_raises_once_clears_once_and_survives_a_snapshot() {
+    let mut book = AlertBook::default();
+    let raise = |seq, key: &str, state| Logged {
+        seq,
+        at: now(),
+        movement: "m".into(),
+        alert: Alert::new(1, AlertKind::OffRoute, state, key.into()),
+    };
+    book.apply(raise(1, "off_route", AlertState::Raised));
+    book.apply(raise(2, "no_report", AlertState::Raised));
+    assert!(book.is_active("m", "off_route"));
+    book.apply(raise(3, "off_route", AlertState::Ended));
+    assert!(!book.is_active("m", "off_route"));
+    let copy = AlertBook::from_snapshot(
+        serde_json::from_value(serde_json::to_value(book.to_snapshot()).unwrap()).unwrap(),
+    );
+    assert_eq!(copy.to_snapshot(), book.to_snapshot());
+    assert!(copy.is_active("m", "no_report"));
+    assert_eq!(copy.recent().len(), 3);
+    book.forget("m");
+    assert!(book.active().is_empty());
+}
+
+#[test]
+fn an_alert_event_leaves_the_movement_unchanged_and_fills_the_book() {
+    let m = item(
+        Layer::Movements,
+        "m",
+        json!({"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[44.0, 36.0], [44.5, 36.0]]},
+            "properties": {"name": "c", "window_start": "2030-01-10T04:00:00Z",
+                "window_end": "2030-01-10T20:00:00Z"}}),
+    );
+    let mut p = picture(vec![m.clone()]);
+    let alert = movement_alert(&m, AlertKind::OffRoute, AlertState::Raised);
+    let event = Event {
+        seq: 1,
+        at: now(),
+        actor: crate::log::Actor::system(),
+        layer: Layer::Movements,
+        item_id: "m".into(),
+        change: crate::log::Change::Alert(Box::new(alert.clone())),
+    };
+    p.replay(&event, [1; 32]).unwrap();
+    assert_eq!(**p.get("m").unwrap(), m);
+    assert!(p.alerts().is_active("m", "off_route"));
+    // The log's text form round-trips.
+    let r = crate::log::Record::seal(&event, GENESIS);
+    assert_eq!(r.to_event().unwrap(), event);
+}
+
+#[test]
+fn the_remaining_route_starts_where_the_convoy_is() {
+    let route = vec![[44.0, 36.0], [44.2, 36.0], [44.4, 36.0]];
+    let track = Track::new(&route, 1_000.0);
+    let (d, along) = track.locate([44.1, 36.001]).unwrap();
+    assert!((100.0..120.0).contains(&d), "{d}");
+    let rest = access::cut(&route, along);
+    assert_eq!(rest.len(), 3);
+    assert!((rest[0][0] - 44.1).abs() < 1e-3, "{rest:?}");
+    assert_eq!(rest[2], [44.4, 36.0]);
+    assert!(track.locate([44.1, 36.02]).is_none(), "2 km off");
+}

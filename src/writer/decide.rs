@@ -1,0 +1,321 @@
+//! What one command does to the item's current state: the event's change, nothing (`None`),
+//! or a refusal. Every command first passes the policy's write gate (`Policy::admit`), once,
+//! whatever channel it came by; then the item's state decides. Pure: no IO, no clock (the writer passes `now`), no lock; it sees the item as
+//! staged (picture plus the batch's earlier changes) and never writes anything itself.
+
+use chrono::{DateTime, Utc};
+
+use super::{Command, Request, WriteError, WriterTask};
+use crate::log::alert::{finished, Alert, AlertBook, AlertState};
+use crate::log::Change;
+use crate::model::{Item, Layer, MovementStatus, Notification};
+use crate::policy::{Refusal, Write};
+
+impl WriterTask {
+    /// Checks one command against the item's current state; `None` when it changes nothing.
+    pub(super) fn decide(
+        &self,
+        req: &Request,
+        current: Option<&Item>,
+        retired: bool,
+        book: &AlertBook,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Layer, Change)>, WriteError> {
+        let viewer = &req.viewer;
+        let admit = |write: Write<'_>| -> Result<(), WriteError> {
+            self.policy
+                .admit(viewer, req.channel, write)
+                .map_err(|refusal| {
+                    let answer = match refusal {
+                        Refusal::NotFound => "not_found",
+                        Refusal::Forbidden(_) => "forbidden",
+                    };
+                    self.metrics.observe_refused(req.channel.as_str(), answer);
+                    WriteError::from(refusal)
+                })
+        };
+        // The item a command on `layer` is about; a hidden one does not exist for the caller,
+        // and that is the gate's to say (`Refusal::NotFound`).
+        let on = |layer: Layer| {
+            current
+                .filter(|c| c.layer == layer)
+                .ok_or(WriteError::NotFound)
+        };
+        match &req.command {
+            Command::Create(item) => {
+                admit(Write::Create { item })?;
+                if current.is_some() {
+                    return Err(WriteError::Conflict(format!(
+                        "an item with id `{}` exists already",
+                        item.id
+                    )));
+                }
+                if retired {
+                    return Err(WriteError::Conflict(format!(
+                        "id `{}` belonged to a retired item; ids are never reused",
+                        item.id
+                    )));
+                }
+                Ok(Some((item.layer, Change::Created(item.clone()))))
+            }
+            Command::Replace {
+                item,
+                base_version,
+                if_match,
+            } => {
+                let cur = on(item.layer)?;
+                admit(Write::Change {
+                    current: cur,
+                    next: item,
+                })?;
+                if cur.version != *base_version {
+                    return Err(if *if_match {
+                        WriteError::PreconditionFailed {
+                            current: cur.version,
+                        }
+                    } else {
+                        WriteError::Retry
+                    });
+                }
+                let mut next = item.clone();
+                next.version = cur.version + 1;
+                next.updated_at = now;
+                Ok(Some((item.layer, Change::Updated(next))))
+            }
+            Command::Retire {
+                layer, if_match, ..
+            } => {
+                let cur = on(*layer)?;
+                admit(Write::Retire { current: cur })?;
+                if let Some(v) = if_match {
+                    if *v != cur.version {
+                        return Err(WriteError::PreconditionFailed {
+                            current: cur.version,
+                        });
+                    }
+                }
+                Ok(Some((
+                    cur.layer,
+                    Change::Retired {
+                        version: cur.version + 1,
+                    },
+                )))
+            }
+            Command::Position { report, .. } => {
+                let cur = on(Layer::Movements)?;
+                admit(Write::Position { current: cur })?;
+                let m = cur.movement().ok_or(WriteError::NotFound)?;
+                if m.status.is_terminal() {
+                    return Err(WriteError::Conflict(format!(
+                        "the movement is {}; it takes no more position reports",
+                        m.status
+                    )));
+                }
+                Ok(Some((
+                    Layer::Movements,
+                    Change::Position {
+                        version: cur.version + 1,
+                        report: report.clone(),
+                    },
+                )))
+            }
+            Command::Notify { .. } => {
+                let cur = on(Layer::Movements)?;
+                admit(Write::Notify { current: cur })?;
+                let m = cur.movement().ok_or(WriteError::NotFound)?;
+                if m.notification != Notification::Draft {
+                    return Ok(None);
+                }
+                if matches!(
+                    m.status,
+                    MovementStatus::Cancelled | MovementStatus::Arrived | MovementStatus::Aborted
+                ) {
+                    return Err(WriteError::Conflict(format!(
+                        "the movement is {}; there is nothing to notify",
+                        m.status
+                    )));
+                }
+                let hours = if m.emergency {
+                    self.config.notification.emergency_deadline_hours
+                } else {
+                    self.config.notification.deadline_hours
+                };
+                let deadline = m.window_start - chrono::Duration::hours(hours);
+                Ok(Some((
+                    Layer::Movements,
+                    Change::Notified {
+                        version: cur.version + 1,
+                        deadline,
+                        // Late is flagged, never refused: not notifying does not remove
+                        // protection, and a late notice is better than none.
+                        late: now > deadline,
+                    },
+                )))
+            }
+            Command::Acknowledge { .. } => {
+                let cur = on(Layer::Movements)?;
+                admit(Write::Acknowledge { current: cur })?;
+                let m = cur.movement().ok_or(WriteError::NotFound)?;
+                if m.notification == Notification::Draft {
+                    return Err(WriteError::Conflict(
+                        "the movement has not been notified yet".into(),
+                    ));
+                }
+                if m.acknowledged_by.iter().any(|o| **o == *viewer.org) {
+                    return Ok(None);
+                }
+                Ok(Some((
+                    Layer::Movements,
+                    Change::Acknowledged {
+                        version: cur.version + 1,
+                        org: viewer.org.to_string(),
+                    },
+                )))
+            }
+            Command::MarkStale { version, .. } => match admit(Write::System).map(|_| current)? {
+                Some(cur) if cur.version == *version && !cur.stale => Ok(Some((
+                    cur.layer,
+                    Change::Stale {
+                        version: cur.version + 1,
+                    },
+                ))),
+                _ => Ok(None),
+            },
+            Command::Expire { version, .. } => match admit(Write::System).map(|_| current)? {
+                Some(cur) if cur.version == *version => Ok(Some((
+                    cur.layer,
+                    Change::Expired {
+                        version: cur.version + 1,
+                    },
+                ))),
+                _ => Ok(None),
+            },
+            Command::Alert { id, alert } => {
+                admit(Write::System)?;
+                Ok(decide_alert(book, id, alert, current))
+            }
+            Command::Federate {
+                id,
+                centre,
+                origin_seq,
+                item,
+            } => {
+                admit(Write::Federate { centre })?;
+                federate(current, id, centre, *origin_seq, item.as_ref())
+            }
+        }
+    }
+}
+
+/// An alert is logged when its movement is there and not finished, and when it changes the
+/// book; otherwise it is dropped (the alerter judges again on the new state). It takes the
+/// movement's current version: an alert changes nothing of the item.
+fn decide_alert(
+    book: &AlertBook,
+    id: &str,
+    alert: &Alert,
+    current: Option<&Item>,
+) -> Option<(Layer, Change)> {
+    let cur = current.filter(|c| c.layer == Layer::Movements)?;
+    if cur.movement().is_none_or(finished) {
+        return None;
+    }
+    let active = book.is_active(id, &alert.key);
+    let changes = match alert.state {
+        AlertState::Raised => !active,
+        AlertState::Ended => active,
+        AlertState::Notice => true,
+    };
+    changes.then(|| {
+        let mut alert = alert.clone();
+        alert.version = cur.version;
+        (Layer::Movements, Change::Alert(Box::new(alert)))
+    })
+}
+
+impl From<Refusal> for WriteError {
+    fn from(r: Refusal) -> WriteError {
+        match r {
+            Refusal::NotFound => WriteError::NotFound,
+            Refusal::Forbidden(why) => WriteError::Forbidden(why),
+        }
+    }
+}
+
+/// Decides a federated upsert or withdrawal against the item's current state: nothing when
+/// the feed has told this already (an older position, or an equal state), a conflict when the
+/// id belongs to an item made here or at another centre.
+fn federate(
+    current: Option<&Item>,
+    id: &str,
+    centre: &str,
+    origin_seq: u64,
+    next: Option<&Item>,
+) -> Result<Option<(Layer, Change)>, WriteError> {
+    let current_origin = match current {
+        Some(cur) => match &cur.origin {
+            Some(o) if o.centre == centre => Some(o),
+            _ => {
+                return Err(WriteError::Conflict(format!(
+                    "id `{id}` belongs to an item that is not from {centre}"
+                )))
+            }
+        },
+        None => None,
+    };
+    if current_origin.is_some_and(|o| origin_seq < o.seq) {
+        return Ok(None);
+    }
+    match (current, next) {
+        (None, None) => Ok(None),
+        (Some(cur), None) => Ok(Some((
+            cur.layer,
+            Change::Withdrawn {
+                version: cur.version + 1,
+                origin_seq,
+            },
+        ))),
+        (cur, Some(next)) => {
+            let origin_ok = next
+                .origin
+                .as_ref()
+                .is_some_and(|o| o.centre == centre && o.seq == origin_seq);
+            if next.id != id || !origin_ok {
+                return Err(WriteError::Conflict(
+                    "a federated item must carry its origin and id".into(),
+                ));
+            }
+            let mut next = next.clone();
+            match cur {
+                None => {
+                    next.version = 1;
+                    Ok(Some((next.layer, Change::Created(next))))
+                }
+                Some(cur) => {
+                    if cur.layer != next.layer {
+                        return Err(WriteError::Conflict(format!(
+                            "id `{id}` is a {} item here, not {}",
+                            cur.layer, next.layer
+                        )));
+                    }
+                    if federated_unchanged(cur, &next) {
+                        return Ok(None);
+                    }
+                    next.version = cur.version + 1;
+                    Ok(Some((next.layer, Change::Updated(next))))
+                }
+            }
+        }
+    }
+}
+
+/// Whether `next` (a federated item from the feed) says nothing new about `current`: equal
+/// apart from what this centre counts itself (its version, the feed position).
+pub fn federated_unchanged(current: &Item, next: &Item) -> bool {
+    let mut next = next.clone();
+    next.version = current.version;
+    if let (Some(n), Some(c)) = (next.origin.as_mut(), current.origin.as_ref()) {
+        n.seq = c.seq;
+    }
+    next == *current
+}
