@@ -20,13 +20,13 @@ use crate::api::{self, AppState};
 use crate::auth::{Tickets, Tokens};
 use crate::cluster::follow::Follower;
 use crate::cluster::Log;
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ShareConfig};
 use crate::guard::{AddressSlots, SignInLimiter, Slot};
 use crate::hub::{self, Hub, Limits};
 use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
 use crate::picture::{Committed, Journal, Live, Picture};
-use crate::policy::Policy;
+use crate::policy::{Policy, Sharing};
 use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
 
@@ -292,7 +292,7 @@ impl Application {
             shutdown.clone(),
         ));
         if self.state.config.alerts.enabled {
-            match self.state.config.alert_settings() {
+            match alert_settings(&self.state.config) {
                 Ok(settings) => {
                     tracker.spawn(crate::alerts::task::run_alerter(
                         self.state.writer.clone(),
@@ -376,8 +376,71 @@ fn load_policy(config: &Config) -> Result<Policy, StartError> {
         }
     };
     // The sharing agreements are policy too: a peer centre is one more viewer class.
-    let peers = config.federation.peers.iter();
-    Ok(policy.with_peers(peers.map(|p| (p.name.as_str(), &p.share)))?)
+    let peers: Vec<(&str, Sharing)> = (config.federation.peers.iter())
+        .map(|p| (p.name.as_str(), sharing(&p.share)))
+        .collect();
+    Ok(policy.with_peers(peers.iter().map(|(name, s)| (*name, s)))?)
+}
+
+/// What `Config::validate` leaves to the modules the config sets up, checked as they will
+/// take it: the alert thresholds (the alerter's settings, within the access check's bounds)
+/// and each peer's sharing agreement (as the policy compiles it). `cmcop` runs it right after
+/// `Config::load`, so a bad file is refused before anything starts.
+pub fn check_config(config: &Config) -> Result<(), ConfigError> {
+    alert_settings(config)?;
+    for (i, p) in config.federation.peers.iter().enumerate() {
+        sharing(&p.share)
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("federation.peers[{i}].share.{e}")))?;
+    }
+    Ok(())
+}
+
+/// The alerter's settings: `[alerts]` in the zone of `picture.local_utc_offset`.
+pub fn alert_settings(config: &Config) -> Result<crate::alerts::Settings, ConfigError> {
+    use crate::access::{MAX_BUFFER_M, MAX_INCIDENTS_SINCE_H};
+    let a = &config.alerts;
+    let metres = |v: f64, max: f64| v.is_finite() && v > 0.0 && v <= max;
+    if !(metres(a.buffer_m, MAX_BUFFER_M)
+        && metres(a.geofence_m, MAX_BUFFER_M)
+        && metres(a.off_route_m, 100_000.0))
+    {
+        return Err(ConfigError::Invalid(format!(
+            "alerts.buffer_m and alerts.geofence_m must be metres from 0 to {MAX_BUFFER_M}, alerts.off_route_m up to 100000"
+        )));
+    }
+    if a.check_interval_seconds == 0
+        || a.no_report_seconds <= 0
+        || a.unacknowledged_before_hours <= 0
+        || a.incidents_since_h > MAX_INCIDENTS_SINCE_H
+    {
+        return Err(ConfigError::Invalid(
+            "alerts.check_interval_seconds, alerts.no_report_seconds and alerts.unacknowledged_before_hours must be positive; alerts.incidents_since_h at most 720".into(),
+        ));
+    }
+    let mut s = crate::alerts::Settings::new(config.local_offset()?);
+    s.buffer_m = a.buffer_m;
+    s.incidents_since_h = a.incidents_since_h;
+    s.geofence_m = a.geofence_m;
+    s.off_route_m = a.off_route_m;
+    s.no_report = chrono::Duration::seconds(a.no_report_seconds);
+    s.unacknowledged_before = chrono::Duration::hours(a.unacknowledged_before_hours);
+    Ok(s)
+}
+
+/// A peer's sharing agreement as the policy takes it, from its `share` table.
+fn sharing(s: &ShareConfig) -> Sharing {
+    Sharing {
+        layers: s.layers.clone(),
+        markings: s.markings.clone(),
+        releasable_to: s.releasable_to.clone(),
+        orgs: s.orgs.clone(),
+        markings_out: s.markings_out.clone(),
+        hidden_fields: s.hidden_fields.clone(),
+        precision_m: s.precision_m,
+        movements_once_notified: s.movements_once_notified,
+        exercise: s.exercise,
+    }
 }
 
 /// The picture at the head of the log: the newest snapshot that matches the log, then every
@@ -702,5 +765,32 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         Ok(self.addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_config_names_bad_agreements_and_thresholds() {
+        let good = Config::from_toml(include_str!("../config/federation.example.toml")).unwrap();
+        check_config(&good).unwrap();
+        let bad = |edit: &dyn Fn(&mut Config), needle: &str| {
+            let mut c = good.clone();
+            edit(&mut c);
+            let e = check_config(&c).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle} not in: {e}");
+        };
+        let civil = crate::model::Marking::Civil;
+        bad(
+            &|c| c.federation.peers[0].share.markings.push(civil),
+            "peers[0].share.markings: `civil`",
+        );
+        let hide =
+            |c: &mut Config| c.federation.peers[0].share.hidden_fields = vec!["status".into()];
+        bad(&hide, "cannot be hidden");
+        bad(&|c| c.alerts.buffer_m = 60_000.0, "alerts.buffer_m");
+        bad(&|c| c.alerts.incidents_since_h = 721, "at most 720");
     }
 }
