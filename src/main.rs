@@ -188,7 +188,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    Ok(Config::load(path)?)
+    let config = Config::load(path)?;
+    cmcop::server::check_config(&config)?;
+    Ok(config)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -26,10 +26,13 @@ use crate::hub::{self, Hub, Limits};
 use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
 use crate::picture::{Committed, Journal, Live, Picture};
-use crate::policy::Policy;
+
 use crate::scope::Exercise;
 use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
+
+mod settings;
+pub use settings::{alert_settings, check_config, load_policy};
 
 /// How many recent events the journal keeps in memory for subscribers that resume.
 pub const JOURNAL_CAPACITY: usize = 100_000;
@@ -304,7 +307,7 @@ impl Application {
             shutdown.clone(),
         ));
         if self.state.config.alerts.enabled {
-            match self.state.config.alert_settings() {
+            match alert_settings(&self.state.config) {
                 Ok(settings) => {
                     tracker.spawn(crate::alerts::task::run_alerter(
                         self.state.writer.clone(),
@@ -374,39 +377,6 @@ async fn bounded<F: std::future::Future>(server: F, shutdown: &CancellationToken
         _ = server => true,
         _ = deadline => false,
     }
-}
-
-/// The sharing policy in force: the embedded default or `policy_file`, plus the agreements
-/// with peer centres. Every role the config names (the CoT listeners') must be one it defines.
-pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
-    let policy = match &config.policy_file {
-        None => Policy::default_policy(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| StartError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            Policy::from_toml(&text)?
-        }
-    };
-    // The sharing agreements are policy too: a peer centre is one more viewer class.
-    let peers = config.federation.peers.iter();
-    let policy = policy.with_peers(peers.map(|p| (p.name.as_str(), &p.share)))?;
-    let cot_roles = std::iter::once(("cot.role", config.cot.role)).chain(
-        config
-            .cot
-            .cert_map
-            .iter()
-            .map(|rule| ("cot.cert_map.role", rule.role)),
-    );
-    for (key, role) in cot_roles {
-        if !policy.knows(role) {
-            return Err(StartError::Policy(crate::policy::PolicyError::Invalid(
-                format!("{key}: the role `{role}` is not defined in the sharing policy"),
-            )));
-        }
-    }
-    Ok(policy)
 }
 
 /// The picture at the head of the log: the newest snapshot that matches the log, then every

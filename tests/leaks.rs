@@ -1,8 +1,8 @@
 //! The leak property test (issue #7.3): random items and random subscribers of every role and
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
 //! WebSocket snapshot and live deltas; CoT over mutual TLS and over plain TCP; the access
-//! check; convoy alerts over the WebSocket and REST), judged against an oracle written here from CONTRACT.md, never by asking
-//! `cmcop::policy`.
+//! check; convoy alerts over the WebSocket and REST), judged against an oracle written here
+//! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
 //! Items get random layers, authors, markings, `releasable_to`, per-field markings and
 //! `precision_m`, at random positions off any grid; movements get a position report and are
@@ -70,7 +70,7 @@ const DEADLINE: Duration = Duration::from_secs(300);
 const SENTINEL: &str = "zz-sentinel";
 const DEFAULT_ITEMS: usize = 350;
 
-// ---- The oracle: CONTRACT.md's rules, restated ---------------------------------------------
+// ---- The oracle: proto/API.md's rules, restated --------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
@@ -90,7 +90,7 @@ fn side_of(role: Role) -> Side {
     }
 }
 
-/// CONTRACT.md "Default visibility": the markings a role's audience includes.
+/// proto/API.md "Roles, markings and who sees what": the markings a role's audience includes.
 fn audience_includes(role: Role, marking: &str) -> bool {
     let markings: &[&str] = match role {
         Role::Coordinator => &MARKINGS,
@@ -168,7 +168,7 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
         if military && movement {
             hidden.extend(["cargo", "personnel", "description"]);
         }
-        // DOMAIN.md: the military side never receives humanitarian free text unless released.
+        // proto/API.md: the military side never receives humanitarian free text unless released.
         if military && side_of(s.author.role) == Side::Civil {
             hidden.insert("description");
         }
@@ -1311,7 +1311,7 @@ fn alert_due(world: &World, v: Who, a: &Value) -> bool {
     }
 }
 
-/// Judges one alert a viewer received. Who may receive it (CONTRACT.md, proto/WEBSOCKET.md):
+/// Judges one alert a viewer received. Who may receive it (proto/API.md "Alerts", WEBSOCKET.md):
 /// the movement's organisation (not its wall displays) and coordinators, military liaisons for
 /// `unacknowledged`; and only a viewer who may see the movement and the item. An alert carries
 /// the item as it was judged (`item.version`), judged here at that version; the movement is

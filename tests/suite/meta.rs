@@ -9,8 +9,9 @@ use serde_json::json;
 
 use crate::common::{self, reply, Backend, TestApp};
 
-/// The routes that answer without a token: the ones outside `/api/` (CONTRACT.md: every
-/// `/api/` route takes a bearer token, the API's own description included).
+/// The routes that answer without a token: the ones outside `/api/` (proto/API.md,
+/// "Authentication": every `/api/` route takes a bearer token, the API's own description
+/// included).
 const PUBLIC: &[&str] = &["/healthz", "/metrics"];
 
 /// HTTP methods as OpenAPI names them in a path item.

@@ -2,7 +2,7 @@
 //! every marking, released to the viewer or not, with and without reduced precision, authored
 //! by each side, on every REST route.
 //!
-//! What each viewer should get is decided by `oracle`, a small restatement of CONTRACT.md's
+//! What each viewer should get is decided by `oracle`, a small restatement of proto/API.md's
 //! rules written here on purpose, without calling `cmcop::policy`: a test that asked the code
 //! under test for the expected answer could never fail. Where the contract is silent the oracle
 //! follows the rules stated in `config/policy.toml`'s header (a release lifts the cross-side
@@ -43,9 +43,9 @@ const AREA: [[f64; 2]; 5] = [
 ];
 const SPOT: [f64; 2] = [43.2137, 36.3071];
 
-// ---- The oracle: CONTRACT.md's rules, restated ---------------------------------------------
+// ---- The oracle: proto/API.md's rules, restated --------------------------------------------
 
-/// The sides of CONTRACT.md "Roles".
+/// The sides of proto/API.md "Roles, markings and who sees what".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
     Civil,
@@ -66,7 +66,7 @@ fn side_of(role: Role) -> Side {
     }
 }
 
-/// CONTRACT.md "Default visibility": the markings a role's audience includes.
+/// proto/API.md "Roles, markings and who sees what": the markings a role's audience includes.
 fn audience_includes(role: Role, marking: &str) -> bool {
     let markings: &[&str] = match role {
         Role::Coordinator => &["public", "joint", "civil", "military", "restricted"],
@@ -130,7 +130,7 @@ fn oracle(v: Who, c: &Case) -> Option<Expected> {
         if military && movement {
             hidden.extend(["cargo", "personnel", "description"]);
         }
-        // DOMAIN.md: a military party never receives humanitarian free text unless released.
+        // proto/API.md: a military party never receives humanitarian free text unless released.
         if military && side_of(c.author.role) == Side::Civil {
             hidden.insert("description");
         }

@@ -1,0 +1,119 @@
+//! The serving sections: `[http]` (listener, TLS, abuse limits), `[hub]` (WebSocket
+//! subscribers), `[web]` (the pages' tile source) and `[log]` (the process's own logging).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub addr: String,
+    /// PEM certificate chain and key: with both set, the API is served over HTTPS (rustls).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body, in KiB.
+    pub body_limit_kib: usize,
+    /// Open HTTP connections (WebSocket included) per client address; more are refused with
+    /// 429. 0: no limit.
+    pub max_connections_per_address: usize,
+    /// A client must send a request's headers within this many seconds (slow-loris guard).
+    pub header_read_timeout_seconds: u64,
+    /// Failed sign-ins (bad tokens, bad tickets) allowed per client address in a window;
+    /// beyond, the address gets 429 until the window ends. 0: no limit.
+    pub sign_in_failures: u32,
+    pub sign_in_window_seconds: u64,
+}
+
+impl HttpConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "http.tls_cert and http.tls_key go together".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `cmcop=debug,tower_http=info`.
+    pub filter: String,
+    /// `human` or `json`.
+    pub format: String,
+}
+
+impl LogConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.format.as_str(), "human" | "json") {
+            return Err(ConfigError::Invalid(format!(
+                "log.format must be `human` or `json`, not `{}`",
+                self.format
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The pages. The embedded Natural Earth basemap always works offline; a deployment that has its
+/// own tile server (or PMTiles behind one) can add it on top.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// An XYZ tile URL template (`https://tiles.example.org/{z}/{x}/{y}.png`), or none.
+    pub tile_url: Option<String>,
+    /// The attribution the tile source requires.
+    pub tile_attribution: String,
+}
+
+impl WebConfig {
+    /// The origin (`scheme://host[:port]`) of the tile source, which the pages' content security
+    /// policy must admit for images.
+    pub fn tile_origin(&self) -> Option<String> {
+        let url = self.tile_url.as_deref()?;
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        (matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && !host.contains(['{', ' ', ';', '\'']))
+        .then(|| format!("{scheme}://{host}"))
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.tile_url.is_some() && self.tile_origin().is_none() {
+            return Err(ConfigError::Invalid(
+                "web.tile_url must be an http(s) URL template with a plain host, e.g. https://tiles.example.org/{z}/{x}/{y}.png".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// Messages queued in order per subscriber before its changes are conflated.
+    pub outbox_messages: usize,
+    /// Items held conflated for a slow subscriber before it is closed (it resumes with since).
+    pub conflated_items: usize,
+    /// Changes for one subscriber within this many milliseconds travel in one batch frame.
+    pub batch_ms: u64,
+    /// The server pings every this many seconds...
+    pub ping_seconds: u64,
+    /// ...and drops a peer it has heard nothing from for this long.
+    pub idle_timeout_seconds: u64,
+    /// Largest message a client may send, in KiB.
+    pub max_message_kib: usize,
+    /// Open WebSocket connections per token.
+    pub max_connections_per_token: usize,
+    /// Malformed client messages tolerated per connection before it is closed.
+    pub max_bad_messages: u32,
+    /// Lifetime of a one-use browser ticket.
+    pub ticket_seconds: u64,
+    /// A client that has not subscribed this many seconds after connecting is closed.
+    pub subscribe_timeout_seconds: u64,
+}
