@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::geometry::snap;
-use crate::model::{Item, Props};
+use crate::model::Item;
 use crate::policy::View;
 
 /// The item as a GeoJSON Feature, as `view` allows.
@@ -23,12 +23,7 @@ pub fn render(item: &Item, view: &View) -> Value {
     if let Ok(Value::Object(common)) = serde_json::to_value(&item.common) {
         props.extend(common);
     }
-    let layer_props = match &item.props {
-        Props::Movement(m) => serde_json::to_value(m),
-        Props::Constraint(c) => serde_json::to_value(c),
-        Props::Incident(i) => serde_json::to_value(i),
-    };
-    if let Ok(Value::Object(map)) = layer_props {
+    if let Ok(Value::Object(map)) = item.props.to_json() {
         props.extend(map);
     }
     for name in view.hidden.names() {
