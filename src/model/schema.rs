@@ -54,7 +54,7 @@ pub enum Kind {
     Term,
     /// Daily hours `HH:MM-HH:MM`.
     Hours,
-    /// `[lon, lat]`.
+    /// `[lon, lat]`, snapped with the geometry when a view reduces precision.
     Position,
     /// A JSON array.
     List,
@@ -89,6 +89,8 @@ pub struct Member {
     /// A sub-field: policy may hide it on its own (`vehicles.plates`) and it may carry its own
     /// marking in `field_markings`.
     pub sub_field: bool,
+    /// A `[lon, lat]` position: snapped with the geometry when a view reduces precision.
+    pub position: bool,
 }
 
 impl Member {
@@ -97,14 +99,22 @@ impl Member {
             path,
             key,
             sub_field: false,
+            position: false,
         }
     }
 
     pub const fn sub_field(path: &'static str, key: u32) -> Member {
         Member {
-            path,
-            key,
             sub_field: true,
+            ..Member::new(path, key)
+        }
+    }
+
+    /// A `[lon, lat]` member (a waypoint's position).
+    pub const fn position(path: &'static str, key: u32) -> Member {
+        Member {
+            position: true,
+            ..Member::new(path, key)
         }
     }
 

@@ -133,7 +133,7 @@ pub static SPEC: LayerSpec = LayerSpec {
         FieldSpec::new("description", 27, Kind::Text),
         FieldSpec::new("waypoints", 35, Kind::List).members(&[
             Member::new("waypoints.name", 13),
-            Member::new("waypoints.position", 28),
+            Member::position("waypoints.position", 28),
         ]),
         FieldSpec::terms("notification", 18, &[Notification::NAMES])
             .server("changed by POST /api/v1/movements/{id}/notify and /acknowledge")
