@@ -4,6 +4,8 @@
 //! Every rejection names the offending field. Unknown property names are errors, so that a typo
 //! in an operations room never vanishes silently. Properties the server manages (`version`,
 //! `notification`, `position`...) are refused with a pointer to the route that changes them.
+//! What a layer accepts — its geometry kinds, writable and read-only properties (and why),
+//! sub-fields — is its declaration (`model::schema`); the typed checks are the layer module's.
 //! Pure: the caller passes the clock.
 
 use std::collections::BTreeMap;
@@ -500,6 +502,35 @@ mod tests {
         assert!(m.acknowledged_by.is_empty());
         let e = parse_patch(&item, &json!({"properties": {"name": null}}), now()).unwrap_err();
         assert_eq!(e.field, "properties.name");
+    }
+
+    /// Every property a layer or the envelope declares as the server's is refused by name with
+    /// its reason, on every layer.
+    #[test]
+    fn declared_read_only_properties_are_refused_with_their_reason() {
+        use crate::model::schema::{envelope_read_only, LAYERS};
+        use crate::model::GeometryKind;
+        for spec in LAYERS {
+            let geometry = match spec.geometry_kinds[0] {
+                GeometryKind::Point => json!({"type": "Point", "coordinates": [43.1, 36.3]}),
+                GeometryKind::LineString => {
+                    json!({"type": "LineString", "coordinates": [[43.1, 36.3], [43.2, 36.4]]})
+                }
+                GeometryKind::Polygon => json!({"type": "Polygon", "coordinates":
+                    [[[43.0, 36.0], [43.5, 36.0], [43.5, 36.5], [43.0, 36.0]]]}),
+            };
+            for (name, why) in envelope_read_only().chain(spec.read_only()) {
+                let f = json!({"type": "Feature", "geometry": geometry,
+                               "properties": {name: "x"}});
+                let e = parse_feature(spec.layer, &f, now()).unwrap_err();
+                assert_eq!(e.field, format!("properties.{name}"));
+                assert_eq!(e.message, format!("is read-only: {why}"));
+            }
+            let f = json!({"type": "Feature", "geometry": geometry,
+                           "properties": {"field_markings": {"nonsense": "military"}}});
+            let e = parse_feature(spec.layer, &f, now()).unwrap_err();
+            assert_eq!(e.field, "properties.field_markings.nonsense");
+        }
     }
 
     #[test]
