@@ -8,7 +8,7 @@
 //! translation files are checked against them by tests. The i18n keys follow from the names:
 //! `layer.{layer}`, `field.{property}`, `term.{value}`.
 //!
-//! Plain `const`/`static` tables, no macros. Pure.
+//! Plain `static` tables built with `const fn`s, no procedural macros. Pure.
 
 use super::geometry::GeometryKind;
 use super::layers::{constraint, incident, movement};
