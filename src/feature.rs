@@ -8,7 +8,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::geometry::snap;
-use crate::model::{Item, Props};
+use crate::model::schema::Kind;
+use crate::model::{Item, Layer};
 use crate::policy::View;
 
 /// The item as a GeoJSON Feature, as `view` allows.
@@ -23,12 +24,7 @@ pub fn render(item: &Item, view: &View) -> Value {
     if let Ok(Value::Object(common)) = serde_json::to_value(&item.common) {
         props.extend(common);
     }
-    let layer_props = match &item.props {
-        Props::Movement(m) => serde_json::to_value(m),
-        Props::Constraint(c) => serde_json::to_value(c),
-        Props::Incident(i) => serde_json::to_value(i),
-    };
-    if let Ok(Value::Object(map)) = layer_props {
+    if let Ok(Value::Object(map)) = item.props.to_json() {
         props.extend(map);
     }
     for name in view.hidden.names() {
@@ -59,7 +55,7 @@ pub fn render(item: &Item, view: &View) -> Value {
     let geometry = match view.precision_m() {
         None => json!(item.geometry),
         Some(p) => {
-            reduce_properties(&mut props, p);
+            reduce_properties(item.layer, &mut props, p);
             props.insert("precision_reduced".into(), Value::Bool(true));
             if view.border.is_some() {
                 // The grid actually applied (the agreement's may be coarser than the item's).
@@ -76,15 +72,30 @@ pub fn render(item: &Item, view: &View) -> Value {
     })
 }
 
-/// Snaps every position carried in properties (a movement's last position and waypoints).
-fn reduce_properties(props: &mut Map<String, Value>, precision_m: f64) {
-    if let Some(p) = props.get_mut("position") {
-        snap_value(p, precision_m);
-    }
-    if let Some(Value::Array(ws)) = props.get_mut("waypoints") {
-        for w in ws {
-            if let Some(p) = w.get_mut("position") {
-                snap_value(p, precision_m);
+/// Snaps every position carried in properties: those the layer declares (`Kind::Position`,
+/// and position members such as a movement's waypoints).
+fn reduce_properties(layer: Layer, props: &mut Map<String, Value>, precision_m: f64) {
+    for f in layer.spec().fields {
+        let Some(v) = props.get_mut(f.name) else {
+            continue;
+        };
+        if f.kind == Kind::Position {
+            snap_value(v, precision_m);
+        }
+        for m in f.members.iter().filter(|m| m.position) {
+            match &mut *v {
+                Value::Array(list) => {
+                    for element in list {
+                        if let Some(p) = element.get_mut(m.name()) {
+                            snap_value(p, precision_m);
+                        }
+                    }
+                }
+                other => {
+                    if let Some(p) = other.get_mut(m.name()) {
+                        snap_value(p, precision_m);
+                    }
+                }
             }
         }
     }

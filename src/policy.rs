@@ -7,11 +7,11 @@
 //! `config/policy.toml`. Pure: no IO, no clock, no serialization.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 
-use crate::model::input::SUB_FIELDS;
+use crate::model::schema::{ENVELOPE_POLICY_FIELDS, LAYERS};
 use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
 
 mod rights;
@@ -20,64 +20,36 @@ pub use rights::{read_only_if_federated, Capability, Channel, Refusal, Rights, S
 /// The policy shipped with cmcop; `config/policy.toml` is the same text.
 pub const DEFAULT_POLICY: &str = include_str!("../config/policy.toml");
 
-/// Every property name policy can hide. The position in this table is the bit in a `FieldSet`.
-pub const FIELDS: &[&str] = &[
-    "releasable_to",
-    "field_markings",
-    // movements
-    "name",
-    "mode",
-    "window_start",
-    "window_end",
-    "status",
-    "emergency",
-    "vehicles",
-    "vehicles.count",
-    "vehicles.plates",
-    "vehicles.markings",
-    "personnel",
-    "cargo",
-    "contact",
-    "description",
-    "waypoints",
-    "notification",
-    "notified_at",
-    "notification_deadline",
-    "notified_late",
-    "acknowledged_by",
-    "position",
-    "position_at",
-    "speed_kmh",
-    "heading",
-    // constraints
-    "category",
-    "kind",
-    "restriction",
-    "valid_from",
-    "valid_until",
-    "daily_hours",
-    "source",
-    "reliability",
-    "last_verified",
-    // incidents
-    "occurred_at",
-    "time_precision",
-    "event_type",
-    "sub_event_type",
-    "severity",
-    "fatalities",
-    "actors",
-    "verification",
-    "geo_precision",
-    "aid_workers",
-];
+/// Every property name policy can hide: the envelope's, then each layer's properties and
+/// sub-fields as `model::schema::LAYERS` declares them. The position in this table is the bit
+/// in a `FieldSet` (stable within one process, never stored).
+pub static FIELDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut fields: Vec<&'static str> = ENVELOPE_POLICY_FIELDS.to_vec();
+    for spec in LAYERS {
+        for name in spec.policy_fields() {
+            if !fields.contains(&name) {
+                fields.push(name);
+            }
+        }
+    }
+    assert!(
+        fields.len() <= FieldSet::CAPACITY,
+        "a FieldSet holds {} fields; the layers declare {}",
+        FieldSet::CAPACITY,
+        fields.len()
+    );
+    fields
+});
 
 /// A set of hidden fields, one bit per entry of `FIELDS`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct FieldSet(u64);
+pub struct FieldSet([u64; FieldSet::WORDS]);
 
 impl FieldSet {
-    pub const EMPTY: FieldSet = FieldSet(0);
+    const WORDS: usize = 2;
+    /// How many fields the set can name.
+    pub const CAPACITY: usize = 64 * FieldSet::WORDS;
+    pub const EMPTY: FieldSet = FieldSet([0; FieldSet::WORDS]);
 
     pub fn of(names: &[String]) -> Result<FieldSet, String> {
         let mut set = FieldSet::EMPTY;
@@ -87,35 +59,43 @@ impl FieldSet {
         Ok(set)
     }
 
+    fn position(name: &str) -> Option<usize> {
+        FIELDS.iter().position(|f| *f == name)
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
     pub fn insert(&mut self, name: &str) -> Result<(), String> {
-        let i = FIELDS
-            .iter()
-            .position(|f| *f == name)
+        let i = FieldSet::position(name)
             .ok_or_else(|| format!("`{name}` is not a field policy knows"))?;
-        self.0 |= 1 << i;
+        self.0[i / 64] |= 1 << (i % 64);
         Ok(())
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        FIELDS
-            .iter()
-            .position(|f| *f == name)
-            .is_some_and(|i| self.0 & (1 << i) != 0)
+        FieldSet::position(name).is_some_and(|i| self.has(i))
     }
 
     pub fn union(self, other: FieldSet) -> FieldSet {
-        FieldSet(self.0 | other.0)
+        let mut out = self;
+        for (a, b) in out.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0 == 0
+        self.0.iter().all(|w| *w == 0)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        FIELDS
+        let fields: &'static [&'static str] = FIELDS.as_slice();
+        fields
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .filter(|(i, _)| self.has(*i))
             .map(|(_, f)| *f)
     }
 }
@@ -219,18 +199,13 @@ pub struct Sharing {
     pub exercise: bool,
 }
 
-/// Fields the receiving centre needs to rebuild an item: an agreement may not hide them.
-const STRUCTURAL_FIELDS: &[&str] = &[
-    "name",
-    "window_start",
-    "window_end",
-    "status",
-    "notification",
-    "category",
-    "occurred_at",
-    "event_type",
-    "severity",
-];
+/// Whether the receiving centre needs the field to rebuild an item: an agreement may not hide
+/// it (declared `structural` by its layer).
+fn is_structural(name: &str) -> bool {
+    LAYERS
+        .iter()
+        .any(|spec| spec.field(name).is_some_and(|f| f.structural))
+}
 
 /// A compiled sharing agreement.
 #[derive(Clone, Debug)]
@@ -257,7 +232,7 @@ impl Sharing {
         }
         let mut hidden = FieldSet::EMPTY;
         for f in &self.hidden_fields {
-            if STRUCTURAL_FIELDS.contains(&f.as_str()) {
+            if is_structural(f) {
                 return Err(format!(
                     "hidden_fields: `{f}` cannot be hidden: the other centre needs it to rebuild the item (leave the layer out instead)"
                 ));
@@ -373,34 +348,6 @@ pub struct Policy {
     peers: HashMap<Arc<str>, Agreement>,
 }
 
-/// Fields that belong to movements, for turning an allow-list into what it hides.
-const MOVEMENT_FIELDS: &[&str] = &[
-    "name",
-    "mode",
-    "window_start",
-    "window_end",
-    "status",
-    "emergency",
-    "vehicles",
-    "vehicles.count",
-    "vehicles.plates",
-    "vehicles.markings",
-    "personnel",
-    "cargo",
-    "contact",
-    "description",
-    "waypoints",
-    "notification",
-    "notified_at",
-    "notification_deadline",
-    "notified_late",
-    "acknowledged_by",
-    "position",
-    "position_at",
-    "speed_kmh",
-    "heading",
-];
-
 impl Policy {
     pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = toml::from_str(text)?;
@@ -420,14 +367,18 @@ impl Policy {
                 None => FieldSet::EMPTY,
                 Some(allowed) => {
                     let mut set = FieldSet::EMPTY;
+                    // Fields that belong to movements, for turning the allow-list into what
+                    // it hides.
+                    let movement_fields: Vec<&str> =
+                        Layer::Movements.spec().policy_fields().collect();
                     for name in allowed {
-                        if !MOVEMENT_FIELDS.contains(&name.as_str()) {
+                        if !movement_fields.contains(&name.as_str()) {
                             return Err(PolicyError::Invalid(format!(
                                 "roles.{role}.movement_fields: `{name}` is not a movement field"
                             )));
                         }
                     }
-                    for f in MOVEMENT_FIELDS {
+                    for f in &movement_fields {
                         if !allowed.iter().any(|a| a == f) {
                             set.insert(f).map_err(PolicyError::Invalid)?;
                         }
@@ -457,8 +408,6 @@ impl Policy {
                 },
             );
         }
-        // Sub-field names must stay within the model's list.
-        debug_assert!(SUB_FIELDS.iter().all(|(_, f)| FIELDS.contains(f)));
         Ok(Policy {
             owner_only,
             roles,
@@ -744,6 +693,66 @@ mod tests {
         // Local viewers never get a border view.
         let coord = Viewer::new(Role::Coordinator, "JCMC");
         assert_eq!(p.decide(&federated, &coord), Some(View::FULL));
+    }
+
+    /// The field set is the layers' declarations: every declared property and sub-field, once,
+    /// within a `FieldSet`'s capacity.
+    #[test]
+    fn the_field_set_is_derived_from_the_layers() {
+        use crate::model::schema::LAYERS;
+        assert!(FIELDS.len() <= FieldSet::CAPACITY);
+        for (i, f) in FIELDS.iter().enumerate() {
+            assert!(!FIELDS[..i].contains(f), "`{f}` twice");
+        }
+        for spec in LAYERS {
+            for name in spec.policy_fields() {
+                let mut set = FieldSet::EMPTY;
+                set.insert(name).unwrap();
+                assert_eq!(set.names().collect::<Vec<_>>(), [name]);
+            }
+        }
+        let mut all = FieldSet::EMPTY;
+        for f in FIELDS.iter() {
+            all.insert(f).unwrap();
+        }
+        assert_eq!(all.names().count(), FIELDS.len());
+    }
+
+    /// `config/policy.toml` gives each side the fields its layer declares for it
+    /// (`LayerSpec::side_rules`; for movements, `movement_fields`).
+    #[test]
+    fn policy_file_agrees_with_the_declared_side_rules() {
+        use crate::model::schema::LAYERS;
+        let file: toml::Value = toml::from_str(DEFAULT_POLICY).unwrap();
+        let policy = Policy::default_policy();
+        for spec in LAYERS {
+            for rule in spec.side_rules {
+                let key = match spec.layer {
+                    Layer::Movements => "movement_fields",
+                    other => panic!("policy.toml has no per-side field list for {other}"),
+                };
+                let mut roles = 0;
+                for role in policy
+                    .roles()
+                    .iter()
+                    .filter(|r| policy.side(**r) == rule.side)
+                {
+                    let rules = &file["roles"][role.as_str()];
+                    let listed: Vec<&str> = rules
+                        .get(key)
+                        .and_then(|v| v.as_array())
+                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                        .unwrap_or_default();
+                    let mut listed = listed;
+                    listed.sort_unstable();
+                    let mut declared = rule.sees.to_vec();
+                    declared.sort_unstable();
+                    assert_eq!(listed, declared, "roles.{role}.{key}");
+                    roles += 1;
+                }
+                assert!(roles > 0, "no role on the {} side", rule.side);
+            }
+        }
     }
 
     #[test]

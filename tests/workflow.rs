@@ -106,6 +106,8 @@ fn no_output_words_an_acknowledgement_as_a_clearance() {
         include_str!("../src/api/openapi.json"),
         include_str!("../proto/API.md"),
         include_str!("../src/model/layers.rs"),
+        include_str!("../src/model/layers/movement.rs"),
+        include_str!("../src/model/schema.rs"),
         include_str!("../src/api/movements.rs"),
         include_str!("../src/writer/mod.rs"),
         include_str!("../src/writer/decide.rs"),

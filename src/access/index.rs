@@ -66,11 +66,7 @@ impl fmt::Debug for SpatialIndex {
 }
 
 fn slot(layer: Layer) -> Option<usize> {
-    match layer {
-        Layer::Constraints => Some(0),
-        Layer::Incidents => Some(1),
-        Layer::Movements => None,
-    }
+    INDEXED.iter().position(|l| *l == layer)
 }
 
 fn aabb(b: &BBox) -> AABB<[f64; 2]> {

@@ -44,8 +44,7 @@ pub use crate::log::alert::{
 use crate::access::{self, index::Capsule, short_time, Track};
 use crate::model::layers::{EventType, Verification};
 use crate::model::{
-    ConstraintStatus, Geometry, Item, Layer, Movement, MovementStatus, Notification, Position,
-    Props,
+    ConstraintStatus, Geometry, Item, Movement, MovementStatus, Notification, Position, Props,
 };
 use crate::picture::Picture;
 use crate::policy::{Capability, Policy, View, Viewer};
@@ -247,7 +246,7 @@ pub fn geofence(
 ) -> Vec<Hit> {
     let near = picture.near(
         &[Capsule::new(p, p, geofence_radius(settings))],
-        &[Layer::Constraints, Layer::Incidents],
+        crate::access::index::INDEXED,
     );
     let since = now - chrono::Duration::hours(i64::from(settings.incidents_since_h));
     let mut hits = Vec::new();

@@ -233,7 +233,7 @@ fn judge_route(
         .then(|| remaining_plan(m, tracks, now, settings))
         .flatten();
     if let Some(plan) = &plan {
-        let near = picture.near(&plan.corridor(), &[Layer::Constraints, Layer::Incidents]);
+        let near = picture.near(&plan.corridor(), crate::access::index::INDEXED);
         for c in conflicts(plan, &near, settings, now) {
             found.insert(c.id.clone(), c);
         }

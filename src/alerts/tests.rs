@@ -3,7 +3,7 @@
 use super::*;
 use crate::log::{Event, Snapshot, GENESIS};
 use crate::model::input::{parse_feature, Author};
-use crate::model::{Role, Side};
+use crate::model::{Layer, Role, Side};
 use chrono::TimeZone;
 
 fn now() -> DateTime<Utc> {

@@ -198,7 +198,7 @@ pub async fn check(
     let items = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         live.picture
-            .near(&plan.corridor(), &[Layer::Constraints, Layer::Incidents])
+            .near(&plan.corridor(), crate::access::index::INDEXED)
     };
     // Measuring is CPU work that grows with the route and what lies near it; it runs off the
     // async workers so that a long route with a wide buffer cannot stall other requests.

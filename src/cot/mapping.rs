@@ -1,5 +1,7 @@
-//! The meaning of CoT here: items seen through a policy `View` become CoT events, and inbound
-//! CoT becomes GeoJSON Features for `model::input`, by the configured table. Documented in
+//! The meaning of CoT here: items seen through a policy `View` become CoT events (this file),
+//! and inbound CoT becomes GeoJSON Features for `model::input`, by the configured table
+//! (`incoming`). What each layer carries (its CoT types, `<cmcop>` attributes, remarks,
+//! callsign) is declared with the layer (`model::schema::CotSpec`). Documented in
 //! `proto/COT.md`; keep the two together.
 //!
 //! Outbound events are built from `feature::render(item, view)`, the same filtered Feature that
@@ -8,14 +10,17 @@
 //! already reduced when the view reduces them. Pure: the caller passes the clock.
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::xml::{CotEvent, Element, Point, UNKNOWN};
-use crate::config::CotInboundRule;
 use crate::feature;
-use crate::model::input::{MAX_SHORT, MAX_TEXT};
-use crate::model::{validate_id, Item, Layer};
+use crate::model::schema::CotSpec;
+use crate::model::{Item, Layer};
 use crate::policy::View;
+
+mod incoming;
+
+pub use incoming::{create_feature, inbound, rule_for, Inbound};
 
 /// CoT `type` of a humanitarian road movement: neutral ground vehicle, civilian.
 pub const MOVEMENT_ROAD: &str = "a-n-G-E-V-C";
@@ -51,9 +56,10 @@ const WHITE: i32 = -1;
 
 /// The uids an item is sent as: its id, and for movements the route drawing too.
 pub fn uids(item_id: &str, layer: Layer) -> Vec<String> {
-    match layer {
-        Layer::Movements => vec![item_id.to_string(), format!("{item_id}{ROUTE_SUFFIX}")],
-        _ => vec![item_id.to_string()],
+    if layer.spec().cot.route_drawing {
+        vec![item_id.to_string(), format!("{item_id}{ROUTE_SUFFIX}")]
+    } else {
+        vec![item_id.to_string()]
     }
 }
 
@@ -176,21 +182,15 @@ pub fn render(
             }
             events.push(ev);
         }
+        // A point marker whose callsign and start the layer declares.
         Layer::Incidents => {
+            let cot = &item.layer.spec().cot;
             let stale = expires.unwrap_or(default_stale);
-            let what = str_prop(props, "sub_event_type")
-                .or_else(|| str_prop(props, "event_type"))
-                .unwrap_or("incident")
-                .replace('_', " ");
-            let callsign = match str_prop(props, "verification") {
-                Some(v) => format!("{what} ({v})"),
-                None => what,
-            };
-            let mut ev = base(INCIDENT, "h-g-i-g-o", first, stale);
-            if let Some(at) = time_prop(props, "occurred_at") {
+            let mut ev = base(cot.types[0], "h-g-i-g-o", first, stale);
+            if let Some(at) = cot.time_to.and_then(|k| time_prop(props, k)) {
                 ev.start = at.min(stale);
             }
-            ev.detail = common_detail(&callsign, item.layer, props);
+            ev.detail = common_detail(&callsign(cot, item.layer, props), item.layer, props);
             events.push(ev);
         }
     }
@@ -263,221 +263,6 @@ pub fn takp_response(now: DateTime<Utc>, accepted: bool) -> CotEvent {
     )
 }
 
-/// What an inbound event means.
-#[derive(Debug, PartialEq)]
-pub enum Inbound {
-    /// `t-x-takp-q`: the client asks for this TAK protocol version.
-    ProtocolRequest {
-        version: Option<u32>,
-    },
-    Ping,
-    /// Another control message (`t-x-...`) that needs no answer.
-    Control,
-    /// An item to create (with `defaults` and `properties`) or update (with `properties` only).
-    Upsert {
-        uid: String,
-        layer: Layer,
-        geometry: Value,
-        defaults: Map<String, Value>,
-        properties: Map<String, Value>,
-    },
-    /// A delete (`t-x-d-d` linking a uid), or an event stale before it was sent.
-    Retire {
-        uid: String,
-    },
-    /// A client's own position (`a-...` that no rule stores) or a GeoChat message (`b-t-f`):
-    /// relayed to the sender's side, never stored.
-    Relay,
-    /// Nothing this server does anything with, and why.
-    Ignored(String),
-}
-
-/// The rule for a CoT type: the longest prefix that matches whole segments.
-pub fn rule_for<'a>(kind: &str, rules: &'a [CotInboundRule]) -> Option<&'a CotInboundRule> {
-    rules
-        .iter()
-        .filter(|r| {
-            kind == r.type_prefix
-                || (kind.starts_with(&r.type_prefix)
-                    && kind.as_bytes().get(r.type_prefix.len()) == Some(&b'-'))
-        })
-        .max_by_key(|r| r.type_prefix.len())
-}
-
-/// Properties a client may set through a `<cmcop>` detail element, and whether each is a number.
-const CMCOP_WRITABLE: &[(&str, bool)] = &[
-    ("status", false),
-    ("category", false),
-    ("kind", false),
-    ("restriction", false),
-    ("event_type", false),
-    ("sub_event_type", false),
-    ("verification", false),
-    ("marking", false),
-    ("severity", true),
-    ("fatalities", true),
-    ("geo_precision", true),
-    ("precision_m", true),
-];
-
-/// What an inbound event means, by the rules.
-pub fn inbound(ev: &CotEvent, rules: &[CotInboundRule], now: DateTime<Utc>) -> Inbound {
-    match ev.kind.as_str() {
-        TAKP_REQUEST => {
-            let version = ev
-                .detail("TakControl")
-                .and_then(|c| c.children.iter().find(|e| e.name == "TakRequest"))
-                .and_then(|r| r.get("version"))
-                .and_then(|v| v.trim().parse().ok());
-            return Inbound::ProtocolRequest { version };
-        }
-        PING => return Inbound::Ping,
-        DELETE => {
-            return match ev.detail("link").and_then(|l| l.get("uid")) {
-                Some(uid) => Inbound::Retire {
-                    uid: uid.to_string(),
-                },
-                None => Inbound::Ignored("a delete without a link uid".into()),
-            }
-        }
-        k if k.starts_with("t-") => return Inbound::Control,
-        k if k == "b-t-f" || k.starts_with("b-t-f-") => return Inbound::Relay,
-        _ => {}
-    }
-    let Some(rule) = rule_for(&ev.kind, rules) else {
-        return if ev.kind.starts_with("a-") {
-            Inbound::Relay
-        } else {
-            Inbound::Ignored(format!("no inbound rule for type `{}`", ev.kind))
-        };
-    };
-    if let Err(e) = validate_id(&ev.uid) {
-        return Inbound::Ignored(format!("uid: {e}"));
-    }
-    if ev.stale <= ev.time.min(now) {
-        return Inbound::Retire {
-            uid: ev.uid.clone(),
-        };
-    }
-    let mut props = Map::new();
-    props.insert("expires_at".into(), json!(ev.stale));
-    // An event that carries `<cmcop>` is one of ours coming back (a client edited a marker we
-    // sent): its remarks and callsign are our rendering of the item, not new words, and must
-    // not overwrite the description and source.
-    let ours = ev.detail("cmcop").is_some();
-    let remarks = ev
-        .remarks()
-        .filter(|_| !ours)
-        .map(|r| truncate(r, MAX_TEXT));
-    let callsign = ev
-        .callsign()
-        .filter(|_| !ours)
-        .map(|c| truncate(c, MAX_SHORT));
-    match rule.layer {
-        Layer::Incidents => {
-            props.insert("occurred_at".into(), json!(ev.time.min(now)));
-            if let Some(r) = remarks {
-                props.insert("description".into(), json!(r));
-            }
-            if let Some(c) = callsign {
-                props.insert("source".into(), json!(c));
-            }
-        }
-        Layer::Constraints => {
-            if let Some(r) = remarks {
-                props.insert("description".into(), json!(r));
-            }
-            if let Some(c) = callsign {
-                props.insert("source".into(), json!(c));
-            }
-        }
-        Layer::Movements => {
-            if let Some(r) = remarks {
-                props.insert("description".into(), json!(r));
-            }
-            if let Some(c) = callsign {
-                props.insert("name".into(), json!(c));
-            }
-        }
-    }
-    if let Some(c) = ev.detail("cmcop") {
-        for (key, number) in CMCOP_WRITABLE {
-            if let Some(v) = c.get(key) {
-                let value = if *number {
-                    match v.trim().parse::<f64>() {
-                        Ok(n) if n.fract() == 0.0 => json!(n as i64),
-                        Ok(n) => json!(n),
-                        Err(_) => json!(v),
-                    }
-                } else {
-                    json!(v)
-                };
-                props.insert((*key).to_string(), value);
-            }
-        }
-    }
-    Inbound::Upsert {
-        uid: ev.uid.clone(),
-        layer: rule.layer,
-        geometry: geometry_of(ev, rule.layer),
-        defaults: rule.properties.clone(),
-        properties: props,
-    }
-}
-
-/// The geometry an inbound event describes: its links as a line or area where the layer takes
-/// shapes, else its point.
-fn geometry_of(ev: &CotEvent, layer: Layer) -> Value {
-    let point = json!({"type": "Point", "coordinates": [ev.point.lon, ev.point.lat]});
-    if layer == Layer::Incidents {
-        return point;
-    }
-    let mut links: Vec<[f64; 2]> = ev
-        .detail
-        .iter()
-        .filter(|e| e.name == "link")
-        .filter_map(|e| {
-            let mut parts = e.get("point")?.split(',');
-            let lat = parts.next()?.trim().parse::<f64>().ok()?;
-            let lon = parts.next()?.trim().parse::<f64>().ok()?;
-            Some([lon, lat])
-        })
-        .collect();
-    if links.len() < 2 {
-        return if layer == Layer::Movements {
-            json!({"type": "LineString", "coordinates": [[ev.point.lon, ev.point.lat], [ev.point.lon, ev.point.lat]]})
-        } else {
-            point
-        };
-    }
-    let closed = links.first() == links.last() && links.len() >= 4;
-    let rectangle = ev.kind.starts_with("u-d-r") && links.len() >= 3;
-    if layer == Layer::Constraints && (closed || rectangle) {
-        if !closed {
-            links.push(links[0]);
-        }
-        json!({"type": "Polygon", "coordinates": [links]})
-    } else {
-        json!({"type": "LineString", "coordinates": links})
-    }
-}
-
-/// The Feature a create posts: the rule's defaults, then what the event carries.
-pub fn create_feature(
-    uid: &str,
-    geometry: &Value,
-    defaults: &Map<String, Value>,
-    properties: &Map<String, Value>,
-) -> Value {
-    let mut props = defaults.clone();
-    props.extend(properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-    json!({"type": "Feature", "id": uid, "geometry": geometry, "properties": props})
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
 fn str_prop<'a>(props: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     props.get(key).and_then(Value::as_str)
 }
@@ -544,34 +329,21 @@ fn common_detail(callsign: &str, layer: Layer, props: &Map<String, Value>) -> Ve
     ]
 }
 
-/// The keys `<cmcop>` carries when the rendered Feature has them: short, machine-readable.
-const CMCOP_KEYS: &[&str] = &[
-    "layer",
-    "org",
-    "version",
-    "marking",
-    "status",
-    "notification",
-    "mode",
-    "category",
-    "kind",
-    "event_type",
-    "sub_event_type",
-    "severity",
-    "verification",
-    "geo_precision",
-    "precision_m",
-    "precision_reduced",
-    "stale",
-    "exercise",
-];
+/// The keys `<cmcop>` carries when the rendered Feature has them, short and machine-readable:
+/// these envelope keys, the layer's declared attributes (`CotSpec::attributes`), then these.
+const CMCOP_HEAD: &[&str] = &["layer", "org", "version", "marking"];
+const CMCOP_TAIL: &[&str] = &["precision_m", "precision_reduced", "stale", "exercise"];
 
 fn cmcop_element(layer: Layer, props: &Map<String, Value>) -> Element {
     let mut e = Element::new("cmcop");
     if !props.contains_key("layer") {
         e = e.attr("layer", layer.as_str());
     }
-    for key in CMCOP_KEYS {
+    let keys = CMCOP_HEAD
+        .iter()
+        .chain(layer.spec().cot.attributes)
+        .chain(CMCOP_TAIL);
+    for key in keys {
         if let Some(v) = props.get(*key) {
             if let Some(text) = scalar(v) {
                 e = e.attr(key, text);
@@ -599,34 +371,29 @@ fn scalar(v: &Value) -> Option<String> {
 /// Remarks: the visible properties people read, one per line, in a fixed order. Only keys the
 /// rendered Feature has can appear, so a hidden field never does.
 fn remarks(layer: Layer, props: &Map<String, Value>) -> String {
-    let keys: &[&str] = match layer {
-        Layer::Movements => &[
-            "name",
-            "org",
-            "status",
-            "notification",
-            "acknowledged_by",
-            "window_start",
-            "window_end",
-            "mode",
-            "vehicles",
-            "personnel",
-            "cargo",
-            "contact",
-            "description",
-            "position_at",
-            "speed_kmh",
-            "heading",
-        ],
-        // The other layers list their own properties in the model's order, after the owner.
-        Layer::Constraints | Layer::Incidents => {
-            return remarks_of(
-                props,
-                std::iter::once("org").chain(layer.writable().iter().copied()),
-            )
-        }
-    };
-    remarks_of(props, keys.iter().copied())
+    remarks_of(props, layer.spec().cot.remarks.iter().copied())
+}
+
+/// A callsign as the layer declares it: the first of its callsign properties the Feature has
+/// (else the layer's name), `_` read as spaces, and its qualifier in brackets.
+fn callsign(cot: &CotSpec, layer: Layer, props: &Map<String, Value>) -> String {
+    let what = cot
+        .callsign
+        .iter()
+        .find_map(|k| str_prop(props, k))
+        .map(str::to_string)
+        .unwrap_or_else(|| singular(layer))
+        .replace('_', " ");
+    match cot.callsign_qualifier.and_then(|k| str_prop(props, k)) {
+        Some(q) => format!("{what} ({q})"),
+        None => what,
+    }
+}
+
+/// "incidents" → "incident".
+fn singular(layer: Layer) -> String {
+    let name = layer.as_str();
+    name.strip_suffix('s').unwrap_or(name).to_string()
 }
 
 fn remarks_of<'a>(props: &Map<String, Value>, keys: impl Iterator<Item = &'a str>) -> String {
@@ -671,10 +438,10 @@ fn remarks_of<'a>(props: &Map<String, Value>, keys: impl Iterator<Item = &'a str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CotConfig;
     use crate::model::input::{parse_feature, Author};
     use crate::model::{Notification, Role, Side};
     use crate::policy::{Policy, Viewer};
+    use serde_json::json;
 
     fn item(layer: Layer, f: Value, org: &str, side: Side) -> Item {
         parse_feature(layer, &f, Utc::now()).unwrap().into_new_item(
@@ -768,87 +535,25 @@ mod tests {
         assert!(ev.detail("fillColor").is_some());
     }
 
+    /// The CoT types each layer declares are the ones `render` sends.
     #[test]
-    fn inbound_by_rules() {
-        let rules = CotConfig::default().inbound;
-        let now = Utc::now();
-        let mut ev = CotEvent {
-            uid: "ANDROID-7.marker".into(),
-            kind: "a-u-G".into(),
-            how: "h-g-i-g-o".into(),
-            time: now,
-            start: now,
-            stale: now + Duration::hours(1),
-            access: None,
-            qos: None,
-            opex: None,
-            point: Point::at(36.3, 43.2),
-            detail: vec![
-                Element::new("contact").attr("callsign", "Checkpoint 4"),
-                Element::new("remarks").with_text("armed men"),
-                Element::new("cmcop").attr("severity", "4"),
-            ],
-        };
-        match inbound(&ev, &rules, now) {
-            Inbound::Upsert {
-                layer, properties, ..
-            } => {
-                assert_eq!(layer, Layer::Incidents);
-                assert_eq!(properties["severity"], 4);
-                // With `<cmcop>` the event is ours coming back: its remarks are not new words.
-                assert!(properties.get("description").is_none());
-            }
-            other => panic!("{other:?}"),
-        }
-        ev.detail.pop();
-        match inbound(&ev, &rules, now) {
-            Inbound::Upsert { properties, .. } => {
-                assert_eq!(properties["description"], "armed men");
-                assert_eq!(properties["source"], "Checkpoint 4");
-            }
-            other => panic!("{other:?}"),
-        }
-        ev.kind = "a-f-G-U-C".into();
-        assert_eq!(inbound(&ev, &rules, now), Inbound::Relay);
-        ev.kind = "b-t-f".into();
-        assert_eq!(inbound(&ev, &rules, now), Inbound::Relay);
-        ev.kind = "u-d-r".into();
-        ev.detail = ["36.0,43.0", "36.0,43.5", "36.5,43.5", "36.5,43.0"]
-            .iter()
-            .map(|p| Element::new("link").attr("point", *p))
-            .collect();
-        match inbound(&ev, &rules, now) {
-            Inbound::Upsert {
-                geometry, layer, ..
-            } => {
-                assert_eq!(layer, Layer::Constraints);
-                assert_eq!(geometry["type"], "Polygon");
-                assert_eq!(geometry["coordinates"][0].as_array().unwrap().len(), 5);
-            }
-            other => panic!("{other:?}"),
-        }
-        ev.stale = now - Duration::seconds(5);
-        assert!(matches!(inbound(&ev, &rules, now), Inbound::Retire { .. }));
-        let del = delete_event("x1", now);
-        assert_eq!(
-            inbound(&del, &rules, now),
-            Inbound::Retire { uid: "x1".into() }
-        );
-        ev.kind = "b-x".into();
-        ev.stale = now + Duration::hours(1);
-        assert!(matches!(inbound(&ev, &rules, now), Inbound::Ignored(_)));
-        assert!(rule_for("a-uX", &rules).is_none());
+    fn declared_cot_types_are_the_rendered_ones() {
+        let cot = |l: Layer| l.spec().cot.types;
+        assert_eq!(cot(Layer::Movements), [MOVEMENT_ROAD, MOVEMENT_AIR, SHAPE]);
+        assert_eq!(cot(Layer::Constraints), [SPOT, SHAPE]);
+        assert_eq!(cot(Layer::Incidents), [INCIDENT]);
     }
 
     #[test]
-    fn protocol_request_is_recognised() {
-        let now = Utc::now();
-        let mut q = takp_offer(now);
-        q.kind = TAKP_REQUEST.into();
-        q.detail[0].children[0] = Element::new("TakRequest").attr("version", "1");
+    fn an_incident_callsign_is_its_type_and_verification() {
+        let props = json!({"event_type": "battles", "sub_event_type": "armed_clash",
+                           "verification": "confirmed"});
+        let props = props.as_object().unwrap();
+        let cot = &Layer::Incidents.spec().cot;
         assert_eq!(
-            inbound(&q, &[], now),
-            Inbound::ProtocolRequest { version: Some(1) }
+            callsign(cot, Layer::Incidents, props),
+            "armed clash (confirmed)"
         );
+        assert_eq!(callsign(cot, Layer::Incidents, &Map::new()), "incident");
     }
 }

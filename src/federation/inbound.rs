@@ -12,19 +12,6 @@ use crate::model::{
     federated_id, parse_time, validate_id, validate_org, Item, Layer, Marking, Origin, Props, Side,
 };
 
-/// Properties the origin manages on a movement; they are taken over as they are, not as input.
-const MOVEMENT_MANAGED: &[&str] = &[
-    "notification",
-    "notified_at",
-    "notification_deadline",
-    "notified_late",
-    "acknowledged_by",
-    "position",
-    "position_at",
-    "speed_kmh",
-    "heading",
-];
-
 /// Why an item from the feed is not taken in. The link withdraws whatever it held under that
 /// id, so a refused item never lingers in an older state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,12 +93,12 @@ pub fn federated_item(
     for name in ["precision_reduced", "releasable_to", "field_markings"] {
         props.remove(name);
     }
+    // What only the server sets (a movement's notification state, its last position): the
+    // origin manages it, and it is taken over as it is, not as input.
     let mut managed = Map::new();
-    if layer == Layer::Movements {
-        for name in MOVEMENT_MANAGED {
-            if let Some(v) = props.remove(*name) {
-                managed.insert(name.to_string(), v);
-            }
+    for (name, _) in layer.spec().read_only() {
+        if let Some(v) = props.remove(name) {
+            managed.insert(name.to_string(), v);
         }
     }
     props.insert("marking".into(), Value::String(ours.as_str().into()));

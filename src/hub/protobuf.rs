@@ -615,6 +615,26 @@ mod tests {
         assert_eq!(&names[1..], &KEYS[1..]);
     }
 
+    /// Every property the layers and the envelope declare, and every member of one, has the
+    /// `Key` it declares (wire keys never change; a new name is appended to both tables).
+    #[test]
+    fn declared_keys_are_the_wire_keys() {
+        use crate::model::schema::{ENVELOPE, LAYERS};
+        let fields = ENVELOPE
+            .iter()
+            .chain(LAYERS.iter().flat_map(|s| s.fields.iter()));
+        for f in fields {
+            if f.key == 0 {
+                assert_eq!(key_of(f.name), 0, "`{}` has a key: declare it", f.name);
+                continue;
+            }
+            assert_eq!(KEYS.get(f.key as usize), Some(&f.name), "`{}`", f.name);
+            for m in f.members {
+                assert_eq!(KEYS.get(m.key as usize), Some(&m.name()), "`{}`", m.path);
+            }
+        }
+    }
+
     #[test]
     fn round_trips_every_shape_exactly() {
         let messages = [

@@ -4,154 +4,26 @@
 //! Every rejection names the offending field. Unknown property names are errors, so that a typo
 //! in an operations room never vanishes silently. Properties the server manages (`version`,
 //! `notification`, `position`...) are refused with a pointer to the route that changes them.
+//! What a layer accepts — its geometry kinds, writable and read-only properties (and why),
+//! sub-fields — is its declaration (`model::schema`); the typed checks are the layer module's.
 //! Pure: the caller passes the clock.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::geometry::{parse_position, Geometry, GeometryKind};
+use super::checks::opt_time;
+pub use super::checks::{MAX_LIST, MAX_SHORT, MAX_TEXT};
+use super::geometry::Geometry;
+use super::layers::constraint::ConstraintInput;
+use super::layers::incident::IncidentInput;
+pub use super::layers::movement::MovementInput;
 use super::layers::*;
+use super::schema::{envelope_read_only, envelope_writable};
 use super::{validate_id, validate_org, Common, Invalid, Item, Layer, Marking, Side};
-
-/// Longest free text (description, cargo, restriction...).
-pub const MAX_TEXT: usize = 4_000;
-/// Longest short text (names, contact, source).
-pub const MAX_SHORT: usize = 300;
-/// Most entries in a list property.
-pub const MAX_LIST: usize = 100;
-
-const COMMON_WRITABLE: &[&str] = &[
-    "marking",
-    "releasable_to",
-    "field_markings",
-    "precision_m",
-    "expires_at",
-    "exercise",
-];
-const COMMON_READ_ONLY: &[(&str, &str)] = &[
-    ("id", "the id is the Feature's `id` member, not a property"),
-    ("layer", "the layer is given by the route"),
-    ("org", "the organisation is the token's"),
-    (
-        "version",
-        "the version is counted by the server; send it in If-Match",
-    ),
-    ("created_at", "set by the server"),
-    ("updated_at", "set by the server"),
-    ("stale", "set by the server when `expires_at` passes"),
-    (
-        "origin",
-        "the provenance of an item federated from another centre, set by the federation link",
-    ),
-];
-const MOVEMENT_WRITABLE: &[&str] = &[
-    "name",
-    "mode",
-    "window_start",
-    "window_end",
-    "status",
-    "emergency",
-    "vehicles",
-    "personnel",
-    "cargo",
-    "contact",
-    "description",
-    "waypoints",
-];
-const MOVEMENT_READ_ONLY: &[(&str, &str)] = &[
-    (
-        "notification",
-        "changed by POST /api/v1/movements/{id}/notify and /acknowledge",
-    ),
-    ("notified_at", "set by POST /api/v1/movements/{id}/notify"),
-    (
-        "notification_deadline",
-        "set by POST /api/v1/movements/{id}/notify",
-    ),
-    ("notified_late", "set by POST /api/v1/movements/{id}/notify"),
-    (
-        "acknowledged_by",
-        "changed by POST /api/v1/movements/{id}/acknowledge",
-    ),
-    (
-        "position",
-        "reported by POST /api/v1/movements/{id}/positions",
-    ),
-    (
-        "position_at",
-        "reported by POST /api/v1/movements/{id}/positions",
-    ),
-    (
-        "speed_kmh",
-        "reported by POST /api/v1/movements/{id}/positions",
-    ),
-    (
-        "heading",
-        "reported by POST /api/v1/movements/{id}/positions",
-    ),
-];
-const CONSTRAINT_WRITABLE: &[&str] = &[
-    "category",
-    "kind",
-    "status",
-    "restriction",
-    "valid_from",
-    "valid_until",
-    "daily_hours",
-    "description",
-    "source",
-    "reliability",
-    "last_verified",
-];
-const INCIDENT_WRITABLE: &[&str] = &[
-    "occurred_at",
-    "time_precision",
-    "event_type",
-    "sub_event_type",
-    "severity",
-    "fatalities",
-    "actors",
-    "description",
-    "source",
-    "verification",
-    "geo_precision",
-    "aid_workers",
-];
-
-impl Layer {
-    /// The geometry types the layer accepts.
-    pub fn geometry_kinds(self) -> &'static [GeometryKind] {
-        match self {
-            Layer::Movements => &[GeometryKind::LineString],
-            Layer::Constraints => &[
-                GeometryKind::Point,
-                GeometryKind::LineString,
-                GeometryKind::Polygon,
-            ],
-            Layer::Incidents => &[GeometryKind::Point],
-        }
-    }
-
-    /// Layer-specific properties a client may write.
-    pub fn writable(self) -> &'static [&'static str] {
-        match self {
-            Layer::Movements => MOVEMENT_WRITABLE,
-            Layer::Constraints => CONSTRAINT_WRITABLE,
-            Layer::Incidents => INCIDENT_WRITABLE,
-        }
-    }
-
-    fn read_only(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Layer::Movements => MOVEMENT_READ_ONLY,
-            _ => &[],
-        }
-    }
-}
 
 /// What a client may set on an item, validated.
 #[derive(Clone, Debug, PartialEq)]
@@ -229,7 +101,7 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
     let (common_map, layer_map): (Map<String, Value>, Map<String, Value>) = props
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
-        .partition(|(k, _)| COMMON_WRITABLE.contains(&k.as_str()));
+        .partition(|(k, _)| is_envelope_writable(k));
     let common = parse_common(layer, common_map)?;
     let props = match layer {
         Layer::Movements => {
@@ -296,16 +168,11 @@ fn writable_feature(item: &Item) -> Value {
     if let Ok(Value::Object(common)) = serde_json::to_value(&item.common) {
         props.extend(common.into_iter().filter(|(_, v)| !v.is_null()));
     }
-    let layer_props = match &item.props {
-        Props::Movement(m) => serde_json::to_value(m),
-        Props::Constraint(c) => serde_json::to_value(c),
-        Props::Incident(i) => serde_json::to_value(i),
-    };
-    if let Ok(Value::Object(map)) = layer_props {
-        let writable = item.layer.writable();
+    if let Ok(Value::Object(map)) = item.props.to_json() {
+        let spec = item.layer.spec();
         props.extend(
             map.into_iter()
-                .filter(|(k, v)| writable.contains(&k.as_str()) && !v.is_null()),
+                .filter(|(k, v)| spec.field(k).is_some_and(|f| f.is_writable()) && !v.is_null()),
         );
     }
     serde_json::json!({ "geometry": item.geometry, "properties": props })
@@ -333,12 +200,11 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 fn check_names(layer: Layer, props: &Map<String, Value>) -> Result<(), Invalid> {
     for key in props.keys() {
         let field = format!("properties.{key}");
-        if COMMON_WRITABLE.contains(&key.as_str()) || layer.writable().contains(&key.as_str()) {
+        if is_envelope_writable(key) || is_writable(layer, key) {
             continue;
         }
-        if let Some((_, why)) = COMMON_READ_ONLY
-            .iter()
-            .chain(layer.read_only())
+        if let Some((_, why)) = envelope_read_only()
+            .chain(layer.spec().read_only())
             .find(|(k, _)| k == key)
         {
             return Err(Invalid::new(field, format!("is read-only: {why}")));
@@ -347,10 +213,8 @@ fn check_names(layer: Layer, props: &Map<String, Value>) -> Result<(), Invalid> 
             field,
             format!(
                 "unknown property for {layer}; accepted: {}",
-                COMMON_WRITABLE
-                    .iter()
+                envelope_writable()
                     .chain(layer.writable())
-                    .copied()
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -414,7 +278,7 @@ fn parse_common(layer: Layer, map: Map<String, Value>) -> Result<Common, Invalid
         }
     }
     for name in c.field_markings.keys() {
-        if !layer.writable().contains(&name.as_str()) && !is_sub_field(layer, name) {
+        if !is_writable(layer, name) && !is_sub_field(layer, name) {
             return Err(Invalid::new(
                 format!("properties.field_markings.{name}"),
                 format!("is not a property of {layer} that can carry its own marking"),
@@ -439,314 +303,18 @@ fn parse_common(layer: Layer, map: Map<String, Value>) -> Result<Common, Invalid
     })
 }
 
-/// Sub-fields that policy may hide on their own.
-pub const SUB_FIELDS: &[(Layer, &str)] = &[
-    (Layer::Movements, "vehicles.plates"),
-    (Layer::Movements, "vehicles.markings"),
-    (Layer::Movements, "vehicles.count"),
-];
-
-fn is_sub_field(layer: Layer, name: &str) -> bool {
-    SUB_FIELDS.iter().any(|(l, n)| *l == layer && *n == name)
+fn is_envelope_writable(name: &str) -> bool {
+    envelope_writable().any(|n| n == name)
 }
 
-fn time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let s = String::deserialize(d)?;
-    super::parse_time(&s).map_err(serde::de::Error::custom)
+fn is_writable(layer: Layer, name: &str) -> bool {
+    layer.spec().field(name).is_some_and(|f| f.is_writable())
 }
 
-fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(s) => super::parse_time(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
-}
-
-fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Invalid> {
-    if let Some(v) = value {
-        check_str(field, v, max)?;
-    }
-    Ok(())
-}
-
-fn check_str(field: &str, v: &str, max: usize) -> Result<(), Invalid> {
-    if v.chars().count() > max {
-        return Err(Invalid::new(
-            format!("properties.{field}"),
-            format!("longer than {max} characters"),
-        ));
-    }
-    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(Invalid::new(
-            format!("properties.{field}"),
-            "contains control characters",
-        ));
-    }
-    Ok(())
-}
-
-/// The writable properties of a movement.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MovementInput {
-    pub name: String,
-    #[serde(default = "road")]
-    pub mode: Mode,
-    #[serde(deserialize_with = "time")]
-    pub window_start: DateTime<Utc>,
-    #[serde(deserialize_with = "time")]
-    pub window_end: DateTime<Utc>,
-    #[serde(default = "planned")]
-    pub status: MovementStatus,
-    #[serde(default)]
-    pub emergency: bool,
-    #[serde(default)]
-    pub vehicles: Option<Vehicles>,
-    #[serde(default)]
-    pub personnel: Option<u32>,
-    #[serde(default)]
-    pub cargo: Option<String>,
-    #[serde(default)]
-    pub contact: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub waypoints: Vec<Value>,
-}
-
-fn road() -> Mode {
-    Mode::Road
-}
-fn planned() -> MovementStatus {
-    MovementStatus::Planned
-}
-
-impl MovementInput {
-    fn validate(&self) -> Result<(), Invalid> {
-        if self.name.trim().is_empty() {
-            return Err(Invalid::new("properties.name", "must not be empty"));
-        }
-        check_str("name", &self.name, MAX_SHORT)?;
-        if self.window_end <= self.window_start {
-            return Err(Invalid::new(
-                "properties.window_end",
-                "must be after window_start",
-            ));
-        }
-        if self.window_end - self.window_start > Duration::days(90) {
-            return Err(Invalid::new(
-                "properties.window_end",
-                "a movement window longer than 90 days is not a movement; notify a static site instead",
-            ));
-        }
-        if let Some(v) = &self.vehicles {
-            if v.count > 10_000 {
-                return Err(Invalid::new("properties.vehicles.count", "at most 10000"));
-            }
-            if v.plates.len() > 1_000 {
-                return Err(Invalid::new(
-                    "properties.vehicles.plates",
-                    "at most 1000 plates",
-                ));
-            }
-            for (i, p) in v.plates.iter().enumerate() {
-                check_str(&format!("vehicles.plates[{i}]"), p, 40)?;
-            }
-            check_text("vehicles.markings", &v.markings, MAX_SHORT)?;
-        }
-        if self.personnel.is_some_and(|p| p > 100_000) {
-            return Err(Invalid::new("properties.personnel", "at most 100000"));
-        }
-        check_text("cargo", &self.cargo, MAX_TEXT)?;
-        check_text("contact", &self.contact, MAX_SHORT)?;
-        check_text("description", &self.description, MAX_TEXT)?;
-        if self.waypoints.len() > MAX_LIST {
-            return Err(Invalid::new(
-                "properties.waypoints",
-                format!("at most {MAX_LIST} waypoints"),
-            ));
-        }
-        self.waypoints()?;
-        Ok(())
-    }
-
-    /// The named waypoints, validated.
-    pub fn waypoints(&self) -> Result<Vec<Waypoint>, Invalid> {
-        self.waypoints
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                let field = format!("properties.waypoints[{i}]");
-                let obj = w.as_object().ok_or_else(|| {
-                    Invalid::new(&field, "must be {\"name\":..,\"position\":[lon,lat]}")
-                })?;
-                for k in obj.keys() {
-                    if k != "name" && k != "position" {
-                        return Err(Invalid::new(
-                            format!("{field}.{k}"),
-                            "unknown member of a waypoint",
-                        ));
-                    }
-                }
-                let name = obj.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    Invalid::new(format!("{field}.name"), "is missing or not a string")
-                })?;
-                check_str(&format!("waypoints[{i}].name"), name, MAX_SHORT)?;
-                let position = parse_position(
-                    obj.get("position")
-                        .ok_or_else(|| Invalid::new(format!("{field}.position"), "is missing"))?,
-                    &format!("{field}.position"),
-                )?;
-                Ok(Waypoint {
-                    name: name.to_string(),
-                    position,
-                })
-            })
-            .collect()
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConstraintInput {
-    category: Category,
-    #[serde(default)]
-    kind: Option<ConstraintKind>,
-    status: ConstraintStatus,
-    #[serde(default)]
-    restriction: Option<String>,
-    #[serde(default, deserialize_with = "opt_time")]
-    valid_from: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "opt_time")]
-    valid_until: Option<DateTime<Utc>>,
-    #[serde(default)]
-    daily_hours: Option<DailyHours>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    reliability: Option<Reliability>,
-    #[serde(default, deserialize_with = "opt_time")]
-    last_verified: Option<DateTime<Utc>>,
-}
-
-impl ConstraintInput {
-    fn validate(self) -> Result<Constraint, Invalid> {
-        if let (Some(from), Some(until)) = (self.valid_from, self.valid_until) {
-            if until <= from {
-                return Err(Invalid::new(
-                    "properties.valid_until",
-                    "must be after valid_from",
-                ));
-            }
-        }
-        check_text("restriction", &self.restriction, MAX_TEXT)?;
-        check_text("description", &self.description, MAX_TEXT)?;
-        check_text("source", &self.source, MAX_SHORT)?;
-        Ok(Constraint {
-            category: self.category,
-            kind: self.kind,
-            status: self.status,
-            restriction: self.restriction,
-            valid_from: self.valid_from,
-            valid_until: self.valid_until,
-            daily_hours: self.daily_hours,
-            description: self.description,
-            source: self.source,
-            reliability: self.reliability,
-            last_verified: self.last_verified,
-        })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncidentInput {
-    #[serde(deserialize_with = "time")]
-    occurred_at: DateTime<Utc>,
-    #[serde(default)]
-    time_precision: Option<TimePrecision>,
-    event_type: EventType,
-    #[serde(default)]
-    sub_event_type: Option<String>,
-    severity: u8,
-    #[serde(default)]
-    fatalities: u32,
-    #[serde(default)]
-    actors: Vec<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    verification: Option<Verification>,
-    #[serde(default)]
-    geo_precision: Option<u8>,
-    #[serde(default)]
-    aid_workers: Option<AidWorkers>,
-}
-
-impl IncidentInput {
-    fn validate(self, now: DateTime<Utc>) -> Result<Incident, Invalid> {
-        // A report dated in the future is a typo; a little clock skew between devices is not.
-        if self.occurred_at > now + Duration::minutes(15) {
-            return Err(Invalid::new("properties.occurred_at", "is in the future"));
-        }
-        if !(1..=5).contains(&self.severity) {
-            return Err(Invalid::new("properties.severity", "must be 1 to 5"));
-        }
-        let geo_precision = self.geo_precision.unwrap_or(1);
-        if !(1..=3).contains(&geo_precision) {
-            return Err(Invalid::new(
-                "properties.geo_precision",
-                "must be 1 (at the place), 2 (near) or 3 (regional centroid)",
-            ));
-        }
-        if let Some(sub) = &self.sub_event_type {
-            if !self.event_type.sub_types().contains(&sub.as_str()) {
-                return Err(Invalid::new(
-                    "properties.sub_event_type",
-                    format!(
-                        "`{sub}` is not a sub-event type of `{}`; expected one of {}",
-                        self.event_type,
-                        self.event_type.sub_types().join(", ")
-                    ),
-                ));
-            }
-        }
-        if self.actors.len() > MAX_LIST {
-            return Err(Invalid::new(
-                "properties.actors",
-                format!("at most {MAX_LIST} actors"),
-            ));
-        }
-        for (i, a) in self.actors.iter().enumerate() {
-            check_str(&format!("actors[{i}]"), a, MAX_SHORT)?;
-        }
-        check_text("description", &self.description, MAX_TEXT)?;
-        check_text("source", &self.source, MAX_SHORT)?;
-        if let Some(a) = &self.aid_workers {
-            check_text("aid_workers.means", &a.means, MAX_SHORT)?;
-            check_text("aid_workers.context", &a.context, MAX_SHORT)?;
-        }
-        Ok(Incident {
-            occurred_at: self.occurred_at,
-            time_precision: self.time_precision.unwrap_or(TimePrecision::Exact),
-            event_type: self.event_type,
-            sub_event_type: self.sub_event_type,
-            severity: self.severity,
-            fatalities: self.fatalities,
-            actors: self.actors,
-            description: self.description,
-            source: self.source,
-            verification: self.verification.unwrap_or(Verification::Reported),
-            geo_precision,
-            aid_workers: self.aid_workers,
-        })
-    }
+/// Whether `name` is a sub-field (`vehicles.count`) of the layer that policy may hide on its
+/// own and that may carry its own marking.
+pub fn is_sub_field(layer: Layer, name: &str) -> bool {
+    layer.spec().sub_fields().any(|n| n == name)
 }
 
 /// Who writes, for the envelope of a new item.
@@ -766,32 +334,7 @@ impl Draft {
         now: DateTime<Utc>,
     ) -> Item {
         let props = match self.props {
-            DraftProps::Movement(m) => {
-                let waypoints = m.waypoints().unwrap_or_default();
-                Props::Movement(Movement {
-                    name: m.name,
-                    mode: m.mode,
-                    window_start: m.window_start,
-                    window_end: m.window_end,
-                    status: m.status,
-                    emergency: m.emergency,
-                    vehicles: m.vehicles,
-                    personnel: m.personnel,
-                    cargo: m.cargo,
-                    contact: m.contact,
-                    description: m.description,
-                    waypoints,
-                    notification: Notification::Draft,
-                    notified_at: None,
-                    notification_deadline: None,
-                    notified_late: false,
-                    acknowledged_by: Vec::new(),
-                    position: None,
-                    position_at: None,
-                    speed_kmh: None,
-                    heading: None,
-                })
-            }
+            DraftProps::Movement(m) => Props::Movement(m.into_new()),
             DraftProps::Constraint(c) => Props::Constraint(c),
             DraftProps::Incident(i) => Props::Incident(i),
         };
@@ -811,10 +354,8 @@ impl Draft {
         }
     }
 
-    /// The item a patch makes of `current`: writable fields from the draft, managed fields kept.
-    ///
-    /// A notified movement whose route or window changes is notified again: its
-    /// acknowledgements no longer hold for the new plan.
+    /// The item a patch makes of `current`: writable fields from the draft, managed fields kept
+    /// (a notified movement whose plan changes is notified again, see `MovementInput::revise`).
     pub fn revise(self, current: &Item, now: DateTime<Utc>) -> Result<Item, Invalid> {
         let mut next = current.clone();
         next.version = current.version + 1;
@@ -828,36 +369,7 @@ impl Draft {
         next.common = self.common;
         match (self.props, &mut next.props) {
             (DraftProps::Movement(m), Props::Movement(mv)) => {
-                if !mv.status.may_become(m.status) {
-                    return Err(Invalid::new(
-                        "properties.status",
-                        format!(
-                            "a movement cannot go from `{}` to `{}` (planned → en_route → arrived | aborted; planned → cancelled)",
-                            mv.status, m.status
-                        ),
-                    ));
-                }
-                let waypoints = m.waypoints()?;
-                let plan_changed = geometry_changed
-                    || mv.window_start != m.window_start
-                    || mv.window_end != m.window_end;
-                mv.name = m.name;
-                mv.mode = m.mode;
-                mv.window_start = m.window_start;
-                mv.window_end = m.window_end;
-                mv.status = m.status;
-                mv.emergency = m.emergency;
-                mv.vehicles = m.vehicles;
-                mv.personnel = m.personnel;
-                mv.cargo = m.cargo;
-                mv.contact = m.contact;
-                mv.description = m.description;
-                mv.waypoints = waypoints;
-                if plan_changed && mv.notification != Notification::Draft {
-                    mv.notification = Notification::Notified;
-                    mv.acknowledged_by.clear();
-                    mv.notified_at = Some(now);
-                }
+                m.revise(mv, geometry_changed, now)?
             }
             (DraftProps::Constraint(c), Props::Constraint(slot)) => *slot = c,
             (DraftProps::Incident(i), Props::Incident(slot)) => *slot = i,
@@ -990,6 +502,35 @@ mod tests {
         assert!(m.acknowledged_by.is_empty());
         let e = parse_patch(&item, &json!({"properties": {"name": null}}), now()).unwrap_err();
         assert_eq!(e.field, "properties.name");
+    }
+
+    /// Every property a layer or the envelope declares as the server's is refused by name with
+    /// its reason, on every layer.
+    #[test]
+    fn declared_read_only_properties_are_refused_with_their_reason() {
+        use crate::model::schema::{envelope_read_only, LAYERS};
+        use crate::model::GeometryKind;
+        for spec in LAYERS {
+            let geometry = match spec.geometry_kinds[0] {
+                GeometryKind::Point => json!({"type": "Point", "coordinates": [43.1, 36.3]}),
+                GeometryKind::LineString => {
+                    json!({"type": "LineString", "coordinates": [[43.1, 36.3], [43.2, 36.4]]})
+                }
+                GeometryKind::Polygon => json!({"type": "Polygon", "coordinates":
+                    [[[43.0, 36.0], [43.5, 36.0], [43.5, 36.5], [43.0, 36.0]]]}),
+            };
+            for (name, why) in envelope_read_only().chain(spec.read_only()) {
+                let f = json!({"type": "Feature", "geometry": geometry,
+                               "properties": {name: "x"}});
+                let e = parse_feature(spec.layer, &f, now()).unwrap_err();
+                assert_eq!(e.field, format!("properties.{name}"));
+                assert_eq!(e.message, format!("is read-only: {why}"));
+            }
+            let f = json!({"type": "Feature", "geometry": geometry,
+                           "properties": {"field_markings": {"nonsense": "military"}}});
+            let e = parse_feature(spec.layer, &f, now()).unwrap_err();
+            assert_eq!(e.field, "properties.field_markings.nonsense");
+        }
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! The domain model: items of the three layers, their common envelope, roles and markings.
+//! The domain model: items of the layers, their common envelope, roles and markings.
 //!
 //! Owns the domain types and their validation where they enter (GeoJSON Features from any
 //! channel are parsed by `model::input`). Pure: no IO, no clock (callers pass `now`), no
 //! knowledge of HTTP, SQL or the hub.
 
+mod checks;
 pub mod geometry;
 pub mod input;
 pub mod layers;
+pub mod schema;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +49,8 @@ macro_rules! wire_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The wire names, in the order of `ALL` (a layer declaration's vocabulary).
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }

@@ -1,0 +1,56 @@
+//! The small checks every layer's input shares: text lengths and control characters, RFC 3339
+//! times as serde helpers, list limits. Pure.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+use super::Invalid;
+
+/// Longest free text (description, cargo, restriction...).
+pub const MAX_TEXT: usize = 4_000;
+/// Longest short text (names, contact, source).
+pub const MAX_SHORT: usize = 300;
+/// Most entries in a list property.
+pub const MAX_LIST: usize = 100;
+
+/// serde: an RFC 3339 time.
+pub(crate) fn time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let s = String::deserialize(d)?;
+    super::parse_time(&s).map_err(serde::de::Error::custom)
+}
+
+/// serde: an optional RFC 3339 time.
+pub(crate) fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => super::parse_time(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// An optional text property (`properties.{field}`) of at most `max` characters.
+pub(crate) fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<(), Invalid> {
+    if let Some(v) = value {
+        check_str(field, v, max)?;
+    }
+    Ok(())
+}
+
+/// A text property (`properties.{field}`) of at most `max` characters, without control
+/// characters other than newline and tab.
+pub(crate) fn check_str(field: &str, v: &str, max: usize) -> Result<(), Invalid> {
+    if v.chars().count() > max {
+        return Err(Invalid::new(
+            format!("properties.{field}"),
+            format!("longer than {max} characters"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Invalid::new(
+            format!("properties.{field}"),
+            "contains control characters",
+        ));
+    }
+    Ok(())
+}
