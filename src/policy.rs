@@ -167,37 +167,8 @@ impl Viewer {
 }
 
 /// A sharing agreement with a peer centre, as written in the config (`[federation.peers.share]`):
-/// what this centre sends across, and how.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sharing {
-    /// Layers shared at all.
-    pub layers: Vec<Layer>,
-    /// Items with one of these markings are shared...
-    pub markings: Vec<Marking>,
-    /// ...and so are items whose `releasable_to` names this organisation code (the peer
-    /// centre as the owners know it), when set.
-    #[serde(default)]
-    pub releasable_to: Option<String>,
-    /// Owner organisations whose items are shared; `["*"]` for every organisation.
-    pub orgs: Vec<String>,
-    /// Our marking → the marking on the other side. An item whose marking has no entry is not
-    /// shared; every marking in `markings` must have one.
-    pub markings_out: HashMap<Marking, Marking>,
-    /// Fields never sent across, beside the owner-only ones.
-    #[serde(default)]
-    pub hidden_fields: Vec<String>,
-    /// Geometry sent across at no finer than this grid, in metres (the item's own
-    /// `precision_m` applies too; the coarser wins).
-    #[serde(default)]
-    pub precision_m: Option<f64>,
-    /// Humanitarian movements are shared only once notified (default true).
-    #[serde(default = "yes")]
-    pub movements_once_notified: bool,
-    /// Items flagged `exercise` are shared (default false).
-    #[serde(default)]
-    pub exercise: bool,
-}
+/// the config holds it as plain data; the policy compiles it into a viewer class.
+pub use crate::config::ShareConfig as Sharing;
 
 /// Whether the receiving centre needs the field to rebuild an item: an agreement may not hide
 /// it (declared `structural` by its layer).

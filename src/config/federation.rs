@@ -62,8 +62,8 @@ pub struct PeerConfig {
 }
 
 /// A sharing agreement with a peer centre, as written (`[federation.peers.share]`): what this
-/// centre sends across, and how. The policy compiles it into a viewer class
-/// (`policy::Sharing`), and refuses what it cannot compile.
+/// centre sends across, and how. The policy compiles it into a viewer class (it is
+/// `policy::Sharing` there), and refuses what it cannot compile.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShareConfig {

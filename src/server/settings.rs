@@ -4,8 +4,8 @@
 //! they meet, checked once at start-up (`check_config`) before anything runs.
 
 use super::StartError;
-use crate::config::{Config, ConfigError, ShareConfig};
-use crate::policy::{Policy, Sharing};
+use crate::config::{Config, ConfigError};
+use crate::policy::Policy;
 
 /// The sharing policy in force: the embedded default or `policy_file`, plus the agreements
 /// with peer centres. Every role the config names (the CoT listeners') must be one it defines.
@@ -21,10 +21,8 @@ pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
         }
     };
     // The sharing agreements are policy too: a peer centre is one more viewer class.
-    let peers: Vec<(&str, Sharing)> = (config.federation.peers.iter())
-        .map(|p| (p.name.as_str(), sharing(&p.share)))
-        .collect();
-    let policy = policy.with_peers(peers.iter().map(|(name, s)| (*name, s)))?;
+    let peers = config.federation.peers.iter();
+    let policy = policy.with_peers(peers.map(|p| (p.name.as_str(), &p.share)))?;
     let cot_roles = std::iter::once(("cot.role", config.cot.role)).chain(
         config
             .cot
@@ -49,7 +47,7 @@ pub fn load_policy(config: &Config) -> Result<Policy, StartError> {
 pub fn check_config(config: &Config) -> Result<(), ConfigError> {
     alert_settings(config)?;
     for (i, p) in config.federation.peers.iter().enumerate() {
-        sharing(&p.share)
+        p.share
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("federation.peers[{i}].share.{e}")))?;
     }
@@ -86,21 +84,6 @@ pub fn alert_settings(config: &Config) -> Result<crate::alerts::Settings, Config
     s.no_report = chrono::Duration::seconds(a.no_report_seconds);
     s.unacknowledged_before = chrono::Duration::hours(a.unacknowledged_before_hours);
     Ok(s)
-}
-
-/// A peer's sharing agreement as the policy takes it, from its `share` table.
-fn sharing(s: &ShareConfig) -> Sharing {
-    Sharing {
-        layers: s.layers.clone(),
-        markings: s.markings.clone(),
-        releasable_to: s.releasable_to.clone(),
-        orgs: s.orgs.clone(),
-        markings_out: s.markings_out.clone(),
-        hidden_fields: s.hidden_fields.clone(),
-        precision_m: s.precision_m,
-        movements_once_notified: s.movements_once_notified,
-        exercise: s.exercise,
-    }
 }
 
 #[cfg(test)]
