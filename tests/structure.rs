@@ -1,5 +1,6 @@
 //! The shape of the source tree, as ARCHITECTURE.md states it: no import circle between the
-//! top-level modules of `src/`, and no file in `src/` over 800 lines.
+//! top-level modules of `src/`, no file in `src/` over 800 lines, and no file of the
+//! repository that refers to a file outside it.
 //!
 //! The import graph is read from `crate::` paths (and `use crate::{a, b::c}` groups) in the
 //! source text. Test-only code is left out: files named `tests.rs`, files below a `tests/`
@@ -243,4 +244,48 @@ fn the_import_reader_reads_paths_and_groups() {
     assert!(circles(&g).is_empty());
     edge(&mut g, "d", "b");
     assert_eq!(circles(&g), vec!["b c d (b->c, c->d, d->b)".to_string()]);
+}
+
+/// The repository's files, as git knows them (tracked and not ignored).
+fn repository_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(root)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git ls-files failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| root.join(l))
+        .collect()
+}
+
+/// The project's own docs (proto/*.md, README, ARCHITECTURE.md) are the contract: nothing in
+/// the repository refers to a file outside it.
+#[test]
+fn nothing_refers_to_a_file_outside_the_repository() {
+    // Spelled in pieces so that this file does not name them itself.
+    let outside = [
+        format!("{}{}", "../sha", "red"),
+        format!("{}{}", "CONTRACT", ".md"),
+        format!("{}{}", "DOMAIN", ".md"),
+        format!("{}{}", "STYLE", ".md"),
+    ];
+    let mut found = Vec::new();
+    for path in repository_files() {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // binary files (the fixture database, images)
+        };
+        for (n, line) in text.lines().enumerate() {
+            if let Some(name) = outside.iter().find(|o| line.contains(o.as_str())) {
+                found.push(format!("{}:{}: {name}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "references outside the repository:\n{}",
+        found.join("\n")
+    );
 }

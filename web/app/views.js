@@ -1,5 +1,5 @@
 // Saved map views (for the wall's rotation, `?views=mosul,baghdad&every=60`) and the gazetteer
-// of places a planner can pick as waypoints (approximate WGS84, from DOMAIN.md).
+// of places a planner can pick as waypoints (approximate WGS84).
 
 export const VIEWS = {
   iraq: { center: [33.2, 43.7], zoom: 6 },
