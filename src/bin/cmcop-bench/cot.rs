@@ -24,7 +24,7 @@ use chrono::Utc;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::watch;
 
 use crate::process::{Backend, FreshDb, ServerArgs, ServerProcess};
@@ -306,7 +306,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn start_taky(bin: &PathBuf, dir: &std::path::Path, port: u16) -> anyhow::Result<Child> {
+fn start_taky(bin: &std::path::Path, dir: &std::path::Path, port: u16) -> anyhow::Result<Child> {
     let cfg = dir.join("taky.conf");
     std::fs::write(
         &cfg,
@@ -316,7 +316,7 @@ fn start_taky(bin: &PathBuf, dir: &std::path::Path, port: u16) -> anyhow::Result
             d = dir.display()
         ),
     )?;
-    Command::new(bin)
+    crate::process::server_command(bin)
         .arg("-c")
         .arg(&cfg)
         .args(["-l", "warning"])

@@ -213,10 +213,28 @@ impl FreshDb {
     }
 }
 
+/// Pins every server the tool starts (cmcop, and a peer such as taky) to these CPUs, e.g. `1`,
+/// through `taskset -c`, which execs the server so its pid (and CPU accounting) is the
+/// server's own. Run the tool itself on the other core(s) (`taskset -c 0 cmcop-bench ...`), so
+/// that load and server do not share a core and each one's CPU is reported apart.
+pub const SERVER_CPUS_ENV: &str = "CMCOP_BENCH_SERVER_CPUS";
+
+/// A command that starts `bin`, under `taskset -c $CMCOP_BENCH_SERVER_CPUS` when that is set.
+pub fn server_command(bin: &Path) -> Command {
+    match std::env::var(SERVER_CPUS_ENV) {
+        Ok(cpus) if !cpus.trim().is_empty() => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(cpus.trim()).arg(bin);
+            cmd
+        }
+        _ => Command::new(bin),
+    }
+}
+
 /// The environment of every `cmcop` the tool starts: the run's database, and nothing inherited
 /// that could change what is measured (a config file, a CoT listener, colours in the log).
 fn cmcop_command(bin: &Path, db_url: &str, config: Option<&Path>) -> Command {
-    let mut cmd = Command::new(bin);
+    let mut cmd = server_command(bin);
     cmd.env("CMCOP_DATABASE_URL", db_url)
         .env("CMCOP_LOG", "info")
         .env("CMCOP_LOG_FORMAT", "human")
