@@ -34,8 +34,8 @@ const HEAD_ROOM: usize = 128;
 /// One snapshot of one view at one `seq`, rendered part by part on demand.
 pub struct Rendered {
     pub seq: u64,
-    /// What the view shows at `seq`, in id order: the item and how the viewer sees it.
-    items: Vec<(Arc<Item>, View)>,
+    /// How many Features the whole snapshot carries.
+    count: usize,
     /// Most bytes of JSON in one part.
     part_bytes: usize,
     progress: Mutex<Progress>,
@@ -43,8 +43,10 @@ pub struct Rendered {
     bytes: AtomicUsize,
 }
 
-#[derive(Default)]
 struct Progress {
+    /// What the view shows at `seq`, in id order: the item and how the viewer sees it.
+    /// Emptied once every part is rendered, so that a kept snapshot holds no old items.
+    items: Vec<(Arc<Item>, View)>,
     parts: Vec<Arc<Part>>,
     /// The first item not yet in a part.
     next: usize,
@@ -80,20 +82,24 @@ impl Rendered {
         visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         Rendered {
             seq,
-            items: visible,
+            count: visible.len(),
             part_bytes: part_bytes.max(HEAD_ROOM * 2),
-            progress: Mutex::new(Progress::default()),
+            progress: Mutex::new(Progress {
+                items: visible,
+                parts: Vec::new(),
+                next: 0,
+            }),
             bytes: AtomicUsize::new(0),
         }
     }
 
     /// How many Features the whole snapshot carries.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.count == 0
     }
 
     /// Bytes rendered so far, in every encoding.
@@ -121,7 +127,7 @@ impl Rendered {
         let budget = self.part_bytes - HEAD_ROOM;
         let mut body: Vec<u8> = Vec::with_capacity(budget.min(64 * 1024));
         let mut features = 0;
-        while let Some((item, view)) = self.items.get(p.next) {
+        while let Some((item, view)) = p.items.get(p.next) {
             let f = feature::render(item, view).to_string();
             // A Feature larger than a whole part travels alone.
             if features > 0 && body.len() + 1 + f.len() > budget {
@@ -135,7 +141,10 @@ impl Rendered {
             p.next += 1;
         }
         let index = p.parts.len() as u32;
-        let last = p.next >= self.items.len();
+        let last = p.next >= p.items.len();
+        if last {
+            p.items = Vec::new();
+        }
         Part {
             index,
             last,
