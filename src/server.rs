@@ -184,6 +184,10 @@ impl Application {
                 queue: config.hub.outbox_messages,
                 conflated: config.hub.conflated_items,
             },
+            crate::hub::Snapshots::new(
+                config.hub.snapshot_part_kib * 1024,
+                config.hub.snapshot_cache_mib * 1024 * 1024,
+            ),
         ));
         // CoT changes are rendered once per view on the hub's task (TAK over WebSocket is
         // always on, so the renderer is too).

@@ -187,7 +187,10 @@ impl Client {
     fn apply(&mut self, m: &Value) {
         match m["type"].as_str().unwrap() {
             "snapshot" => {
-                self.picture.clear();
+                // A snapshot in parts replaces the picture from its first part on.
+                if m["part"].as_u64().unwrap_or(0) == 0 {
+                    self.picture.clear();
+                }
                 for f in m["features"].as_array().unwrap() {
                     self.picture
                         .insert(f["id"].as_str().unwrap().to_string(), f.clone());

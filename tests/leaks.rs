@@ -820,6 +820,21 @@ async fn ws_next(ws: &mut Ws) -> Result<Vec<Value>, String> {
     }
 }
 
+/// Reads a whole snapshot: every part until the one that says `last`.
+async fn ws_snapshot(ws: &mut Ws) -> Result<Vec<Value>, String> {
+    let mut all = Vec::new();
+    loop {
+        let msgs = ws_next(ws).await?;
+        let last = msgs
+            .iter()
+            .any(|m| m["type"] == "snapshot" && m["last"] != false);
+        all.extend(msgs);
+        if last {
+            return Ok(all);
+        }
+    }
+}
+
 /// Reads until the upsert of the sentinel: everything before it has been sent.
 async fn ws_collect(mut ws: Ws) -> Result<Vec<Value>, String> {
     let mut all = Vec::new();
@@ -864,7 +879,10 @@ fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, live: bool) {
     for m in msgs {
         match m["type"].as_str() {
             Some("snapshot") => {
-                held.clear();
+                // A snapshot in parts replaces what was held from its first part on.
+                if m["part"].as_u64().unwrap_or(0) == 0 {
+                    held.clear();
+                }
                 for f in m["features"].as_array().into_iter().flatten() {
                     judge(f, t, &mut held);
                 }
@@ -1586,6 +1604,8 @@ async fn nothing_leaks_on_any_channel() {
     // ended as items are written, remarked and retired.
     config.alerts.enabled = true;
     config.alerts.check_interval_seconds = 1;
+    // The smallest snapshot parts, so that snapshots travel in several (issue 19).
+    config.hub.snapshot_part_kib = 16;
     let mut app = TestApp::spawn_with(db, config).await;
     let mut tokens: HashMap<Who, String> = HashMap::new();
     for v in &viewers {
@@ -1796,13 +1816,24 @@ async fn nothing_leaks_on_any_channel() {
     let snapshots: Vec<(Who, Result<Vec<Value>, String>)> = stream::iter(&viewers)
         .map(|v| async move {
             let mut ws = ws_open(app, &tokens[v]).await;
-            let r = ws_next(&mut ws).await;
+            let r = ws_snapshot(&mut ws).await;
             let _ = ws.close(None).await;
             (*v, r)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    let parts = snapshots
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .map(|msgs| msgs.iter().filter(|m| m["type"] == "snapshot").count())
+        .max()
+        .unwrap_or(0);
+    eprintln!("leak test: WebSocket snapshots in up to {parts} parts");
+    assert!(
+        parts > 1,
+        "the snapshots must travel in parts for this test"
+    );
     for (v, r) in snapshots {
         match r {
             Ok(msgs) => judge_ws(&world, v, &msgs, &mut ws, false),

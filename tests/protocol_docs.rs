@@ -47,6 +47,7 @@ fn server_examples_have_the_server_shapes() {
         match ty.as_str() {
             "snapshot" => {
                 assert!(v["seq"].is_u64());
+                assert!(v["part"].is_u64() && v["last"].is_boolean(), "{v}");
                 for f in v["features"].as_array().unwrap() {
                     assert_eq!(f["type"], "Feature");
                     assert!(f["id"].is_string() && f["properties"]["version"].is_u64());

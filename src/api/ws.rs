@@ -22,15 +22,15 @@ use super::{
     authenticate, check_sign_ins, sign_in_failed, ApiError, ApiResult, AppState, Caller, Peer,
 };
 use crate::auth::Identity;
-use crate::feature;
 use crate::hub::message::{self, ClientMessage};
 use crate::hub::wire::SUBPROTOCOLS;
-use crate::hub::{Delivery, Out, Start, Subscriber, Wire, WireFrame};
+use crate::hub::{Delivery, Out, Rendered, Start, Subscriber, Wire, WireFrame};
 use crate::scope::{Exercise, Scope};
 
 /// Close codes (RFC 6455 §7.4.1).
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
+const CLOSE_INTERNAL: u16 = 1011;
 const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// Most bytes of messages in one batch frame: the socket's write buffer is bounded
@@ -380,8 +380,9 @@ impl Connection {
                 self.last_seq = last.seq;
             }
             let frame = self.wire.frame(chunk);
-            if let Flow::Gone = self.send_picture(frame).await {
-                return Flow::Gone;
+            match self.send_picture(frame).await {
+                Flow::Continue => {}
+                other => return other,
             }
         }
         Flow::Continue
@@ -396,15 +397,44 @@ impl Connection {
     /// Sends one frame. A peer that takes no data for `hub.idle_timeout_seconds` (its socket
     /// and our bounded write buffer full: it stopped reading) is dropped, so that a stalled
     /// client cannot hold its connection task and buffers forever; it resumes with `since`.
+    ///
+    /// A frame the socket refuses is logged with the reason and the connection closed with
+    /// 1011 and that reason (when the socket still takes a close frame), never dropped
+    /// silently: the client resumes with `since`.
     async fn send_frame(&mut self, frame: WireFrame) -> Flow {
+        let len = frame.len();
         let msg = match frame {
-            WireFrame::Text(t) => Message::Text(t.into()),
-            WireFrame::Binary(b) => Message::Binary(b.into()),
+            WireFrame::Text(t) => match t.try_into() {
+                Ok(t) => Message::Text(t),
+                Err(_) => {
+                    tracing::error!(token = %self.who.name, "a text frame was not UTF-8");
+                    return Flow::Close(CLOSE_INTERNAL, "a frame could not be sent".into());
+                }
+            },
+            WireFrame::Binary(b) => Message::Binary(b),
         };
         let limit = Duration::from_secs(self.state.config.hub.idle_timeout_seconds.max(1));
         match tokio::time::timeout(limit, self.socket.send(msg)).await {
             Ok(Ok(())) => Flow::Continue,
-            Ok(Err(_)) => Flow::Gone,
+            Ok(Err(e)) => {
+                let reason = e.to_string();
+                tracing::info!(
+                    token = %self.who.name,
+                    last_seq = self.last_seq,
+                    bytes = len,
+                    error = %reason,
+                    "a frame could not be sent; connection closed"
+                );
+                // Said with a close frame when the socket still takes one (a peer that is
+                // gone cannot be told; the attempt is bounded in time).
+                Flow::Close(
+                    CLOSE_INTERNAL,
+                    close_reason(&format!(
+                        "could not send a frame of {len} bytes ({reason}); resume with since={}",
+                        self.last_seq
+                    )),
+                )
+            }
             Err(_) => {
                 self.state
                     .hub
@@ -485,18 +515,13 @@ impl Connection {
         self.sub = Some(sub.clone());
         match start {
             Start::Snapshot { seq, items } => {
-                let policy = self.state.hub.policy();
-                let mut visible: Vec<_> = items
-                    .iter()
-                    .filter_map(|i| policy.decide(i, &viewer).map(|v| (i, v)))
-                    .filter(|(i, v)| sub.scope.admits(i, v))
-                    .collect();
-                visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-                let features: Vec<Value> =
-                    visible.iter().map(|(i, v)| feature::render(i, v)).collect();
-                self.last_seq = seq;
-                let frame = self.wire.single(message::snapshot(seq, &features));
-                self.send_picture(frame).await
+                // Rendered once per view and seq, shared with its other subscribers.
+                let snapshot = self.state.hub.snapshot_for(&sub, seq, &items);
+                drop(items);
+                let flow = self.send_snapshot(&snapshot).await;
+                drop(snapshot);
+                self.state.hub.snapshots().trim_to_budget();
+                flow
             }
             Start::Resume { events } => {
                 let outs: Vec<_> = events
@@ -509,13 +534,49 @@ impl Connection {
                     None => MAX_BATCH,
                 };
                 for chunk in outs.chunks(chunk_len) {
-                    if let Flow::Gone = self.send_outs(chunk).await {
-                        return Flow::Gone;
+                    match self.send_outs(chunk).await {
+                        Flow::Continue => {}
+                        other => return other,
                     }
                 }
                 Flow::Continue
             }
         }
+    }
+
+    /// Sends a snapshot part by part (each part one bounded frame), in this connection's
+    /// encoding, from the bytes every subscriber of the view shares.
+    async fn send_snapshot(&mut self, snapshot: &Rendered) -> Flow {
+        let started = Instant::now();
+        let mut parts = 0;
+        while let Some((frame, part)) = snapshot.frame(parts, self.wire) {
+            if self.state.shutdown.is_cancelled() {
+                return Flow::Close(
+                    CLOSE_GOING_AWAY,
+                    "server shutting down during the snapshot; subscribe again".into(),
+                );
+            }
+            match self.send_picture(frame).await {
+                Flow::Continue => {}
+                other => return other,
+            }
+            parts += 1;
+            if part.last {
+                break;
+            }
+            // Let the other tasks of this thread run between parts.
+            tokio::task::yield_now().await;
+        }
+        self.last_seq = snapshot.seq;
+        tracing::debug!(
+            token = %self.who.name,
+            seq = snapshot.seq,
+            features = snapshot.len(),
+            parts,
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot sent"
+        );
+        Flow::Continue
     }
 
     /// Sends what the outbox holds, in batch frames.
@@ -548,11 +609,22 @@ impl Connection {
             if outs.is_empty() {
                 return Flow::Continue;
             }
-            if let Flow::Gone = self.send_outs(&outs).await {
-                return Flow::Gone;
+            match self.send_outs(&outs).await {
+                Flow::Continue => {}
+                other => return other,
             }
         }
         sub.notify.notify_one();
         Flow::Continue
     }
+}
+
+/// A close frame's reason is at most 123 bytes (RFC 6455 §5.5): longer ones are cut on a
+/// character boundary.
+fn close_reason(text: &str) -> String {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }

@@ -116,4 +116,23 @@ pub struct HubConfig {
     pub ticket_seconds: u64,
     /// A client that has not subscribed this many seconds after connecting is closed.
     pub subscribe_timeout_seconds: u64,
+    /// Most KiB of JSON in one part (one frame) of a snapshot.
+    pub snapshot_part_kib: usize,
+    /// MiB of rendered snapshots kept for later subscribers of the same view and seq.
+    pub snapshot_cache_mib: usize,
+}
+
+impl HubConfig {
+    /// The socket's write buffer holds 4 MiB: a part must fit in it with room to spare.
+    pub const MAX_SNAPSHOT_PART_KIB: usize = 2048;
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(16..=Self::MAX_SNAPSHOT_PART_KIB).contains(&self.snapshot_part_kib) {
+            return Err(ConfigError::Invalid(format!(
+                "hub.snapshot_part_kib must be from 16 to {} (KiB of one snapshot frame)",
+                Self::MAX_SNAPSHOT_PART_KIB
+            )));
+        }
+        Ok(())
+    }
 }

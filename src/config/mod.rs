@@ -221,6 +221,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.log.validate()?;
         self.http.validate()?;
+        self.hub.validate()?;
         self.picture.validate()?;
         self.web.validate()?;
         self.writer.validate()?;

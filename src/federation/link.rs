@@ -104,7 +104,8 @@ async fn connect(peer: &PeerConfig, tls: Arc<rustls::ClientConfig>) -> Result<So
             .await
             .map_err(|e| LinkError::Connect(format!("TLS with {addr}: {e}")))?;
         let url = format!("wss://{addr}{FEED_PATH}");
-        // A snapshot travels as one message in one frame: allow a large picture.
+        // Generous limits for an older peer that sends a snapshot as one message in one
+        // frame (a current one sends it in bounded parts).
         let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(MAX_FEED_MESSAGE))
             .max_frame_size(Some(MAX_FEED_MESSAGE));
@@ -156,6 +157,7 @@ async fn session(
     };
     // The peer pings every `hub.ping_seconds`; silence for much longer means a dead path.
     let idle = Duration::from_secs(state.config.hub.idle_timeout_seconds.max(1) * 2);
+    let mut parts = SnapshotParts::default();
     loop {
         let msg = tokio::select! {
             _ = shutdown.cancelled() => {
@@ -173,7 +175,10 @@ async fn session(
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(text.as_str())
                     .map_err(|e| LinkError::Feed(format!("not JSON: {e}")))?;
-                link.apply(&value, cursor).await?;
+                // A snapshot comes in parts; it is reconciled once whole.
+                if let Some(value) = parts.take(value)? {
+                    link.apply(&value, cursor).await?;
+                }
             }
             Message::Close(frame) => {
                 let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
@@ -181,6 +186,43 @@ async fn session(
             }
             _ => {}
         }
+    }
+}
+
+/// The parts of a snapshot received so far (`proto/WEBSOCKET.md`, snapshot).
+#[derive(Default)]
+struct SnapshotParts {
+    seq: Option<u64>,
+    features: Vec<Value>,
+}
+
+impl SnapshotParts {
+    /// The message to apply: anything but a snapshot part as it is, the whole snapshot once
+    /// its last part is in (a snapshot without `last`, from an older server, is whole).
+    fn take(&mut self, mut msg: Value) -> Result<Option<Value>, LinkError> {
+        if msg.get("type").and_then(Value::as_str) != Some("snapshot") {
+            return Ok(Some(msg));
+        }
+        let seq = msg.get("seq").and_then(Value::as_u64);
+        let part = msg.get("part").and_then(Value::as_u64).unwrap_or(0);
+        if part == 0 {
+            self.features.clear();
+            self.seq = seq;
+        } else if self.seq != seq || self.seq.is_none() {
+            return Err(LinkError::Feed(format!(
+                "snapshot part {part} at seq {seq:?} follows no part 0 at that seq"
+            )));
+        }
+        let Some(Value::Array(features)) = msg.get_mut("features").map(Value::take) else {
+            return Err(LinkError::Feed("a snapshot without features".into()));
+        };
+        self.features.extend(features);
+        if msg.get("last").and_then(Value::as_bool) == Some(false) {
+            return Ok(None);
+        }
+        msg["features"] = Value::Array(std::mem::take(&mut self.features));
+        self.seq = None;
+        Ok(Some(msg))
     }
 }
 

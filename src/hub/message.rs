@@ -40,9 +40,16 @@ pub fn alert(seq: u64, alert: &Value) -> Bytes {
     Bytes::from(format!(r#"{{"type":"alert","seq":{seq},"alert":{alert}}}"#))
 }
 
-pub fn snapshot(seq: u64, features: &[Value]) -> String {
-    let features = Value::Array(features.to_vec());
-    format!(r#"{{"type":"snapshot","seq":{seq},"features":{features}}}"#)
+/// One part of a snapshot: `features` is the Features already rendered, comma-separated.
+/// Parts are numbered from 0; the final one says `"last": true` (a small picture is one part).
+pub fn snapshot_part(seq: u64, part: u32, last: bool, features: &[u8]) -> Bytes {
+    let head =
+        format!(r#"{{"type":"snapshot","seq":{seq},"part":{part},"last":{last},"features":["#);
+    let mut out = Vec::with_capacity(head.len() + features.len() + 2);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(features);
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
 }
 
 /// One message as is, several as one `batch`.

@@ -24,6 +24,7 @@
 pub mod message;
 pub mod outbox;
 pub mod protobuf;
+pub mod snapshot;
 pub mod wire;
 
 use bytes::Bytes;
@@ -41,6 +42,7 @@ use crate::picture::{Committed, Live};
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
 pub use outbox::{Limits, Out, Outbox, Pushed};
+pub use snapshot::{Rendered, Snapshots};
 pub use wire::{Shared, Wire, WireFrame};
 
 /// How many journal entries the hub takes per lock.
@@ -279,6 +281,8 @@ pub struct Hub {
     live: Arc<RwLock<Live>>,
     policy: Arc<Policy>,
     limits: Limits,
+    /// Snapshots rendered once per view and `seq`, shared by its subscribers.
+    snapshots: Snapshots,
     pub stats: HubStats,
 }
 
@@ -318,7 +322,14 @@ impl Hub {
         let _ = self.renderer.set(renderer);
     }
 
-    pub fn new(live: Arc<RwLock<Live>>, policy: Arc<Policy>, limits: Limits) -> Hub {
+    /// `snapshots`: how snapshots are cut into parts and how many are kept
+    /// (`hub.snapshot_part_kib`, `hub.snapshot_cache_mib`).
+    pub fn new(
+        live: Arc<RwLock<Live>>,
+        policy: Arc<Policy>,
+        limits: Limits,
+        snapshots: Snapshots,
+    ) -> Hub {
         let cursor = live
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -335,8 +346,21 @@ impl Hub {
             live,
             policy,
             limits,
+            snapshots,
             stats: HubStats::default(),
         }
+    }
+
+    /// The rendered snapshots, shared per view and `seq`.
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// The snapshot a subscriber starts from (`Start::Snapshot`'s `seq` and `items`), in
+    /// parts, shared with every subscriber of the same view at the same `seq`.
+    pub fn snapshot_for(&self, sub: &Subscriber, seq: u64, items: &[Arc<Item>]) -> Arc<Rendered> {
+        self.snapshots
+            .get(&self.policy, &sub.viewer, &sub.scope, seq, items)
     }
 
     pub fn policy(&self) -> &Policy {

@@ -47,6 +47,12 @@ pub struct Snapshot {
     pub seq: u64,
     #[prost(message, repeated, tag = "2")]
     pub features: Vec<Feature>,
+    /// Which part of the snapshot this is, from 0 (issue 19).
+    #[prost(uint32, optional, tag = "3")]
+    pub part: Option<u32>,
+    /// Whether it is the final part; absent (an older server) means the whole snapshot.
+    #[prost(bool, optional, tag = "4")]
+    pub last: Option<bool>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -290,6 +296,11 @@ pub fn from_json(v: &Json) -> Result<ServerMessage, NotAMessage> {
                 .iter()
                 .map(feature_from_json)
                 .collect::<Result<_, _>>()?,
+            part: obj
+                .get("part")
+                .and_then(Json::as_u64)
+                .and_then(|p| u32::try_from(p).ok()),
+            last: obj.get("last").and_then(Json::as_bool),
         }),
         Some("upsert") => Kind::Upsert(Upsert {
             seq: seq(),
@@ -439,11 +450,20 @@ pub fn to_json(m: &ServerMessage) -> Json {
     use serde_json::json;
     use server_message::Kind;
     match &m.message {
-        Some(Kind::Snapshot(s)) => json!({
-            "type": "snapshot",
-            "seq": s.seq,
-            "features": s.features.iter().map(feature_to_json).collect::<Vec<_>>(),
-        }),
+        Some(Kind::Snapshot(s)) => {
+            let mut v = json!({
+                "type": "snapshot",
+                "seq": s.seq,
+                "features": s.features.iter().map(feature_to_json).collect::<Vec<_>>(),
+            });
+            if let Some(part) = s.part {
+                v["part"] = json!(part);
+            }
+            if let Some(last) = s.last {
+                v["last"] = json!(last);
+            }
+            v
+        }
         Some(Kind::Upsert(u)) => json!({
             "type": "upsert",
             "seq": u.seq,

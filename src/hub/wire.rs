@@ -72,14 +72,14 @@ impl Wire {
     /// One message given as JSON (a snapshot, an error, a pong), in this wire's form.
     pub fn single(&self, json: String) -> WireFrame {
         match (self.encoding, self.deflate) {
-            (Encoding::Json, false) => WireFrame::Text(json),
-            (Encoding::Json, true) => WireFrame::Binary(deflate_whole(json.as_bytes())),
+            (Encoding::Json, false) => WireFrame::Text(Bytes::from(json)),
+            (Encoding::Json, true) => WireFrame::Binary(deflate_whole(json.as_bytes()).into()),
             (Encoding::Protobuf, deflate) => {
                 let encoded = protobuf_of(json.as_bytes());
                 if deflate {
-                    WireFrame::Binary(deflate_whole(&encoded))
+                    WireFrame::Binary(deflate_whole(&encoded).into())
                 } else {
-                    WireFrame::Binary(encoded.to_vec())
+                    WireFrame::Binary(encoded)
                 }
             }
         }
@@ -88,12 +88,12 @@ impl Wire {
     /// Changes from the outbox as one frame: the message itself, or a `batch` of them.
     pub fn frame(&self, outs: &[Out]) -> WireFrame {
         match (self.encoding, self.deflate) {
-            (Encoding::Json, false) => WireFrame::Text(super::message::frame(outs)),
+            (Encoding::Json, false) => WireFrame::Text(Bytes::from(super::message::frame(outs))),
             (Encoding::Protobuf, false) => match outs {
-                [one] => WireFrame::Binary(one.bytes.protobuf().to_vec()),
+                [one] => WireFrame::Binary(one.bytes.protobuf().clone()),
                 _ => {
                     let parts: Vec<&[u8]> = outs.iter().map(|o| &o.bytes.protobuf()[..]).collect();
-                    WireFrame::Binary(protobuf::batch_of(&parts))
+                    WireFrame::Binary(protobuf::batch_of(&parts).into())
                 }
             },
             (Encoding::Json, true) => {
@@ -112,7 +112,7 @@ impl Wire {
                     }
                 }
                 out.extend_from_slice(&FINAL_BLOCK);
-                WireFrame::Binary(out)
+                WireFrame::Binary(out.into())
             }
             (Encoding::Protobuf, true) => {
                 let mut out = Vec::new();
@@ -133,17 +133,18 @@ impl Wire {
                     }
                 }
                 out.extend_from_slice(&FINAL_BLOCK);
-                WireFrame::Binary(out)
+                WireFrame::Binary(out.into())
             }
         }
     }
 }
 
-/// A frame ready for the socket.
+/// A frame ready for the socket. The bytes may be shared with other connections (a
+/// snapshot's parts are); a `Text` frame's bytes are always UTF-8.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WireFrame {
-    Text(String),
-    Binary(Vec<u8>),
+    Text(Bytes),
+    Binary(Bytes),
 }
 
 impl WireFrame {
@@ -246,7 +247,7 @@ impl fmt::Debug for Shared {
 
 /// The protobuf twin of a JSON message built by `hub::message`. Those always convert; should
 /// one not, it travels as an `error` rather than not at all.
-fn protobuf_of(json: &[u8]) -> Bytes {
+pub(crate) fn protobuf_of(json: &[u8]) -> Bytes {
     protobuf::encode_json_message(json).unwrap_or_else(|e| {
         tracing::error!(error = %e, "a hub message did not convert to protobuf");
         let err = super::message::error("internal", "a message could not be encoded");
@@ -337,7 +338,7 @@ mod tests {
 
     fn decoded(wire: Wire, frame: WireFrame) -> Value {
         match (wire.encoding, frame) {
-            (Encoding::Json, WireFrame::Text(t)) => serde_json::from_str(&t).unwrap(),
+            (Encoding::Json, WireFrame::Text(t)) => serde_json::from_slice(&t).unwrap(),
             (Encoding::Json, WireFrame::Binary(b)) => {
                 serde_json::from_slice(&inflate(&b).unwrap()).unwrap()
             }
@@ -345,7 +346,7 @@ mod tests {
                 let raw = if wire.deflate {
                     inflate(&b).unwrap()
                 } else {
-                    b
+                    b.to_vec()
                 };
                 protobuf::to_json(&protobuf::ServerMessage::decode(raw.as_slice()).unwrap())
             }

@@ -181,16 +181,26 @@ impl Sub {
             Some("snapshot") => {
                 let seq = m["seq"].as_u64().expect("a snapshot has a seq");
                 let features = m["features"].as_array().cloned().unwrap_or_default();
-                self.picture = features
-                    .iter()
-                    .map(|f| (f["id"].as_str().unwrap().to_string(), f.clone()))
-                    .collect();
-                self.last_seq = Some(seq);
-                assert!(
-                    seg.snapshot.is_none() && seg.deltas.is_empty(),
-                    "a snapshot comes first and once per subscription"
+                let part = m["part"].as_u64().unwrap_or(0);
+                if part == 0 {
+                    self.picture.clear();
+                }
+                self.picture.extend(
+                    features
+                        .iter()
+                        .map(|f| (f["id"].as_str().unwrap().to_string(), f.clone())),
                 );
-                seg.snapshot = Some((seq, features));
+                // Applied only once whole: the last part says so.
+                if m["last"] != false {
+                    self.last_seq = Some(seq);
+                }
+                assert!(seg.deltas.is_empty(), "a snapshot comes before any change");
+                match (&mut seg.snapshot, part) {
+                    (None, 0) => seg.snapshot = Some((seq, features)),
+                    // The next part of the same snapshot (issue 19: snapshots come in parts).
+                    (Some((s, held)), p) if p > 0 && *s == seq => held.extend(features),
+                    _ => panic!("a snapshot comes first and once per subscription"),
+                }
             }
             Some("upsert") => {
                 let f = &m["feature"];

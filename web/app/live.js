@@ -20,6 +20,8 @@ export class LiveFeed {
     this.onChange = onChange || (() => {});
     this.onStatus = onStatus || (() => {});
     this.features = new Map();
+    /** A snapshot whose parts are still arriving: `{seq, features}`, or null. */
+    this.incoming = null;
     /** Alerts as they arrive (issue #4 defines them), newest first, at most 200. */
     this.alerts = [];
     this.seq = null;
@@ -55,6 +57,7 @@ export class LiveFeed {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?ticket=${encodeURIComponent(ticket)}`);
     this.ws = ws;
+    this.incoming = null;
     ws.onopen = () => {
       this.connected = true;
       this.retryMs = 500;
@@ -102,11 +105,20 @@ export class LiveFeed {
   /** Applies one server message; true when the picture changed. */
   apply(msg) {
     switch (msg.type) {
-      case "snapshot":
-        this.features.clear();
-        for (const f of msg.features) this.features.set(f.id, f);
+      case "snapshot": {
+        // A snapshot comes in parts (`part` 0, 1, ...; the final one has `last: true`; one
+        // without `last` is whole). The picture is replaced only once every part is in, and
+        // `seq` moves only then, so a reconnect in the middle asks for the snapshot again.
+        if (!msg.part || !this.incoming || this.incoming.seq !== msg.seq) {
+          this.incoming = { seq: msg.seq, features: new Map() };
+        }
+        for (const f of msg.features) this.incoming.features.set(f.id, f);
+        if (msg.last === false) return false;
+        this.features = this.incoming.features;
+        this.incoming = null;
         this.seq = msg.seq;
         return true;
+      }
       case "upsert":
         this.features.set(msg.feature.id, msg.feature);
         this.seq = msg.seq;

@@ -3,9 +3,9 @@
 //! Runs `cmcop demo` in process (the library's `Demo`, on a fresh SQLite file, at the demo's
 //! real pace) and opens one WebSocket subscriber per subprotocol for one role: JSON (no
 //! subprotocol), `cmcop.v1.json+deflate`, `cmcop.v1.protobuf`, `cmcop.v1.protobuf+deflate`.
-//! For each it counts the snapshot frame and every later frame as they arrive on the socket
-//! (payload plus WebSocket header) for `--seconds`. Then it times, single-threaded on the
-//! changes the JSON subscriber received, the work each encoding adds: compressing one change
+//! For each it counts the snapshot's frames (its parts) and every later frame as they arrive
+//! on the socket (payload plus WebSocket header) for `--seconds`. Then it times,
+//! single-threaded on the changes the JSON subscriber received, the work each encoding adds: compressing one change
 //! (done once per view and shared), assembling a frame from shared pieces (done per delivered
 //! frame), converting to protobuf, and compressing a whole snapshot (per subscriber).
 
@@ -106,9 +106,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let until = tokio::time::Instant::now() + args.duration;
     let mut counts: Vec<Count> = ENCODINGS.iter().map(|_| Count::default()).collect();
     let mut changes: Vec<Value> = Vec::new();
-    let mut snapshot_json = String::new();
     let reads = sockets.iter_mut().enumerate().map(|(i, ws)| async move {
-        let mut count = Count::default();
+        let mut sizes = Vec::new();
         let mut texts = Vec::new();
         while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(until, ws.next()).await {
             let n = match &msg {
@@ -121,22 +120,38 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Message::Binary(b) => b.len(),
                 _ => continue,
             };
-            if count.frames == 0 && count.snapshot == 0 {
-                count.snapshot = frame_bytes(n);
-            } else {
-                count.frames += 1;
-                count.bytes += frame_bytes(n);
-            }
+            sizes.push(frame_bytes(n));
         }
-        (i, count, texts)
+        (i, sizes, texts)
     });
-    for (i, count, texts) in futures_util::future::join_all(reads).await {
-        counts[i] = count;
-        for (k, t) in texts.into_iter().enumerate() {
-            if k == 0 {
-                snapshot_json = t;
-                continue;
-            }
+    let mut read = futures_util::future::join_all(reads).await;
+    // The snapshot comes in parts, one frame each and as many in every encoding: the JSON
+    // subscriber's frames tell how many.
+    let mut snapshot_features: Vec<Value> = Vec::new();
+    let mut parts = 0;
+    for t in read
+        .iter()
+        .find(|r| r.0 == 0)
+        .map(|r| &r.2[..])
+        .unwrap_or_default()
+    {
+        let v: Value = serde_json::from_str(t)?;
+        if v["type"] != "snapshot" {
+            break;
+        }
+        snapshot_features.extend(v["features"].as_array().cloned().unwrap_or_default());
+        parts += 1;
+        if v["last"] != false {
+            break;
+        }
+    }
+    for (i, sizes, texts) in read.drain(..) {
+        counts[i] = Count {
+            snapshot: sizes.iter().take(parts).sum(),
+            frames: sizes.len().saturating_sub(parts),
+            bytes: sizes.iter().skip(parts).sum(),
+        };
+        for t in texts.into_iter().skip(parts) {
             let v: Value = serde_json::from_str(&t)?;
             if v["type"] == "batch" {
                 changes.extend(v["messages"].as_array().cloned().unwrap_or_default());
@@ -145,6 +160,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+    let snapshot_json =
+        serde_json::json!({"type": "snapshot", "features": snapshot_features}).to_string();
     shutdown.cancel();
     let _ = served.await;
     let _ = std::fs::remove_dir_all(&dir);
