@@ -275,9 +275,10 @@ if (requireSession()) {
 
   function renderFeedState() {
     const el = document.getElementById("feed-state");
-    const stopped = feed.stopped();
-    el.textContent = stopped ? t("feed.stopped") : feed.connected ? t("feed.live") : t("feed.reconnecting");
-    el.className = "feed-pill " + (stopped ? "down" : feed.connected ? "ok" : "warn");
+    const state = feed.state();
+    el.textContent = t("feed." + state);
+    el.className = "feed-pill " + { live: "ok", reconnecting: "warn", stopped: "down" }[state];
+    el.dataset.state = state;
   }
 
   function select(id) {

@@ -32,8 +32,10 @@ if (requireSession()) {
     onChange: () => items.sync(feed.features.values()),
     onStatus: () => {
       const el = document.getElementById("feed-state");
-      el.textContent = feed.stopped() ? t("feed.stopped") : feed.connected ? t("feed.live") : t("feed.reconnecting");
-      el.className = "feed-pill " + (feed.stopped() ? "down" : feed.connected ? "ok" : "warn");
+      const state = feed.state();
+      el.textContent = t("feed." + state);
+      el.className = "feed-pill " + { live: "ok", reconnecting: "warn", stopped: "down" }[state];
+      el.dataset.state = state;
     },
   }).start();
   window.cmcopFeed = feed;

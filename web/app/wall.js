@@ -85,11 +85,14 @@ function renderStatus(feed) {
   const now = Date.now();
   const last = document.getElementById("last-update");
   last.textContent = feed.lastChangeAt ? t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) }) : "—";
+  // One state for the panel and the banner, so they never disagree ("Live" only when live).
+  const state = feed.state(now);
   const conn = document.getElementById("connection");
-  conn.textContent = feed.connected ? t("feed.live") : t("feed.reconnecting");
-  conn.className = "connection " + (feed.connected ? "ok" : "down");
+  conn.textContent = t("feed." + state);
+  conn.className = "connection " + (state === "live" ? "ok" : "down");
+  conn.dataset.state = state;
   const warning = document.getElementById("feed-warning");
-  const stopped = feed.stopped(now);
+  const stopped = state === "stopped";
   warning.hidden = !stopped;
   document.body.classList.toggle("feed-stopped", stopped);
   if (stopped) {

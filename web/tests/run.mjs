@@ -339,6 +339,83 @@ try {
     await shot(wall, "wall");
   });
 
+  // --- wall: a silent socket is closed and replaced (issue 18.1) ----------------------------
+  await check("the wall reconnects a silent socket within 30 s, resuming with since; banner and status agree", async () => {
+    const page = await newPage(1920, 1080);
+    // Every WebSocket of the page goes through this route; connections opened up to
+    // `mutedUpTo` are kept open but pass nothing either way, as a dead NAT entry would.
+    let opened = 0;
+    let mutedUpTo = 0;
+    const subscribes = [];
+    await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+      const n = ++opened;
+      const server = ws.connectToServer();
+      const muted = () => n <= mutedUpTo;
+      ws.onMessage((m) => {
+        if (muted()) return;
+        try {
+          const msg = JSON.parse(m);
+          if (msg.type === "subscribe") subscribes.push({ n, since: msg.since ?? null });
+        } catch {}
+        server.send(m);
+      });
+      server.onMessage((m) => {
+        if (!muted()) ws.send(m);
+      });
+    });
+    await signIn(page, tokens.wall_display, "/wall");
+    await page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 3000 });
+    const seqBefore = await page.evaluate(() => window.cmcopFeed.seq);
+    mutedUpTo = opened;
+    const silentFrom = Date.now();
+    // While the socket is silent, sample what the wall says: "Live" never next to the banner.
+    const seen = new Set();
+    let bannerShot = false;
+    while (Date.now() - silentFrom < 30000) {
+      const s = await page.evaluate(() => ({
+        state: document.getElementById("connection").dataset.state,
+        text: document.getElementById("connection").textContent,
+        banner: !document.getElementById("feed-warning").hidden,
+        reconnected: window.cmcopFeed.silentCloses || 0,
+      }));
+      seen.add(s.state);
+      if (s.banner && s.state !== "stopped") throw new Error(`the banner shows while the status says ${s.state} (${s.text})`);
+      if (s.state === "stopped" && !s.banner) throw new Error("the status says stopped without the banner");
+      if (s.banner && !bannerShot) {
+        bannerShot = true;
+        await shot(page, "wall-silent");
+      }
+      if (s.reconnected >= 1 && s.state === "live" && opened > mutedUpTo) break;
+      await page.waitForTimeout(250);
+    }
+    const after = Date.now() - silentFrom;
+    console.log(`     silent for ${after} ms; states seen: ${[...seen].join(", ")}; sockets opened: ${opened}`);
+    if (after >= 30000) throw new Error(`no live socket 30 s after the feed went silent (states ${[...seen].join(", ")})`);
+    if (!seen.has("reconnecting") && !seen.has("stopped")) throw new Error("the wall said live all through the silence");
+    const resumed = subscribes.find((s) => s.n > mutedUpTo);
+    if (!resumed) throw new Error("the new socket sent no subscribe");
+    if (resumed.since === null || resumed.since < seqBefore) throw new Error(`resumed with since=${resumed.since}, expected >= ${seqBefore}`);
+    if (await page.isVisible("#feed-warning")) throw new Error("the banner still shows once live again");
+    // And the new socket carries changes.
+    const created = await rest("POST", "/api/v1/incidents", tokens.coordinator, {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [44.1, 36.1] },
+      properties: {
+        occurred_at: new Date(Date.now() - 600000).toISOString(),
+        event_type: "violence_against_civilians",
+        sub_event_type: "attack",
+        severity: 2,
+        fatalities: 0,
+        verification: "reported",
+        marking: "joint",
+        description: `after silence ${unique}`,
+      },
+    });
+    await page.waitForFunction((id) => window.cmcopFeed.features.has(id), created.id, { timeout: 2000 });
+    await page.context().close();
+  });
+
   // --- planner: a closed road blocks the route ----------------------------------------------
   const planner = await newPage(1600, 1000);
   let savedId = null;
