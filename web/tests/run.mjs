@@ -444,6 +444,36 @@ try {
     if (verdict !== "blocked") throw new Error(`verdict ${verdict}, expected blocked`);
     const conflicts = await planner.locator("#conflicts li.conflict").count();
     if (conflicts < 1) throw new Error("no conflict listed");
+    // Issue 18.2: the closure is drawn as blocked (red, striped, its own badge) and named.
+    const name = `Khazer bridge closed ${unique}`;
+    const by = await planner.textContent("#verdict .verdict-by");
+    if (!by || !by.includes(name)) throw new Error(`the verdict does not name what blocks: ${by}`);
+    const row = planner.locator("#conflicts li.conflict.effect-blocked", { hasText: name });
+    if ((await row.count()) !== 1) throw new Error("the closure is not listed as blocked by its description");
+    const look = await row.evaluate((li) => {
+      const cs = getComputedStyle(li);
+      return { border: cs.borderInlineStartColor, image: cs.backgroundImage, badge: li.querySelector(".effect-badge").textContent };
+    });
+    if (look.border !== "rgb(255, 59, 48)") throw new Error(`blocked row border ${look.border}`);
+    if (!look.image.includes("repeating-linear-gradient")) throw new Error("the blocked row has no pattern");
+    if (!/block/i.test(look.badge)) throw new Error(`badge ${look.badge}`);
+    const caution = planner.locator("#conflicts li.conflict.effect-caution");
+    if ((await caution.count()) > 0) {
+      const b = await caution.first().evaluate((li) => getComputedStyle(li).borderInlineStartColor);
+      if (b === "rgb(255, 59, 48)") throw new Error("a caution row is red");
+    }
+    if ((await planner.locator(".conflict-number.conflict-blocked").count()) < 1) throw new Error("no blocked marker on the map");
+    // Numbered markers never hide each other.
+    await planner.waitForTimeout(600);
+    const boxes = await planner.$$eval(".conflict-number", (els) => els.map((e) => e.getBoundingClientRect().toJSON()));
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i];
+        const b = boxes[j];
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > a.width / 2 && h > a.height / 2) throw new Error(`markers ${i + 1} and ${j + 1} cover each other`);
+      }
     await shot(planner, "planner");
   });
 
