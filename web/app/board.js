@@ -22,7 +22,7 @@ const TABLES = {
       ["name", (p) => p.name],
       ["org", (p) => p.org],
       ["status", (p) => p.status, true],
-      ["notification", (p) => p.notification, true],
+      ["notification", (p) => notificationText(p)],
       ["window_start", (p) => p.window_start],
       ["window_end", (p) => p.window_end],
       ["vehicles", (p) => (p.vehicles ? p.vehicles.count : null)],
@@ -53,6 +53,35 @@ const TABLES = {
     ],
   },
 };
+
+/** The signed-in user ({role, org, name}), set once the session is known. */
+let ME = { role: "", org: "" };
+/** Roles that acknowledge notifications (the server's gate decides; this only words the board). */
+const ACKNOWLEDGERS = new Set(["military_liaison"]);
+
+/** Who acknowledged a movement's notification, by organisation, and whether it awaits ours. */
+function ackState(p) {
+  const by = Array.isArray(p.acknowledged_by) ? p.acknowledged_by : [];
+  const notified = p.notification && p.notification !== "draft";
+  const awaitsMe = Boolean(notified && ACKNOWLEDGERS.has(ME.role) && !by.includes(ME.org));
+  const start = Date.parse(p.window_start);
+  // A departure already past while the notification still waits: flagged, never silent.
+  const departed = Boolean(notified && start < Date.now() && (awaitsMe || by.length === 0) && (p.status === "planned" || !p.status));
+  return { by, notified, awaitsMe, departed };
+}
+
+/**
+ * The notification cell: "acknowledged" never stands alone; it says by whom, and a row still
+ * waiting for the reader's organisation says so (as the "awaiting" list does).
+ */
+function notificationText(p) {
+  if (!p.notification) return "";
+  const { by, notified, awaitsMe } = ackState(p);
+  if (!notified) return term(p.notification);
+  const parts = [by.length ? t("board.ack_by", { orgs: by.join(", ") }) : t("board.ack_none")];
+  if (awaitsMe) parts.push(t("board.ack_awaits_yours", { org: ME.org }));
+  return parts.join(" · ");
+}
 
 function show(key, value, isTerm) {
   if (value === null || value === undefined || value === "") return "";
@@ -166,10 +195,14 @@ class Table {
       tr.dataset.id = f.id;
       const st = f.properties[this.spec.status];
       tr.className = `status-${st}` + (f.properties.stale ? " stale" : "") + (f.id === this.selected ? " selected" : "");
+      const ack = this.layer === "movements" ? ackState(f.properties) : null;
+      if (ack && ack.awaitsMe) tr.classList.add("awaits-me");
       cells.forEach((c, i) => {
         const td = tr.insertCell();
         td.textContent = c;
         if (cols[i][0] === this.spec.status) td.className = "status-cell";
+        if (cols[i][0] === "notification") td.className = "notification-cell";
+        if (ack && ack.departed && cols[i][0] === "window_start") td.append(" ", departedTag());
         if (i === 0 && f.properties.exercise) {
           const tag = document.createElement("span");
           tag.className = "tag exercise";
@@ -188,11 +221,20 @@ class Table {
   }
 }
 
+/** The "departure passed" flag of a movement still waiting for acknowledgement. */
+function departedTag() {
+  const tag = document.createElement("span");
+  tag.className = "tag departed";
+  tag.textContent = t("board.departed");
+  return tag;
+}
+
 if (requireSession()) {
   await initI18n();
   languageButton(document.getElementById("lang"));
   document.getElementById("signout").addEventListener("click", () => signOut());
   const me = await whoami();
+  ME = me;
   const whoEl = document.getElementById("who");
   const showWho = () => (whoEl.textContent = `${term(me.role)} · ${me.org}`);
   showWho();
@@ -234,7 +276,17 @@ if (requireSession()) {
       b.className = "link";
       b.textContent = `${f.properties.name || f.id} · ${f.properties.org} · ${fmtDateTime(f.properties.window_start)}`;
       b.addEventListener("click", () => select(f.id));
+      li.dataset.id = f.id;
       li.append(b);
+      // The list and the row agree: the list says who has acknowledged already.
+      const by = Array.isArray(f.properties.acknowledged_by) ? f.properties.acknowledged_by : [];
+      if (by.length) {
+        const note = document.createElement("span");
+        note.className = "muted";
+        note.textContent = " · " + t("board.ack_by", { orgs: by.join(", ") });
+        li.append(note);
+      }
+      if (ackState(f.properties).departed) li.append(" ", departedTag());
       ul.append(li);
     }
     document.getElementById("awaiting-empty").hidden = features.length > 0;
@@ -283,6 +335,7 @@ if (requireSession()) {
 
   function select(id) {
     selected = id;
+    confirmFor = null;
     for (const table of Object.values(tables)) {
       table.selected = id;
       table.render();
@@ -321,9 +374,17 @@ if (requireSession()) {
       isMovement && me.role === "military_liaison" && p.notification && p.notification !== "draft" &&
       !(p.acknowledged_by || []).includes(me.org);
     document.getElementById("notify").hidden = !mayNotify;
-    document.getElementById("acknowledge").hidden = !mayAck;
+    const confirming = mayAck && confirmFor === selected;
+    document.getElementById("acknowledge").hidden = !mayAck || confirming;
     document.getElementById("ack-note").hidden = !mayAck;
+    document.getElementById("ack-confirm").hidden = !confirming;
+    if (confirming) {
+      document.getElementById("ack-confirm-text").textContent = t("action.ack_confirm", { name: p.name || f.id, org: me.org });
+    }
   }
+
+  /** The movement whose acknowledgement waits for a second click ("Confirm"), or null. */
+  let confirmFor = null;
 
   async function act(kind) {
     const out = document.getElementById("action-result");
@@ -338,7 +399,22 @@ if (requireSession()) {
     refreshAwaiting();
   }
   document.getElementById("notify").addEventListener("click", () => act("notify"));
-  document.getElementById("acknowledge").addEventListener("click", () => act("acknowledge"));
+  // Acknowledging asks first: one stray click must not tell a convoy its notice was received.
+  document.getElementById("acknowledge").addEventListener("click", () => {
+    confirmFor = selected;
+    renderDetail();
+    document.getElementById("acknowledge-confirm").focus();
+  });
+  document.getElementById("acknowledge-confirm").addEventListener("click", () => {
+    if (confirmFor !== selected) return;
+    confirmFor = null;
+    act("acknowledge");
+    renderDetail();
+  });
+  document.getElementById("acknowledge-cancel").addEventListener("click", () => {
+    confirmFor = null;
+    renderDetail();
+  });
 
   onLanguageChange(() => {
     showWho();

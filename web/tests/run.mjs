@@ -494,12 +494,69 @@ try {
     await board.waitForSelector("#acknowledge:not([hidden])", { timeout: 3000 });
     await shot(board, "board");
     await board.click("#acknowledge");
+    // Acknowledging asks first (issue 18.6): nothing is sent until it is confirmed.
+    await board.waitForSelector("#ack-confirm:not([hidden])", { timeout: 3000 });
+    const before = await rest("GET", `/api/v1/movements/${savedId}`, tokens.military_liaison);
+    if ((before.properties.acknowledged_by || []).includes("IQ-ARMY")) throw new Error("acknowledged before the confirmation");
+    await board.click("#acknowledge-confirm");
     await board.waitForSelector("#action-result.ok", { timeout: 3000 });
     await board.waitForFunction(
       (name) => ![...document.querySelectorAll("#awaiting button")].some((b) => b.textContent.includes(name)),
       `Convoy ${unique}`,
       { timeout: 3000 },
     );
+  });
+
+  await check("acknowledgement is per organisation; a passed departure is flagged; cancel sends nothing", async () => {
+    // Notified, departed an hour ago, acknowledged by PESHMERGA only: IQ-ARMY still owes it.
+    const mv = await rest("POST", "/api/v1/movements", tokens.convoy_planner, {
+      type: "Feature",
+      geometry: { type: "LineString", coordinates: [[44.01, 36.19], [43.15, 36.34]] },
+      properties: {
+        name: `Late run ${unique}`,
+        mode: "road",
+        window_start: new Date(Date.now() - 3600000).toISOString(),
+        window_end: new Date(Date.now() + 5 * 3600000).toISOString(),
+        marking: "joint",
+        vehicles: { count: 3 },
+      },
+    });
+    await rest("POST", `/api/v1/movements/${mv.id}/notify`, tokens.convoy_planner);
+    await rest("POST", `/api/v1/movements/${mv.id}/acknowledge`, tokens.military_liaison_2);
+    const row = `#table-movements tr[data-id="${mv.id}"]`;
+    await board.waitForFunction(
+      (sel) => {
+        const cell = document.querySelector(`${sel} .notification-cell`);
+        return cell && cell.textContent.includes("PESHMERGA");
+      },
+      row,
+      { timeout: 3000 },
+    );
+    const cell = await board.textContent(`${row} .notification-cell`);
+    if (!/acknowledged by PESHMERGA/.test(cell) || !/awaiting IQ-ARMY/.test(cell)) throw new Error(`the row says: ${cell}`);
+    if (!(await board.locator(`${row}.awaits-me`).count())) throw new Error("the row is not marked as awaiting us");
+    if (!(await board.locator(`${row} .tag.departed`).count())) throw new Error("the passed departure is not flagged on the row");
+    // The to-do list agrees with the row, and flags the departure too.
+    const item = `#awaiting li[data-id="${mv.id}"]`;
+    await board.waitForSelector(item, { timeout: 3000 });
+    const listed = await board.textContent(item);
+    if (!listed.includes("PESHMERGA")) throw new Error(`the awaiting list says: ${listed}`);
+    if (!(await board.locator(`${item} .tag.departed`).count())) throw new Error("the passed departure is not flagged in the list");
+    // Cancel sends nothing.
+    await board.click(`${item} button`);
+    await board.click("#acknowledge");
+    await board.waitForSelector("#ack-confirm:not([hidden])", { timeout: 3000 });
+    const text = await board.textContent("#ack-confirm-text");
+    if (!text.includes(`Late run ${unique}`) || !text.includes("IQ-ARMY")) throw new Error(`the confirmation says: ${text}`);
+    await shot(board, "board-ack-confirm");
+    await board.click("#acknowledge-cancel");
+    await board.waitForSelector("#ack-confirm", { state: "hidden", timeout: 3000 });
+    await board.waitForTimeout(300);
+    const after = await rest("GET", `/api/v1/movements/${mv.id}`, tokens.military_liaison);
+    if ((after.properties.acknowledged_by || []).includes("IQ-ARMY")) throw new Error("cancel acknowledged it");
+    // A movement nobody else acknowledged reads "not acknowledged", never plain "acknowledged".
+    const plain = await board.$$eval("#table-movements .notification-cell", (cells) => cells.map((c) => c.textContent.trim()));
+    if (plain.some((c) => c === "acknowledged")) throw new Error("a row says plain 'acknowledged'");
   });
 
   // --- Arabic -------------------------------------------------------------------------------
