@@ -6,6 +6,7 @@
 import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
 import { LiveFeed } from "./live.js";
+import { alertRow, filterAlerts, mergeAlerts, NEW_MS } from "./alerts.js";
 import { createMap, ItemLayers } from "./map.js";
 
 const TIME_FIELDS = new Set([
@@ -114,6 +115,9 @@ class Table {
     this.status = "";
     this.features = [];
     this.selected = null;
+    /** The feature object last shown per id, and when each changed (live, after the first picture). */
+    this.seen = null;
+    this.changedAt = new Map();
     const sec = document.createElement("section");
     sec.className = "board-section";
     sec.id = "section-" + layer;
@@ -163,6 +167,16 @@ class Table {
   }
 
   update(features) {
+    // The feed replaces a feature's object when it changes: a new object is a change.
+    const now = Date.now();
+    const first = this.seen === null;
+    const seen = new Map();
+    for (const f of features) {
+      seen.set(f.id, f);
+      if (!first && this.seen.get(f.id) !== f) this.changedAt.set(f.id, now);
+    }
+    this.seen = seen;
+    for (const [id, at] of this.changedAt) if (now - at > NEW_MS || !seen.has(id)) this.changedAt.delete(id);
     this.features = features;
     this.render();
   }
@@ -197,12 +211,20 @@ class Table {
       tr.className = `status-${st}` + (f.properties.stale ? " stale" : "") + (f.id === this.selected ? " selected" : "");
       const ack = this.layer === "movements" ? ackState(f.properties) : null;
       if (ack && ack.awaitsMe) tr.classList.add("awaits-me");
+      const fresh = this.changedAt.has(f.id) && Date.now() - this.changedAt.get(f.id) < NEW_MS;
+      if (fresh) tr.classList.add("just-changed");
       cells.forEach((c, i) => {
         const td = tr.insertCell();
         td.textContent = c;
         if (cols[i][0] === this.spec.status) td.className = "status-cell";
         if (cols[i][0] === "notification") td.className = "notification-cell";
         if (ack && ack.departed && cols[i][0] === "window_start") td.append(" ", departedTag());
+        if (i === 0 && fresh) {
+          const tag = document.createElement("span");
+          tag.className = "tag new";
+          tag.textContent = t("tag.new");
+          td.prepend(tag, " ");
+        }
         if (i === 0 && f.properties.exercise) {
           const tag = document.createElement("span");
           tag.className = "tag exercise";
@@ -305,25 +327,26 @@ if (requireSession()) {
   // Alerts logged before this page opened (the most recent, any state); live ones follow.
   api("/api/v1/alerts?state=recent")
     .then((r) => {
-      const seen = new Set(feed.alerts.map((a) => a.id));
-      for (const a of r.alerts || []) if (!seen.has(a.id)) feed.alerts.push(a);
-      feed.alerts.sort((a, b) => b.id - a.id);
-      feed.alerts.length = Math.min(feed.alerts.length, 200);
+      mergeAlerts(feed, r.alerts);
       renderAlerts();
     })
     .catch((e) => console.warn("alerts:", e.message));
 
+  /** The alerts panel at the top: active or ended, newest first; a row opens its movement. */
+  const alertsFilter = document.getElementById("alerts-filter");
+  alertsFilter.addEventListener("change", () => renderAlerts());
   function renderAlerts() {
-    if (!feed.alerts.length) return;
-    const body = document.querySelector("#table-alerts tbody");
-    body.replaceChildren();
-    for (const a of feed.alerts) {
-      const tr = body.insertRow();
-      tr.insertCell().textContent = fmtDateTime(a.at || a.received_at);
-      tr.insertCell().textContent = `${term(a.kind)} (${term(a.state)})`;
-      tr.insertCell().textContent = a.message || "";
-    }
+    const shown = filterAlerts(feed.alerts, alertsFilter.value);
+    const ul = document.getElementById("alerts-list");
+    ul.replaceChildren(...shown.map((a) => alertRow(a, { onOpen: (id) => select(id) })));
+    document.getElementById("alerts-empty").hidden = shown.length > 0;
+    document.getElementById("alerts-count").textContent = `${fmtNumber(shown.length)} / ${fmtNumber(feed.alerts.length)}`;
   }
+  // The "new" cues fade: redraw now and then even when nothing changes.
+  setInterval(() => {
+    renderAlerts();
+    for (const table of Object.values(tables)) if (table.changedAt.size) table.render();
+  }, 10000);
 
   function renderFeedState() {
     const el = document.getElementById("feed-state");

@@ -6,6 +6,8 @@
 import { requireSession } from "./session.js";
 import { fmtAge, fmtClock, fmtDate, fmtNumber, initI18n, onLanguageChange, t, term } from "./i18n.js";
 import { LiveFeed } from "./live.js";
+import { alertRow, filterAlerts, mergeAlerts } from "./alerts.js";
+import { api } from "./session.js";
 import { createMap, ItemLayers, renderLegend } from "./map.js";
 import { VIEWS, viewsFromUrl } from "./views.js";
 
@@ -20,6 +22,7 @@ if (requireSession()) {
     onChange: () => {
       items.sync(feed.features.values());
       renderCounts(feed);
+      renderAlerts(feed);
       // Without saved views, the first picture decides the view: all of it, clear of the panels.
       if (!fitted) {
         fitted = true;
@@ -29,11 +32,21 @@ if (requireSession()) {
     onStatus: () => renderStatus(feed),
   }).start();
   window.cmcopFeed = feed;
+  // The conditions active now (live ones follow over the feed), if the role receives alerts.
+  api("/api/v1/alerts?state=active")
+    .then((r) => {
+      mergeAlerts(feed, r.alerts);
+      renderAlerts(feed);
+    })
+    .catch((e) => console.warn("alerts:", e.message));
+  renderAlerts(feed);
+  setInterval(() => renderAlerts(feed), 10000);
 
   renderLegend(document.getElementById("legend"));
   onLanguageChange(() => {
     renderLegend(document.getElementById("legend"));
     renderCounts(feed);
+    renderAlerts(feed);
     renderStatus(feed);
   });
 
@@ -73,6 +86,15 @@ function fitPicture(map, items) {
   });
 }
 
+/** The wall's alerts: the active ones, newest first, the few that fit (4); the count of all. */
+function renderAlerts(feed) {
+  const active = filterAlerts(feed.alerts, "active");
+  document.getElementById("wall-alerts-list").replaceChildren(...active.slice(0, 4).map((a) => alertRow(a)));
+  document.getElementById("wall-alerts-none").hidden = active.length > 0;
+  document.getElementById("wall-alerts-count").textContent = active.length ? `(${fmtNumber(active.length)})` : "";
+  document.getElementById("wall-alerts").classList.toggle("has-alerts", active.length > 0);
+}
+
 function renderClocks() {
   const now = new Date();
   document.getElementById("clock-utc").textContent = fmtClock(now, "UTC");
@@ -96,7 +118,7 @@ function renderStatus(feed) {
   warning.hidden = !stopped;
   document.body.classList.toggle("feed-stopped", stopped);
   if (stopped) {
-    const since = feed.connected ? feed.lastHeardAt : feed.downSince;
+    const since = feed.lostAt();
     document.getElementById("feed-warning-detail").textContent = t("wall.stopped_detail", {
       age: fmtAge((now - since) / 1000),
     });

@@ -416,6 +416,59 @@ try {
     await page.context().close();
   });
 
+  // --- alerts: on the wall within 2 s, and at the top of the board (issue 18.5) ------------
+  await check("an alert shows on the wall within 2 s and at the top of the board, clickable, filterable, new", async () => {
+    const coordBoard = await newPage(1600, 1000);
+    await signIn(coordBoard, tokens.coordinator, "/board");
+    await coordBoard.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    // The alerts panel is the first thing on the board.
+    const first = await coordBoard.evaluate(() => document.querySelector(".board-tables").firstElementChild.id);
+    if (first !== "section-alerts") throw new Error(`the board starts with ${first}, not the alerts`);
+    const mv = await rest("POST", "/api/v1/movements", tokens.convoy_planner, {
+      type: "Feature",
+      geometry: { type: "LineString", coordinates: [[44.2, 35.4], [44.6, 35.1]] },
+      properties: {
+        name: `Alerted run ${unique}`,
+        mode: "road",
+        window_start: new Date(Date.now() + 3 * 3600000).toISOString(),
+        window_end: new Date(Date.now() + 9 * 3600000).toISOString(),
+        marking: "joint",
+        vehicles: { count: 2 },
+      },
+    });
+    await rest("POST", `/api/v1/movements/${mv.id}/notify`, tokens.convoy_planner);
+    const closure = await rest("POST", "/api/v1/constraints", tokens.military_liaison, {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [44.4, 35.25] },
+      properties: { category: "hostilities", kind: "checkpoint", status: "closed", description: `Alert closure ${unique}`, marking: "joint" },
+    });
+    const started = Date.now();
+    const row = `#wall-alerts-list li.alert-row[data-movement="${mv.id}"][data-item="${closure.id}"]`;
+    await wall.waitForSelector(row, { timeout: 2000 });
+    console.log(`     the wall showed the alert after ${Date.now() - started} ms`);
+    const text = await wall.textContent(row);
+    if (!text.includes(`Alerted run ${unique}`)) throw new Error(`the wall's alert says: ${text}`);
+    if (!(await wall.locator(`${row}.new`).count())) throw new Error("the wall's new alert has no new cue");
+    await shot(wall, "wall-alert");
+
+    const boardRow = `#alerts-list li.alert-row[data-movement="${mv.id}"][data-item="${closure.id}"]`;
+    await coordBoard.waitForSelector(`${boardRow}.new .tag.new`, { timeout: 3000 });
+    await coordBoard.click(boardRow);
+    await coordBoard.waitForFunction((name) => document.getElementById("detail-title").textContent.includes(name), `Alerted run ${unique}`, { timeout: 3000 });
+    // The movement's row says it just changed.
+    await coordBoard.waitForSelector(`#table-movements tr.just-changed[data-id="${mv.id}"]`, { timeout: 3000 });
+    await shot(coordBoard, "board-alerts");
+    // Retired closure: the alert ends; "active" drops it, "ended" shows it.
+    const del = await fetch(`${base}/api/v1/constraints/${closure.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${tokens.military_liaison}` } });
+    if (del.status !== 204) throw new Error(`retire: ${del.status}`);
+    await coordBoard.waitForSelector(boardRow, { state: "detached", timeout: 3000 });
+    await wall.waitForSelector(row, { state: "detached", timeout: 3000 });
+    await coordBoard.selectOption("#alerts-filter", "ended");
+    await coordBoard.waitForSelector(`${boardRow}.state-ended`, { timeout: 2000 });
+    await coordBoard.selectOption("#alerts-filter", "active");
+    await coordBoard.context().close();
+  });
+
   // --- planner: a closed road blocks the route ----------------------------------------------
   const planner = await newPage(1600, 1000);
   let savedId = null;
