@@ -216,6 +216,8 @@ class Table {
       cells.forEach((c, i) => {
         const td = tr.insertCell();
         td.textContent = c;
+        // The column's name, shown before the value when rows become cards (phone size).
+        td.dataset.label = t("field." + cols[i][0]);
         if (cols[i][0] === this.spec.status) td.className = "status-cell";
         if (cols[i][0] === "notification") td.className = "notification-cell";
         if (ack && ack.departed && cols[i][0] === "window_start") td.append(" ", departedTag());
@@ -365,6 +367,8 @@ if (requireSession()) {
     }
     document.getElementById("action-result").textContent = "";
     renderDetail(true);
+    // On a phone the detail is below the tables: bring it into view.
+    if (matchMedia("(max-width: 760px)").matches) document.getElementById("detail").scrollIntoView({ block: "start" });
   }
 
   function renderDetail(fit = false) {

@@ -635,6 +635,44 @@ try {
     await page.context().close();
   });
 
+  // --- phone size (issue 18.7) -------------------------------------------------------------
+  for (const lang of ["en", "ar"]) {
+    await check(`at 390 px (${lang}) the board, planner and wall have no horizontal overflow and usable tables`, async () => {
+      for (const [path, token] of [["/board", tokens.coordinator], ["/planner", tokens.convoy_planner], ["/wall", tokens.wall_display]]) {
+        const page = await newPage(390, 844);
+        await signIn(page, token, `${path}?lang=${lang}`);
+        await page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+        if (lang === "ar" && path !== "/wall") {
+          if ((await page.evaluate(() => document.documentElement.lang)) !== "ar") {
+            await page.click("#lang");
+          }
+          await page.waitForFunction(() => document.documentElement.dir === "rtl", null, { timeout: 3000 });
+        }
+        await page.waitForTimeout(800);
+        const m = await page.evaluate(() => {
+          const wide = [...document.querySelectorAll("body *")]
+            .filter((e) => {
+              const r = e.getBoundingClientRect();
+              return r.width > 0 && (r.right > innerWidth + 1 || r.left < -1) && !e.closest(".leaflet-container");
+            })
+            .slice(0, 3)
+            .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().left)}..${Math.round(e.getBoundingClientRect().right)}`);
+          const table = document.querySelector("#table-movements tbody tr[data-id]");
+          return {
+            width: document.documentElement.scrollWidth,
+            wide,
+            row: table ? table.getBoundingClientRect().width : null,
+          };
+        });
+        if (m.width > 390) throw new Error(`${path} lays out ${m.width} px wide: ${m.wide.join("; ")}`);
+        if (m.wide.length) throw new Error(`${path}: elements outside the screen: ${m.wide.join("; ")}`);
+        if (path === "/board" && !(m.row > 300)) throw new Error(`a board row is ${m.row} px wide`);
+        await shot(page, `phone${path.replace("/", "-")}-${lang}`);
+        await page.context().close();
+      }
+    });
+  }
+
   // --- the feed stops: the wall warns -------------------------------------------------------
   await check("the wall warns loudly when the server stops", async () => {
     console.log("STOP_SERVER");
