@@ -86,13 +86,14 @@ function fitPicture(map, items) {
   });
 }
 
-/** The wall's alerts: the active ones, newest first, the few that fit (4); the count of all. */
+/** The wall's alerts: the active ones, newest first, the few that fit (3); the count of all. */
 function renderAlerts(feed) {
   const active = filterAlerts(feed.alerts, "active");
-  document.getElementById("wall-alerts-list").replaceChildren(...active.slice(0, 4).map((a) => alertRow(a)));
+  document.getElementById("wall-alerts-list").replaceChildren(...active.slice(0, 3).map((a) => alertRow(a)));
   document.getElementById("wall-alerts-none").hidden = active.length > 0;
   document.getElementById("wall-alerts-count").textContent = active.length ? `(${fmtNumber(active.length)})` : "";
-  document.getElementById("wall-alerts").classList.toggle("has-alerts", active.length > 0);
+  // Shown only while an alert is active: it covers a corner of the map.
+  document.getElementById("wall-alerts").hidden = active.length === 0;
 }
 
 function renderClocks() {

@@ -424,6 +424,8 @@ try {
     // The alerts panel is the first thing on the board.
     const first = await coordBoard.evaluate(() => document.querySelector(".board-tables").firstElementChild.id);
     if (first !== "section-alerts") throw new Error(`the board starts with ${first}, not the alerts`);
+    // The first picture is drawn (what arrives with it is not "new"; what comes after is).
+    await coordBoard.waitForTimeout(500);
     const mv = await rest("POST", "/api/v1/movements", tokens.convoy_planner, {
       type: "Feature",
       geometry: { type: "LineString", coordinates: [[44.2, 35.4], [44.6, 35.1]] },
