@@ -92,14 +92,24 @@ function show(key, value, isTerm) {
   return String(value);
 }
 
+/**
+ * A GeoJSON position ([lon, lat]) as people read it: latitude first, and said so (it was
+ * printed longitude first).
+ */
+function latLon(p) {
+  if (!Array.isArray(p) || p.length < 2) return "";
+  const n = (c) => fmtNumber(c, { maximumFractionDigits: 4 });
+  return t("map.latlon", { lat: n(p[1]), lon: n(p[0]) });
+}
+
 /** A property's value in the detail panel, readable in the language. */
 function detailValue(key, v) {
   if (typeof v === "boolean") return t(v ? "value.yes" : "value.no");
   if (key === "vehicles" && typeof v === "object") {
     return [v.count !== undefined ? fmtNumber(v.count) : "", (v.plates || []).join(", "), v.markings || ""].filter(Boolean).join(" · ");
   }
-  if (key === "waypoints" && Array.isArray(v)) return v.map((w) => w.name || (w.position || []).join(", ")).join(" → ");
-  if (key === "position" && Array.isArray(v)) return v.map((c) => fmtNumber(c, { maximumFractionDigits: 4 })).join(", ");
+  if (key === "waypoints" && Array.isArray(v)) return v.map((w) => w.name || latLon(w.position)).join(" → ");
+  if (key === "position" && Array.isArray(v)) return latLon(v);
   if (Array.isArray(v)) return v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ");
   if (typeof v === "object") return JSON.stringify(v);
   return show(key, v, typeof v === "string" && /^[a-z_]+$/.test(v) && key !== "org");
@@ -366,6 +376,7 @@ if (requireSession()) {
       table.render();
     }
     document.getElementById("action-result").textContent = "";
+    delete document.getElementById("action-result").dataset.key;
     renderDetail(true);
     // On a phone the detail is below the tables: bring it into view.
     if (matchMedia("(max-width: 760px)").matches) document.getElementById("detail").scrollIntoView({ block: "start" });
@@ -417,9 +428,12 @@ if (requireSession()) {
     const out = document.getElementById("action-result");
     try {
       await api(`/api/v1/movements/${encodeURIComponent(selected)}/${kind}`, { method: "POST" });
-      out.textContent = t(kind === "notify" ? "action.notified" : "action.acknowledged");
+      // Kept as a key so a language switch rewords it ("Receipt acknowledged." stayed English).
+      out.dataset.key = kind === "notify" ? "action.notified" : "action.acknowledged";
+      out.textContent = t(out.dataset.key);
       out.className = "ok";
     } catch (e) {
+      delete out.dataset.key;
       out.textContent = t("action.failed", { reason: e.message });
       out.className = "error";
     }
@@ -445,6 +459,8 @@ if (requireSession()) {
 
   onLanguageChange(() => {
     showWho();
+    const result = document.getElementById("action-result");
+    if (result.dataset.key) result.textContent = t(result.dataset.key);
     refreshAwaiting();
     for (const table of Object.values(tables)) table.labels();
     renderDetail();

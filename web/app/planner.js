@@ -47,7 +47,10 @@ if (requireSession()) {
   let lastReport = null;
   let savedId = null;
 
-  const placeName = (w) => (w.place ? t("place." + w.place) : `${fmtNumber(w.lat, { maximumFractionDigits: 3 })}, ${fmtNumber(w.lon, { maximumFractionDigits: 3 })}`);
+  const placeName = (w) =>
+    w.place
+      ? t("place." + w.place)
+      : t("map.latlon", { lat: fmtNumber(w.lat, { maximumFractionDigits: 3 }), lon: fmtNumber(w.lon, { maximumFractionDigits: 3 }) });
 
   function fillPlaces() {
     const sel = document.getElementById("place");

@@ -107,7 +107,10 @@ function renderClocks() {
 function renderStatus(feed) {
   const now = Date.now();
   const last = document.getElementById("last-update");
-  last.textContent = feed.lastChangeAt ? t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) }) : "—";
+  // Relative and absolute, with its zone: "12 s ago · 08:06:35 UTC".
+  last.textContent = feed.lastChangeAt
+    ? `${t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) })} · ${fmtClock(new Date(feed.lastChangeAt), "UTC")} UTC`
+    : "—";
   // One state for the panel and the banner, so they never disagree ("Live" only when live).
   const state = feed.state(now);
   const conn = document.getElementById("connection");

@@ -622,6 +622,9 @@ try {
     });
     const heading = await board.textContent("#section-movements h2");
     if (!/[\u0600-\u06FF]/.test(heading)) throw new Error(`the heading is not Arabic: ${heading}`);
+    // Issue 18.11: strings that stayed English switch too (Leaflet's zoom titles here).
+    const zoom = await board.getAttribute("#detail-map .leaflet-control-zoom-in", "title");
+    if (!/[\u0600-\u06FF]/.test(zoom || "")) throw new Error(`the zoom button's title is not Arabic: ${zoom}`);
     await shot(board, "board-ar");
     await board.click("#lang");
     await board.waitForFunction(() => document.documentElement.dir === "ltr");
