@@ -67,7 +67,10 @@ function ackState(p) {
   const awaitsMe = Boolean(notified && ACKNOWLEDGERS.has(ME.role) && !by.includes(ME.org));
   const start = Date.parse(p.window_start);
   // A departure already past while the notification still waits: flagged, never silent.
-  const departed = Boolean(notified && start < Date.now() && (awaitsMe || by.length === 0) && (p.status === "planned" || !p.status));
+  // En route counts too: a convoy that left unacknowledged matters more, not less.
+  const departed = Boolean(
+    notified && start < Date.now() && (awaitsMe || by.length === 0) && (!p.status || p.status === "planned" || p.status === "en_route"),
+  );
   return { by, notified, awaitsMe, departed };
 }
 
