@@ -405,7 +405,8 @@ if (requireSession()) {
       const dt = document.createElement("dt");
       dt.textContent = t("field." + k) === "field." + k ? k : t("field." + k);
       const dd = document.createElement("dd");
-      dd.textContent = detailValue(k, v);
+      // The detail says what the row says: who acknowledged, and whether we still have to.
+      dd.textContent = k === "notification" ? notificationText(p) : detailValue(k, v);
       dl.append(dt, dd);
     }
     const isMovement = p.layer === "movements";

@@ -601,6 +601,8 @@ try {
     await board.click(`${item} button`);
     await board.click("#acknowledge");
     await board.waitForSelector("#ack-confirm:not([hidden])", { timeout: 3000 });
+    const detail = await board.textContent("#detail-props");
+    if (!/acknowledged by PESHMERGA · awaiting IQ-ARMY/.test(detail)) throw new Error("the detail's notification does not say who acknowledged");
     const text = await board.textContent("#ack-confirm-text");
     if (!text.includes(`Late run ${unique}`) || !text.includes("IQ-ARMY")) throw new Error(`the confirmation says: ${text}`);
     await shot(board, "board-ack-confirm");
