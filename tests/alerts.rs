@@ -192,7 +192,7 @@ async fn alerts_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn a_route_conflict_reaches_the_movements_organisation_and_coordinators_only_once() {
+async fn a_route_conflict_reaches_the_movements_organisation_coordinators_and_walls_only_once() {
     let mut app = app_with(|_| {}).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let unicef = app.token(Role::CivilLiaison, "UNICEF").await;
@@ -222,13 +222,16 @@ async fn a_route_conflict_reaches_the_movements_organisation_and_coordinators_on
     assert!(msg.contains("on its remaining route at km"), "{msg}");
     assert!(a["eta"].as_str().unwrap().starts_with("2030-01-10T"), "{a}");
     to_coord.expect("route_conflict", "raised", Some(&k)).await;
-    // Another civil organisation, the military side and the wall display are not told.
-    for l in [&mut to_unicef, &mut to_army, &mut to_wall] {
+    // A wall display receives every alert it may see (`alerts:all`, for its alerts panel).
+    to_wall.expect("route_conflict", "raised", Some(&k)).await;
+    // Another civil organisation and the military side are not told.
+    for l in [&mut to_unicef, &mut to_army] {
         let got = l.drain().await;
         assert!(got.is_empty(), "not for this viewer: {got:?}");
     }
     assert_eq!(alerts_of(&app, &wfp, "").await.len(), 1);
     assert_eq!(alerts_of(&app, &coord, "").await.len(), 1);
+    assert_eq!(alerts_of(&app, &wall, "").await.len(), 1);
     assert!(alerts_of(&app, &unicef, "").await.is_empty());
     assert!(alerts_of(&app, &army, "").await.is_empty());
 

@@ -41,6 +41,8 @@ async fn pages_work_in_a_real_browser() {
         (Role::MilitaryLiaison, "IQ-ARMY", "military_liaison"),
         (Role::ConvoyPlanner, "WFP", "convoy_planner"),
         (Role::WallDisplay, "JCMC", "wall_display"),
+        // A second military organisation: acknowledgements are per organisation (issue 18.6).
+        (Role::MilitaryLiaison, "PESHMERGA", "military_liaison_2"),
     ] {
         args.push(format!("{name}={}", app.token(role, org).await));
     }

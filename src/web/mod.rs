@@ -53,6 +53,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/session.js",
     "app/i18n.js",
     "app/live.js",
+    "app/alerts.js",
     "app/map.js",
     "app/views.js",
     "app/signin.js",

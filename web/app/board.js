@@ -6,6 +6,7 @@
 import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
 import { LiveFeed } from "./live.js";
+import { alertRow, filterAlerts, mergeAlerts, NEW_MS } from "./alerts.js";
 import { createMap, ItemLayers } from "./map.js";
 
 const TIME_FIELDS = new Set([
@@ -22,7 +23,7 @@ const TABLES = {
       ["name", (p) => p.name],
       ["org", (p) => p.org],
       ["status", (p) => p.status, true],
-      ["notification", (p) => p.notification, true],
+      ["notification", (p) => notificationText(p)],
       ["window_start", (p) => p.window_start],
       ["window_end", (p) => p.window_end],
       ["vehicles", (p) => (p.vehicles ? p.vehicles.count : null)],
@@ -54,6 +55,38 @@ const TABLES = {
   },
 };
 
+/** The signed-in user ({role, org, name}), set once the session is known. */
+let ME = { role: "", org: "" };
+/** Roles that acknowledge notifications (the server's gate decides; this only words the board). */
+const ACKNOWLEDGERS = new Set(["military_liaison"]);
+
+/** Who acknowledged a movement's notification, by organisation, and whether it awaits ours. */
+function ackState(p) {
+  const by = Array.isArray(p.acknowledged_by) ? p.acknowledged_by : [];
+  const notified = p.notification && p.notification !== "draft";
+  const awaitsMe = Boolean(notified && ACKNOWLEDGERS.has(ME.role) && !by.includes(ME.org));
+  const start = Date.parse(p.window_start);
+  // A departure already past while the notification still waits: flagged, never silent.
+  // En route counts too: a convoy that left unacknowledged matters more, not less.
+  const departed = Boolean(
+    notified && start < Date.now() && (awaitsMe || by.length === 0) && (!p.status || p.status === "planned" || p.status === "en_route"),
+  );
+  return { by, notified, awaitsMe, departed };
+}
+
+/**
+ * The notification cell: "acknowledged" never stands alone; it says by whom, and a row still
+ * waiting for the reader's organisation says so (as the "awaiting" list does).
+ */
+function notificationText(p) {
+  if (!p.notification) return "";
+  const { by, notified, awaitsMe } = ackState(p);
+  if (!notified) return term(p.notification);
+  const parts = [by.length ? t("board.ack_by", { orgs: by.join(", ") }) : t("board.ack_none")];
+  if (awaitsMe) parts.push(t("board.ack_awaits_yours", { org: ME.org }));
+  return parts.join(" · ");
+}
+
 function show(key, value, isTerm) {
   if (value === null || value === undefined || value === "") return "";
   if (isTerm) return term(value);
@@ -62,14 +95,24 @@ function show(key, value, isTerm) {
   return String(value);
 }
 
+/**
+ * A GeoJSON position ([lon, lat]) as people read it: latitude first, and said so (it was
+ * printed longitude first).
+ */
+function latLon(p) {
+  if (!Array.isArray(p) || p.length < 2) return "";
+  const n = (c) => fmtNumber(c, { maximumFractionDigits: 4 });
+  return t("map.latlon", { lat: n(p[1]), lon: n(p[0]) });
+}
+
 /** A property's value in the detail panel, readable in the language. */
 function detailValue(key, v) {
   if (typeof v === "boolean") return t(v ? "value.yes" : "value.no");
   if (key === "vehicles" && typeof v === "object") {
     return [v.count !== undefined ? fmtNumber(v.count) : "", (v.plates || []).join(", "), v.markings || ""].filter(Boolean).join(" · ");
   }
-  if (key === "waypoints" && Array.isArray(v)) return v.map((w) => w.name || (w.position || []).join(", ")).join(" → ");
-  if (key === "position" && Array.isArray(v)) return v.map((c) => fmtNumber(c, { maximumFractionDigits: 4 })).join(", ");
+  if (key === "waypoints" && Array.isArray(v)) return v.map((w) => w.name || latLon(w.position)).join(" → ");
+  if (key === "position" && Array.isArray(v)) return latLon(v);
   if (Array.isArray(v)) return v.map((x) => (typeof x === "object" ? JSON.stringify(x) : String(x))).join(", ");
   if (typeof v === "object") return JSON.stringify(v);
   return show(key, v, typeof v === "string" && /^[a-z_]+$/.test(v) && key !== "org");
@@ -85,6 +128,9 @@ class Table {
     this.status = "";
     this.features = [];
     this.selected = null;
+    /** The feature object last shown per id, and when each changed (live, after the first picture). */
+    this.seen = null;
+    this.changedAt = new Map();
     const sec = document.createElement("section");
     sec.className = "board-section";
     sec.id = "section-" + layer;
@@ -134,6 +180,16 @@ class Table {
   }
 
   update(features) {
+    // The feed replaces a feature's object when it changes: a new object is a change.
+    const now = Date.now();
+    const first = this.seen === null;
+    const seen = new Map();
+    for (const f of features) {
+      seen.set(f.id, f);
+      if (!first && this.seen.get(f.id) !== f) this.changedAt.set(f.id, now);
+    }
+    this.seen = seen;
+    for (const [id, at] of this.changedAt) if (now - at > NEW_MS || !seen.has(id)) this.changedAt.delete(id);
     this.features = features;
     this.render();
   }
@@ -166,10 +222,24 @@ class Table {
       tr.dataset.id = f.id;
       const st = f.properties[this.spec.status];
       tr.className = `status-${st}` + (f.properties.stale ? " stale" : "") + (f.id === this.selected ? " selected" : "");
+      const ack = this.layer === "movements" ? ackState(f.properties) : null;
+      if (ack && ack.awaitsMe) tr.classList.add("awaits-me");
+      const fresh = this.changedAt.has(f.id) && Date.now() - this.changedAt.get(f.id) < NEW_MS;
+      if (fresh) tr.classList.add("just-changed");
       cells.forEach((c, i) => {
         const td = tr.insertCell();
         td.textContent = c;
+        // The column's name, shown before the value when rows become cards (phone size).
+        td.dataset.label = t("field." + cols[i][0]);
         if (cols[i][0] === this.spec.status) td.className = "status-cell";
+        if (cols[i][0] === "notification") td.className = "notification-cell";
+        if (ack && ack.departed && cols[i][0] === "window_start") td.append(" ", departedTag());
+        if (i === 0 && fresh) {
+          const tag = document.createElement("span");
+          tag.className = "tag new";
+          tag.textContent = t("tag.new");
+          td.prepend(tag, " ");
+        }
         if (i === 0 && f.properties.exercise) {
           const tag = document.createElement("span");
           tag.className = "tag exercise";
@@ -188,11 +258,20 @@ class Table {
   }
 }
 
+/** The "departure passed" flag of a movement still waiting for acknowledgement. */
+function departedTag() {
+  const tag = document.createElement("span");
+  tag.className = "tag departed";
+  tag.textContent = t("board.departed");
+  return tag;
+}
+
 if (requireSession()) {
   await initI18n();
   languageButton(document.getElementById("lang"));
   document.getElementById("signout").addEventListener("click", () => signOut());
   const me = await whoami();
+  ME = me;
   const whoEl = document.getElementById("who");
   const showWho = () => (whoEl.textContent = `${term(me.role)} · ${me.org}`);
   showWho();
@@ -234,7 +313,17 @@ if (requireSession()) {
       b.className = "link";
       b.textContent = `${f.properties.name || f.id} · ${f.properties.org} · ${fmtDateTime(f.properties.window_start)}`;
       b.addEventListener("click", () => select(f.id));
+      li.dataset.id = f.id;
       li.append(b);
+      // The list and the row agree: the list says who has acknowledged already.
+      const by = Array.isArray(f.properties.acknowledged_by) ? f.properties.acknowledged_by : [];
+      if (by.length) {
+        const note = document.createElement("span");
+        note.className = "muted";
+        note.textContent = " · " + t("board.ack_by", { orgs: by.join(", ") });
+        li.append(note);
+      }
+      if (ackState(f.properties).departed) li.append(" ", departedTag());
       ul.append(li);
     }
     document.getElementById("awaiting-empty").hidden = features.length > 0;
@@ -253,41 +342,47 @@ if (requireSession()) {
   // Alerts logged before this page opened (the most recent, any state); live ones follow.
   api("/api/v1/alerts?state=recent")
     .then((r) => {
-      const seen = new Set(feed.alerts.map((a) => a.id));
-      for (const a of r.alerts || []) if (!seen.has(a.id)) feed.alerts.push(a);
-      feed.alerts.sort((a, b) => b.id - a.id);
-      feed.alerts.length = Math.min(feed.alerts.length, 200);
+      mergeAlerts(feed, r.alerts);
       renderAlerts();
     })
     .catch((e) => console.warn("alerts:", e.message));
 
+  /** The alerts panel at the top: active or ended, newest first; a row opens its movement. */
+  const alertsFilter = document.getElementById("alerts-filter");
+  alertsFilter.addEventListener("change", () => renderAlerts());
   function renderAlerts() {
-    if (!feed.alerts.length) return;
-    const body = document.querySelector("#table-alerts tbody");
-    body.replaceChildren();
-    for (const a of feed.alerts) {
-      const tr = body.insertRow();
-      tr.insertCell().textContent = fmtDateTime(a.at || a.received_at);
-      tr.insertCell().textContent = `${term(a.kind)} (${term(a.state)})`;
-      tr.insertCell().textContent = a.message || "";
-    }
+    const shown = filterAlerts(feed.alerts, alertsFilter.value);
+    const ul = document.getElementById("alerts-list");
+    ul.replaceChildren(...shown.map((a) => alertRow(a, { onOpen: (id) => select(id) })));
+    document.getElementById("alerts-empty").hidden = shown.length > 0;
+    document.getElementById("alerts-count").textContent = `${fmtNumber(shown.length)} / ${fmtNumber(feed.alerts.length)}`;
   }
+  // The "new" cues fade: redraw now and then even when nothing changes.
+  setInterval(() => {
+    renderAlerts();
+    for (const table of Object.values(tables)) if (table.changedAt.size) table.render();
+  }, 10000);
 
   function renderFeedState() {
     const el = document.getElementById("feed-state");
-    const stopped = feed.stopped();
-    el.textContent = stopped ? t("feed.stopped") : feed.connected ? t("feed.live") : t("feed.reconnecting");
-    el.className = "feed-pill " + (stopped ? "down" : feed.connected ? "ok" : "warn");
+    const state = feed.state();
+    el.textContent = t("feed." + state);
+    el.className = "feed-pill " + { live: "ok", reconnecting: "warn", stopped: "down" }[state];
+    el.dataset.state = state;
   }
 
   function select(id) {
     selected = id;
+    confirmFor = null;
     for (const table of Object.values(tables)) {
       table.selected = id;
       table.render();
     }
     document.getElementById("action-result").textContent = "";
+    delete document.getElementById("action-result").dataset.key;
     renderDetail(true);
+    // On a phone the detail is below the tables: bring it into view.
+    if (matchMedia("(max-width: 760px)").matches) document.getElementById("detail").scrollIntoView({ block: "start" });
   }
 
   function renderDetail(fit = false) {
@@ -310,7 +405,8 @@ if (requireSession()) {
       const dt = document.createElement("dt");
       dt.textContent = t("field." + k) === "field." + k ? k : t("field." + k);
       const dd = document.createElement("dd");
-      dd.textContent = detailValue(k, v);
+      // The detail says what the row says: who acknowledged, and whether we still have to.
+      dd.textContent = k === "notification" ? notificationText(p) : detailValue(k, v);
       dl.append(dt, dd);
     }
     const isMovement = p.layer === "movements";
@@ -320,27 +416,55 @@ if (requireSession()) {
       isMovement && me.role === "military_liaison" && p.notification && p.notification !== "draft" &&
       !(p.acknowledged_by || []).includes(me.org);
     document.getElementById("notify").hidden = !mayNotify;
-    document.getElementById("acknowledge").hidden = !mayAck;
+    const confirming = mayAck && confirmFor === selected;
+    document.getElementById("acknowledge").hidden = !mayAck || confirming;
     document.getElementById("ack-note").hidden = !mayAck;
+    document.getElementById("ack-confirm").hidden = !confirming;
+    if (confirming) {
+      document.getElementById("ack-confirm-text").textContent = t("action.ack_confirm", { name: p.name || f.id, org: me.org });
+    }
   }
+
+  /** The movement whose acknowledgement waits for a second click ("Confirm"), or null. */
+  let confirmFor = null;
 
   async function act(kind) {
     const out = document.getElementById("action-result");
     try {
       await api(`/api/v1/movements/${encodeURIComponent(selected)}/${kind}`, { method: "POST" });
-      out.textContent = t(kind === "notify" ? "action.notified" : "action.acknowledged");
+      // Kept as a key so a language switch rewords it ("Receipt acknowledged." stayed English).
+      out.dataset.key = kind === "notify" ? "action.notified" : "action.acknowledged";
+      out.textContent = t(out.dataset.key);
       out.className = "ok";
     } catch (e) {
+      delete out.dataset.key;
       out.textContent = t("action.failed", { reason: e.message });
       out.className = "error";
     }
     refreshAwaiting();
   }
   document.getElementById("notify").addEventListener("click", () => act("notify"));
-  document.getElementById("acknowledge").addEventListener("click", () => act("acknowledge"));
+  // Acknowledging asks first: one stray click must not tell a convoy its notice was received.
+  document.getElementById("acknowledge").addEventListener("click", () => {
+    confirmFor = selected;
+    renderDetail();
+    document.getElementById("acknowledge-confirm").focus();
+  });
+  document.getElementById("acknowledge-confirm").addEventListener("click", () => {
+    if (confirmFor !== selected) return;
+    confirmFor = null;
+    act("acknowledge");
+    renderDetail();
+  });
+  document.getElementById("acknowledge-cancel").addEventListener("click", () => {
+    confirmFor = null;
+    renderDetail();
+  });
 
   onLanguageChange(() => {
     showWho();
+    const result = document.getElementById("action-result");
+    if (result.dataset.key) result.textContent = t(result.dataset.key);
     refreshAwaiting();
     for (const table of Object.values(tables)) table.labels();
     renderDetail();

@@ -85,6 +85,23 @@ export function fmtDateTime(value, timeZone) {
   }).format(d);
 }
 
+/** A time as date, time and its zone ("07/12/2026, 09:14 GMT+3"): never ambiguous on a row. */
+export function fmtDateTimeZone(value, timeZone) {
+  if (!value) return "";
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return new Intl.DateTimeFormat(locale(), {
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    hourCycle: "h23",
+    timeZoneName: "short",
+    timeZone,
+  }).format(d);
+}
+
 export function fmtClock(d, timeZone) {
   return new Intl.DateTimeFormat(locale(), {
     hour: "2-digit",

@@ -2,13 +2,25 @@
 // /api/v1/ws?ticket=..., so the long-lived token never appears in a URL. The feed keeps the
 // features the server sent, by id, and the highest `seq` applied; after a disconnect it
 // reconnects by itself and resumes with `since`, so nothing is lost or applied twice.
+//
+// Silence is a failure too: a socket can stay open with nothing coming through (a dead NAT
+// entry, a proxy holding the connection, a server that stopped answering). The server pings at
+// the WebSocket level every `hub.ping_seconds` (20 s), which a page cannot see, so the feed asks
+// for a `pong` every PING_MS; a socket that has said nothing for SILENT_MS (two pongs missed) is
+// closed and a new one opened at once, resuming with `since`. `state()` is the one answer every
+// page shows: "live" only when the socket is open and was heard from recently.
 
 import { api } from "./session.js";
 
-/** How often the client asks for a `pong`, and when silence means the feed has stopped. */
+/** How often the client asks for a `pong`. */
 const PING_MS = 10000;
-const SILENT_MS = 25000;
-/** A connection down for longer than this counts as a stopped feed. */
+/** Nothing heard for this long: the socket is no longer trusted as live (one pong missed). */
+const QUIET_MS = 15000;
+/** Nothing heard for this long: the socket is closed and a new one opened (two pongs missed). */
+const SILENT_MS = 20000;
+/** How often the watchdog looks at the socket. */
+const WATCH_MS = 1000;
+/** A feed not live for longer than this counts as stopped (the pages' loud warning). */
 const DOWN_MS = 4000;
 
 export class LiveFeed {
@@ -37,13 +49,55 @@ export class LiveFeed {
   start() {
     this.connect();
     setInterval(() => this.ping(), PING_MS);
+    setInterval(() => this.watch(), WATCH_MS);
     return this;
+  }
+
+  /** True when the socket is open and was heard from within QUIET_MS. */
+  live(now = Date.now()) {
+    return this.connected && now - this.lastHeardAt <= QUIET_MS;
+  }
+
+  /**
+   * What the pages show: "live", "reconnecting" (not live, for less than DOWN_MS) or
+   * "stopped" (not live for longer: the picture on screen may be out of date).
+   */
+  state(now = Date.now()) {
+    if (this.live(now)) return "live";
+    const since = this.connected ? this.lastHeardAt + QUIET_MS : this.downSince;
+    return now - since > DOWN_MS ? "stopped" : "reconnecting";
+  }
+
+  /** When the feed was last known good: the start of the outage `state()` reports. */
+  lostAt() {
+    return this.connected ? this.lastHeardAt : this.downSince;
   }
 
   /** True when the feed is down or silent: the picture on screen may be out of date. */
   stopped(now = Date.now()) {
-    if (!this.connected) return now - this.downSince > DOWN_MS;
-    return now - this.lastHeardAt > SILENT_MS;
+    return this.state(now) === "stopped";
+  }
+
+  /** Closes a socket that has been silent for SILENT_MS and opens a new one at once. */
+  watch(now = Date.now()) {
+    if (this.ws && this.connected && now - this.lastHeardAt > SILENT_MS) {
+      const ws = this.ws;
+      // Forget it first: its close event (which may come late, or never, on a dead
+      // connection) must not start a second reconnection.
+      this.ws = null;
+      this.connected = false;
+      this.downSince = this.lastHeardAt;
+      this.silentCloses = (this.silentCloses || 0) + 1;
+      try {
+        ws.close(4000, "silent");
+      } catch {
+        // closing a broken socket may throw; it is forgotten either way
+      }
+      this.onStatus(this);
+      this.retryMs = 500;
+      this.connect();
+    }
+    this.onStatus(this);
   }
 
   async connect() {
@@ -59,6 +113,10 @@ export class LiveFeed {
     this.ws = ws;
     this.incoming = null;
     ws.onopen = () => {
+      if (this.ws !== ws) {
+        ws.close();
+        return;
+      }
       this.connected = true;
       this.retryMs = 500;
       this.lastHeardAt = Date.now();
@@ -69,6 +127,7 @@ export class LiveFeed {
       this.onStatus(this);
     };
     ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
       this.lastHeardAt = Date.now();
       let msg;
       try {

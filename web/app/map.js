@@ -3,7 +3,7 @@
 // an item looks: constraints by status, incidents by type and age, movements by status with
 // their route and last position, stale items dimmed.
 
-import { t, term } from "./i18n.js";
+import { onLanguageChange, t, term } from "./i18n.js";
 
 const L = window.L;
 
@@ -52,6 +52,19 @@ export async function createMap(el, { zoomControl = true, view = { center: [33.3
   const map = L.map(el, { zoomControl, minZoom: 3, maxZoom: 15, worldCopyJump: false, attributionControl: true });
   map.setView(view.center, view.zoom);
   map.attributionControl.setPrefix(false);
+  // Leaflet's zoom buttons carry English titles: word them in the page's language, and again
+  // when it changes.
+  const zoomTitles = () => {
+    for (const [cls, key] of [[".leaflet-control-zoom-in", "map.zoom_in"], [".leaflet-control-zoom-out", "map.zoom_out"]]) {
+      const b = el.querySelector(cls);
+      if (b) {
+        b.title = t(key);
+        b.setAttribute("aria-label", t(key));
+      }
+    }
+  };
+  zoomTitles();
+  onLanguageChange(zoomTitles);
   const resp = await fetch(new URL("../vendor/basemap/countries.geojson", import.meta.url));
   const countries = await resp.json();
   L.geoJSON(countries, {

@@ -32,8 +32,10 @@ if (requireSession()) {
     onChange: () => items.sync(feed.features.values()),
     onStatus: () => {
       const el = document.getElementById("feed-state");
-      el.textContent = feed.stopped() ? t("feed.stopped") : feed.connected ? t("feed.live") : t("feed.reconnecting");
-      el.className = "feed-pill " + (feed.stopped() ? "down" : feed.connected ? "ok" : "warn");
+      const state = feed.state();
+      el.textContent = t("feed." + state);
+      el.className = "feed-pill " + { live: "ok", reconnecting: "warn", stopped: "down" }[state];
+      el.dataset.state = state;
     },
   }).start();
   window.cmcopFeed = feed;
@@ -45,7 +47,10 @@ if (requireSession()) {
   let lastReport = null;
   let savedId = null;
 
-  const placeName = (w) => (w.place ? t("place." + w.place) : `${fmtNumber(w.lat, { maximumFractionDigits: 3 })}, ${fmtNumber(w.lon, { maximumFractionDigits: 3 })}`);
+  const placeName = (w) =>
+    w.place
+      ? t("place." + w.place)
+      : t("map.latlon", { lat: fmtNumber(w.lat, { maximumFractionDigits: 3 }), lon: fmtNumber(w.lon, { maximumFractionDigits: 3 }) });
 
   function fillPlaces() {
     const sel = document.getElementById("place");
@@ -151,32 +156,60 @@ if (requireSession()) {
       return;
     }
     box.hidden = false;
+    const conflicts = lastReport.conflicts || [];
     const v = document.getElementById("verdict");
     v.className = "verdict verdict-" + lastReport.verdict;
     v.dataset.verdict = lastReport.verdict;
-    v.textContent = t("verdict." + lastReport.verdict);
+    const word = document.createElement("div");
+    word.textContent = t("verdict." + lastReport.verdict);
+    v.replaceChildren(word);
+    // A blocked verdict says what blocks it, by the item's own words.
+    const blocking = conflicts.filter((c) => c.effect === "blocked");
+    if (blocking.length) {
+      const by = document.createElement("div");
+      by.className = "verdict-by";
+      by.textContent =
+        blocking.length > 1
+          ? t("planner.blocked_by_more", { name: conflictName(blocking[0]), n: fmtNumber(blocking.length - 1) })
+          : t("planner.blocked_by", { name: conflictName(blocking[0]) });
+      v.append(by);
+    }
     const ol = document.getElementById("conflicts");
     ol.replaceChildren();
-    const conflicts = lastReport.conflicts || [];
     if (!conflicts.length) {
       const li = document.createElement("li");
       li.className = "muted";
       li.textContent = t("planner.no_conflicts");
       ol.append(li);
     }
+    markers.length = 0;
     conflicts.forEach((c, i) => {
+      const blocked = c.effect === "blocked";
       const li = document.createElement("li");
-      li.className = "conflict effect-" + (c.effect || "");
+      li.className = "conflict effect-" + (c.effect || "caution");
       li.dataset.id = c.id;
+      li.dataset.effect = c.effect || "";
       const head = document.createElement("strong");
-      head.textContent = `${fmtNumber(i + 1)}. ${t("layer." + c.layer)} · ${term(c.kind)} · ${term(c.status)}`;
-      const facts = document.createElement("span");
+      const num = document.createElement("span");
+      num.className = "conflict-index";
+      num.textContent = fmtNumber(i + 1);
+      const badge = document.createElement("span");
+      badge.className = "effect-badge";
+      badge.textContent = t("planner.effect_" + (blocked ? "blocked" : "caution"));
+      const name = document.createElement("span");
+      name.className = "conflict-name";
+      name.textContent = conflictName(c);
+      head.append(num, " ", badge, " ", name);
+      const what = document.createElement("div");
+      what.className = "muted";
+      what.textContent = [t("layer." + c.layer), c.kind && term(c.kind), c.status && term(c.status)].filter(Boolean).join(" · ");
+      const facts = document.createElement("div");
       facts.textContent = t("planner.conflict_facts", {
         along: fmtNumber(c.along_m / 1000, { maximumFractionDigits: 1 }),
         distance: fmtNumber(c.distance_m / 1000, { maximumFractionDigits: 1 }),
         eta: fmtDateTime(c.eta),
       });
-      li.append(head, document.createElement("br"), facts);
+      li.append(head, what, facts);
       if (c.reason) {
         const r = document.createElement("div");
         r.className = "muted";
@@ -189,19 +222,61 @@ if (requireSession()) {
       });
       ol.append(li);
       if (f) {
+        // Blocked: a thick red dashed outline and a square marker; caution: a thin amber ring
+        // and a round one. Shape and dash tell them apart without colour.
+        const ringStyle = blocked
+          ? { color: "#ff3b30", weight: 10, opacity: 0.85, dashArray: "14 8", fill: false }
+          : { color: "#ffb300", weight: 8, opacity: 0.6, fill: false };
         const ring = L.geoJSON(f, {
-          style: () => ({ color: "#ffffff", weight: 12, opacity: 0.5, fill: false }),
-          pointToLayer: (_, latlng) => L.circleMarker(latlng, { radius: 18, color: "#ffffff", weight: 3, fill: false }),
+          style: () => ringStyle,
+          pointToLayer: (_, latlng) => L.circleMarker(latlng, { ...ringStyle, radius: 18, weight: blocked ? 4 : 3 }),
           interactive: false,
         });
         ring.addTo(conflictLayer);
         const center = ring.getBounds().getCenter();
-        L.marker(center, {
-          icon: L.divIcon({ className: "conflict-number", html: `<span>${fmtNumber(i + 1)}</span>`, iconSize: [26, 26] }),
-          interactive: false,
-        }).addTo(conflictLayer);
+        const marker = L.marker(center, { title: conflictName(c), interactive: false, zIndexOffset: blocked ? 1000 : 0 });
+        marker.conflict = { blocked, label: `${blocked ? "⊘ " : ""}${fmtNumber(i + 1)}` };
+        markers.push(marker);
+        marker.addTo(conflictLayer);
       }
     });
+    layoutMarkers();
+  }
+
+  /** The numbered markers of the last report, in order along the route. */
+  const markers = [];
+  const MARKER_H = 26;
+  /**
+   * Sets each numbered marker beside the ones before it when they would cover each other at
+   * this zoom (conflicts at one spot, or close together), so every number stays readable.
+   */
+  function layoutMarkers() {
+    const placed = [];
+    for (const m of markers) {
+      const { blocked, label } = m.conflict;
+      const w = blocked ? 40 : 26;
+      const p = map.latLngToLayerPoint(m.getLatLng());
+      let dx = 0;
+      const covers = (x) => placed.some((q) => Math.abs(q.x - x) < (q.w + w) / 2 + 2 && Math.abs(q.y - p.y) < MARKER_H + 2);
+      while (covers(p.x + dx) && dx < 1000) dx += 6;
+      placed.push({ x: p.x + dx, y: p.y, w });
+      m.setIcon(
+        L.divIcon({
+          className: "conflict-number " + (blocked ? "conflict-blocked" : "conflict-caution"),
+          html: `<span>${label}</span>`,
+          iconSize: [w, MARKER_H],
+          iconAnchor: [w / 2 - dx, MARKER_H / 2],
+        }),
+      );
+    }
+  }
+  map.on("zoomend", layoutMarkers);
+
+  /** The item a conflict is about, in its own words: name, description or restriction. */
+  function conflictName(c) {
+    const f = feed.features.get(c.id);
+    const p = (f && f.properties) || {};
+    return p.name || p.description || p.restriction || [t("layer." + c.layer), c.kind && term(c.kind)].filter(Boolean).join(" · ");
   }
 
   document.getElementById("save").addEventListener("click", async () => {

@@ -2,7 +2,7 @@
 // on to the page the user came from or offers the pages.
 
 import { signIn, signOut, token, whoami } from "./session.js";
-import { initI18n, languageButton, t, term } from "./i18n.js";
+import { initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
 
 await initI18n();
 languageButton(document.getElementById("lang"));
@@ -16,7 +16,10 @@ async function showSignedIn() {
     const me = await whoami();
     form.hidden = true;
     document.getElementById("signed-in").hidden = false;
-    document.getElementById("who").textContent = t("signin.as", { role: term(me.role), org: me.org, name: me.name });
+    const who = () => (document.getElementById("who").textContent = t("signin.as", { role: term(me.role), org: me.org, name: me.name }));
+    who();
+    // Worded again when the language changes (it stayed English after switching).
+    onLanguageChange(who);
     if (next && next.startsWith("/") && !next.startsWith("//")) location.replace(next);
     return true;
   } catch {
@@ -32,8 +35,13 @@ form.addEventListener("submit", async (ev) => {
   if (!(await showSignedIn())) {
     sessionStorage.clear();
     error.textContent = t("signin.bad");
+    error.dataset.key = "signin.bad";
     error.hidden = false;
   }
+});
+
+onLanguageChange(() => {
+  if (error.dataset.key) error.textContent = t(error.dataset.key);
 });
 
 document.getElementById("signout").addEventListener("click", () => signOut());

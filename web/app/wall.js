@@ -6,6 +6,8 @@
 import { requireSession } from "./session.js";
 import { fmtAge, fmtClock, fmtDate, fmtNumber, initI18n, onLanguageChange, t, term } from "./i18n.js";
 import { LiveFeed } from "./live.js";
+import { alertRow, filterAlerts, mergeAlerts } from "./alerts.js";
+import { api } from "./session.js";
 import { createMap, ItemLayers, renderLegend } from "./map.js";
 import { VIEWS, viewsFromUrl } from "./views.js";
 
@@ -20,6 +22,7 @@ if (requireSession()) {
     onChange: () => {
       items.sync(feed.features.values());
       renderCounts(feed);
+      renderAlerts(feed);
       // Without saved views, the first picture decides the view: all of it, clear of the panels.
       if (!fitted) {
         fitted = true;
@@ -29,11 +32,21 @@ if (requireSession()) {
     onStatus: () => renderStatus(feed),
   }).start();
   window.cmcopFeed = feed;
+  // The conditions active now (live ones follow over the feed), if the role receives alerts.
+  api("/api/v1/alerts?state=active")
+    .then((r) => {
+      mergeAlerts(feed, r.alerts);
+      renderAlerts(feed);
+    })
+    .catch((e) => console.warn("alerts:", e.message));
+  renderAlerts(feed);
+  setInterval(() => renderAlerts(feed), 10000);
 
   renderLegend(document.getElementById("legend"));
   onLanguageChange(() => {
     renderLegend(document.getElementById("legend"));
     renderCounts(feed);
+    renderAlerts(feed);
     renderStatus(feed);
   });
 
@@ -73,6 +86,16 @@ function fitPicture(map, items) {
   });
 }
 
+/** The wall's alerts: the active ones, newest first, the few that fit (3); the count of all. */
+function renderAlerts(feed) {
+  const active = filterAlerts(feed.alerts, "active");
+  document.getElementById("wall-alerts-list").replaceChildren(...active.slice(0, 3).map((a) => alertRow(a)));
+  document.getElementById("wall-alerts-none").hidden = active.length > 0;
+  document.getElementById("wall-alerts-count").textContent = active.length ? `(${fmtNumber(active.length)})` : "";
+  // Shown only while an alert is active: it covers a corner of the map.
+  document.getElementById("wall-alerts").hidden = active.length === 0;
+}
+
 function renderClocks() {
   const now = new Date();
   document.getElementById("clock-utc").textContent = fmtClock(now, "UTC");
@@ -84,16 +107,22 @@ function renderClocks() {
 function renderStatus(feed) {
   const now = Date.now();
   const last = document.getElementById("last-update");
-  last.textContent = feed.lastChangeAt ? t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) }) : "—";
+  // Relative and absolute, with its zone: "12 s ago · 08:06:35 UTC".
+  last.textContent = feed.lastChangeAt
+    ? `${t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) })} · ${fmtClock(new Date(feed.lastChangeAt), "UTC")} UTC`
+    : "—";
+  // One state for the panel and the banner, so they never disagree ("Live" only when live).
+  const state = feed.state(now);
   const conn = document.getElementById("connection");
-  conn.textContent = feed.connected ? t("feed.live") : t("feed.reconnecting");
-  conn.className = "connection " + (feed.connected ? "ok" : "down");
+  conn.textContent = t("feed." + state);
+  conn.className = "connection " + (state === "live" ? "ok" : "down");
+  conn.dataset.state = state;
   const warning = document.getElementById("feed-warning");
-  const stopped = feed.stopped(now);
+  const stopped = state === "stopped";
   warning.hidden = !stopped;
   document.body.classList.toggle("feed-stopped", stopped);
   if (stopped) {
-    const since = feed.connected ? feed.lastHeardAt : feed.downSince;
+    const since = feed.lostAt();
     document.getElementById("feed-warning-detail").textContent = t("wall.stopped_detail", {
       age: fmtAge((now - since) / 1000),
     });

@@ -339,6 +339,138 @@ try {
     await shot(wall, "wall");
   });
 
+  // --- wall: a silent socket is closed and replaced (issue 18.1) ----------------------------
+  await check("the wall reconnects a silent socket within 30 s, resuming with since; banner and status agree", async () => {
+    const page = await newPage(1920, 1080);
+    // Every WebSocket of the page goes through this route; connections opened up to
+    // `mutedUpTo` are kept open but pass nothing either way, as a dead NAT entry would.
+    let opened = 0;
+    let mutedUpTo = 0;
+    const subscribes = [];
+    await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+      const n = ++opened;
+      const server = ws.connectToServer();
+      const muted = () => n <= mutedUpTo;
+      ws.onMessage((m) => {
+        if (muted()) return;
+        try {
+          const msg = JSON.parse(m);
+          if (msg.type === "subscribe") subscribes.push({ n, since: msg.since ?? null });
+        } catch {}
+        server.send(m);
+      });
+      server.onMessage((m) => {
+        if (!muted()) ws.send(m);
+      });
+    });
+    await signIn(page, tokens.wall_display, "/wall");
+    await page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 3000 });
+    const seqBefore = await page.evaluate(() => window.cmcopFeed.seq);
+    mutedUpTo = opened;
+    const silentFrom = Date.now();
+    // While the socket is silent, sample what the wall says: "Live" never next to the banner.
+    const seen = new Set();
+    let bannerShot = false;
+    while (Date.now() - silentFrom < 30000) {
+      const s = await page.evaluate(() => ({
+        state: document.getElementById("connection").dataset.state,
+        text: document.getElementById("connection").textContent,
+        banner: !document.getElementById("feed-warning").hidden,
+        reconnected: window.cmcopFeed.silentCloses || 0,
+      }));
+      seen.add(s.state);
+      if (s.banner && s.state !== "stopped") throw new Error(`the banner shows while the status says ${s.state} (${s.text})`);
+      if (s.state === "stopped" && !s.banner) throw new Error("the status says stopped without the banner");
+      if (s.banner && !bannerShot) {
+        bannerShot = true;
+        await shot(page, "wall-silent");
+      }
+      if (s.reconnected >= 1 && s.state === "live" && opened > mutedUpTo) break;
+      await page.waitForTimeout(250);
+    }
+    const after = Date.now() - silentFrom;
+    console.log(`     silent for ${after} ms; states seen: ${[...seen].join(", ")}; sockets opened: ${opened}`);
+    if (after >= 30000) throw new Error(`no live socket 30 s after the feed went silent (states ${[...seen].join(", ")})`);
+    if (!seen.has("reconnecting") && !seen.has("stopped")) throw new Error("the wall said live all through the silence");
+    const resumed = subscribes.find((s) => s.n > mutedUpTo);
+    if (!resumed) throw new Error("the new socket sent no subscribe");
+    if (resumed.since === null || resumed.since < seqBefore) throw new Error(`resumed with since=${resumed.since}, expected >= ${seqBefore}`);
+    if (await page.isVisible("#feed-warning")) throw new Error("the banner still shows once live again");
+    // And the new socket carries changes.
+    const created = await rest("POST", "/api/v1/incidents", tokens.coordinator, {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [44.1, 36.1] },
+      properties: {
+        occurred_at: new Date(Date.now() - 600000).toISOString(),
+        event_type: "violence_against_civilians",
+        sub_event_type: "attack",
+        severity: 2,
+        fatalities: 0,
+        verification: "reported",
+        marking: "joint",
+        description: `after silence ${unique}`,
+      },
+    });
+    await page.waitForFunction((id) => window.cmcopFeed.features.has(id), created.id, { timeout: 2000 });
+    await page.context().close();
+  });
+
+  // --- alerts: on the wall within 2 s, and at the top of the board (issue 18.5) ------------
+  await check("an alert shows on the wall within 2 s and at the top of the board, clickable, filterable, new", async () => {
+    const coordBoard = await newPage(1600, 1000);
+    await signIn(coordBoard, tokens.coordinator, "/board");
+    await coordBoard.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    // The alerts panel is the first thing on the board.
+    const first = await coordBoard.evaluate(() => document.querySelector(".board-tables").firstElementChild.id);
+    if (first !== "section-alerts") throw new Error(`the board starts with ${first}, not the alerts`);
+    // The first picture is drawn (what arrives with it is not "new"; what comes after is).
+    await coordBoard.waitForTimeout(500);
+    const mv = await rest("POST", "/api/v1/movements", tokens.convoy_planner, {
+      type: "Feature",
+      geometry: { type: "LineString", coordinates: [[44.2, 35.4], [44.6, 35.1]] },
+      properties: {
+        name: `Alerted run ${unique}`,
+        mode: "road",
+        window_start: new Date(Date.now() + 3 * 3600000).toISOString(),
+        window_end: new Date(Date.now() + 9 * 3600000).toISOString(),
+        marking: "joint",
+        vehicles: { count: 2 },
+      },
+    });
+    await rest("POST", `/api/v1/movements/${mv.id}/notify`, tokens.convoy_planner);
+    const closure = await rest("POST", "/api/v1/constraints", tokens.military_liaison, {
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [44.4, 35.25] },
+      properties: { category: "hostilities", kind: "checkpoint", status: "closed", description: `Alert closure ${unique}`, marking: "joint" },
+    });
+    const started = Date.now();
+    const row = `#wall-alerts-list li.alert-row[data-movement="${mv.id}"][data-item="${closure.id}"]`;
+    await wall.waitForSelector(row, { timeout: 2000 });
+    console.log(`     the wall showed the alert after ${Date.now() - started} ms`);
+    const text = await wall.textContent(row);
+    if (!text.includes(`Alerted run ${unique}`)) throw new Error(`the wall's alert says: ${text}`);
+    if (!(await wall.locator(`${row}.new`).count())) throw new Error("the wall's new alert has no new cue");
+    await shot(wall, "wall-alert");
+
+    const boardRow = `#alerts-list li.alert-row[data-movement="${mv.id}"][data-item="${closure.id}"]`;
+    await coordBoard.waitForSelector(`${boardRow}.new .tag.new`, { timeout: 3000 });
+    await coordBoard.click(boardRow);
+    await coordBoard.waitForFunction((name) => document.getElementById("detail-title").textContent.includes(name), `Alerted run ${unique}`, { timeout: 3000 });
+    // The movement's row says it just changed.
+    await coordBoard.waitForSelector(`#table-movements tr.just-changed[data-id="${mv.id}"]`, { timeout: 3000 });
+    await shot(coordBoard, "board-alerts");
+    // Retired closure: the alert ends; "active" drops it, "ended" shows it.
+    const del = await fetch(`${base}/api/v1/constraints/${closure.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${tokens.military_liaison}` } });
+    if (del.status !== 204) throw new Error(`retire: ${del.status}`);
+    await coordBoard.waitForSelector(boardRow, { state: "detached", timeout: 3000 });
+    await wall.waitForSelector(row, { state: "detached", timeout: 3000 });
+    await coordBoard.selectOption("#alerts-filter", "ended");
+    await coordBoard.waitForSelector(`${boardRow}.state-ended`, { timeout: 2000 });
+    await coordBoard.selectOption("#alerts-filter", "active");
+    await coordBoard.context().close();
+  });
+
   // --- planner: a closed road blocks the route ----------------------------------------------
   const planner = await newPage(1600, 1000);
   let savedId = null;
@@ -367,6 +499,36 @@ try {
     if (verdict !== "blocked") throw new Error(`verdict ${verdict}, expected blocked`);
     const conflicts = await planner.locator("#conflicts li.conflict").count();
     if (conflicts < 1) throw new Error("no conflict listed");
+    // Issue 18.2: the closure is drawn as blocked (red, striped, its own badge) and named.
+    const name = `Khazer bridge closed ${unique}`;
+    const by = await planner.textContent("#verdict .verdict-by");
+    if (!by || !by.includes(name)) throw new Error(`the verdict does not name what blocks: ${by}`);
+    const row = planner.locator("#conflicts li.conflict.effect-blocked", { hasText: name });
+    if ((await row.count()) !== 1) throw new Error("the closure is not listed as blocked by its description");
+    const look = await row.evaluate((li) => {
+      const cs = getComputedStyle(li);
+      return { border: cs.borderInlineStartColor, image: cs.backgroundImage, badge: li.querySelector(".effect-badge").textContent };
+    });
+    if (look.border !== "rgb(255, 59, 48)") throw new Error(`blocked row border ${look.border}`);
+    if (!look.image.includes("repeating-linear-gradient")) throw new Error("the blocked row has no pattern");
+    if (!/block/i.test(look.badge)) throw new Error(`badge ${look.badge}`);
+    const caution = planner.locator("#conflicts li.conflict.effect-caution");
+    if ((await caution.count()) > 0) {
+      const b = await caution.first().evaluate((li) => getComputedStyle(li).borderInlineStartColor);
+      if (b === "rgb(255, 59, 48)") throw new Error("a caution row is red");
+    }
+    if ((await planner.locator(".conflict-number.conflict-blocked").count()) < 1) throw new Error("no blocked marker on the map");
+    // Numbered markers never hide each other.
+    await planner.waitForTimeout(600);
+    const boxes = await planner.$$eval(".conflict-number", (els) => els.map((e) => e.getBoundingClientRect().toJSON()));
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i];
+        const b = boxes[j];
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > a.width / 2 && h > a.height / 2) throw new Error(`markers ${i + 1} and ${j + 1} cover each other`);
+      }
     await shot(planner, "planner");
   });
 
@@ -387,12 +549,71 @@ try {
     await board.waitForSelector("#acknowledge:not([hidden])", { timeout: 3000 });
     await shot(board, "board");
     await board.click("#acknowledge");
+    // Acknowledging asks first (issue 18.6): nothing is sent until it is confirmed.
+    await board.waitForSelector("#ack-confirm:not([hidden])", { timeout: 3000 });
+    const before = await rest("GET", `/api/v1/movements/${savedId}`, tokens.military_liaison);
+    if ((before.properties.acknowledged_by || []).includes("IQ-ARMY")) throw new Error("acknowledged before the confirmation");
+    await board.click("#acknowledge-confirm");
     await board.waitForSelector("#action-result.ok", { timeout: 3000 });
     await board.waitForFunction(
       (name) => ![...document.querySelectorAll("#awaiting button")].some((b) => b.textContent.includes(name)),
       `Convoy ${unique}`,
       { timeout: 3000 },
     );
+  });
+
+  await check("acknowledgement is per organisation; a passed departure is flagged; cancel sends nothing", async () => {
+    // Notified, departed an hour ago, acknowledged by PESHMERGA only: IQ-ARMY still owes it.
+    const mv = await rest("POST", "/api/v1/movements", tokens.convoy_planner, {
+      type: "Feature",
+      geometry: { type: "LineString", coordinates: [[44.01, 36.19], [43.15, 36.34]] },
+      properties: {
+        name: `Late run ${unique}`,
+        mode: "road",
+        window_start: new Date(Date.now() - 3600000).toISOString(),
+        window_end: new Date(Date.now() + 5 * 3600000).toISOString(),
+        marking: "joint",
+        vehicles: { count: 3 },
+      },
+    });
+    await rest("POST", `/api/v1/movements/${mv.id}/notify`, tokens.convoy_planner);
+    await rest("POST", `/api/v1/movements/${mv.id}/acknowledge`, tokens.military_liaison_2);
+    const row = `#table-movements tr[data-id="${mv.id}"]`;
+    await board.waitForFunction(
+      (sel) => {
+        const cell = document.querySelector(`${sel} .notification-cell`);
+        return cell && cell.textContent.includes("PESHMERGA");
+      },
+      row,
+      { timeout: 3000 },
+    );
+    const cell = await board.textContent(`${row} .notification-cell`);
+    if (!/acknowledged by PESHMERGA/.test(cell) || !/awaiting IQ-ARMY/.test(cell)) throw new Error(`the row says: ${cell}`);
+    if (!(await board.locator(`${row}.awaits-me`).count())) throw new Error("the row is not marked as awaiting us");
+    if (!(await board.locator(`${row} .tag.departed`).count())) throw new Error("the passed departure is not flagged on the row");
+    // The to-do list agrees with the row, and flags the departure too.
+    const item = `#awaiting li[data-id="${mv.id}"]`;
+    await board.waitForSelector(item, { timeout: 3000 });
+    const listed = await board.textContent(item);
+    if (!listed.includes("PESHMERGA")) throw new Error(`the awaiting list says: ${listed}`);
+    if (!(await board.locator(`${item} .tag.departed`).count())) throw new Error("the passed departure is not flagged in the list");
+    // Cancel sends nothing.
+    await board.click(`${item} button`);
+    await board.click("#acknowledge");
+    await board.waitForSelector("#ack-confirm:not([hidden])", { timeout: 3000 });
+    const detail = await board.textContent("#detail-props");
+    if (!/acknowledged by PESHMERGA · awaiting IQ-ARMY/.test(detail)) throw new Error("the detail's notification does not say who acknowledged");
+    const text = await board.textContent("#ack-confirm-text");
+    if (!text.includes(`Late run ${unique}`) || !text.includes("IQ-ARMY")) throw new Error(`the confirmation says: ${text}`);
+    await shot(board, "board-ack-confirm");
+    await board.click("#acknowledge-cancel");
+    await board.waitForSelector("#ack-confirm", { state: "hidden", timeout: 3000 });
+    await board.waitForTimeout(300);
+    const after = await rest("GET", `/api/v1/movements/${mv.id}`, tokens.military_liaison);
+    if ((after.properties.acknowledged_by || []).includes("IQ-ARMY")) throw new Error("cancel acknowledged it");
+    // A movement nobody else acknowledged reads "not acknowledged", never plain "acknowledged".
+    const plain = await board.$$eval("#table-movements .notification-cell", (cells) => cells.map((c) => c.textContent.trim()));
+    if (plain.some((c) => c === "acknowledged")) throw new Error("a row says plain 'acknowledged'");
   });
 
   // --- Arabic -------------------------------------------------------------------------------
@@ -403,6 +624,9 @@ try {
     });
     const heading = await board.textContent("#section-movements h2");
     if (!/[\u0600-\u06FF]/.test(heading)) throw new Error(`the heading is not Arabic: ${heading}`);
+    // Issue 18.11: strings that stayed English switch too (Leaflet's zoom titles here).
+    const zoom = await board.getAttribute("#detail-map .leaflet-control-zoom-in", "title");
+    if (!/[\u0600-\u06FF]/.test(zoom || "")) throw new Error(`the zoom button's title is not Arabic: ${zoom}`);
     await shot(board, "board-ar");
     await board.click("#lang");
     await board.waitForFunction(() => document.documentElement.dir === "ltr");
@@ -417,6 +641,44 @@ try {
     await shot(page, "wall-ar");
     await page.context().close();
   });
+
+  // --- phone size (issue 18.7) -------------------------------------------------------------
+  for (const lang of ["en", "ar"]) {
+    await check(`at 390 px (${lang}) the board, planner and wall have no horizontal overflow and usable tables`, async () => {
+      for (const [path, token] of [["/board", tokens.coordinator], ["/planner", tokens.convoy_planner], ["/wall", tokens.wall_display]]) {
+        const page = await newPage(390, 844);
+        await signIn(page, token, `${path}?lang=${lang}`);
+        await page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+        if (lang === "ar" && path !== "/wall") {
+          if ((await page.evaluate(() => document.documentElement.lang)) !== "ar") {
+            await page.click("#lang");
+          }
+          await page.waitForFunction(() => document.documentElement.dir === "rtl", null, { timeout: 3000 });
+        }
+        await page.waitForTimeout(800);
+        const m = await page.evaluate(() => {
+          const wide = [...document.querySelectorAll("body *")]
+            .filter((e) => {
+              const r = e.getBoundingClientRect();
+              return r.width > 0 && (r.right > innerWidth + 1 || r.left < -1) && !e.closest(".leaflet-container");
+            })
+            .slice(0, 3)
+            .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().left)}..${Math.round(e.getBoundingClientRect().right)}`);
+          const table = document.querySelector("#table-movements tbody tr[data-id]");
+          return {
+            width: document.documentElement.scrollWidth,
+            wide,
+            row: table ? table.getBoundingClientRect().width : null,
+          };
+        });
+        if (m.width > 390) throw new Error(`${path} lays out ${m.width} px wide: ${m.wide.join("; ")}`);
+        if (m.wide.length) throw new Error(`${path}: elements outside the screen: ${m.wide.join("; ")}`);
+        if (path === "/board" && !(m.row > 300)) throw new Error(`a board row is ${m.row} px wide`);
+        await shot(page, `phone${path.replace("/", "-")}-${lang}`);
+        await page.context().close();
+      }
+    });
+  }
 
   // --- the feed stops: the wall warns -------------------------------------------------------
   await check("the wall warns loudly when the server stops", async () => {

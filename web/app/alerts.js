@@ -1,0 +1,98 @@
+// Convoy alerts as the board's and the wall's panels show them (issue 18.5): which conditions
+// hold now (the latest alert of each condition is "raised"), which ended, how severe each kind
+// is, and which rows just arrived ("new" for NEW_MS after they were received live).
+
+import { fmtDateTimeZone, t, term } from "./i18n.js";
+
+/** How long a row received live carries its "new" cue. */
+export const NEW_MS = 60000;
+
+/** Severity of each kind: 3 high (the route or the convoy meets a hazard), 1 a notice. */
+const SEVERITY = { route_conflict: 3, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1 };
+export const severityOf = (a) => SEVERITY[a.kind] || 2;
+
+/** A condition's key: alerts of one condition share it (raised, then ended). */
+const conditionKey = (a) => `${a.movement}|${a.condition || a.kind}`;
+
+/**
+ * The alerts to show, newest first: `active` (raised, and not ended since), `ended`, or `all`.
+ * `alerts` is the feed's list (newest first).
+ */
+export function filterAlerts(alerts, which) {
+  if (which === "all") return alerts;
+  const latest = new Map();
+  for (const a of alerts) if (!latest.has(conditionKey(a))) latest.set(conditionKey(a), a);
+  if (which === "ended") return alerts.filter((a) => a.state === "ended");
+  return alerts.filter((a) => a.state === "raised" && latest.get(conditionKey(a)) === a);
+}
+
+/** True for an alert that arrived over the live feed within NEW_MS. */
+export function isNew(a, now = Date.now()) {
+  return Boolean(a.received_at && now - Date.parse(a.received_at) < NEW_MS);
+}
+
+/**
+ * One alert as a list row: severity badge, kind and state, time (with its zone), the message,
+ * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item.
+ */
+export function alertRow(a, { onOpen, now = Date.now() } = {}) {
+  const li = document.createElement("li");
+  const sev = severityOf(a);
+  li.className = `alert-row sev-${sev} state-${a.state}` + (isNew(a, now) ? " new" : "");
+  li.dataset.id = a.id;
+  li.dataset.movement = a.movement || "";
+  li.dataset.item = (a.item && a.item.id) || "";
+  const head = document.createElement("div");
+  head.className = "alert-head";
+  const badge = document.createElement("span");
+  badge.className = "sev-badge";
+  badge.textContent = t("alerts.sev_" + sev);
+  const kind = document.createElement("strong");
+  kind.textContent = `${term(a.kind)} · ${term(a.state)}`;
+  const when = document.createElement("time");
+  when.dateTime = a.at || a.received_at;
+  when.textContent = fmtDateTimeZone(a.at || a.received_at);
+  head.append(badge, " ", kind, " ", when);
+  if (isNew(a, now)) {
+    const tag = document.createElement("span");
+    tag.className = "tag new";
+    tag.textContent = t("tag.new");
+    head.append(" ", tag);
+  }
+  const msg = document.createElement("div");
+  msg.className = "alert-message";
+  msg.textContent = a.message || "";
+  li.append(head, msg);
+  if (onOpen) {
+    li.tabIndex = 0;
+    li.setAttribute("role", "button");
+    const open = () => onOpen(a.movement);
+    li.addEventListener("click", open);
+    li.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        open();
+      }
+    });
+    if (a.item && a.item.id) {
+      const item = document.createElement("button");
+      item.type = "button";
+      item.className = "link alert-item";
+      item.textContent = t("alerts.open_item", { layer: t("layer." + a.item.layer) });
+      item.addEventListener("click", (e) => {
+        e.stopPropagation();
+        onOpen(a.item.id);
+      });
+      li.append(item);
+    }
+  }
+  return li;
+}
+
+/** Merges alerts fetched over REST into the feed's list (newest first, no duplicates). */
+export function mergeAlerts(feed, fetched) {
+  const seen = new Set(feed.alerts.map((a) => a.id));
+  for (const a of fetched || []) if (!seen.has(a.id)) feed.alerts.push(a);
+  feed.alerts.sort((a, b) => b.id - a.id);
+  feed.alerts.length = Math.min(feed.alerts.length, 200);
+}
