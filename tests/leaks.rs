@@ -1300,12 +1300,13 @@ fn named_ids(text: &str) -> HashSet<&str> {
     out
 }
 
-/// Whether alert `a` about movement `m` is addressed to `v` (proto/WEBSOCKET.md `alert`): the
-/// movement's organisation except its wall displays, coordinators, and military liaisons for
-/// `unacknowledged`.
+/// Whether alert `a` about movement `m` is addressed to `v` (proto/WEBSOCKET.md `alert`):
+/// coordinators and wall displays (every alert they may see), the movement's organisation, and
+/// military liaisons for `unacknowledged`.
 fn addressed(v: Who, m: &State, a: &Value) -> bool {
     v.role == Role::Coordinator
-        || (v.org == m.author.org && v.role != Role::WallDisplay)
+        || v.role == Role::WallDisplay
+        || v.org == m.author.org
         || (a["kind"] == "unacknowledged" && v.role == Role::MilitaryLiaison)
 }
 
