@@ -206,6 +206,9 @@ impl Client {
                 self.picture.remove(m["id"].as_str().unwrap());
                 self.changes.push(m.clone());
             }
+            // Convoy alerts reach some of these viewers (a wall display gets every one it may
+            // see); they change nothing of the picture, and their seq still orders the stream.
+            "alert" => {}
             other => panic!("unexpected message {other}: {m}"),
         }
         let seq = m["seq"].as_u64().unwrap();
