@@ -168,6 +168,18 @@ async fn a_subscriber_receives_a_100000_item_snapshot_then_changes() {
     assert_eq!(b_parts, parts);
     let stats = app.state.hub.snapshots().stats();
     assert_eq!((stats.rendered, stats.shared), (1, 1), "{stats:?}");
+    // An operator sees the same on /metrics.
+    let (_, metrics) = app.send(reqwest::Method::GET, "/metrics", None, None).await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    for line in [
+        "cmcop_ws_snapshots_rendered_total 1",
+        "cmcop_ws_snapshots_shared_total 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in /metrics"
+        );
+    }
 
     // Then the live changes.
     let id = app

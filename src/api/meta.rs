@@ -83,6 +83,19 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Times the hub fell behind the journal and made every subscriber resync.",
         hub.resyncs.load(Relaxed),
     );
+    let snapshots = state.hub.snapshots().stats();
+    m.set_extra(
+        "cmcop_ws_snapshots_rendered_total",
+        "counter",
+        "Snapshots rendered (a view at a seq no subscriber had asked for yet).",
+        snapshots.rendered,
+    );
+    m.set_extra(
+        "cmcop_ws_snapshots_shared_total",
+        "counter",
+        "Subscribers served a snapshot already rendered for their view and seq.",
+        snapshots.shared,
+    );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
