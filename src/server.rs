@@ -184,6 +184,10 @@ impl Application {
                 queue: config.hub.outbox_messages,
                 conflated: config.hub.conflated_items,
             },
+            Arc::new(crate::hub::Budget::new(
+                config.hub.memory_budget_mib * 1024 * 1024,
+                config.hub.outbox_bytes(),
+            )),
             crate::hub::Snapshots::new(
                 config.hub.snapshot_part_kib * 1024,
                 config.hub.snapshot_cache_mib * 1024 * 1024,

@@ -96,11 +96,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Subscribers served a snapshot already rendered for their view and seq.",
         snapshots.shared,
     );
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut body = state.metrics.render();
+    body.push_str(&state.hub.budget().render_metrics());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// `GET /api/v1/openapi.json`: like every `/api/` route, for token holders only.

@@ -78,6 +78,11 @@ impl From<WriteError> for ApiError {
                     "storage is unavailable; nothing was written, try again later".into(),
                 )
             }
+            WriteError::Overloaded => ApiError::Unavailable(
+                "the server is writing as fast as it can and its queue is full; nothing was \
+                 written, retry after a second"
+                    .into(),
+            ),
             WriteError::ShuttingDown => {
                 ApiError::Unavailable("the server is shutting down; nothing was written".into())
             }
@@ -184,6 +189,12 @@ impl IntoResponse for ApiError {
         if let ApiError::SignInsLimited { retry_after } = &self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        // Overload, storage down or shutting down: nothing was written, and a client may try
+        // again shortly.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

@@ -66,7 +66,8 @@ pub async fn upgrade(
     Ok(upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(4 * 1024 * 1024)
+        // One frame at a time, within the connection's budget (`hub.connection_budget_kib`).
+        .max_write_buffer_size(state.config.hub.write_buffer_bytes())
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {

@@ -24,7 +24,7 @@ use super::{
 use crate::auth::Identity;
 use crate::hub::message::{self, ClientMessage};
 use crate::hub::wire::SUBPROTOCOLS;
-use crate::hub::{Delivery, Out, Rendered, Start, Subscriber, Wire, WireFrame};
+use crate::hub::{Delivery, Feed, Out, Overflowed, Rendered, Start, Subscriber, Wire, WireFrame};
 use crate::scope::{Exercise, Scope};
 
 /// Close codes (RFC 6455 §7.4.1).
@@ -174,12 +174,13 @@ pub async fn upgrade(
         // Small buffers: tungstenite's defaults cost over 128 KiB per connection.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(4 * 1024 * 1024)
+        // One frame at a time: the connection's budget counts it (`hub.connection_budget_kib`).
+        .max_write_buffer_size(hub_config.write_buffer_bytes())
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let viewer = who.viewer();
-            Connection::new(state, who, viewer, socket, wire)
+            Connection::new(state, who, viewer, socket, wire, Feed::WebSocket)
                 .run()
                 .await;
             drop(guard);
@@ -212,9 +213,16 @@ pub(crate) async fn serve_peer(state: AppState, peer: &str, mut socket: WebSocke
         org: peer.to_string(),
     };
     let viewer = crate::policy::Viewer::peer(peer);
-    Connection::new(state, who, viewer, socket, Wire::default())
-        .run()
-        .await;
+    Connection::new(
+        state,
+        who,
+        viewer,
+        socket,
+        Wire::default(),
+        Feed::Federation,
+    )
+    .run()
+    .await;
     drop(guard);
 }
 
@@ -235,6 +243,8 @@ struct Connection {
     socket: WebSocket,
     /// What this connection's frames look like (subprotocol).
     wire: Wire,
+    /// The channel, for memory budgets and metrics: a client's or a peer centre's feed.
+    feed: Feed,
     sub: Option<Arc<Subscriber>>,
     /// The last sequence number sent, for close reasons (the client resumes from it).
     last_seq: u64,
@@ -257,6 +267,7 @@ impl Connection {
         viewer: crate::policy::Viewer,
         socket: WebSocket,
         wire: Wire,
+        feed: Feed,
     ) -> Connection {
         Connection {
             state,
@@ -264,6 +275,7 @@ impl Connection {
             viewer,
             socket,
             wire,
+            feed,
             sub: None,
             last_seq: 0,
             bad_messages: 0,
@@ -414,7 +426,37 @@ impl Connection {
             WireFrame::Binary(b) => Message::Binary(b),
         };
         let limit = Duration::from_secs(self.state.config.hub.idle_timeout_seconds.max(1));
-        match tokio::time::timeout(limit, self.socket.send(msg)).await {
+        // The frame counts in the server's memory budget while it is being written.
+        let hub = self.state.hub.clone();
+        let writing = hub.budget().writing(self.feed, len);
+        // A subscriber cut for a budget while its client is not reading is closed at once,
+        // not after the write timeout: what it holds is released now.
+        let sub = self.sub.clone();
+        let cut = async {
+            match &sub {
+                Some(s) => s.cut().await,
+                None => std::future::pending().await,
+            }
+        };
+        let sent = tokio::select! {
+            sent = tokio::time::timeout(limit, self.socket.send(msg)) => sent,
+            cut = cut => {
+                drop(writing);
+                tracing::info!(
+                    token = %self.who.name,
+                    channel = self.feed.as_str(),
+                    last_seq = self.last_seq,
+                    reason = cut.reason(),
+                    "subscriber cut while its client was not reading"
+                );
+                return Flow::Close(
+                    CLOSE_TRY_AGAIN,
+                    format!("too slow to keep up ({}); resume with since={}", cut.reason(), self.last_seq),
+                );
+            }
+        };
+        drop(writing);
+        match sent {
             Ok(Ok(())) => Flow::Continue,
             Ok(Err(e)) => {
                 let reason = e.to_string();
@@ -485,6 +527,7 @@ impl Connection {
                 let delivery = Delivery {
                     max_rate_ms: max_rate,
                     min_move_m,
+                    feed: self.feed,
                 };
                 self.subscribe(scope, since, delivery).await
             }
@@ -594,15 +637,26 @@ impl Connection {
         for _ in 0..frames {
             let outs = match sub.drain(max) {
                 Ok(outs) => outs,
-                Err(_) => {
+                Err(Overflowed(cut)) => {
                     self.state
                         .hub
                         .stats
                         .closed_slow
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(
+                        token = %self.who.name,
+                        channel = self.feed.as_str(),
+                        last_seq = self.last_seq,
+                        reason = cut.reason(),
+                        "subscriber cut; told to resume with since"
+                    );
                     return Flow::Close(
                         CLOSE_TRY_AGAIN,
-                        format!("too slow to keep up; resume with since={}", self.last_seq),
+                        format!(
+                            "too slow to keep up ({}); resume with since={}",
+                            cut.reason(),
+                            self.last_seq
+                        ),
                     );
                 }
             };

@@ -120,11 +120,31 @@ pub struct HubConfig {
     pub snapshot_part_kib: usize,
     /// MiB of rendered snapshots kept for later subscribers of the same view and seq.
     pub snapshot_cache_mib: usize,
+    /// What one connection may hold for its client, in KiB: its queued and conflated changes
+    /// and its socket's write buffer together. Over it, the client is cut with a resume point.
+    pub connection_budget_kib: usize,
+    /// What the whole server may hold for its clients, in MiB, every connection together.
+    /// Over it, the connections holding more than their share are cut first.
+    pub memory_budget_mib: usize,
 }
 
 impl HubConfig {
     /// The socket's write buffer holds 4 MiB: a part must fit in it with room to spare.
     pub const MAX_SNAPSHOT_PART_KIB: usize = 2048;
+
+    /// Largest frame of changes the hub sends (a batch), in bytes.
+    pub const MAX_BATCH_FRAME_BYTES: usize = 1024 * 1024;
+
+    /// A socket's write buffer: room for the largest frame (a snapshot part or a batch) and a
+    /// little more.
+    pub fn write_buffer_bytes(&self) -> usize {
+        (self.snapshot_part_kib * 1024).max(Self::MAX_BATCH_FRAME_BYTES) + 64 * 1024
+    }
+
+    /// What one subscriber's outbox may hold: the connection's budget less its write buffer.
+    pub fn outbox_bytes(&self) -> usize {
+        (self.connection_budget_kib * 1024).saturating_sub(self.write_buffer_bytes())
+    }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !(16..=Self::MAX_SNAPSHOT_PART_KIB).contains(&self.snapshot_part_kib) {
@@ -132,6 +152,22 @@ impl HubConfig {
                 "hub.snapshot_part_kib must be from 16 to {} (KiB of one snapshot frame)",
                 Self::MAX_SNAPSHOT_PART_KIB
             )));
+        }
+        let least = 2 * self.write_buffer_bytes().div_ceil(1024);
+        if self.connection_budget_kib < least {
+            return Err(ConfigError::Invalid(format!(
+                "hub.connection_budget_kib must be at least {least} (twice the socket's write \
+                 buffer, which holds one frame of up to {} KiB)",
+                self.write_buffer_bytes() / 1024
+            )));
+        }
+        if self.memory_budget_mib < 16 || self.memory_budget_mib * 1024 < self.connection_budget_kib
+        {
+            return Err(ConfigError::Invalid(
+                "hub.memory_budget_mib must be at least 16 and at least one connection's budget \
+                 (hub.connection_budget_kib)"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -49,6 +49,8 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Commands waiting for the writer before new ones wait at the door.
     pub queue: usize,
+    /// How long a REST or import write waits at the door before it is answered 503 (overload).
+    pub admit_ms: u64,
 }
 
 impl WriterConfig {

@@ -118,6 +118,9 @@ async fn upgrade(
     tracing::info!(addr = %conn.addr, peer = %conn.peer, "federation peer connected");
     let max = state.config.hub.max_message_kib * 1024;
     upgrade
+        .write_buffer_size(0)
+        // One frame at a time, within the connection's budget (`hub.connection_budget_kib`).
+        .max_write_buffer_size(state.config.hub.write_buffer_bytes())
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {

@@ -21,6 +21,7 @@
 //! geodesically, from the position last delivered to it). Both are per subscriber and decided
 //! after the shared rendering, so each change is still encoded once per view.
 
+pub mod budget;
 pub mod message;
 pub mod outbox;
 pub mod protobuf;
@@ -41,9 +42,14 @@ use crate::model::{BBox, Item, Position};
 use crate::picture::{Committed, Live};
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
-pub use outbox::{Limits, Out, Outbox, Pushed};
+pub use budget::{Budget, Feed};
+pub use outbox::{Cut, Limits, Out, Outbox, Pushed};
 pub use snapshot::{Rendered, Snapshots};
 pub use wire::{Shared, Wire, WireFrame};
+
+/// What an item's message weighs before any encoding of it is rendered (a movement with a
+/// route is about this much JSON), for memory budgets.
+const TYPICAL_ITEM_BYTES: usize = 1024;
 
 /// How many journal entries the hub takes per lock.
 const FAN_OUT_CHUNK: usize = 1024;
@@ -65,6 +71,8 @@ pub struct Delivery {
     /// Position-only changes of a movement only when it moved more than this many metres from
     /// the position last delivered to this subscriber.
     pub min_move_m: Option<f64>,
+    /// The channel the subscriber is on, for memory budgets and metrics.
+    pub feed: Feed,
 }
 
 /// A subscription: who, what scope, and the outbox the hub fills.
@@ -82,6 +90,9 @@ pub struct Subscriber {
     outbox: Mutex<Outbox>,
     /// Woken whenever the outbox gets something.
     pub notify: Notify,
+    /// Woken when the subscriber is given up on (`cut`), so that a connection blocked writing
+    /// to a client that does not read closes at once rather than after its write timeout.
+    given_up: Notify,
     /// The encoding this subscriber renders changes in besides JSON (a CoT connection: XML or
     /// TAK), as `Encoding as u8 + 1`; 0 for none. The hub renders it before the change reaches
     /// the outbox (`Hub::set_renderer`), so that subscribers never wait on each other for it.
@@ -103,13 +114,37 @@ impl Subscriber {
         }
     }
 
-    /// Takes up to `max` waiting messages; `Err` when the subscriber overflowed.
+    /// Takes up to `max` waiting messages; `Err` (with the reason) when the subscriber was
+    /// given up on.
     pub fn drain(&self, max: usize) -> Result<Vec<Out>, Overflowed> {
         let mut outbox = self.outbox.lock().unwrap_or_else(|e| e.into_inner());
-        if outbox.is_overflowed() {
-            return Err(Overflowed);
+        if let Some(cut) = outbox.cut() {
+            return Err(Overflowed(cut));
         }
         Ok(outbox.drain(max))
+    }
+
+    /// Resolves once the subscriber has been given up on for its own sake (over a budget, too
+    /// far behind; not a resync of everyone): a connection races its writes against it.
+    pub async fn cut(&self) -> Cut {
+        loop {
+            let woken = self.given_up.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let cut = self.outbox.lock().unwrap_or_else(|e| e.into_inner()).cut();
+            if let Some(cut) = cut.filter(|c| *c != Cut::Resync) {
+                return cut;
+            }
+            woken.await;
+        }
+    }
+
+    /// Bytes waiting in this subscriber's outbox.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bytes()
     }
 
     /// Position thinning: whether the change goes to this subscriber at all. Remembers the
@@ -169,7 +204,8 @@ impl Subscriber {
             Pushed::Conflated => {
                 stats.conflated.fetch_add(1, Ordering::Relaxed);
             }
-            Pushed::Overflow => {}
+            // Woken below too: the connection finds the outbox overflowed and closes.
+            Pushed::Overflow => self.given_up.notify_waiters(),
         }
         self.notify.notify_one();
     }
@@ -217,6 +253,15 @@ impl Shown {
         }
     }
 
+    /// The size of the largest encoding rendered so far, or a typical item's when none is.
+    pub fn size_hint(&self) -> usize {
+        self.encoded
+            .iter()
+            .filter_map(|e| e.get().map(|e| e.bytes.len()))
+            .max()
+            .unwrap_or(TYPICAL_ITEM_BYTES)
+    }
+
     /// The change in `encoding`, rendered by `render` on the first call and shared after it.
     pub fn encoded(
         &self,
@@ -241,9 +286,9 @@ fn geodesic_m(a: Position, b: Position) -> f64 {
     Geodesic::distance(geo::Point::new(a[0], a[1]), geo::Point::new(b[0], b[1]))
 }
 
-/// The subscriber fell too far behind even with conflation.
+/// The subscriber fell too far behind even with conflation, or over a memory budget.
 #[derive(Debug)]
-pub struct Overflowed;
+pub struct Overflowed(pub Cut);
 
 /// How a new subscriber starts.
 pub enum Start {
@@ -281,6 +326,8 @@ pub struct Hub {
     live: Arc<RwLock<Live>>,
     policy: Arc<Policy>,
     limits: Limits,
+    /// What waits for clients, in bytes, for the whole server and per subscriber.
+    budget: Arc<Budget>,
     /// Snapshots rendered once per view and `seq`, shared by its subscribers.
     snapshots: Snapshots,
     pub stats: HubStats,
@@ -328,6 +375,7 @@ impl Hub {
         live: Arc<RwLock<Live>>,
         policy: Arc<Policy>,
         limits: Limits,
+        budget: Arc<Budget>,
         snapshots: Snapshots,
     ) -> Hub {
         let cursor = live
@@ -346,6 +394,7 @@ impl Hub {
             live,
             policy,
             limits,
+            budget,
             snapshots,
             stats: HubStats::default(),
         }
@@ -365,6 +414,11 @@ impl Hub {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The memory budget of what waits for clients, and its counts per channel.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// Registers a subscriber. With `since` inside the journal it resumes from there; otherwise
@@ -429,8 +483,8 @@ impl Hub {
             }
         }
         let outbox = match delivery.max_rate_ms {
-            Some(_) => Outbox::conflating(self.limits),
-            None => Outbox::new(self.limits),
+            Some(_) => Outbox::conflating(self.limits, delivery.feed, self.budget.clone()),
+            None => Outbox::new(self.limits, delivery.feed, self.budget.clone()),
         };
         let id = reg.next_id;
         reg.next_id += 1;
@@ -443,6 +497,7 @@ impl Hub {
             start_after,
             outbox: Mutex::new(outbox),
             notify: Notify::new(),
+            given_up: Notify::new(),
             renders: Default::default(),
         });
         reg.classes.entry(viewer).or_default().push(sub.clone());

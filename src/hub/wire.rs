@@ -203,6 +203,19 @@ impl Shared {
         self.0.protobuf.get_or_init(|| protobuf_of(self.json()))
     }
 
+    /// About how many bytes this message holds for a subscriber, without rendering anything:
+    /// the JSON when it is rendered, else the channel encoding the hub rendered (CoT), else a
+    /// typical item's size. Memory budgets count with it (`hub::outbox`).
+    pub fn size_hint(&self) -> usize {
+        if let Some(json) = self.0.json.get() {
+            return json.len();
+        }
+        match &self.0.shown {
+            Some((_, shown)) => shown.size_hint(),
+            None => 0,
+        }
+    }
+
     /// The JSON message as one DEFLATE segment.
     pub fn json_deflated(&self) -> &Bytes {
         self.0

@@ -112,6 +112,10 @@ pub enum WriteError {
     Retry,
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The writer's queue stayed full for `writer.admit_ms`: more is being written than it
+    /// can commit. Nothing was written; the sender may retry.
+    #[error("the writer is overloaded")]
+    Overloaded,
     #[error("shutting down")]
     ShuttingDown,
 }
@@ -136,6 +140,9 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    /// How long a request that must be answered (REST, import) waits for room in the queue
+    /// before it is refused as overloaded.
+    admit: std::time::Duration,
 }
 
 impl Writer {
@@ -150,16 +157,32 @@ impl Writer {
         command: Command,
     ) -> Result<Outcome, WriteError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request {
-                channel,
-                actor,
-                viewer,
-                command,
-                reply,
-            })
-            .await
-            .map_err(|_| WriteError::ShuttingDown)?;
+        let request = Request {
+            channel,
+            actor,
+            viewer,
+            command,
+            reply,
+        };
+        // Overload: a request with someone waiting for an answer (REST, import) waits a
+        // bounded time for room and is then refused (503, retry); the other channels wait,
+        // and that is their back pressure (a CoT connection stops reading while its writes
+        // are in flight; the link, the demo and the server's own tasks slow down).
+        match self.tx.try_send(request) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(WriteError::ShuttingDown),
+            Err(mpsc::error::TrySendError::Full(request)) => {
+                let send = self.tx.send(request);
+                let sent = if matches!(channel, Channel::Rest | Channel::Import) {
+                    tokio::time::timeout(self.admit, send)
+                        .await
+                        .map_err(|_| WriteError::Overloaded)?
+                } else {
+                    send.await
+                };
+                sent.map_err(|_| WriteError::ShuttingDown)?;
+            }
+        }
         rx.await.map_err(|_| WriteError::ShuttingDown)?
     }
 }
@@ -194,7 +217,10 @@ pub fn writer(
 ) -> (Writer, WriterTask) {
     let (tx, rx) = mpsc::channel(config.writer.queue);
     (
-        Writer { tx },
+        Writer {
+            tx,
+            admit: std::time::Duration::from_millis(config.writer.admit_ms),
+        },
         WriterTask {
             rx,
             store,

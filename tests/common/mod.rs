@@ -407,3 +407,61 @@ fn merge(target: &mut Value, patch: Value) {
         }
     }
 }
+
+/// Writes `n` incidents to the log of `db`, sealed and chained, and a snapshot at the end.
+pub async fn preload(db: &TestDb, n: u64) {
+    let store = cmcop::store::open(&db.url).await.expect("store opens");
+    let at = chrono::Utc::now();
+    let draft = cmcop::model::input::parse_feature(
+        cmcop::model::Layer::Incidents,
+        &incident(json!({})),
+        at,
+    )
+    .unwrap();
+    let template = draft.into_new_item(
+        String::new(),
+        cmcop::model::Layer::Incidents,
+        cmcop::model::input::Author {
+            org: "INSO",
+            side: cmcop::model::Side::Civil,
+        },
+        at,
+    );
+    let mut picture = cmcop::picture::Picture::new();
+    let mut prev = cmcop::log::GENESIS;
+    let mut records = Vec::with_capacity(10_000);
+    for seq in 1..=n {
+        let mut item = template.clone();
+        item.id = format!("inc-{seq:06}");
+        // Spread over northern Iraq, so that a bbox takes some of them.
+        let (x, y) = ((seq % 400) as f64, ((seq / 400) % 250) as f64);
+        item.geometry = cmcop::model::Geometry::Point([42.0 + x * 0.005, 35.0 + y * 0.008]);
+        let event = cmcop::log::Event {
+            seq,
+            at,
+            actor: cmcop::log::Actor {
+                org: "INSO".into(),
+                name: "preload".into(),
+            },
+            layer: cmcop::model::Layer::Incidents,
+            item_id: item.id.clone(),
+            change: cmcop::log::Change::Created(item),
+        };
+        let record = cmcop::log::Record::seal(&event, prev);
+        prev = record.hash;
+        picture.replay(&event, record.hash).expect("applies");
+        records.push(record);
+        if records.len() == 10_000 {
+            store.append(&records).await.expect("appended");
+            records.clear();
+        }
+    }
+    store.append(&records).await.expect("appended");
+    let snapshot = picture.snapshot();
+    let bytes = serde_json::to_vec(&snapshot).unwrap();
+    let taken = cmcop::log::format_time(chrono::Utc::now());
+    store
+        .put_snapshot(snapshot.seq, &taken, &bytes)
+        .await
+        .expect("snapshot stored");
+}

@@ -24,10 +24,18 @@ use crate::cot::mapping;
 use crate::cot::proto;
 use crate::cot::stream::{Frame, Mode, StreamReader};
 use crate::cot::xml::{self, CotEvent};
-use crate::hub::{Start, Subscriber};
+use crate::hub::{Cut, Delivery, Feed, Overflowed, Start, Subscriber};
 use crate::model::{Item, Layer, Side};
 use crate::policy::Viewer;
 use crate::scope::Scope;
+
+/// How a CoT connection follows the hub: every change, counted as the CoT channel.
+fn cot_delivery() -> Delivery {
+    Delivery {
+        feed: Feed::Cot,
+        ..Delivery::default()
+    }
+}
 
 /// How a connection goes on after handling something.
 pub(super) enum Flow {
@@ -73,7 +81,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         let exercise = state.exercise;
         let scope = Scope::everything(exercise);
         let viewer = who.viewer();
-        let (sub, start) = state.hub.subscribe(viewer.clone(), scope.clone(), None);
+        let (sub, start) =
+            state
+                .hub
+                .subscribe_with(viewer.clone(), scope.clone(), None, cot_delivery());
         let (mut rd, writer) = tokio::io::split(io);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%peer, name = %who.name, role = %who.role, org = %who.org, "CoT client connected");
@@ -104,13 +115,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             flow = conn.send(&[offer]).await;
         }
         if let Flow::Continue = flow {
-            let items = match start {
-                Start::Snapshot { items, .. } => items,
+            let (seq, items) = match start {
+                Start::Snapshot { seq, items } => (seq, items),
                 // A subscription without `since` always starts from a snapshot; read the
                 // picture rather than trust that.
                 Start::Resume { .. } => conn.all_items(),
             };
-            flow = conn.send_picture(items).await;
+            flow = conn.send_picture(seq, items).await;
         }
         let idle = Duration::from_secs(cfg.idle_timeout_seconds.max(1));
         let mut deadline = tokio::time::Instant::now() + idle;
@@ -170,8 +181,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                     Err(broadcast::error::RecvError::Closed) => Flow::Close("relay closed"),
                 },
                 _ = refresh.tick() => {
-                    let items = conn.all_items();
-                    conn.send_picture(items).await
+                    let (seq, items) = conn.all_items();
+                    conn.send_picture(seq, items).await
                 }
             };
         }
@@ -190,9 +201,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         let _ = tokio::time::timeout(Duration::from_secs(1), conn.writer.shutdown()).await;
     }
 
-    fn all_items(&self) -> Vec<Arc<Item>> {
+    /// The whole picture now and the `seq` it is at.
+    fn all_items(&self) -> (u64, Vec<Arc<Item>>) {
         let live = self.state.live.read().unwrap_or_else(|e| e.into_inner());
-        live.picture.collect(None)
+        (live.picture.head().0, live.picture.collect(None))
     }
 
     /// The events for one item id as this viewer may see it now: the item, or deletes of the
@@ -224,49 +236,73 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         }
     }
 
-    /// Sends every visible item, and deletes for what the client holds that is gone.
-    async fn send_picture(&mut self, items: Vec<Arc<Item>>) -> Flow {
-        let mut out = Vec::new();
-        let mut ids: HashMap<String, Arc<Item>> = HashMap::new();
-        for item in items {
-            ids.insert(item.id.clone(), item);
+    /// Sends every visible item, and deletes for what the client holds that is gone. The
+    /// picture is rendered once per view and shared with every connection of that view, in
+    /// parts (`picture`): this connection holds one part at a time, not a copy of the picture.
+    async fn send_picture(&mut self, seq: u64, items: Vec<Arc<Item>>) -> Flow {
+        let stale_after = chrono::Duration::seconds(self.state.config.stale_seconds);
+        let picture = self.shared.pictures.get(
+            &self.state.policy,
+            &self.viewer,
+            &self.scope,
+            self.mode,
+            seq,
+            &items,
+            stale_after,
+        );
+        drop(items);
+        let mut now_held: HashSet<Arc<str>, foldhash::fast::RandomState> =
+            HashSet::with_capacity_and_hasher(self.sent.len(), Default::default());
+        let mut k = 0;
+        while let Some(part) = picture.part(k) {
+            if self.state.shutdown.is_cancelled() {
+                return Flow::Close("server shutting down");
+            }
+            now_held.extend(part.keys.iter().cloned());
+            match self.write(&part.bytes).await {
+                Flow::Continue => {}
+                other => return other,
+            }
+            k += 1;
+            if part.last {
+                break;
+            }
         }
-        let mut sorted: Vec<_> = ids.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(b.0));
-        for (id, item) in sorted {
-            self.events_for(id, Some(item), &mut out);
-        }
-        let held: Vec<Arc<str>> = self
+        drop(picture);
+        let gone: Vec<CotEvent> = self
             .sent
             .iter()
-            .filter(|uid| {
-                let id = uid.strip_suffix(mapping::ROUTE_SUFFIX).unwrap_or(uid);
-                !ids.contains_key(id)
-            })
-            .cloned()
+            .filter(|uid| !now_held.contains(*uid))
+            .map(|uid| mapping::delete_event(uid, Utc::now()))
             .collect();
-        for uid in held {
-            self.sent.remove(&uid);
-            out.push(mapping::delete_event(&uid, Utc::now()));
-        }
-        self.send(&out).await
+        self.sent = now_held;
+        self.send(&gone).await
     }
 
     /// The hub says items changed: learn which from the outbox, render their current state.
     async fn on_changes(&mut self) -> Flow {
         let outs = match self.sub.drain(MAX_DRAIN) {
             Ok(outs) => outs,
-            Err(_) => {
-                // Too far behind even conflated: start over from the picture as it is now.
+            Err(Overflowed(Cut::Resync)) => {
+                // The hub gave up on every subscriber: start over from the picture as it is
+                // now (shared with every connection of this view).
                 self.state.hub.unsubscribe(&self.sub);
-                let (sub, _) =
-                    self.state
-                        .hub
-                        .subscribe(self.viewer.clone(), self.scope.clone(), None);
+                let (sub, _) = self.state.hub.subscribe_with(
+                    self.viewer.clone(),
+                    self.scope.clone(),
+                    None,
+                    cot_delivery(),
+                );
                 sub.set_renders(Some(encoding(self.mode)));
                 self.sub = sub;
-                let items = self.all_items();
-                return self.send_picture(items).await;
+                let (seq, items) = self.all_items();
+                return self.send_picture(seq, items).await;
+            }
+            Err(Overflowed(cut)) => {
+                // Too far behind even conflated, or over a memory budget: the client is cut
+                // (logged as the connection closes) and gets the picture when it reconnects.
+                tracing::info!(peer = %self.peer, reason = cut.reason(), "CoT client cut");
+                return Flow::Close(cut.reason());
             }
         };
         if outs.is_empty() {
@@ -331,16 +367,29 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         self.write(&bytes).await
     }
 
-    /// Writes what is already encoded, bounded by `WRITE_TIMEOUT`.
+    /// Writes what is already encoded, bounded by `WRITE_TIMEOUT`; counted in the server's
+    /// memory budget while it is being written.
     async fn write(&mut self, bytes: &[u8]) -> Flow {
         if bytes.is_empty() {
             return Flow::Continue;
         }
+        let hub = self.state.hub.clone();
+        let _writing = hub.budget().writing(Feed::Cot, bytes.len());
+        let sub = self.sub.clone();
         let write = async {
             self.writer.write_all(bytes).await?;
             self.writer.flush().await
         };
-        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        // Cut for a budget while the client is not reading: closed at once (half an event may
+        // have gone; the connection ends, so nothing follows it).
+        let written = tokio::select! {
+            w = tokio::time::timeout(WRITE_TIMEOUT, write) => w,
+            cut = sub.cut() => {
+                tracing::info!(peer = %self.peer, reason = cut.reason(), "CoT client cut");
+                return Flow::Close(cut.reason());
+            }
+        };
+        match written {
             Ok(Ok(())) => Flow::Continue,
             Ok(Err(_)) => Flow::Close("write failed"),
             Err(_) => Flow::Close("too slow to read"),

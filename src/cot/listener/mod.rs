@@ -28,6 +28,7 @@
 mod accept;
 mod connection;
 mod inbound;
+mod picture;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -204,6 +205,8 @@ pub struct Shared {
     /// Open connections per client address, both listeners together.
     per_address: Arc<AddressSlots>,
     next_id: AtomicU64,
+    /// The visible picture as CoT, rendered once per view and shared by its connections.
+    pictures: picture::Pictures,
 }
 
 impl Shared {
@@ -214,6 +217,7 @@ impl Shared {
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             per_address: AddressSlots::new(per_address),
             next_id: AtomicU64::new(1),
+            pictures: picture::Pictures::default(),
         }
     }
 }

@@ -1,0 +1,281 @@
+//! The visible picture as CoT, rendered once per view and shared (issue 19).
+//!
+//! A CoT client gets the whole picture it may see when it connects and again every
+//! `cot.refresh_seconds`. Rendered per connection, a picture of 50,000 items was tens of
+//! megabytes per client, built whole before the first byte left and held until a slow reader
+//! had taken it: twenty slow clients held gigabytes. Now a picture is rendered once per view
+//! (viewer class, encoding, exercise filter) at one sequence number, lazily and in parts of at
+//! most `PART_BYTES`, and every connection of that view writes the same `Bytes`, part by part.
+//!
+//! A picture is shared while any connection is still sending it (a weak reference here), and
+//! only while it is fresh (`FRESH`): CoT events carry their own `stale` time, so a picture
+//! rendered long ago is rendered again rather than sent with old times.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+
+use super::encode;
+use crate::cot::mapping;
+use crate::cot::stream::Mode;
+use crate::model::Item;
+use crate::policy::{Policy, View, Viewer};
+use crate::scope::Scope;
+
+/// Most bytes of CoT in one part (a part larger than this holds a single item).
+pub(super) const PART_BYTES: usize = 256 * 1024;
+/// How long a rendered picture is shared with connections that ask for the same view.
+const FRESH: Duration = Duration::from_secs(60);
+
+/// One part of a picture: the encoded events and the uids they carry.
+pub(super) struct Part {
+    pub bytes: Bytes,
+    pub keys: Vec<Arc<str>>,
+    pub last: bool,
+}
+
+/// The picture one view shows at one `seq`, rendered part by part as connections ask.
+pub(super) struct Picture {
+    pub seq: u64,
+    made: Instant,
+    mode: Mode,
+    stale_after: chrono::Duration,
+    progress: Mutex<Progress>,
+}
+
+struct Progress {
+    /// What the view shows, in id order; emptied once every part is rendered.
+    items: Vec<(Arc<Item>, View)>,
+    next: usize,
+    parts: Vec<Arc<Part>>,
+}
+
+impl Picture {
+    fn new(
+        seq: u64,
+        items: &[Arc<Item>],
+        policy: &Policy,
+        viewer: &Viewer,
+        scope: &Scope,
+        mode: Mode,
+        stale_after: chrono::Duration,
+    ) -> Picture {
+        let mut visible: Vec<(Arc<Item>, View)> = items
+            .iter()
+            .filter_map(|i| policy.decide(i, viewer).map(|v| (i.clone(), v)))
+            .filter(|(i, v)| scope.admits(i, v))
+            .collect();
+        visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        Picture {
+            seq,
+            made: Instant::now(),
+            mode,
+            stale_after,
+            progress: Mutex::new(Progress {
+                items: visible,
+                next: 0,
+                parts: Vec::new(),
+            }),
+        }
+    }
+
+    /// Part `index`, rendering it (and any before it) if no connection has yet; `None` past
+    /// the last part. A picture of nothing is one empty part.
+    pub fn part(&self, index: usize) -> Option<Arc<Part>> {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        while p.parts.len() <= index {
+            if p.parts.last().is_some_and(|last| last.last) {
+                return None;
+            }
+            let part = self.render_next(&mut p);
+            p.parts.push(Arc::new(part));
+        }
+        Some(p.parts[index].clone())
+    }
+
+    fn render_next(&self, p: &mut Progress) -> Part {
+        let now = Utc::now();
+        let mut bytes: Vec<u8> = Vec::with_capacity(PART_BYTES.min(64 * 1024));
+        let mut keys = Vec::new();
+        while let Some((item, view)) = p.items.get(p.next) {
+            let events = mapping::render(item, view, now, self.stale_after);
+            let encoded = encode(&events, self.mode);
+            if !keys.is_empty() && bytes.len() + encoded.len() > PART_BYTES {
+                break;
+            }
+            bytes.extend_from_slice(&encoded);
+            keys.extend(events.into_iter().map(|e| Arc::<str>::from(e.uid)));
+            p.next += 1;
+            // An item that renders to no event still advances; an empty part is only the last.
+        }
+        let last = p.next >= p.items.len();
+        if last {
+            p.items = Vec::new();
+        }
+        Part {
+            bytes: Bytes::from(bytes),
+            keys,
+            last,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    viewer: Viewer,
+    mode: u8,
+    scope: String,
+}
+
+/// The pictures being sent, one per view (see the module's comment).
+#[derive(Default)]
+pub(super) struct Pictures {
+    inner: Mutex<HashMap<Key, Weak<Picture>>>,
+}
+
+impl Pictures {
+    /// The picture of `viewer`'s view at `seq` in `mode`: one being sent already if it is as
+    /// new and fresh, else a new one (`items`: the whole picture at `seq`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn get(
+        &self,
+        policy: &Policy,
+        viewer: &Viewer,
+        scope: &Scope,
+        mode: Mode,
+        seq: u64,
+        items: &[Arc<Item>],
+        stale_after: chrono::Duration,
+    ) -> Arc<Picture> {
+        let key = Key {
+            viewer: viewer.clone(),
+            mode: mode as u8,
+            scope: format!("{scope:?}"),
+        };
+        let usable = |p: &Arc<Picture>| p.seq == seq && p.made.elapsed() < FRESH;
+        if let Some(found) = self.lookup(&key).filter(usable) {
+            return found;
+        }
+        // Filtered outside the lock: connections of other views need not wait.
+        let fresh = Arc::new(Picture::new(
+            seq,
+            items,
+            policy,
+            viewer,
+            scope,
+            mode,
+            stale_after,
+        ));
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = inner.get(&key).and_then(Weak::upgrade).filter(usable) {
+            return found;
+        }
+        inner.insert(key, Arc::downgrade(&fresh));
+        inner.retain(|_, w| w.strong_count() > 0);
+        fresh
+    }
+
+    fn lookup(&self, key: &Key) -> Option<Arc<Picture>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.get(key).and_then(Weak::upgrade)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::input::{parse_feature, Author};
+    use crate::model::{Layer, Role, Side};
+    use crate::scope::Exercise;
+    use serde_json::json;
+
+    fn items(n: usize) -> Vec<Arc<Item>> {
+        let at = Utc::now();
+        let feature = json!({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [43.2, 36.3]},
+            "properties": {
+                "occurred_at": "2026-01-05T10:00:00Z",
+                "event_type": "explosions_remote_violence",
+                "severity": 3, "fatalities": 0,
+                "description": "IED on the road shoulder", "verification": "reported"
+            }
+        });
+        let draft = parse_feature(Layer::Incidents, &feature, at).unwrap();
+        let first = draft.into_new_item(
+            "inc-0".into(),
+            Layer::Incidents,
+            Author {
+                org: "INSO",
+                side: Side::Civil,
+            },
+            at,
+        );
+        (0..n)
+            .map(|i| {
+                let mut item = first.clone();
+                item.id = format!("inc-{i:06}");
+                Arc::new(item)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parts_are_bounded_carry_every_item_once_and_are_shared_per_view() {
+        let policy = Policy::default_policy();
+        let viewer = Viewer::new(Role::Coordinator, "OCHA");
+        let scope = Scope::everything(Exercise::Exclude);
+        let all = items(2000);
+        let stale = chrono::Duration::seconds(1800);
+        let pictures = Pictures::default();
+        let a = pictures.get(&policy, &viewer, &scope, Mode::Xml, 5, &all, stale);
+        let b = pictures.get(&policy, &viewer, &scope, Mode::Xml, 5, &all, stale);
+        assert!(Arc::ptr_eq(&a, &b), "one rendering per view and seq");
+        let mut uids = Vec::new();
+        let mut k = 0;
+        while let Some(part) = a.part(k) {
+            assert!(part.bytes.len() <= PART_BYTES, "part {k}");
+            let again = b.part(k).unwrap();
+            assert_eq!(part.bytes.as_ptr(), again.bytes.as_ptr(), "the same bytes");
+            uids.extend(part.keys.iter().map(|u| u.to_string()));
+            k += 1;
+            if part.last {
+                break;
+            }
+        }
+        assert!(k > 2, "2,000 incidents in parts of 256 KiB: {k} parts");
+        let want: Vec<String> = all.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(uids, want, "every item once, in id order");
+        // Another encoding or another seq is another picture.
+        let tak = pictures.get(&policy, &viewer, &scope, Mode::Protobuf, 5, &all, stale);
+        assert!(!Arc::ptr_eq(&a, &tak));
+        let newer = pictures.get(&policy, &viewer, &scope, Mode::Xml, 6, &all, stale);
+        assert!(!Arc::ptr_eq(&a, &newer));
+        // Nobody sending it: the picture is gone, not kept.
+        let weak = Arc::downgrade(&a);
+        drop((a, b));
+        assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn a_view_that_shows_nothing_is_one_empty_last_part() {
+        let policy = Policy::default_policy();
+        let viewer = Viewer::new(Role::Coordinator, "OCHA");
+        let scope = Scope::everything(Exercise::Exclude);
+        let p = Pictures::default().get(
+            &policy,
+            &viewer,
+            &scope,
+            Mode::Xml,
+            1,
+            &[],
+            chrono::Duration::seconds(60),
+        );
+        let first = p.part(0).unwrap();
+        assert!(first.last && first.bytes.is_empty());
+        assert!(p.part(1).is_none());
+    }
+}
