@@ -12,6 +12,8 @@
 mod append;
 mod cluster;
 mod cot;
+mod fanout;
+mod pictures;
 mod process;
 mod sample;
 mod scrape;
@@ -53,6 +55,12 @@ enum Command {
     /// Cluster mode over NATS JetStream: cross-node latency against single-node, acknowledged
     /// writes per second through HTTP and through JetStream alone.
     Cluster(cluster::Args),
+    /// Fan-out per server core against nats-server as the anchor, readers that do not parse
+    /// (issue 19).
+    Fanout(fanout::Args),
+    /// Large pictures (issue 19): 1,000 to 1,000,000 items taken whole over the WebSocket in
+    /// each encoding and over CoT; first and last frame, bytes, server memory.
+    Pictures(pictures::Args),
     /// Bytes on the wire per WebSocket encoding over the live demo, and the CPU cost of
     /// compression (issue #9). Runs the demo in process.
     Wire(wire::Args),
@@ -78,6 +86,8 @@ fn main() -> ExitCode {
             Command::Subscribers(args) => subscribers::run(args).await,
             Command::Cot(args) => cot::run(args).await,
             Command::Cluster(args) => cluster::run(args).await,
+            Command::Fanout(args) => fanout::run(args).await,
+            Command::Pictures(args) => pictures::run(args).await,
             Command::Wire(args) => wire::run(args).await,
         }
     });
