@@ -3,7 +3,8 @@
 //! The one place where items turn into the JSON that REST, the WebSocket hub and exports send.
 //! It applies a view faithfully (drops hidden fields, snaps every coordinate-bearing value when
 //! precision is reduced) and decides nothing itself: what a view contains is `policy`'s call.
-//! Pure.
+//! It states what is true of the data, though: a federated item whose origin reduced it is
+//! marked `precision_reduced` whatever the view. Pure.
 
 use serde_json::{json, Map, Value};
 
@@ -53,6 +54,12 @@ pub fn render(item: &Item, view: &View) -> Value {
         props.insert("side".into(), json!(item.side));
     }
     let geometry = match view.precision_m() {
+        // A federated item's geometry was reduced at its origin (to its `precision_m`): exact
+        // as held here, it is still approximate, and says so to everyone.
+        None if item.origin.is_some() && item.common.precision_m.is_some() => {
+            props.insert("precision_reduced".into(), Value::Bool(true));
+            json!(item.geometry)
+        }
         None => json!(item.geometry),
         Some(p) => {
             reduce_properties(item.layer, &mut props, p);

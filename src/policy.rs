@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::model::schema::{ENVELOPE_POLICY_FIELDS, LAYERS};
 use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
 
+mod agreement;
 mod rights;
 pub use rights::{read_only_if_federated, Capability, Channel, Refusal, Rights, Scope, Write};
 

@@ -12,14 +12,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cmcop::model::Role;
+use cmcop::cot::stream::{Frame, StreamReader};
+use cmcop::cot::xml::{self, CotEvent};
+use cmcop::model::{Marking, Role};
 use cmcop::Config;
 use common::pki::{tls_connect, Issued, Pki};
 use common::{constraint, incident, movement, Backend, TestApp, TestDb};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -139,6 +143,11 @@ struct Pair {
 
 impl Pair {
     async fn start() -> Pair {
+        Pair::start_with(|_| {}).await
+    }
+
+    /// Both centres, JCC's config changed by `jcc` first.
+    async fn start_with(jcc: impl FnOnce(&mut Config)) -> Pair {
         let pki = Pki::new("federation test CA");
         pki.issue("localhost-jcmc", true);
         pki.issue("localhost-jcc", true);
@@ -149,7 +158,9 @@ impl Pair {
         let jcmc = TestApp::spawn_with(db, config).await;
         let proxy = Proxy::start(jcmc.federation_addr.expect("the feed is on")).await;
         let db = TestDb::new(Backend::Sqlite).await;
-        let config = jcc_config(&db, &pki, proxy.addr);
+        let mut config = jcc_config(&db, &pki, proxy.addr);
+        jcc(&mut config);
+        config.validate().unwrap();
         let jcc = TestApp::spawn_with(db, config).await;
         Pair {
             pki,
@@ -824,4 +835,455 @@ async fn a_certificate_that_names_no_peer_is_refused() {
     assert!(plain.is_err(), "plain HTTP was answered");
     let _ = ws.close(None).await;
     jcmc.stop().await;
+}
+
+/// The next JSON message of a feed or WebSocket (pings skipped).
+async fn next_json<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a message within the patience")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(t.as_str()).expect("JSON");
+        }
+    }
+}
+
+/// The issue's scenario. JCMC shares public and joint; a public closed checkpoint crosses;
+/// JCMC restarts sharing only joint, at a 5 km grid. JCC withdraws the checkpoint and takes
+/// the joint one again as now shared (snapped); when JCMC reopens and retires the checkpoint,
+/// JCC never shows it again. On the wire, a position served under the wider agreement is
+/// answered with a snapshot, one served under the current agreement with its catch-up.
+#[tokio::test]
+async fn a_narrowed_agreement_withdraws_what_it_no_longer_shares() {
+    let Pair {
+        pki,
+        mut jcmc,
+        mut jcc,
+        proxy,
+    } = Pair::start().await;
+    let w = writers(&mut jcmc).await;
+    let mut closed = constraint(json!({"marking": "public", "status": "closed"}));
+    closed["id"] = json!("con-prec-1");
+    let public = jcmc.create("constraints", &w.army, closed).await;
+    assert_eq!(public, "con-prec-1");
+    let joint = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let got = wait_for(&mut jcc, "both checkpoints", |got| {
+        got.contains_key(&public) && got.contains_key(&joint)
+    })
+    .await;
+    assert_eq!(got[&public]["properties"]["status"], "closed");
+    assert_eq!(
+        got[&joint]["geometry"]["coordinates"],
+        json!([43.55, 36.27])
+    );
+    let wider = jcmc.state.policy.agreement_id("JCC").unwrap();
+
+    // JCMC restarts under a narrower agreement.
+    proxy.cut();
+    let mut config = jcmc.config.clone();
+    let share = &mut config.federation.peers[0].share;
+    share.markings = vec![Marking::Joint];
+    share.precision_m = Some(5000.0);
+    config.validate().unwrap();
+    let db = jcmc.stop().await;
+    let mut jcmc = TestApp::spawn_with(db, config).await;
+    let narrower = jcmc.state.policy.agreement_id("JCC").unwrap();
+    assert_ne!(narrower, wider);
+    proxy.restore(jcmc.federation_addr.unwrap());
+    let got = wait_for(&mut jcc, "what the narrower agreement shares", |got| {
+        !got.contains_key(&public)
+            && got
+                .get(&joint)
+                .is_some_and(|f| f["properties"]["precision_reduced"] == true)
+    })
+    .await;
+    assert_eq!(got.keys().collect::<Vec<_>>(), [&joint]);
+    let k = &got[&joint]["properties"];
+    assert_eq!(k["precision_m"], 5000.0, "{k}");
+    assert_ne!(
+        got[&joint]["geometry"]["coordinates"],
+        json!([43.55, 36.27]),
+        "exact coordinates under a 5 km agreement"
+    );
+    let coord = jcc.token(Role::Coordinator, "JCC").await;
+    let path = format!("/api/v1/constraints/fed:JCMC:{public}");
+    let (s, b) = jcc.get(&path, &coord).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+
+    // Reopened, then retired at JCMC: none of it concerns JCC any more.
+    let army = jcmc.token(Role::MilitaryLiaison, "ARMY").await;
+    let (s, b) = jcmc
+        .patch(
+            &format!("/api/v1/constraints/{public}"),
+            &army,
+            json!({"properties": {"status": "open"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = jcmc
+        .delete(&format!("/api/v1/constraints/{public}"), &army)
+        .await;
+    assert!(s.is_success(), "{b}");
+    let marker = jcmc
+        .create(
+            "constraints",
+            &army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let got = wait_for(&mut jcc, "the marker", |got| got.contains_key(&marker)).await;
+    assert!(!got.contains_key(&public), "{got:?}");
+    assert_eq!(jcc.get(&path, &coord).await.0, StatusCode::NOT_FOUND);
+    let log = origin_versions(&jcc).await;
+    assert_eq!(log[&public], [Some(1), None], "{log:?}");
+    assert_eq!(
+        log[&joint],
+        [Some(1), Some(1)],
+        "re-sent once, snapped: {log:?}"
+    );
+
+    // On the wire.
+    let head = jcmc.state.live.read().unwrap().picture.head().0;
+    let cert = pki.issue("jcc-link", false);
+    let addr = jcmc.federation_addr.unwrap();
+    for (served_under, snapshot_expected) in [(&wider, true), (&narrower, false)] {
+        let mut ws = feed_client(addr, &pki.ca_pem, &cert).await.unwrap();
+        let subscribe = json!({"type": "subscribe", "exercise": "include", "since": head,
+                               "agreement": served_under});
+        ws.send(Message::Text(subscribe.to_string().into()))
+            .await
+            .unwrap();
+        let told = next_json(&mut ws).await;
+        assert_eq!(told, json!({"type": "agreement", "id": narrower}));
+        if snapshot_expected {
+            let snap = next_json(&mut ws).await;
+            assert_eq!(snap["type"], "snapshot", "{snap}");
+            let ids: Vec<&str> = snap["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(ids.len(), 2, "{ids:?}");
+            assert!(!ids.contains(&public.as_str()), "{ids:?}");
+        } else {
+            // Nothing to catch up on: the next message is the next change.
+            let next = jcmc
+                .create(
+                    "constraints",
+                    &army,
+                    constraint(json!({"marking": "joint"})),
+                )
+                .await;
+            let delta = next_json(&mut ws).await;
+            assert_eq!(delta["type"], "upsert", "{delta}");
+            assert_eq!(delta["feature"]["id"], next.as_str(), "{delta}");
+        }
+        let _ = ws.close(None).await;
+    }
+    jcc.stop().await;
+    jcmc.stop().await;
+}
+
+/// A link starting up reconciles with a snapshot: JCC restarts taking no `public` items any
+/// more (its own `markings_in`, which JCMC knows nothing of). What it held from JCMC as
+/// public is withdrawn, and the changes JCMC made meanwhile land, each once.
+#[tokio::test]
+async fn a_link_starting_up_reconciles_with_a_snapshot() {
+    let Pair {
+        pki,
+        mut jcmc,
+        mut jcc,
+        proxy: _proxy,
+    } = Pair::start().await;
+    let w = writers(&mut jcmc).await;
+    let public = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "public"})),
+        )
+        .await;
+    let joint = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    wait_for(&mut jcc, "both checkpoints", |got| got.len() == 2).await;
+
+    let mut config = jcc.config.clone();
+    config.federation.peers[0]
+        .markings_in
+        .remove(&Marking::Public);
+    config.validate().unwrap();
+    let db = jcc.stop().await;
+    let (s, _) = jcmc
+        .patch(
+            &format!("/api/v1/constraints/{joint}"),
+            &w.army,
+            json!({"properties": {"status": "closed"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let later = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "joint"})),
+        )
+        .await;
+    let mut jcc = TestApp::spawn_with(db, config).await;
+    let got = wait_for(&mut jcc, "the snapshot reconciled", |got| {
+        !got.contains_key(&public)
+            && got.contains_key(&later)
+            && got.get(&joint).is_some_and(|f| version_of(f) == 2)
+    })
+    .await;
+    let mut want = vec![&joint, &later];
+    want.sort();
+    assert_eq!(got.keys().collect::<Vec<_>>(), want);
+    let log = origin_versions(&jcc).await;
+    assert_eq!(log[&public], [Some(1), None], "{log:?}");
+    assert_eq!(log[&joint], [Some(1), Some(2)], "{log:?}");
+    assert_eq!(log[&later], [Some(1)], "{log:?}");
+    drop(pki);
+    jcc.stop().await;
+    jcmc.stop().await;
+}
+
+/// Coordinates the origin snapped are approximate at the receiving centre too, and say so to
+/// everyone there, on every channel, even to those who see items in full: REST (items, and
+/// the access check's conflicts), the WebSocket and CoT. Exact ones do not.
+#[tokio::test]
+async fn approximate_positions_say_so_on_every_channel_of_the_receiving_centre() {
+    let Pair {
+        pki,
+        mut jcmc,
+        mut jcc,
+        proxy: _proxy,
+    } = Pair::start_with(|c| {
+        c.cot.addr = Some("127.0.0.1:0".into());
+        c.cot.role = Role::Coordinator;
+        c.cot.org = "JCC".into();
+    })
+    .await;
+    let w = writers(&mut jcmc).await;
+    let mut closure = constraint(json!({"marking": "public", "precision_m": 5000.0,
+        "kind": "road_closure", "status": "closed", "restriction": null}));
+    closure["geometry"]["coordinates"] = json!([43.123456, 36.654321]);
+    let reduced = jcmc.create("constraints", &w.army, closure).await;
+    let exact = jcmc
+        .create(
+            "constraints",
+            &w.army,
+            constraint(json!({"marking": "public"})),
+        )
+        .await;
+    let got = wait_for(&mut jcc, "both", |got| got.len() == 2).await;
+    let snapped = got[&reduced]["geometry"]["coordinates"].clone();
+    assert_ne!(snapped, json!([43.123456, 36.654321]));
+    let flagged = |props: &Value| props.get("precision_reduced") == Some(&Value::Bool(true));
+    let coord = jcc.token(Role::Coordinator, "JCC").await;
+
+    // REST: the item, and the picture.
+    for (id, approximate) in [(&reduced, true), (&exact, false)] {
+        let (s, b) = jcc
+            .get(&format!("/api/v1/constraints/fed:JCMC:{id}"), &coord)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(flagged(&b["properties"]), approximate, "REST {id}: {b}");
+        assert_eq!(flagged(&got[id]["properties"]), approximate, "picture {id}");
+    }
+    assert_eq!(got[&reduced]["properties"]["precision_m"], 5000.0);
+    // REST: an access check whose route passes through the snapped point.
+    let (lon, lat) = (snapped[0].as_f64().unwrap(), snapped[1].as_f64().unwrap());
+    let body = json!({"route": {"type": "LineString",
+                                "coordinates": [[lon - 0.2, lat], [lon + 0.2, lat]]},
+                      "depart": "2030-01-10T06:00:00Z", "arrive": "2030-01-10T08:00:00Z"});
+    let (s, report) = jcc.post("/api/v1/access-check", &coord, body).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    let conflict = report["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == format!("fed:JCMC:{reduced}"))
+        .unwrap_or_else(|| panic!("the closure is on the route: {report}"));
+    assert_eq!(conflict["precision_reduced"], true, "{conflict}");
+    assert_eq!(conflict["precision_m"], 5000.0, "{conflict}");
+
+    // WebSocket.
+    let mut req = format!("ws://{}/api/v1/ws", jcc.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {coord}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    // An agreement is a peer's word: a user's subscribe naming one is refused by name.
+    ws.send(Message::Text(
+        json!({"type": "subscribe", "agreement": null})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let refused = next_json(&mut ws).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("agreement"),
+        "{refused}"
+    );
+    ws.send(Message::Text(
+        json!({"type": "subscribe"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let snap = next_json(&mut ws).await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    for (id, approximate) in [(&reduced, true), (&exact, false)] {
+        let local = format!("fed:JCMC:{id}");
+        let f = snap["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == local.as_str())
+            .unwrap_or_else(|| panic!("{local} in the snapshot: {snap}"));
+        assert_eq!(flagged(&f["properties"]), approximate, "WebSocket {f}");
+    }
+    let _ = ws.close(None).await;
+
+    // CoT.
+    let mut tcp = TcpStream::connect(jcc.cot_addr.expect("CoT is on"))
+        .await
+        .unwrap();
+    let mut reader = StreamReader::new(1 << 20);
+    let mut events: HashMap<String, CotEvent> = HashMap::new();
+    let uids = [format!("fed:JCMC:{reduced}"), format!("fed:JCMC:{exact}")];
+    while !uids.iter().all(|u| events.contains_key(u)) {
+        match reader.next_frame() {
+            Some(Frame::Xml(b)) => {
+                let ev = xml::parse_event(&b).expect("valid CoT");
+                events.insert(ev.uid.clone(), ev);
+            }
+            Some(Frame::Protobuf(_)) => panic!("protobuf on a client that never asked"),
+            Some(Frame::Garbage { reason, .. }) => panic!("garbage from the server: {reason}"),
+            None => {
+                let mut buf = [0u8; 8192];
+                let n = tokio::time::timeout(PATIENCE, tcp.read(&mut buf))
+                    .await
+                    .expect("CoT within the patience")
+                    .unwrap();
+                assert!(n > 0, "CoT closed; got {:?}", events.keys());
+                reader.push(&buf[..n]);
+            }
+        }
+    }
+    let ev = &events[&uids[0]];
+    assert_eq!(ev.point.ce, 5000.0, "the grid as the circular error");
+    let text = xml::to_xml(ev);
+    assert!(text.contains("position reduced to 5000 m"), "{text}");
+    let text = xml::to_xml(&events[&uids[1]]);
+    assert!(!text.contains("position reduced"), "{text}");
+    drop(pki);
+    jcc.stop().await;
+    jcmc.stop().await;
+}
+
+/// A feed older than agreements refuses the `agreement` member (its strict `subscribe` did):
+/// the link subscribes again without it and without `since`, takes the snapshot, and so holds
+/// what that feed shares.
+#[tokio::test]
+async fn a_link_follows_a_feed_older_than_agreements_with_snapshots() {
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+    let pki = Pki::new("federation test CA");
+    let server = pki.issue("localhost-jcmc", true);
+    pki.issue("localhost-jcc", true);
+    pki.issue("jcc-link", false);
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(server.cert_der.clone())],
+        PrivatePkcs8KeyDer::from(server.key_der.clone()).into(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let subscribes = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let seen = subscribes.clone();
+    let feature = json!({"type": "Feature", "id": "k1",
+        "geometry": {"type": "Point", "coordinates": [43.55, 36.27]},
+        "properties": {"layer": "constraints", "org": "ARMY", "version": 1, "side": "military",
+            "marking": "joint", "created_at": "2026-11-29T08:00:00Z",
+            "updated_at": "2026-11-29T08:00:00Z", "stale": false,
+            "category": "movement_restriction", "kind": "checkpoint", "status": "closed",
+            "exercise": false}});
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen, feature) = (acceptor.clone(), seen.clone(), feature.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    let Message::Text(text) = msg else { continue };
+                    let sub: Value = serde_json::from_str(text.as_str()).unwrap();
+                    seen.lock().unwrap().push(sub.clone());
+                    // What a feed older than agreements answered.
+                    let reply = if sub.get("agreement").is_some() {
+                        json!({"type": "error", "code": "bad_message",
+                               "message": "subscribe: .: unknown field `agreement`, expected one of `type`, `layers`, `bbox`, `since`, `exercise`, `max_rate`, `min_move_m`"})
+                    } else {
+                        json!({"type": "snapshot", "seq": 5, "part": 0, "last": true,
+                               "features": [feature]})
+                    };
+                    if ws
+                        .send(Message::Text(reply.to_string().into()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = jcc_config(&db, &pki, addr);
+    let mut jcc = TestApp::spawn_with(db, config).await;
+    let got = wait_for(&mut jcc, "the old feed's snapshot", |got| {
+        got.contains_key("k1")
+    })
+    .await;
+    assert_eq!(got["k1"]["properties"]["status"], "closed");
+    let subscribes = subscribes.lock().unwrap().clone();
+    assert_eq!(
+        subscribes[..2],
+        [
+            json!({"type": "subscribe", "exercise": "include", "agreement": null}),
+            json!({"type": "subscribe", "exercise": "include"}),
+        ],
+        "{subscribes:?}"
+    );
+    jcc.stop().await;
 }

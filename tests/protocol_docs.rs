@@ -72,6 +72,11 @@ fn server_examples_have_the_server_shapes() {
                 assert_eq!(ours, v, "the error example is what the server says");
             }
             "pong" => assert_eq!(serde_json::from_str::<Value>(&message::pong()).unwrap(), v),
+            "agreement" => {
+                let id = v["id"].as_str().unwrap();
+                let ours: Value = serde_json::from_str(&message::agreement(id)).unwrap();
+                assert_eq!(ours, v);
+            }
             "alert" => {
                 let seq = v["seq"].as_u64().unwrap();
                 let a = &v["alert"];
@@ -87,7 +92,14 @@ fn server_examples_have_the_server_shapes() {
         types.push(ty);
     }
     for t in [
-        "snapshot", "upsert", "remove", "batch", "error", "pong", "alert",
+        "snapshot",
+        "upsert",
+        "remove",
+        "batch",
+        "error",
+        "pong",
+        "alert",
+        "agreement",
     ] {
         assert!(types.iter().any(|x| x == t), "no example of `{t}`");
     }

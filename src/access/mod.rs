@@ -524,7 +524,12 @@ fn finish(
     severity: Option<u8>,
     mut reason: String,
 ) -> Conflict {
-    let precision_m = c.view.precision_m();
+    // A federated item's location is approximate to its origin's grid even where this
+    // centre shows it as held.
+    let precision_m = c
+        .view
+        .precision_m()
+        .or_else(|| c.item.origin.as_ref().and(c.item.common.precision_m));
     if let Some(p) = precision_m {
         reason.push_str(&format!(
             "; matched on its location as shared with you, reduced to a {p} m grid"

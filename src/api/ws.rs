@@ -249,6 +249,9 @@ struct Connection {
     /// The last sequence number sent, for close reasons (the client resumes from it).
     last_seq: u64,
     bad_messages: u32,
+    /// A peer centre's agreement, to tell it before the picture of the subscription it asked
+    /// about.
+    agreement_told: Option<String>,
     /// When the last frame of the picture (snapshot, catch-up or changes) went out: with
     /// `max_rate`, the next one waits until the interval has passed.
     last_frame: Option<Instant>,
@@ -279,6 +282,7 @@ impl Connection {
             sub: None,
             last_seq: 0,
             bad_messages: 0,
+            agreement_told: None,
             last_frame: None,
         }
     }
@@ -516,6 +520,7 @@ impl Connection {
                 exercise,
                 max_rate,
                 min_move_m,
+                agreement,
             }) => {
                 let default_exercise = Exercise::parse(&self.state.config.picture.exercise)
                     .unwrap_or(Exercise::Exclude);
@@ -528,6 +533,10 @@ impl Connection {
                     max_rate_ms: max_rate,
                     min_move_m,
                     feed: self.feed,
+                };
+                let since = match self.resumes_under(since, agreement) {
+                    Ok(since) => since,
+                    Err(message) => return self.refuse("bad_message", &message).await,
                 };
                 self.subscribe(scope, since, delivery).await
             }
@@ -544,6 +553,43 @@ impl Connection {
         self.send_text(message::error(code, message)).await
     }
 
+    /// Where a subscription may resume. A peer centre's position was served under an
+    /// agreement; under another one (a narrower agreement after a restart, or one the peer
+    /// does not know) the catch-up would never withdraw what is no longer shared, so the peer
+    /// gets a snapshot instead, which its link reconciles with what it holds. A peer that asks
+    /// is told the agreement first. `agreement` is a peer's word only.
+    fn resumes_under(
+        &mut self,
+        since: Option<u64>,
+        agreement: Option<Option<String>>,
+    ) -> Result<Option<u64>, String> {
+        let Some(peer) = self.viewer.peer.clone() else {
+            return match agreement {
+                Some(_) => Err(
+                    "subscribe: agreement: only a peer centre's feed is served under an agreement"
+                        .into(),
+                ),
+                None => Ok(since),
+            };
+        };
+        let current = self.state.policy.agreement_id(&peer);
+        if let (Some(current), Some(_)) = (&current, &agreement) {
+            self.agreement_told = Some(current.clone());
+        }
+        let served_under = agreement.flatten();
+        if since.is_some() && served_under != current {
+            tracing::info!(
+                %peer,
+                since = since.unwrap_or_default(),
+                served_under = served_under.as_deref().unwrap_or("unknown"),
+                now = current.as_deref().unwrap_or("none"),
+                "the peer's position was served under another agreement; it gets a snapshot"
+            );
+            return Ok(None);
+        }
+        Ok(since)
+    }
+
     /// (Re)subscribes: a new subscription replaces the old one and starts with a snapshot or
     /// the catch-up after `since`.
     async fn subscribe(&mut self, scope: Scope, since: Option<u64>, delivery: Delivery) -> Flow {
@@ -556,6 +602,13 @@ impl Connection {
             .hub
             .subscribe_with(viewer.clone(), scope, since, delivery);
         self.sub = Some(sub.clone());
+        if let Some(id) = self.agreement_told.take() {
+            // Before the picture, so the peer knows under which agreement it is served.
+            match self.send_text(message::agreement(&id)).await {
+                Flow::Continue => {}
+                other => return other,
+            }
+        }
         match start {
             Start::Snapshot { seq, items } => {
                 // Rendered once per view and seq, shared with its other subscribers.

@@ -75,7 +75,13 @@ pub fn render(
     let empty = Map::new();
     let props = f["properties"].as_object().unwrap_or(&empty);
     let coords = positions(&f["geometry"]);
-    let reduced = view.precision_m();
+    // The grid the view applies, or the one a federated item's origin applied (the rendering
+    // says so; its `precision_m` is that grid).
+    let reduced = view.precision_m().or_else(|| {
+        (props.get("precision_reduced") == Some(&Value::Bool(true)))
+            .then(|| props.get("precision_m").and_then(Value::as_f64))
+            .flatten()
+    });
     let mut events = Vec::new();
     let default_stale = now + stale_after;
     let expires = time_prop(props, "expires_at");

@@ -89,8 +89,16 @@ pub fn federated_item(
         // A peer never relays what it received itself; refuse rather than take it as its own.
         return Err(malformed("the item came from yet another centre"));
     }
-    // Rendering details and what stays with the owner at the origin.
-    for name in ["precision_reduced", "releasable_to", "field_markings"] {
+    // A reduced geometry stays approximate here: its grid is kept as the item's `precision_m`,
+    // which is how this centre's rendering knows to say `precision_reduced`.
+    let reduced = props.remove("precision_reduced");
+    if reduced == Some(Value::Bool(true)) && !props.contains_key("precision_m") {
+        return Err(malformed(
+            "properties.precision_reduced without the grid applied (precision_m)",
+        ));
+    }
+    // What stays with the owner at the origin.
+    for name in ["releasable_to", "field_markings"] {
         props.remove(name);
     }
     // What only the server sets (a movement's notification state, its last position): the
@@ -202,5 +210,42 @@ mod tests {
         // An unmapped marking is refused by name.
         let e = federated_item("JCMC", &HashMap::new(), &wire, 7, now).unwrap_err();
         assert_eq!(e, Refused::Unmapped(Marking::Public));
+    }
+
+    #[test]
+    fn a_reduced_geometry_keeps_its_grid_and_one_without_a_grid_is_refused() {
+        let markings_in = HashMap::from([(Marking::Joint, Marking::Civil)]);
+        let mut wire = json!({"type":"Feature","id":"k1",
+            "geometry":{"type":"Point","coordinates":[43.5,36.25]},
+            "properties":{"layer":"constraints","org":"ARMY","version":1,"side":"military",
+                "marking":"joint","created_at":"2026-11-29T08:00:00Z",
+                "updated_at":"2026-11-29T08:00:00Z","stale":false,
+                "category":"movement_restriction","kind":"checkpoint","status":"closed",
+                "precision_m":5000.0,"precision_reduced":true}});
+        let now = Utc::now();
+        let item = federated_item("JCMC", &markings_in, &wire, 3, now).unwrap();
+        assert_eq!(item.common.precision_m, Some(5000.0));
+        let shown = crate::feature::render(&item, &crate::policy::View::FULL);
+        assert_eq!(shown["properties"]["precision_reduced"], true, "{shown}");
+        wire["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("precision_m");
+        let e = federated_item("JCMC", &markings_in, &wire, 3, now).unwrap_err();
+        assert!(
+            matches!(&e, Refused::Malformed(m) if m.contains("precision_m")),
+            "{e}"
+        );
+        // An exact geometry stays exact, and says nothing.
+        wire["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("precision_reduced");
+        let item = federated_item("JCMC", &markings_in, &wire, 3, now).unwrap();
+        let shown = crate::feature::render(&item, &crate::policy::View::FULL);
+        assert!(
+            shown["properties"].get("precision_reduced").is_none(),
+            "{shown}"
+        );
     }
 }

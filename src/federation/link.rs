@@ -5,9 +5,16 @@
 //!
 //! Deltas are applied one at a time, in feed order: each write records its feed position, and
 //! the position the link resumes from is the highest one recorded, so nothing before it may be
-//! left unwritten. A snapshot (the peer's journal no longer reaches back to `since`) is
-//! reconciled with what this centre holds from the peer: its writes keep the old position, so
-//! an interrupted reconciliation is simply done again on the next connection.
+//! left unwritten. A snapshot is reconciled with what this centre holds from the peer: its
+//! writes keep the old position, so an interrupted reconciliation is simply done again on the
+//! next connection.
+//!
+//! A position in the feed means something only under the agreement it was served under: the
+//! feed tells it (an `agreement` message), and the link resumes with `since` only under the
+//! agreement it last reconciled a snapshot under. So it starts with a snapshot (at start-up it
+//! knows none: what it holds may predate a change on either side, its own `markings_in`
+//! included), and the feed answers a position served under another agreement with a snapshot
+//! too; what is no longer shared is withdrawn either way.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -61,9 +68,11 @@ pub async fn run_link(
 ) {
     let max_backoff = Duration::from_secs(state.config.federation.max_backoff_seconds.max(1));
     let mut backoff = Duration::from_millis(250);
+    // The agreement of the last snapshot reconciled; none yet at start-up.
+    let mut agreement: Option<String> = None;
     loop {
         let started = Instant::now();
-        let result = session(&state, &peer, tls.clone(), &shutdown).await;
+        let result = session(&state, &peer, tls.clone(), &mut agreement, &shutdown).await;
         match result {
             Err(LinkError::Shutdown) => break,
             Err(e) => {
@@ -119,11 +128,13 @@ async fn connect(peer: &PeerConfig, tls: Arc<rustls::ClientConfig>) -> Result<So
         .map_err(|_| LinkError::Connect(format!("{addr}: timed out")))?
 }
 
-/// One connection: subscribe from the cursor, apply what comes, until it ends.
+/// One connection: subscribe from the cursor (under the agreement it was reached under, if
+/// this link knows it), apply what comes, until it ends.
 async fn session(
     state: &AppState,
     peer: &PeerConfig,
     tls: Arc<rustls::ClientConfig>,
+    agreement: &mut Option<String>,
     shutdown: &CancellationToken,
 ) -> Result<(), LinkError> {
     let mut socket = tokio::select! {
@@ -136,11 +147,17 @@ async fn session(
         .unwrap_or_else(|e| e.into_inner())
         .picture
         .federation_cursor(&peer.name);
-    let mut subscribe = serde_json::json!({"type": "subscribe", "exercise": "include"});
-    if cursor > 0 {
+    let mut subscribe = serde_json::json!({
+        "type": "subscribe",
+        "exercise": "include",
+        "agreement": agreement.clone(),
+    });
+    // Without a known agreement, the cursor may have been reached under another one: a
+    // snapshot, whatever the feed's version.
+    if cursor > 0 && agreement.is_some() {
         subscribe["since"] = cursor.into();
     }
-    tracing::info!(peer = %peer.name, since = cursor, "federation link connected");
+    tracing::info!(peer = %peer.name, since = cursor, agreement = agreement.as_deref().unwrap_or("unknown"), "federation link connected");
     socket
         .send(Message::Text(subscribe.to_string().into()))
         .await
@@ -158,6 +175,10 @@ async fn session(
     // The peer pings every `hub.ping_seconds`; silence for much longer means a dead path.
     let idle = Duration::from_secs(state.config.hub.idle_timeout_seconds.max(1) * 2);
     let mut parts = SnapshotParts::default();
+    // What the feed says it serves under, adopted once a snapshot under it is reconciled.
+    let mut told: Option<String> = None;
+    // Whether the feed may still refuse `agreement` (nothing of the picture came yet).
+    let mut may_refuse = true;
     loop {
         let msg = tokio::select! {
             _ = shutdown.cancelled() => {
@@ -175,9 +196,31 @@ async fn session(
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(text.as_str())
                     .map_err(|e| LinkError::Feed(format!("not JSON: {e}")))?;
+                match value.get("type").and_then(Value::as_str) {
+                    Some("agreement") => {
+                        told = Some(agreement_id(&value)?);
+                        continue;
+                    }
+                    Some("error") if may_refuse && refuses_agreement(&value) => {
+                        // A feed older than agreements: a snapshot on every connection is
+                        // the only way to hold exactly what it shares now.
+                        tracing::warn!(peer = %peer.name, "the peer's feed knows no agreements; every connection starts with a snapshot");
+                        may_refuse = false;
+                        let plain = serde_json::json!({"type": "subscribe", "exercise": "include"});
+                        socket
+                            .send(Message::Text(plain.to_string().into()))
+                            .await
+                            .map_err(|e| LinkError::Feed(e.to_string()))?;
+                        continue;
+                    }
+                    _ => may_refuse = false,
+                }
                 // A snapshot comes in parts; it is reconciled once whole.
                 if let Some(value) = parts.take(value)? {
                     link.apply(&value, cursor).await?;
+                    if value.get("type").and_then(Value::as_str) == Some("snapshot") {
+                        *agreement = told.clone();
+                    }
                 }
             }
             Message::Close(frame) => {
@@ -187,6 +230,22 @@ async fn session(
             _ => {}
         }
     }
+}
+
+/// The identity in an `agreement` message.
+fn agreement_id(msg: &Value) -> Result<String, LinkError> {
+    msg.get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .map(str::to_string)
+        .ok_or_else(|| LinkError::Feed(format!("an agreement without a valid id: {msg}")))
+}
+
+/// Whether an `error` from the feed refuses the `agreement` member of the subscribe.
+fn refuses_agreement(msg: &Value) -> bool {
+    msg.get("message")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.starts_with("subscribe") && m.contains("agreement"))
 }
 
 /// The parts of a snapshot received so far (`proto/WEBSOCKET.md`, snapshot).

@@ -78,6 +78,21 @@ pub fn pong() -> String {
     r#"{"type":"pong"}"#.to_string()
 }
 
+/// The agreement a peer centre's feed is served under (federation only), sent before the
+/// snapshot or catch-up when the peer's subscribe asked with `agreement`.
+pub fn agreement(id: &str) -> String {
+    serde_json::json!({"type": "agreement", "id": id}).to_string()
+}
+
+/// The longest agreement identity a peer may send back.
+const MAX_AGREEMENT_LEN: usize = 64;
+
+/// `Some(value)` when the member is present, even as `null` (serde's default makes an absent
+/// member `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
 /// A message from a client.
 #[derive(Debug, PartialEq)]
 pub enum ClientMessage {
@@ -90,6 +105,9 @@ pub enum ClientMessage {
         max_rate: Option<u64>,
         /// Position-only changes only for moves larger than this many metres (issue #9).
         min_move_m: Option<f64>,
+        /// A peer centre's link only: the agreement its position `since` was served under
+        /// (`Some(None)`: it knows none and asks to be told).
+        agreement: Option<Option<String>>,
     },
     Ping,
 }
@@ -139,6 +157,8 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 max_rate: Option<u64>,
                 #[serde(default)]
                 min_move_m: Option<f64>,
+                #[serde(default, deserialize_with = "present")]
+                agreement: Option<Option<String>>,
             }
             let s: Sub = serde_path_to_error::deserialize(&value).map_err(|e| {
                 ProtocolError::bad(format!("subscribe: {}: {}", e.path(), e.inner()))
@@ -166,6 +186,13 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                     "subscribe: min_move_m: {m} is not a distance from 0 to {MIN_MOVE_LIMIT_M} metres"
                 )));
             }
+            if let Some(Some(a)) = &s.agreement {
+                if a.is_empty() || a.len() > MAX_AGREEMENT_LEN {
+                    return Err(ProtocolError::bad(format!(
+                        "subscribe: agreement: an agreement identity has 1 to {MAX_AGREEMENT_LEN} characters"
+                    )));
+                }
+            }
             Ok(ClientMessage::Subscribe {
                 layers: s.layers,
                 bbox,
@@ -173,6 +200,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 exercise,
                 max_rate: s.max_rate.filter(|ms| *ms > 0),
                 min_move_m: s.min_move_m.filter(|m| *m > 0.0),
+                agreement: s.agreement,
             })
         }
         "ping" => Ok(ClientMessage::Ping),
@@ -236,6 +264,35 @@ mod tests {
             let e = parse_client(bad).unwrap_err();
             assert!(e.message.contains("min_move_m"), "{bad}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn tells_an_absent_agreement_from_a_null_one() {
+        let agreement = |text: &str| match parse_client(text).unwrap() {
+            ClientMessage::Subscribe { agreement, .. } => agreement,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(agreement(r#"{"type":"subscribe"}"#), None);
+        assert_eq!(
+            agreement(r#"{"type":"subscribe","agreement":null}"#),
+            Some(None)
+        );
+        assert_eq!(
+            agreement(r#"{"type":"subscribe","agreement":"ab12"}"#),
+            Some(Some("ab12".into()))
+        );
+        for bad in [
+            r#"{"type":"subscribe","agreement":""}"#,
+            r#"{"type":"subscribe","agreement":7}"#,
+        ] {
+            let e = parse_client(bad).unwrap_err();
+            assert!(e.message.contains("agreement"), "{bad}: {}", e.message);
+        }
+        let long = format!(r#"{{"type":"subscribe","agreement":"{}"}}"#, "a".repeat(65));
+        assert!(parse_client(&long)
+            .unwrap_err()
+            .message
+            .contains("agreement"));
     }
 
     #[test]
