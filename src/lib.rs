@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod model;
 pub mod picture;
 pub mod policy;
+pub mod replay;
 pub mod scope;
 pub mod server;
 pub mod snapshot;

@@ -15,6 +15,7 @@ use crate::model::schema::{ENVELOPE_POLICY_FIELDS, LAYERS};
 use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
 
 mod agreement;
+mod authors;
 mod rights;
 pub use rights::{read_only_if_federated, Capability, Channel, Refusal, Rights, Scope, Write};
 

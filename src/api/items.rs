@@ -35,6 +35,8 @@ pub struct ListQuery {
     /// `acknowledgement`: movements notified and not yet acknowledged by the caller's
     /// organisation (a military liaison's to-do list).
     awaiting: Option<String>,
+    /// The picture as it was at this time (`/api/v1/picture` only; issue 15).
+    at: Option<String>,
 }
 
 /// The scope a list query asks for.
@@ -70,7 +72,7 @@ fn scope(q: ListQuery, state: &AppState) -> ApiResult<Scope> {
 }
 
 /// Renders what `viewer` may see of `items` that pass `filter`, sorted by id for stable output.
-fn render_visible(
+pub(super) fn render_visible(
     state: &AppState,
     viewer: &Viewer,
     items: Vec<Arc<Item>>,
@@ -100,6 +102,11 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let layer = parse_layer(&layer)?;
     let Query(mut q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if q.at.is_some() {
+        return Err(ApiError::BadRequest(
+            "at: the picture as it was is served by /api/v1/picture?at=TIME".into(),
+        ));
+    }
     let awaiting = match q.awaiting.take().as_deref() {
         None => false,
         Some("acknowledgement") if layer == Layer::Movements => true,
@@ -132,8 +139,12 @@ pub async fn picture(
     Caller(who): Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(mut q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let at = q.at.take();
     let scope = scope(q, &state)?;
+    if let Some(at) = at {
+        return super::history::picture_at(&state, &who.viewer(), &at, &scope).await;
+    }
     let (seq, items) = collect(&state, None);
     let features = render_visible(&state, &who.viewer(), items, &scope);
     let mut fc = feature::collection(features);

@@ -7,6 +7,7 @@
 
 mod access;
 mod alerts;
+mod history;
 mod items;
 mod meta;
 mod movements;
@@ -91,6 +92,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/{layer}/{id}"),
     ("PATCH", "/api/v1/{layer}/{id}"),
     ("DELETE", "/api/v1/{layer}/{id}"),
+    ("GET", "/api/v1/{layer}/{id}/history"),
     ("POST", "/api/v1/movements/{id}/positions"),
     ("POST", "/api/v1/movements/{id}/notify"),
     ("POST", "/api/v1/movements/{id}/acknowledge"),
@@ -109,6 +111,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(meta::openapi))
         .route("/api/v1/picture", get(items::picture))
         .route("/api/v1/{layer}", get(items::list).post(items::create))
+        .route("/api/v1/{layer}/{id}/history", get(history::history))
         .route(
             "/api/v1/{layer}/{id}",
             get(items::get_one)

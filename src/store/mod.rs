@@ -21,8 +21,26 @@ pub use sqlite::SqliteStore;
 /// How many records one INSERT statement carries (well below both databases' bind limits).
 const INSERT_CHUNK: usize = 400;
 
-/// How many snapshots are kept; older ones are pruned when a new one is written.
+/// How many snapshots are kept at least; older ones are pruned when a new one is written,
+/// unless they are younger than `REPLAY_DAYS`.
 const KEEP_SNAPSHOTS: i64 = 3;
+
+/// Snapshots taken within this many days of the newest are kept too, so that the picture at
+/// any moment of the last 30 days (`GET /api/v1/picture?at=`) replays from a nearby snapshot
+/// rather than from the start of the log.
+pub const REPLAY_DAYS: i64 = 31;
+
+/// The `taken_at` before which snapshots may be pruned, given the new one's.
+fn prune_before(taken_at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(taken_at)
+        .map(|t| {
+            crate::log::format_time(
+                t.with_timezone(&chrono::Utc) - chrono::Duration::days(REPLAY_DAYS),
+            )
+        })
+        // An unreadable time prunes by count alone.
+        .unwrap_or_else(|_| "9999".into())
+}
 
 /// `INSERT INTO events ... VALUES` for one chunk of records, the same for both backends (the
 /// caller may append a conflict clause before building it).
@@ -107,6 +125,13 @@ pub trait EventStore: Send + Sync + 'static {
     async fn count(&self) -> Result<u64, StoreError>;
     /// The newest snapshot: its sequence number and data.
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// The newest snapshot at or before `seq`.
+    async fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// The sequence number of the last event stamped at or before `at` (RFC 3339, as
+    /// `log::format_time` writes it); 0 when there is none.
+    async fn seq_at(&self, at: &str) -> Result<u64, StoreError>;
+    /// Every record about item `id`, in order, at most `limit`.
+    async fn item_records(&self, id: &str, limit: u32) -> Result<Vec<Record>, StoreError>;
     async fn put_snapshot(&self, seq: u64, taken_at: &str, data: &[u8]) -> Result<(), StoreError>;
     async fn create_token(&self, token: &TokenRow) -> Result<(), StoreError>;
     /// A token by the hash of its secret, revoked or not.
@@ -181,6 +206,20 @@ impl EventStore for Timed {
     }
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         bounded(READ_TIMEOUT, "a read", self.inner.latest_snapshot()).await
+    }
+    async fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        bounded(
+            READ_TIMEOUT,
+            "a read",
+            self.inner.snapshot_at_or_before(seq),
+        )
+        .await
+    }
+    async fn seq_at(&self, at: &str) -> Result<u64, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.seq_at(at)).await
+    }
+    async fn item_records(&self, id: &str, limit: u32) -> Result<Vec<Record>, StoreError> {
+        bounded(READ_TIMEOUT, "a read", self.inner.item_records(id, limit)).await
     }
     async fn put_snapshot(&self, seq: u64, taken_at: &str, data: &[u8]) -> Result<(), StoreError> {
         bounded(

@@ -166,9 +166,10 @@ async fn put_snapshot_in(
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
+        "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?) AND taken_at < ?",
     )
     .bind(KEEP_SNAPSHOTS)
+    .bind(super::prune_before(taken_at))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -214,6 +215,37 @@ impl EventStore for SqliteStore {
                 .fetch_optional(&self.pool().await?)
                 .await?;
         Ok(row.map(|(s, d)| (s as u64, d)))
+    }
+
+    async fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, data FROM snapshots WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(seq as i64)
+        .fetch_optional(&self.pool().await?)
+        .await?;
+        Ok(row.map(|(s, d)| (s as u64, d)))
+    }
+
+    async fn seq_at(&self, at: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM events WHERE at <= ? ORDER BY at DESC, seq DESC LIMIT 1",
+        )
+        .bind(at)
+        .fetch_optional(&self.pool().await?)
+        .await?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    async fn item_records(&self, id: &str, limit: u32) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_EVENTS} WHERE item_id = ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool().await?)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     async fn put_snapshot(&self, seq: u64, taken_at: &str, data: &[u8]) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@
 //! - `http_errors`: 404, 405, 413, 415 and malformed bodies, all as problem+json.
 //! - `validation`: each class of invalid input is a 422 that names the field.
 //! - `lifecycle`: merge patches, If-Match, retiring, notify/acknowledge, restarts.
+//! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
 
@@ -14,6 +15,7 @@ mod authz;
 mod http_errors;
 mod lifecycle;
 mod meta;
+mod over_time;
 mod policy_matrix;
 mod validation;
 
@@ -21,6 +23,7 @@ pub use authz::*;
 pub use http_errors::*;
 pub use lifecycle::*;
 pub use meta::*;
+pub use over_time::*;
 pub use policy_matrix::*;
 pub use validation::*;
 
@@ -50,6 +53,9 @@ macro_rules! all_suite_tests {
         $crate::suite_tests!($backend;
             round_trip_per_layer,
             restart_keeps_acknowledged_writes,
+            // over time (issue 15)
+            replay_shows_each_role_the_picture_it_saw_then,
+            history_lists_the_versions_the_caller_may_see,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,

@@ -1,0 +1,139 @@
+//! The picture over time (issue 15): `GET /api/v1/picture?at=TIME` (the picture as it was)
+//! and `GET /api/v1/{layer}/{id}/history` (every version of an item the caller may see).
+//! Both read the log through `replay`; what they show passes the one policy decision, today's
+//! policy applied to the items of then, and the answers say so.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::items::parse_layer;
+use super::items::render_visible;
+use super::{ApiError, ApiResult, AppState, Caller};
+use crate::feature;
+use crate::policy::Viewer;
+use crate::replay::{self, ReplayError};
+use crate::scope::Scope;
+
+/// What every replayed answer says about the policy it was filtered by.
+const POLICY_NOTE: &str =
+    "the items as they were, shown as today's policy lets the caller see them";
+
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> Self {
+        match e {
+            ReplayError::Store(e) => e.into(),
+            ReplayError::Corrupt(why) => ApiError::Internal(why),
+        }
+    }
+}
+
+fn parse_at(text: &str) -> ApiResult<DateTime<Utc>> {
+    let at = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "at: `{text}` is not an RFC 3339 time such as 2026-12-07T14:00:00Z ({e})"
+            ))
+        })?
+        .with_timezone(&Utc);
+    if at > Utc::now() {
+        return Err(ApiError::BadRequest(
+            "at: that time is in the future; the live picture is /api/v1/picture without `at`"
+                .into(),
+        ));
+    }
+    Ok(at)
+}
+
+/// `GET /api/v1/picture?at=TIME`: the picture after the last event stamped at or before
+/// `TIME`, rebuilt from the nearest older snapshot and the log, filtered for the caller.
+pub(super) async fn picture_at(
+    state: &AppState,
+    viewer: &Viewer,
+    at: &str,
+    scope: &Scope,
+) -> ApiResult<Json<Value>> {
+    let at = parse_at(at)?;
+    let store = state.store.as_ref();
+    let seq = replay::seq_at(store, at).await?;
+    let picture = replay::picture_at(store, seq).await?;
+    let features = render_visible(state, viewer, picture.collect(None), scope);
+    let mut fc = feature::collection(features);
+    fc["seq"] = json!(seq);
+    fc["replay"] = json!({
+        "at": crate::log::format_time(at),
+        "seq": seq,
+        "policy": "current",
+        "note": POLICY_NOTE,
+    });
+    Ok(Json(fc))
+}
+
+/// `GET /api/v1/{layer}/{id}/history`: the versions of the item the caller may see, oldest
+/// first, each with who changed it (the organisation; the person where the policy shows it),
+/// when, and what the change was. 404 when the caller may see none of them.
+pub async fn history(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((layer, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let layer = parse_layer(&layer)?;
+    let viewer = who.viewer();
+    let versions = replay::history(state.store.as_ref(), &id).await?;
+    let mut shown = Vec::new();
+    // Whether the caller could see the version before: a retirement is shown only then, so
+    // that the end of an item it may no longer see tells it nothing.
+    let mut last_seen = false;
+    for v in &versions {
+        let item = match &v.after {
+            Some(item) if item.layer == layer => item,
+            None if last_seen => {
+                shown.push(json!({
+                    "seq": v.seq,
+                    "at": crate::log::format_time(v.at),
+                    "change": v.kind,
+                    "by": author(&state, &viewer, &v.actor),
+                    "feature": null,
+                }));
+                last_seen = false;
+                continue;
+            }
+            _ => {
+                last_seen = false;
+                continue;
+            }
+        };
+        let Some(view) = state.policy.decide(item, &viewer) else {
+            last_seen = false;
+            continue;
+        };
+        last_seen = true;
+        shown.push(json!({
+            "seq": v.seq,
+            "at": crate::log::format_time(v.at),
+            "change": v.kind,
+            "version": item.version,
+            "by": author(&state, &viewer, &v.actor),
+            "feature": feature::render(item, &view),
+        }));
+    }
+    if shown.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(json!({
+        "id": id,
+        "layer": layer.as_str(),
+        "versions": shown,
+        "policy": "current",
+        "note": POLICY_NOTE,
+    })))
+}
+
+fn author(state: &AppState, viewer: &Viewer, actor: &crate::log::Actor) -> Value {
+    if state.policy.shows_author(viewer, &actor.org) {
+        json!({"org": actor.org, "name": actor.name})
+    } else {
+        json!({"org": actor.org})
+    }
+}
