@@ -67,6 +67,13 @@ pub struct Args {
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The time the log's events span, in days, ending now (default: 40 ms between events).
+    #[arg(long)]
+    pub span_days: Option<f64>,
+    /// After start-up, ask this many `GET /api/v1/picture?at=` of moments spread over the log
+    /// (issue 15: any moment of the last 30 days in under a second), and report their times.
+    #[arg(long, default_value_t = 0)]
+    pub replay_queries: usize,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -96,6 +103,10 @@ pub struct Report {
     pub server_rss_bytes: Vec<Option<u64>>,
     pub verify_log_ms: f64,
     pub verify_log_output: String,
+    /// `GET /api/v1/picture?at=` answer times (ms), one per query, in the order asked.
+    pub replay_ms: Vec<f64>,
+    /// Features in the largest replayed answer.
+    pub replay_features_max: usize,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -157,6 +168,8 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
         server_rss_bytes: Vec::new(),
         verify_log_ms: 0.0,
         verify_log_output: String::new(),
+        replay_ms: Vec::new(),
+        replay_features_max: 0,
     };
 
     for run in 1..=args.runs {
@@ -215,6 +228,15 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
         report.server_rss_bytes.push(rss);
     }
 
+    if args.replay_queries > 0 {
+        let server =
+            ServerProcess::spawn_with_config(bin, &db.url, args.server.server_config.as_deref())
+                .await?;
+        let result = replay_queries(args, bin, db, &server, &mut report).await;
+        server.stop().await?;
+        result?;
+    }
+
     let verify = process::run_admin(bin, &db.url, &["verify-log"]).await?;
     if !verify.ok {
         bail!(
@@ -226,6 +248,51 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
     report.verify_log_ms = ms(verify.elapsed);
     report.verify_log_output = verify.stdout.trim().to_string();
     Ok(report)
+}
+
+/// Asks for the picture at moments spread evenly over the log's span, in a shuffled order (so
+/// that no answer profits from the one before), as a coordinator.
+async fn replay_queries(
+    args: &Args,
+    bin: &Path,
+    db: &FreshDb,
+    server: &ServerProcess,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    wait_ready(&probe, server).await?;
+    let token = process::create_token(bin, &db.url, "coordinator", "OCHA").await?;
+    let source = EventSource::spanning(args.movements, args.events, args.span_days)?;
+    let (start, end) = (source.start, Utc::now());
+    let n = args.replay_queries;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    for i in (1..n).rev() {
+        order.swap(i, rng.gen_range(0..=i));
+    }
+    for k in order {
+        let frac = (k as f64 + 0.5) / n as f64;
+        let at = start + (end - start) * (frac * 1e6) as i32 / 1_000_000;
+        let url = format!(
+            "{}/api/v1/picture?at={}",
+            server.base(),
+            cmcop::log::format_time(at)
+        );
+        let t = Instant::now();
+        let resp = probe.get(&url).bearer_auth(&token).send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await?;
+        let elapsed = ms(t.elapsed());
+        if !status.is_success() {
+            bail!("GET {url}: {status} {body}");
+        }
+        let features = body["features"].as_array().map_or(0, Vec::len);
+        report.replay_features_max = report.replay_features_max.max(features);
+        report.replay_ms.push(elapsed);
+    }
+    Ok(())
 }
 
 /// Polls `/healthz` until it answers 200; the time is from the spawn of the process.
@@ -257,7 +324,7 @@ async fn build_log(args: &Args, url: &str, every: u64, tail: u64) -> anyhow::Res
     let store: Arc<dyn EventStore> = cmcop::store::open(url)
         .await
         .context("cannot open the store")?;
-    let mut source = EventSource::new(args.movements, args.events)?;
+    let mut source = EventSource::spanning(args.movements, args.events, args.span_days)?;
     let mut picture = Picture::new();
     let mut prev = GENESIS;
     let mut seq = 0u64;
@@ -336,8 +403,22 @@ pub(crate) struct EventSource {
 
 impl EventSource {
     pub(crate) fn new(movements: u64, events: u64) -> anyhow::Result<EventSource> {
-        // Events 40 ms apart end about now: a log of 1,000,000 events covers the last 11 hours.
-        let step = chrono::Duration::milliseconds(40);
+        EventSource::spanning(movements, events, None)
+    }
+
+    /// Events spread evenly over `span_days` ending about now (none: 40 ms apart, so a log of
+    /// 1,000,000 events covers the last 11 hours).
+    pub(crate) fn spanning(
+        movements: u64,
+        events: u64,
+        span_days: Option<f64>,
+    ) -> anyhow::Result<EventSource> {
+        let step = match span_days {
+            Some(days) if days > 0.0 => chrono::Duration::microseconds(
+                (days * 86_400e6 / events.max(1) as f64).max(1.0) as i64,
+            ),
+            _ => chrono::Duration::milliseconds(40),
+        };
         let span = step * i32::try_from(events).context("too many events")?;
         Ok(EventSource {
             rng: rand::rngs::StdRng::seed_from_u64(42),
@@ -514,5 +595,18 @@ fn print(args: &Args, r: &Report) -> anyhow::Result<()> {
         "  verify-log      {:.0} ms: {}",
         r.verify_log_ms, r.verify_log_output
     );
+    if !r.replay_ms.is_empty() {
+        let mut sorted = r.replay_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "  picture?at=     {} moments: median {:.0} ms, p90 {:.0} ms, max {:.0} ms (largest answer {} features)",
+            sorted.len(),
+            q(0.5),
+            q(0.9),
+            q(1.0),
+            r.replay_features_max
+        );
+    }
     Ok(())
 }
