@@ -187,7 +187,7 @@ async fn demo_loads_the_scenario_once_and_keeps_it_moving() {
     let now = chrono::Utc::now();
     let arriving = json!({
         "type": "Feature",
-        "id": "demo-mov-test-arrival",
+        "id": "WFP:demo-mov-test-arrival",
         "geometry": {"type": "LineString",
                      "coordinates": [[44.366, 33.315], [44.07, 33.29], [43.783, 33.35]]},
         "properties": {
@@ -207,7 +207,7 @@ async fn demo_loads_the_scenario_once_and_keeps_it_moving() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let now = demo.picture(Role::Coordinator).await;
-        let arrived = find(&now, "demo-mov-test-arrival").is_some_and(|f| {
+        let arrived = find(&now, "WFP:demo-mov-test-arrival").is_some_and(|f| {
             f["properties"]["status"] == "arrived" && f["properties"]["expires_at"].is_string()
         });
         let set_off = planned
