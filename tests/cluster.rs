@@ -350,7 +350,7 @@ async fn a_write_on_one_node_reaches_subscribers_on_the_others_in_order() {
         ids.push(r.expect("created"));
     }
     // Read-your-writes: A shows each of its writes at once.
-    let (status, _) = a.get(&token, "/api/v1/incidents/seq-19").await;
+    let (status, _) = a.get(&token, "/api/v1/incidents/JCMC:seq-19").await;
     assert_eq!(status, StatusCode::OK);
     let last = seq_of(&a).await;
     assert_eq!(last, 60, "every write is one event of the stream");

@@ -42,6 +42,10 @@ enum Route {
     Positions,
     Notify,
     Acknowledge,
+    /// `POST /api/v1/access-check` with the movement's id.
+    AccessCheck,
+    /// `GET /api/v1/alerts?movement=ID`.
+    Alerts,
     /// `POST /api/v1/{layer}` with the id chosen.
     Create,
 }
@@ -54,7 +58,13 @@ const ITEM_ROUTES: [Route; 6] = [
     Route::DeleteIfMatch,
     Route::Create,
 ];
-const MOVEMENT_ROUTES: [Route; 3] = [Route::Positions, Route::Notify, Route::Acknowledge];
+const MOVEMENT_ROUTES: [Route; 5] = [
+    Route::Positions,
+    Route::Notify,
+    Route::Acknowledge,
+    Route::AccessCheck,
+    Route::Alerts,
+];
 
 fn feature(layer: &str, id: &str, marking: &str) -> Value {
     let props = json!({"marking": marking});
@@ -91,6 +101,14 @@ async fn ask(app: &TestApp, token: &str, layer: &str, id: &str, route: Route) ->
         Route::Acknowledge => {
             app.request(Method::POST, &format!("{item}/acknowledge"), Some(token))
         }
+        Route::AccessCheck => app
+            .request(Method::POST, "/api/v1/access-check", Some(token))
+            .json(&json!({"movement": id})),
+        Route::Alerts => app.request(
+            Method::GET,
+            &format!("/api/v1/alerts?movement={id}"),
+            Some(token),
+        ),
         Route::Create => app
             .request(Method::POST, &format!("/api/v1/{layer}"), Some(token))
             .json(&feature(layer, id, "public")),
