@@ -369,7 +369,10 @@ fn a_sharing_change_withdraws_without_telling_the_items_state() {
     let out = render(&withdrawal, &mine, &mv, iv.as_ref());
     let said = out["message"].as_str().unwrap();
     assert_eq!(out["reason"], "withdrawn");
-    assert!(said.contains("withdrawn") && said.contains('k'), "{said}");
+    assert!(
+        said.ends_with("route conflict alert about k is withdrawn"),
+        "{said}"
+    );
     for word in ["closed", "open", "military", "operation area"] {
         assert!(!said.contains(word), "`{word}` told: {said}");
     }
