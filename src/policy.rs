@@ -43,6 +43,20 @@ pub static FIELDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     fields
 });
 
+/// The figures derived from a reported position (declared `follows_position` by their layer):
+/// hidden wherever the position is reduced, so that a reduced position is not placed inside
+/// its grid cell by its time, speed or heading.
+static FOLLOWS_POSITION: LazyLock<FieldSet> = LazyLock::new(|| {
+    let mut set = FieldSet::EMPTY;
+    for spec in LAYERS {
+        for f in spec.fields.iter().filter(|f| f.follows_position) {
+            set.insert(f.name)
+                .expect("a declared field is a policy field");
+        }
+    }
+    set
+});
+
 /// A set of hidden fields, one bit per entry of `FIELDS`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FieldSet([u64; FieldSet::WORDS]);
@@ -121,6 +135,21 @@ impl View {
         precision_bits: None,
         border: None,
     };
+
+    /// A view with `hidden` at `precision` (metres, `None` for exact). Wherever the position
+    /// is reduced, the figures that follow it are hidden with it (`FOLLOWS_POSITION`): this is
+    /// the only way a reduced view is made.
+    fn reduced_to(hidden: FieldSet, precision: Option<f64>, border: Option<Marking>) -> View {
+        let hidden = match precision {
+            Some(_) => hidden.union(*FOLLOWS_POSITION),
+            None => hidden,
+        };
+        View {
+            hidden,
+            precision_bits: precision.map(f64::to_bits),
+            border,
+        }
+    }
 
     pub fn precision_m(&self) -> Option<f64> {
         self.precision_bits.map(f64::from_bits)
@@ -451,22 +480,20 @@ impl Policy {
             if let Some(set) = rp.hide_from_side.get(&item.side) {
                 hidden = hidden.union(*set);
             }
-            for (field, marking) in &item.common.field_markings {
-                if !rp.markings.contains(marking) {
-                    // Names were checked against the model when the item was written.
-                    let _ = hidden.insert(field);
-                }
+        }
+        // A release lifts the item's marking and the cross-side rules, never a field's own
+        // marking: a field marking names its own audience.
+        for (field, marking) in &item.common.field_markings {
+            if !rp.markings.contains(marking) {
+                // Names were checked against the model when the item was written.
+                let _ = hidden.insert(field);
             }
         }
-        let precision_bits = match item.common.precision_m {
-            Some(p) if rp.side != item.side => Some(p.to_bits()),
+        let precision = match item.common.precision_m {
+            Some(p) if rp.side != item.side => Some(p),
             _ => None,
         };
-        Some(View {
-            hidden,
-            precision_bits,
-            border: None,
-        })
+        Some(View::reduced_to(hidden, precision, None))
     }
 
     /// What a peer centre sees of `item` under its agreement: the border view.
@@ -510,230 +537,9 @@ impl Policy {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
         };
-        Some(View {
-            hidden,
-            precision_bits: precision.map(f64::to_bits),
-            border: Some(border),
-        })
+        Some(View::reduced_to(hidden, precision, Some(border)))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::input::{parse_feature, Author};
-    use chrono::Utc;
-    use serde_json::json;
-
-    fn item(layer: Layer, props: serde_json::Value, org: &str, side: Side) -> Item {
-        let geometry = match layer {
-            Layer::Movements => {
-                json!({"type":"LineString","coordinates":[[44.0,36.1],[43.1,36.3]]})
-            }
-            _ => json!({"type":"Point","coordinates":[43.1,36.3]}),
-        };
-        let f = json!({"type":"Feature","geometry":geometry,"properties":props});
-        parse_feature(layer, &f, Utc::now()).unwrap().into_new_item(
-            "x".into(),
-            layer,
-            Author { org, side },
-            Utc::now(),
-        )
-    }
-
-    fn movement(marking: &str) -> Item {
-        item(
-            Layer::Movements,
-            json!({"name":"c","window_start":"2026-12-01T06:00:00Z","window_end":"2026-12-01T09:00:00Z",
-                   "cargo":"food","personnel":4,"contact":"+964 750","description":"x","marking":marking,
-                   "vehicles":{"count":3,"plates":["A"]}}),
-            "WFP",
-            Side::Civil,
-        )
-    }
-
-    #[test]
-    fn default_policy_loads() {
-        Policy::default_policy();
-    }
-
-    #[test]
-    fn military_sees_movements_only_once_notified_and_only_deconfliction_fields() {
-        let p = Policy::default_policy();
-        let army = Viewer::new(Role::MilitaryLiaison, "ARMY");
-        let mut m = movement("joint");
-        assert_eq!(p.decide(&m, &army), None);
-        m.movement_mut().unwrap().notification = Notification::Notified;
-        let v = p.decide(&m, &army).unwrap();
-        for f in ["cargo", "personnel", "description"] {
-            assert!(v.hidden.contains(f), "{f} must be hidden");
-        }
-        for f in ["contact", "vehicles.plates", "window_start", "name"] {
-            assert!(!v.hidden.contains(f), "{f} must be visible");
-        }
-    }
-
-    #[test]
-    fn markings_own_org_and_release() {
-        let p = Policy::default_policy();
-        let m = movement("civil");
-        let ngo = Viewer::new(Role::CivilLiaison, "NRC");
-        let own = Viewer::new(Role::ConvoyPlanner, "WFP");
-        let wall = Viewer::new(Role::WallDisplay, "JCMC");
-        assert!(p.decide(&m, &ngo).is_some());
-        assert_eq!(p.decide(&m, &own), Some(View::FULL));
-        assert_eq!(p.decide(&m, &wall), None);
-        let c = item(
-            Layer::Constraints,
-            json!({"category":"hostilities","status":"closed","marking":"military","precision_m":5000.0}),
-            "ARMY",
-            Side::Military,
-        );
-        assert_eq!(p.decide(&c, &ngo), None);
-        let mut released = c.clone();
-        released.common.releasable_to = vec!["NRC".into()];
-        let v = p.decide(&released, &ngo).unwrap();
-        assert_eq!(v.precision_m(), Some(5000.0));
-        assert!(v.hidden.contains("releasable_to"));
-        let other_army = Viewer::new(Role::MilitaryLiaison, "POLICE");
-        assert_eq!(p.decide(&c, &other_army).unwrap().precision_m(), None);
-    }
-
-    #[test]
-    fn a_peer_centre_sees_its_agreement_and_nothing_else() {
-        let sharing: Sharing = toml::from_str(
-            r#"layers = ["constraints"]
-               markings = ["joint"]
-               releasable_to = "JCC"
-               orgs = ["ARMY"]
-               hidden_fields = ["source"]
-               precision_m = 2000.0
-               markings_out = { joint = "public", military = "restricted" }"#,
-        )
-        .unwrap();
-        let p = Policy::default_policy()
-            .with_peers([("JCC", &sharing)])
-            .unwrap();
-        let jcc = Viewer::peer("JCC");
-        let c = |marking: &str, org: &str, extra: serde_json::Value| {
-            let mut props = json!({"category":"hostilities","status":"closed","marking":marking,
-                                   "source":"patrol"});
-            crate::model::input::merge_patch(&mut props, &extra);
-            item(Layer::Constraints, props, org, Side::Military)
-        };
-        let v = p.decide(&c("joint", "ARMY", json!({})), &jcc).unwrap();
-        assert_eq!(v.border, Some(Marking::Public));
-        assert!(v.hidden.contains("source") && v.hidden.contains("releasable_to"));
-        assert_eq!(
-            v.precision_m(),
-            Some(2000.0),
-            "the agreement's grid applies"
-        );
-        let coarse = c("joint", "ARMY", json!({"precision_m": 5000.0}));
-        assert_eq!(p.decide(&coarse, &jcc).unwrap().precision_m(), Some(5000.0));
-        // Wrong marking, wrong organisation, wrong layer: nothing.
-        assert_eq!(p.decide(&c("military", "ARMY", json!({})), &jcc), None);
-        assert_eq!(p.decide(&c("joint", "POLICE", json!({})), &jcc), None);
-        assert_eq!(p.decide(&movement("joint"), &jcc), None);
-        // Released to the peer: crosses under the mapped marking; a civil one has no mapping.
-        let released = c("military", "ARMY", json!({"releasable_to": ["JCC"]}));
-        assert_eq!(
-            p.decide(&released, &jcc).unwrap().border,
-            Some(Marking::Restricted)
-        );
-        let civil = c("civil", "ARMY", json!({"releasable_to": ["JCC"]}));
-        assert_eq!(p.decide(&civil, &jcc), None);
-        // A field marked beyond the agreement is hidden.
-        let fm = c(
-            "joint",
-            "ARMY",
-            json!({"field_markings": {"restriction": "military"}}),
-        );
-        assert!(p.decide(&fm, &jcc).unwrap().hidden.contains("restriction"));
-        // From another centre: never sent on. A peer without an agreement: nothing at all.
-        let mut federated = c("joint", "ARMY", json!({}));
-        federated.origin = Some(crate::model::Origin {
-            centre: "KRG".into(),
-            id: "x".into(),
-            version: 1,
-            seq: 1,
-        });
-        assert_eq!(p.decide(&federated, &jcc), None);
-        assert_eq!(
-            p.decide(&c("joint", "ARMY", json!({})), &Viewer::peer("OTHER")),
-            None
-        );
-        // Local viewers never get a border view.
-        let coord = Viewer::new(Role::Coordinator, "JCMC");
-        assert_eq!(p.decide(&federated, &coord), Some(View::FULL));
-    }
-
-    /// The field set is the layers' declarations: every declared property and sub-field, once,
-    /// within a `FieldSet`'s capacity.
-    #[test]
-    fn the_field_set_is_derived_from_the_layers() {
-        use crate::model::schema::LAYERS;
-        assert!(FIELDS.len() <= FieldSet::CAPACITY);
-        for (i, f) in FIELDS.iter().enumerate() {
-            assert!(!FIELDS[..i].contains(f), "`{f}` twice");
-        }
-        for spec in LAYERS {
-            for name in spec.policy_fields() {
-                let mut set = FieldSet::EMPTY;
-                set.insert(name).unwrap();
-                assert_eq!(set.names().collect::<Vec<_>>(), [name]);
-            }
-        }
-        let mut all = FieldSet::EMPTY;
-        for f in FIELDS.iter() {
-            all.insert(f).unwrap();
-        }
-        assert_eq!(all.names().count(), FIELDS.len());
-    }
-
-    /// `config/policy.toml` gives each side the fields its layer declares for it
-    /// (`LayerSpec::side_rules`; for movements, `movement_fields`).
-    #[test]
-    fn policy_file_agrees_with_the_declared_side_rules() {
-        use crate::model::schema::LAYERS;
-        let file: toml::Value = toml::from_str(DEFAULT_POLICY).unwrap();
-        let policy = Policy::default_policy();
-        for spec in LAYERS {
-            for rule in spec.side_rules {
-                let key = match spec.layer {
-                    Layer::Movements => "movement_fields",
-                    other => panic!("policy.toml has no per-side field list for {other}"),
-                };
-                let mut roles = 0;
-                for role in policy
-                    .roles()
-                    .iter()
-                    .filter(|r| policy.side(**r) == rule.side)
-                {
-                    let rules = &file["roles"][role.as_str()];
-                    let listed: Vec<&str> = rules
-                        .get(key)
-                        .and_then(|v| v.as_array())
-                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                        .unwrap_or_default();
-                    let mut listed = listed;
-                    listed.sort_unstable();
-                    let mut declared = rule.sees.to_vec();
-                    declared.sort_unstable();
-                    assert_eq!(listed, declared, "roles.{role}.{key}");
-                    roles += 1;
-                }
-                assert!(roles > 0, "no role on the {} side", rule.side);
-            }
-        }
-    }
-
-    #[test]
-    fn wall_display_never_gets_personal_fields() {
-        let p = Policy::default_policy();
-        let wall = Viewer::new(Role::WallDisplay, "JCMC");
-        let v = p.decide(&movement("joint"), &wall).unwrap();
-        assert!(v.hidden.contains("contact"));
-        assert!(v.hidden.contains("vehicles.plates"));
-    }
-}
+mod tests;

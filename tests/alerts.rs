@@ -621,3 +621,107 @@ async fn alerts_resume_with_since_and_survive_a_restart_without_repeating() {
     assert_eq!(alerts_of(&app, &wfp, "").await.len(), 2);
     assert_eq!(alerts_of(&app, &wfp, "?state=recent").await.len(), recent);
 }
+
+/// Issue 20.2: when the item of an active alert leaves a recipient's view (re-marked), the
+/// alert is withdrawn for it at once — an `ended` with `reason: withdrawn`, worded without the
+/// item as it is now — leaves its lists, and no later status of the item reaches it; whoever
+/// still sees the item is alerted again on the item as it is.
+#[tokio::test]
+async fn an_alert_is_withdrawn_when_its_item_leaves_the_recipients_view() {
+    let mut app = app_with(|_| {}).await;
+    let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
+    let coord = app.token(Role::Coordinator, "OCHA").await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let m = notified_movement(&app, &wfp, json!({})).await;
+    let mut to_wfp = Listener::open(&app, &wfp, None).await;
+    let mut to_coord = Listener::open(&app, &coord, None).await;
+    let k = app
+        .create(
+            "constraints",
+            &army,
+            closure_at(
+                on_road(0.5),
+                json!({"marking": "joint", "kind": "checkpoint"}),
+            ),
+        )
+        .await;
+    to_wfp.expect("route_conflict", "raised", Some(&k)).await;
+    to_coord.expect("route_conflict", "raised", Some(&k)).await;
+    let movement_q = format!("?movement={m}");
+    assert_eq!(alerts_of(&app, &wfp, &movement_q).await.len(), 1);
+
+    // Re-marked military: WFP may no longer see the checkpoint.
+    let (s, body) = app
+        .patch(
+            &format!("/api/v1/constraints/{k}"),
+            &coord,
+            json!({"properties": {"marking": "military"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, _) = app.get(&format!("/api/v1/constraints/{k}"), &wfp).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let w = to_wfp.expect("route_conflict", "ended", Some(&k)).await;
+    assert_eq!(w["reason"], "withdrawn", "{w}");
+    let said = w["message"].as_str().unwrap();
+    assert!(said.contains("withdrawn"), "{w}");
+    for word in ["military", "open", "closed", "no longer"] {
+        assert!(!said.contains(word), "the withdrawal tells `{word}`: {w}");
+    }
+    assert!(
+        alerts_of(&app, &wfp, &movement_q).await.is_empty(),
+        "WFP's active list still holds an alert about an item it cannot see"
+    );
+
+    // The coordinator, who still sees it, has it withdrawn and raised again on the item as it
+    // is now.
+    let cw = to_coord.expect("route_conflict", "ended", Some(&k)).await;
+    assert_eq!(cw["reason"], "withdrawn", "{cw}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while to_coord.count("route_conflict", "raised") < 2 {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(
+            !left.is_zero() && to_coord.read(left).await.is_some(),
+            "not raised again for the coordinator: {:?}",
+            to_coord.alerts
+        );
+    }
+    let active = alerts_of(&app, &coord, &movement_q).await;
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(
+        active[0]["item"]["version"], 2,
+        "judged on the item as it is"
+    );
+
+    // Opened: the coordinator hears the condition end; WFP hears nothing of the item's status.
+    let (s, _) = app
+        .patch(
+            &format!("/api/v1/constraints/{k}"),
+            &army,
+            json!({"properties": {"status": "open"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !to_coord.alerts.iter().any(|(_, a)| {
+        a["state"] == "ended" && a.get("reason").is_none() && a["item"]["id"] == k.as_str()
+    }) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        assert!(
+            !left.is_zero() && to_coord.read(left).await.is_some(),
+            "the coordinator did not hear the end: {:?}",
+            to_coord.alerts
+        );
+    }
+    let later = to_wfp.drain().await;
+    assert!(later.is_empty(), "WFP told of a hidden item: {later:?}");
+    for a in alerts_of(&app, &wfp, "?state=recent").await {
+        let said = a["message"].as_str().unwrap();
+        assert!(
+            a["reason"] == "withdrawn" || a["item"]["id"] != k.as_str(),
+            "WFP's recent list tells of the hidden item: {a}"
+        );
+        assert!(!said.contains("no longer conflicts"), "{a}");
+    }
+    assert!(alerts_of(&app, &wfp, "").await.is_empty());
+}

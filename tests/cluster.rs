@@ -157,10 +157,12 @@ impl Api {
         format!("{}/api/v1/ws", self.base.replacen("http", "ws", 1))
     }
 
-    /// Creates an incident; the id on 201, the status otherwise (None when no answer came).
+    /// Creates an incident as the coordinator, with the id `JCMC:{id}` (a chosen id lies in
+    /// the caller's organisation's namespace); the id on 201, the status otherwise (None when
+    /// no answer came).
     async fn create(&self, token: &str, id: &str) -> Result<String, Option<StatusCode>> {
         let mut f = incident(json!({"description": format!("cluster test {id}")}));
-        f["id"] = json!(id);
+        f["id"] = json!(format!("JCMC:{id}"));
         let r = self
             .client
             .post(self.url("/api/v1/incidents"))
@@ -348,7 +350,7 @@ async fn a_write_on_one_node_reaches_subscribers_on_the_others_in_order() {
         ids.push(r.expect("created"));
     }
     // Read-your-writes: A shows each of its writes at once.
-    let (status, _) = a.get(&token, "/api/v1/incidents/seq-19").await;
+    let (status, _) = a.get(&token, "/api/v1/incidents/JCMC:seq-19").await;
     assert_eq!(status, StatusCode::OK);
     let last = seq_of(&a).await;
     assert_eq!(last, 60, "every write is one event of the stream");
@@ -605,7 +607,7 @@ async fn nats_restarted_mid_run() {
     }
     let started = Instant::now();
     let mut f = incident(json!({}));
-    f["id"] = json!("during");
+    f["id"] = json!("JCMC:during");
     let r = a
         .client
         .post(a.url("/api/v1/incidents"))
@@ -625,7 +627,7 @@ async fn nats_restarted_mid_run() {
         .starts_with("application/problem+json"));
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["status"], 503);
-    let (status, _) = b.get(&token, "/api/v1/incidents/before-7").await;
+    let (status, _) = b.get(&token, "/api/v1/incidents/JCMC:before-7").await;
     assert_eq!(status, StatusCode::OK, "reads are served from memory");
     let (status, body) = a.get(&token, "/api/v1/incidents").await;
     assert_eq!(status, StatusCode::OK);
@@ -691,7 +693,7 @@ async fn a_concurrent_if_match_race_on_two_nodes_has_exactly_one_winner() {
         // Both nodes know the current version before the race.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let (_, body) = b.get(&token, "/api/v1/incidents/contested").await;
+            let (_, body) = b.get(&token, "/api/v1/incidents/JCMC:contested").await;
             if body["properties"]["version"] == json!(version) {
                 break;
             }
@@ -700,7 +702,7 @@ async fn a_concurrent_if_match_race_on_two_nodes_has_exactly_one_winner() {
         }
         let patch = |node: &Api, text: String| {
             node.client
-                .patch(node.url("/api/v1/incidents/contested"))
+                .patch(node.url("/api/v1/incidents/JCMC:contested"))
                 .bearer_auth(&token)
                 .header("if-match", version.to_string())
                 .header("content-type", "application/merge-patch+json")
@@ -719,7 +721,7 @@ async fn a_concurrent_if_match_race_on_two_nodes_has_exactly_one_winner() {
             "round {round}: exactly one winner"
         );
     }
-    let (_, body) = a.get(&token, "/api/v1/incidents/contested").await;
+    let (_, body) = a.get(&token, "/api/v1/incidents/JCMC:contested").await;
     assert_eq!(body["properties"]["version"], 11);
     a.stop().await;
     b.stop().await;
@@ -734,7 +736,7 @@ async fn concurrent_changes_to_one_item_on_two_nodes_all_land_in_order() {
     let a = Node::start(&db.url, &nats, &stream.name).await;
     let b = Node::start(&db.url, &nats, &stream.name).await;
     let mut f = common::movement(json!({}));
-    f["id"] = json!("convoy");
+    f["id"] = json!("JCMC:convoy");
     let r = a
         .client
         .post(a.url("/api/v1/movements"))
@@ -756,7 +758,7 @@ async fn concurrent_changes_to_one_item_on_two_nodes_all_land_in_order() {
         let token = token.clone();
         async move {
             node.client
-                .post(node.url("/api/v1/movements/convoy/positions"))
+                .post(node.url("/api/v1/movements/JCMC:convoy/positions"))
                 .bearer_auth(&token)
                 .json(&body)
                 .send()
@@ -771,8 +773,8 @@ async fn concurrent_changes_to_one_item_on_two_nodes_all_land_in_order() {
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, va) = a.get(&token, "/api/v1/movements/convoy").await;
-        let (_, vb) = b.get(&token, "/api/v1/movements/convoy").await;
+        let (_, va) = a.get(&token, "/api/v1/movements/JCMC:convoy").await;
+        let (_, vb) = b.get(&token, "/api/v1/movements/JCMC:convoy").await;
         if va["properties"]["version"] == json!(41) && va == vb {
             break;
         }

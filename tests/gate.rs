@@ -107,7 +107,7 @@ fn cases() -> Vec<Case> {
             who: WALL,
             write: Create {
                 layer: Layer::Incidents,
-                id: "wall-incident",
+                id: "JCMC:wall-incident",
                 marking: "joint",
             },
             expected: Forbidden,
@@ -117,7 +117,7 @@ fn cases() -> Vec<Case> {
             who: WFP,
             write: Create {
                 layer: Layer::Constraints,
-                id: "wfp-constraint",
+                id: "WFP:wfp-constraint",
                 marking: "joint",
             },
             expected: Forbidden,
@@ -127,7 +127,7 @@ fn cases() -> Vec<Case> {
             who: WFP,
             write: Create {
                 layer: Layer::Incidents,
-                id: "wfp-incident-new",
+                id: "WFP:wfp-incident-new",
                 marking: "joint",
             },
             expected: Allowed,
@@ -137,7 +137,7 @@ fn cases() -> Vec<Case> {
             who: WFP,
             write: Create {
                 layer: Layer::Incidents,
-                id: "wfp-incident-mil",
+                id: "WFP:wfp-incident-mil",
                 marking: "military",
             },
             expected: Forbidden,
@@ -147,7 +147,7 @@ fn cases() -> Vec<Case> {
             who: ARMY,
             write: Create {
                 layer: Layer::Incidents,
-                id: "army-incident-civil",
+                id: "ARMY:army-incident-civil",
                 marking: "civil",
             },
             expected: Forbidden,
@@ -157,7 +157,7 @@ fn cases() -> Vec<Case> {
             who: ARMY,
             write: Create {
                 layer: Layer::Constraints,
-                id: "army-constraint-new",
+                id: "ARMY:army-constraint-new",
                 marking: "joint",
             },
             expected: Allowed,
@@ -166,7 +166,7 @@ fn cases() -> Vec<Case> {
             name: "another organisation's item is not to change",
             who: NRC,
             write: Describe {
-                target: "wfp-report",
+                target: "WFP:wfp-report",
                 text: "changed by NRC",
             },
             expected: Forbidden,
@@ -175,7 +175,7 @@ fn cases() -> Vec<Case> {
             name: "the owner changes its item, keeping the marking a coordinator gave",
             who: WFP,
             write: Describe {
-                target: "wfp-report-remarked",
+                target: "WFP:wfp-report-remarked",
                 text: "updated by WFP",
             },
             expected: Allowed,
@@ -184,7 +184,7 @@ fn cases() -> Vec<Case> {
             name: "the owner may not give its item a marking outside its side's",
             who: WFP,
             write: Remark {
-                target: "wfp-report",
+                target: "WFP:wfp-report",
                 marking: "military",
             },
             expected: Forbidden,
@@ -193,7 +193,7 @@ fn cases() -> Vec<Case> {
             name: "the military side changes its own constraint",
             who: ARMY,
             write: Describe {
-                target: "army-closure",
+                target: "ARMY:army-closure",
                 text: "reopened at noon",
             },
             expected: Allowed,
@@ -202,7 +202,7 @@ fn cases() -> Vec<Case> {
             name: "another organisation's item is not to retire",
             who: NRC,
             write: Retire {
-                target: "army-closure",
+                target: "ARMY:army-closure",
             },
             expected: Forbidden,
         },
@@ -210,7 +210,7 @@ fn cases() -> Vec<Case> {
             name: "an item the caller cannot see does not exist for it",
             who: NRC,
             write: Describe {
-                target: "army-secret",
+                target: "ARMY:army-secret",
                 text: "found it",
             },
             expected: NotFound,
@@ -218,7 +218,9 @@ fn cases() -> Vec<Case> {
         Case {
             name: "the owner retires its own item",
             who: ARMY,
-            write: Retire { target: "army-old" },
+            write: Retire {
+                target: "ARMY:army-old",
+            },
             expected: Allowed,
         },
     ]
@@ -227,11 +229,11 @@ fn cases() -> Vec<Case> {
 /// The prepared items: (layer, id, owner, marking), created over REST by their owners; the
 /// coordinator then marks `wfp-report-remarked` military (a marking WFP may not give).
 const PREPARED: &[(Layer, &str, Who, &str)] = &[
-    (Layer::Incidents, "wfp-report", WFP, "joint"),
-    (Layer::Incidents, "wfp-report-remarked", WFP, "joint"),
-    (Layer::Constraints, "army-closure", ARMY, "joint"),
-    (Layer::Constraints, "army-secret", ARMY, "military"),
-    (Layer::Constraints, "army-old", ARMY, "joint"),
+    (Layer::Incidents, "WFP:wfp-report", WFP, "joint"),
+    (Layer::Incidents, "WFP:wfp-report-remarked", WFP, "joint"),
+    (Layer::Constraints, "ARMY:army-closure", ARMY, "joint"),
+    (Layer::Constraints, "ARMY:army-secret", ARMY, "military"),
+    (Layer::Constraints, "ARMY:army-old", ARMY, "joint"),
 ];
 
 fn layer_of(id: &str) -> Layer {
@@ -282,7 +284,7 @@ async fn prepared(pki: &Pki) -> (TestApp, String) {
     }
     let (status, body) = app
         .patch(
-            "/api/v1/incidents/wfp-report-remarked",
+            "/api/v1/incidents/WFP:wfp-report-remarked",
             &coord,
             json!({"properties": {"marking": "military"}}),
         )
@@ -630,7 +632,7 @@ async fn federation_and_system_commands_only_from_their_channels() {
                 actor.clone(),
                 coordinator.clone(),
                 Command::Expire {
-                    id: "army-closure".into(),
+                    id: "ARMY:army-closure".into(),
                     version: 1,
                 },
             )
@@ -671,7 +673,7 @@ async fn federation_and_system_commands_only_from_their_channels() {
             Viewer::peer("KRG"),
             Command::Retire {
                 layer: Layer::Constraints,
-                id: "army-closure".into(),
+                id: "ARMY:army-closure".into(),
                 if_match: None,
             },
         )

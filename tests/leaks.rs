@@ -67,7 +67,10 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// The last item written: public, so every subscriber receives it after everything else.
 /// How long a live CoT subscriber waits for the sentinel, all told.
 const DEADLINE: Duration = Duration::from_secs(300);
-const SENTINEL: &str = "zz-sentinel";
+/// Created last, by a coordinator of an organisation that sorts after every other (the CoT
+/// readers rely on it sorting last), in that organisation's namespace.
+const SENTINEL_ORG: &str = "ZZZ";
+const SENTINEL: &str = "ZZZ:zz-sentinel";
 const DEFAULT_ITEMS: usize = 350;
 
 // ---- The oracle: proto/API.md's rules, restated --------------------------------------------
@@ -172,16 +175,21 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
         if military && side_of(s.author.role) == Side::Civil {
             hidden.insert("description");
         }
-        // A field with its own marking is shown to that marking's audience only.
-        for (field, marking) in &s.field_markings {
-            if !audience_includes(v.role, marking) {
-                hidden.insert(field);
-            }
+    }
+    // A field with its own marking is shown to that marking's audience only, released or not
+    // (proto/API.md: a release never lifts a field marking; issue 20.4).
+    for (field, marking) in &s.field_markings {
+        if !audience_includes(v.role, marking) {
+            hidden.insert(field);
         }
     }
     // "everyone outside the owner's organisation, outside the owner's side, and not a
     // coordinator, gets the geometry reduced".
     let reduced = s.precision_m.is_some() && side_of(v.role) != side_of(s.author.role);
+    // proto/API.md: every figure derived from a reduced position goes with it (issue 20.3).
+    if reduced && movement {
+        hidden.extend(["position_at", "speed_kmh", "heading"]);
+    }
     Some(Expected { hidden, reduced })
 }
 
@@ -281,7 +289,15 @@ fn markable(layer: &str) -> &'static [&'static str] {
 fn checked_fields(layer: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = text_fields(layer).to_vec();
     out.extend(match layer {
-        "movements" => &["personnel", "position", "status", "window_start"][..],
+        "movements" => &[
+            "personnel",
+            "position",
+            "position_at",
+            "speed_kmh",
+            "heading",
+            "status",
+            "window_start",
+        ][..],
         "constraints" => &["kind", "status", "category"][..],
         _ => &["severity", "event_type", "verification"][..],
     });
@@ -294,7 +310,8 @@ fn is_set(s: &State, field: &str) -> bool {
     match field {
         "releasable_to" => !s.releasable_to.is_empty(),
         "field_markings" => !s.field_markings.is_empty(),
-        "position" => s.position.is_some(),
+        // Reported with the position: its time, speed and heading.
+        "position" | "position_at" | "speed_kmh" | "heading" => s.position.is_some(),
         _ => true,
     }
 }
@@ -367,7 +384,8 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
         _ => "planned",
     };
     State {
-        id: format!("i{index:04}"),
+        // In the author's namespace (`ORG:`), where a client chooses ids.
+        id: format!("{org}:i{index:04}"),
         layer,
         author: Who { role, org },
         version: 0,
@@ -716,20 +734,37 @@ fn check_feature(
     }
 }
 
-/// Every item id (`"i0123"`) that appears as a JSON string in `text`.
-fn ids_in(text: &str) -> HashSet<&str> {
+/// The item ids (`ORG:i0123`) in `text` whose first and last characters are bounded as
+/// `bounded` says (the character before and after the id, `None` at either end of the text).
+fn find_ids(text: &str, bounded: impl Fn(Option<u8>, Option<u8>) -> bool) -> HashSet<&str> {
     let b = text.as_bytes();
     let mut out = HashSet::new();
     let mut i = 0;
-    while let Some(k) = text[i..].find("\"i") {
-        let at = i + k + 1;
-        if b.len() > at + 5 && b[at + 5] == b'"' && b[at + 1..at + 5].iter().all(u8::is_ascii_digit)
-        {
-            out.insert(&text[at..at + 5]);
+    while let Some(k) = text[i..].find(":i") {
+        let colon = i + k;
+        i = colon + 1;
+        let end = colon + 6;
+        if b.len() < end || !b[colon + 2..end].iter().all(u8::is_ascii_digit) {
+            continue;
         }
-        i = at;
+        let start = b[..colon]
+            .iter()
+            .rposition(|c| !c.is_ascii_uppercase())
+            .map_or(0, |p| p + 1);
+        if ORGS.contains(&&text[start..colon])
+            && bounded(start.checked_sub(1).map(|p| b[p]), b.get(end).copied())
+        {
+            out.insert(&text[start..end]);
+        }
     }
     out
+}
+
+/// Every item id (`"ORG:i0123"`) that appears as a JSON string in `text`.
+fn ids_in(text: &str) -> HashSet<&str> {
+    find_ids(text, |before, after| {
+        before == Some(b'"') && after == Some(b'"')
+    })
 }
 
 /// Judges a list or picture a viewer received, against the latest states of `items`.
@@ -1073,10 +1108,17 @@ fn check_cot_event(
             out.push(format!("{ctx}: visible `{field}` is missing"));
         }
     }
-    for (field, hide) in [("personnel", "personnel: 7")] {
+    // The last report's time, speed and heading, when reported, as the view allows (a
+    // reduced position takes them with it).
+    for (field, label) in [
+        ("personnel", "personnel: 7"),
+        ("position_at", "position at: "),
+        ("speed_kmh", "speed kmh: "),
+        ("heading", "heading: "),
+    ] {
         if s.layer == "movements" && !route {
-            let shown = ev.remarks().is_some_and(|r| r.contains(hide));
-            if shown == exp.hidden.contains(field) {
+            let shown = ev.remarks().is_some_and(|r| r.contains(label));
+            if shown != (is_set(s, field) && !exp.hidden.contains(field)) {
                 out.push(format!("{ctx}: `{field}` shown is {shown}"));
             }
         }
@@ -1280,24 +1322,10 @@ fn distance_to_route_m(p: [f64; 2], route: &[[f64; 2]]) -> f64 {
     best
 }
 
-/// The item ids (`i0123`) named in `text` outside canaries (which `#` brackets).
+/// The item ids (`ORG:i0123`) named in `text` outside canaries (which `#` brackets).
 fn named_ids(text: &str) -> HashSet<&str> {
-    let b = text.as_bytes();
-    let mut out = HashSet::new();
-    for i in 0..b.len().saturating_sub(4) {
-        let boundary = |j: Option<usize>| {
-            j.and_then(|j| b.get(j))
-                .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'#')
-        };
-        if b[i] == b'i'
-            && b[i + 1..i + 5].iter().all(u8::is_ascii_digit)
-            && boundary(i.checked_sub(1))
-            && boundary(Some(i + 5))
-        {
-            out.insert(&text[i..i + 5]);
-        }
-    }
-    out
+    let boundary = |c: Option<u8>| c.is_none_or(|c| !c.is_ascii_alphanumeric() && c != b'#');
+    find_ids(text, |before, after| boundary(before) && boundary(after))
 }
 
 /// Whether alert `a` about movement `m` is addressed to `v` (proto/WEBSOCKET.md `alert`):
@@ -1323,11 +1351,65 @@ fn alert_due(world: &World, v: Who, a: &Value) -> bool {
     }
     match a["item"]["id"].as_str() {
         None => true,
-        Some(x) => world
-            .at(x, a["item"]["version"].as_u64().unwrap_or(0))
-            .and_then(|s| oracle(v, s))
-            .is_some_and(|e| !e.reduced),
+        Some(x) => {
+            world
+                .at(x, a["item"]["version"].as_u64().unwrap_or(0))
+                .and_then(|s| oracle(v, s))
+                .is_some_and(|e| !e.reduced)
+                && (a["reason"] == "withdrawn" || seen_now(world, v, x))
+        }
     }
+}
+
+/// Whether `v` may see item `x` as it is now, or it has left the picture (a list then judges
+/// an alert on the item as it was judged): an alert about an item `v` can no longer see is not
+/// listed for it, except its withdrawal.
+fn seen_now(world: &World, v: Who, x: &str) -> bool {
+    world
+        .latest
+        .get(x)
+        .is_none_or(|s| s.retired || oracle(v, s).is_some())
+}
+
+/// Issue 20.2 on a live subscriber's stream: every condition it was told of (raised) about an
+/// item it can no longer see must have ended for it (withdrawn), unless it lost the movement
+/// meanwhile (a `remove` of the movement voids what it was told of it) or now. Returns how
+/// many withdrawals it received.
+fn judge_withdrawals(world: &World, v: Who, msgs: &[Value], t: &mut Tally) -> usize {
+    let mut last: BTreeMap<(String, String), &Value> = BTreeMap::new();
+    let mut withdrawn = 0;
+    for m in msgs {
+        if m["type"] == "remove" {
+            let gone = m["id"].as_str().unwrap_or("");
+            last.retain(|(movement, _), _| movement != gone);
+            continue;
+        }
+        if m["type"] != "alert" {
+            continue;
+        }
+        let a = &m["alert"];
+        withdrawn += usize::from(a["reason"] == "withdrawn");
+        let key = (
+            a["movement"].as_str().unwrap_or("").to_string(),
+            a["condition"].as_str().unwrap_or("").to_string(),
+        );
+        last.insert(key, a);
+    }
+    for ((m, _), a) in last {
+        let Some(x) = a["item"]["id"].as_str() else {
+            continue;
+        };
+        let movement_seen = world
+            .latest
+            .get(m.as_str())
+            .is_some_and(|s| !s.retired && oracle(v, s).is_some());
+        if a["state"] == "raised" && movement_seen && !seen_now(world, v, x) {
+            t.fail(format!(
+                "WS live as {v}: {a} is still active for it, about an item it can no longer see"
+            ));
+        }
+    }
+    withdrawn
 }
 
 /// Judges one alert a viewer received. Who may receive it (proto/API.md "Alerts", WEBSOCKET.md):
@@ -1378,6 +1460,13 @@ fn judge_alert(
         ));
     }
     let x_id = a["item"]["id"].as_str();
+    if let (Some(x), true) = (x_id, movement_now) {
+        if a["reason"] != "withdrawn" && !seen_now(world, v, x) {
+            t.fail(format!(
+                "{ctx}: listed, about `{x}`, which it can no longer see"
+            ));
+        }
+    }
     let mut x_seen: Vec<(&State, Expected)> = Vec::new();
     if let Some(x) = x_id {
         let version = a["item"]["version"].as_u64().unwrap_or(0);
@@ -1612,6 +1701,7 @@ async fn nothing_leaks_on_any_channel() {
     for v in &viewers {
         tokens.insert(*v, app.token(v.role, v.org).await);
     }
+    let sentinel_token = app.token(Role::Coordinator, SENTINEL_ORG).await;
     let certs: HashMap<Who, Issued> = viewers
         .iter()
         .map(|v| (*v, pki.issue(&cn(*v), false)))
@@ -1689,7 +1779,8 @@ async fn nothing_leaks_on_any_channel() {
                             &format!("/api/v1/movements/{}/positions", s.id),
                             Some(token),
                         )
-                        .json(&json!({"position": report, "at": "2026-01-05T10:00:00Z"})),
+                        .json(&json!({"position": report, "at": "2026-01-05T10:00:00Z",
+                                    "speed_kmh": 37.5, "heading": 271.5})),
                     )
                     .await;
                     if r.status != StatusCode::OK {
@@ -1766,13 +1857,48 @@ async fn nothing_leaks_on_any_channel() {
         record_all(&mut world, done, &mut failures);
     }
     assert!(failures.is_empty(), "the transitions failed: {failures:#?}");
+    // 3b. Re-marks under active alerts (issue 20.2): once the alerter has judged the
+    //     transitions, every item an active alert is about is re-marked by the coordinator
+    //     (military, civil or restricted, released to nobody), so that it leaves some
+    //     recipients' view while its condition holds. The alerter then settles again before the
+    //     sentinel, so that the live subscribers receive what it decides.
+    let coordinator_token = tokens[&coordinator].as_str();
+    let active = settled_alerts(app, coordinator_token, "").await;
+    let under_alerts: BTreeSet<&str> = active
+        .iter()
+        .filter_map(|a| a["item"]["id"].as_str())
+        .filter(|x| world.latest.get(*x).is_some_and(|s| !s.retired))
+        .collect();
+    let remarks: Vec<(State, Transition)> = under_alerts
+        .iter()
+        .map(|x| {
+            let s = world.latest[*x].clone();
+            let marking = *["military", "civil", "restricted"]
+                .iter()
+                .filter(|m| **m != s.marking)
+                .collect::<Vec<_>>()
+                .choose(&mut rng)
+                .unwrap();
+            let t = Transition::Remark {
+                marking,
+                releasable_to: Vec::new(),
+                precision_m: s.precision_m,
+                field_markings: s.field_markings.clone(),
+            };
+            (s, t)
+        })
+        .collect();
+    let remarked_under_alerts = remarks.len();
+    let done = apply(app, tokens, remarks.into_iter()).await;
+    record_all(&mut world, done, &mut failures);
+    assert!(failures.is_empty(), "the re-marks failed: {failures:#?}");
+    settled_alerts(app, coordinator_token, "?state=recent").await;
     let sentinel = json!({"type": "Feature", "id": SENTINEL,
         "geometry": {"type": "Point", "coordinates": [45.5, 35.0]},
         "properties": {"marking": "public", "occurred_at": occurred_at,
                        "event_type": "explosions_remote_violence",
                        "sub_event_type": "remote_explosive_landmine_ied", "severity": 1}});
-    app.create("incidents", &tokens[&coordinator], sentinel)
-        .await;
+    app.create("incidents", &sentinel_token, sentinel).await;
 
     println!(
         "leak test: transitions at {:.1} s",
@@ -1782,10 +1908,12 @@ async fn nothing_leaks_on_any_channel() {
     let versions = versions_by_id(&world);
     let mut ws = Tally::default();
     let mut alerts = Tally::default();
+    let mut withdrawals = 0;
     for (v, task) in ws_live {
         match task.await.expect("the WS reader") {
             Ok(msgs) => {
                 judge_ws(&world, v, &msgs, &mut ws, true);
+                withdrawals += judge_withdrawals(&world, v, &msgs, &mut alerts);
                 for m in msgs.iter().filter(|m| m["type"] == "alert") {
                     judge_alert(
                         &versions,
@@ -2009,7 +2137,13 @@ async fn nothing_leaks_on_any_channel() {
         viewers.len(),
         world.versions.len()
     );
+    println!(
+        "leak test: {remarked_under_alerts} items re-marked under active alerts, {withdrawals} withdrawals received"
+    );
     let mut out = Vec::new();
+    if remarked_under_alerts == 0 || withdrawals == 0 {
+        out.push("[alerts] no item re-marked under an active alert, or no withdrawal received: the re-judgement went untested".into());
+    }
     report_and_check("REST", &rest, min_cases, &mut out);
     report_and_check("WebSocket", &ws, min_cases, &mut out);
     report_and_check("CoT", &cot, min_cases, &mut out);
@@ -2039,6 +2173,22 @@ async fn nothing_leaks_on_any_channel() {
         "leak test (seed {seed}, replay with CMCOP_LEAK_SEED={seed}): \n{}",
         out.join("\n")
     );
+}
+
+/// The coordinator's alerts (`GET /api/v1/alerts{query}`) once the alerter has settled: the
+/// same list twice running, 1.5 s apart (at most 45 s).
+async fn settled_alerts(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let mut last: Option<Vec<Value>> = None;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (_, body) = app.get(&format!("/api/v1/alerts{query}"), token).await;
+        let now = body["alerts"].as_array().cloned().unwrap_or_default();
+        if last.as_ref() == Some(&now) {
+            return now;
+        }
+        last = Some(now);
+    }
+    last.unwrap_or_default()
 }
 
 /// Applies transitions concurrently (at most one per item); each result is the item's next
@@ -2072,29 +2222,32 @@ async fn apply(
                     next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
                 }
                 Transition::Depart { position } => {
-                        let token = Some(tokens[&s.author].as_str());
-                        let path = format!("/api/v1/movements/{}", s.id);
-                        let r = reply(
-                            app.request(Method::PATCH, &path, token)
-                                .json(&json!({"properties": {"status": "en_route"}})),
-                        )
-                        .await;
-                        if r.status != StatusCode::OK {
-                            return Err(format!("depart {}: {} {}", s.label(), r.status, r.body));
-                        }
-                        next.departed = true;
-                        next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
-                        written.push(next.clone());
-                        let r = reply(
-                            app.request(Method::POST, &format!("{path}/positions"), token)
-                                .json(&json!({"position": position, "at": chrono::Utc::now().to_rfc3339()})),
-                        )
-                        .await;
-                        if r.status != StatusCode::OK {
-                            return Err(format!("report {}: {} {}", s.label(), r.status, r.body));
-                        }
-                        next.position = Some(position);
-                        next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    let token = Some(tokens[&s.author].as_str());
+                    let path = format!("/api/v1/movements/{}", s.id);
+                    let r = reply(
+                        app.request(Method::PATCH, &path, token)
+                            .json(&json!({"properties": {"status": "en_route"}})),
+                    )
+                    .await;
+                    if r.status != StatusCode::OK {
+                        return Err(format!("depart {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    next.departed = true;
+                    next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    written.push(next.clone());
+                    let r = reply(
+                        app.request(Method::POST, &format!("{path}/positions"), token)
+                            .json(
+                                &json!({"position": position, "at": chrono::Utc::now().to_rfc3339(),
+                                               "speed_kmh": 42.5, "heading": 88.5}),
+                            ),
+                    )
+                    .await;
+                    if r.status != StatusCode::OK {
+                        return Err(format!("report {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    next.position = Some(position);
+                    next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
                 }
                 Transition::Retire => {
                     let r = reply(app.request(

@@ -110,10 +110,14 @@ async fn token(db_url: &str, role: Role, org: &str) -> String {
         .1
 }
 
+/// The ids these tests choose lie in WFP's namespace (`WFP:`); `picture_ids` gives them back
+/// without it.
+const NS: &str = "WFP:";
+
 fn feature(id: &str) -> Value {
     // A long description, so that each write takes room.
     let mut f = common::movement(json!({"marking": "civil", "description": "x".repeat(2000)}));
-    f["id"] = json!(id);
+    f["id"] = json!(format!("{NS}{id}"));
     f
 }
 
@@ -130,7 +134,10 @@ async fn picture_ids(client: &reqwest::Client, base: &str, token: &str) -> Vec<S
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["id"].as_str().unwrap().to_string())
+        .map(|f| {
+            let id = f["id"].as_str().unwrap();
+            id.strip_prefix(NS).unwrap_or(id).to_string()
+        })
         .collect();
     ids.sort();
     ids
@@ -307,7 +314,7 @@ async fn read_only_database_gives_503_and_reads_go_on() {
 async fn events_the_store_lost_are_written_again_before_new_ones() {
     let mut app = common::TestApp::spawn_without_alerts(Backend::Sqlite).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
-    for id in ["a", "b", "c"] {
+    for id in ["WFP:a", "WFP:b", "WFP:c"] {
         let mut f = common::movement(json!({}));
         f["id"] = json!(id);
         app.create("movements", &wfp, f).await;
@@ -330,18 +337,18 @@ async fn events_the_store_lost_are_written_again_before_new_ones() {
         sqlx::query(sql).bind(lost).execute(&side).await.unwrap();
     }
     sqlx::query(
-        "CREATE TRIGGER refuse_boom BEFORE INSERT ON events WHEN NEW.item_id = 'boom' \
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON events WHEN NEW.item_id = 'WFP:boom' \
          BEGIN SELECT RAISE(FAIL, 'refused by the test'); END",
     )
     .execute(&side)
     .await
     .unwrap();
     let mut boom = common::movement(json!({}));
-    boom["id"] = json!("boom");
+    boom["id"] = json!("WFP:boom");
     let (status, body) = app.post("/api/v1/movements", &wfp, boom).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let mut d = common::movement(json!({}));
-    d["id"] = json!("d");
+    d["id"] = json!("WFP:d");
     app.create("movements", &wfp, d).await;
 
     let ids: Vec<String> = sqlx::query_scalar("SELECT item_id FROM events ORDER BY seq")
@@ -350,7 +357,7 @@ async fn events_the_store_lost_are_written_again_before_new_ones() {
         .unwrap();
     assert_eq!(
         ids,
-        ["a", "b", "c", "d"],
+        ["WFP:a", "WFP:b", "WFP:c", "WFP:d"],
         "the lost event is back, in its place"
     );
     let n = cmcop::admin::verify_log(app.state.store.as_ref())

@@ -180,7 +180,7 @@ async fn outage(kind: Mode) {
     let nrc = app.token(Role::CivilLiaison, "NRC").await;
 
     let mut before = common::movement(json!({"marking": "civil"}));
-    before["id"] = json!("before");
+    before["id"] = json!("WFP:before");
     app.create("movements", &wfp, before).await;
     let mut ws = ws_connect(&app, &nrc).await;
     ws.send(Message::Text(r#"{"type":"subscribe"}"#.into()))
@@ -188,14 +188,14 @@ async fn outage(kind: Mode) {
         .unwrap();
     let snap = next_json(&mut ws).await;
     assert_eq!(snap["type"], "snapshot");
-    assert_eq!(snap["features"][0]["id"], "before");
+    assert_eq!(snap["features"][0]["id"], "WFP:before");
     let seq_before = snap["seq"].as_u64().unwrap();
 
     // The outage.
     proxy.set(kind);
     let mut times = Vec::new();
     let mut during = common::movement(json!({"marking": "civil"}));
-    during["id"] = json!("during");
+    during["id"] = json!("WFP:during");
     times.push(
         refused(
             &app,
@@ -207,7 +207,7 @@ async fn outage(kind: Mode) {
         .await,
     );
     // Several at once, of several kinds: all refused, none hangs.
-    let path = "/api/v1/movements/before";
+    let path = "/api/v1/movements/WFP:before";
     let (a, b, c) = tokio::join!(
         refused(
             &app,
@@ -219,14 +219,14 @@ async fn outage(kind: Mode) {
         refused(
             &app,
             Method::POST,
-            "/api/v1/movements/before/positions",
+            "/api/v1/movements/WFP:before/positions",
             &wfp,
             json!({"position": [43.6, 36.2]})
         ),
         refused(
             &app,
             Method::POST,
-            "/api/v1/movements/before/notify",
+            "/api/v1/movements/WFP:before/notify",
             &wfp,
             json!({})
         ),
@@ -252,10 +252,10 @@ async fn outage(kind: Mode) {
             .iter()
             .map(|f| f["id"].as_str().unwrap())
             .collect();
-        assert_eq!(ids, ["before"], "nothing refused is in the picture");
+        assert_eq!(ids, ["WFP:before"], "nothing refused is in the picture");
         assert_eq!(picture["seq"].as_u64(), Some(seq_before));
     }
-    let (status, _) = app.get("/api/v1/movements/before", &wfp).await;
+    let (status, _) = app.get("/api/v1/movements/WFP:before", &wfp).await;
     assert_eq!(status, StatusCode::OK);
     // The open subscriber still answers, and a new one gets its snapshot from memory.
     ws.send(Message::Text(r#"{"type":"ping"}"#.into()))
@@ -274,7 +274,7 @@ async fn outage(kind: Mode) {
     proxy.set(Mode::Up);
     let restored = Instant::now();
     let mut after = common::movement(json!({"marking": "civil"}));
-    after["id"] = json!("after");
+    after["id"] = json!("WFP:after");
     loop {
         let (status, body) = app.post("/api/v1/movements", &wfp, after.clone()).await;
         if status == StatusCode::CREATED {
@@ -291,9 +291,9 @@ async fn outage(kind: Mode) {
         "{kind:?}: first write accepted {:?} after the restore",
         restored.elapsed()
     );
-    let seq = sees_upsert(&mut ws, "after").await;
+    let seq = sees_upsert(&mut ws, "WFP:after").await;
     assert_eq!(seq, seq_before + 1, "the refused writes left no trace");
-    assert_eq!(sees_upsert(&mut late, "after").await, seq);
+    assert_eq!(sees_upsert(&mut late, "WFP:after").await, seq);
     let h = reply(app.request(Method::GET, "/healthz", None)).await;
     assert_eq!(h.status, StatusCode::OK, "{}", h.body);
 
@@ -301,7 +301,7 @@ async fn outage(kind: Mode) {
     let store = cmcop::store::open(&real_url).await.unwrap();
     let records = store.read(0, 1000).await.unwrap();
     let ids: Vec<&str> = records.iter().map(|r| r.item_id.as_str()).collect();
-    assert_eq!(ids, ["before", "after"]);
+    assert_eq!(ids, ["WFP:before", "WFP:after"]);
     drop(store);
     app.stop().await;
 }

@@ -221,6 +221,39 @@ pub fn clear(movement: &Item, active: &Logged, item: Option<&Item>) -> Alert {
     a
 }
 
+/// Whether an item's sharing changed between the version an alert judged and `now`: its
+/// marking, release, field markings or precision, which decide who sees it and how.
+pub fn sharing_changed(judged: &Item, now: &Item) -> bool {
+    let (a, b) = (&judged.common, &now.common);
+    a.marking != b.marking
+        || a.releasable_to != b.releasable_to
+        || a.field_markings != b.field_markings
+        || a.precision_m != b.precision_m
+}
+
+/// The withdrawal of the active condition `active` whose item's sharing changed: it ends for
+/// everyone who was told of it (it carries the item as judged), worded without the item as it
+/// is now. The condition is then judged again on the item as it is.
+pub fn withdraw(movement: &Item, active: &Logged) -> Alert {
+    let mut a = Alert::new(
+        movement.version,
+        active.alert.kind,
+        AlertState::Ended,
+        active.alert.key.clone(),
+    );
+    a.item = active.alert.item.clone();
+    a.reduced = active.alert.reduced.clone();
+    a.withdrawn = true;
+    a
+}
+
+/// Whether `viewer` may still read a logged alert, given its item as it is now (`None` when it
+/// has left the picture): an alert about an item the viewer can no longer see is not listed
+/// (a withdrawal is: it was judged for those who saw the item).
+pub fn still_visible(policy: &Policy, viewer: &Viewer, alert: &Alert, now: Option<&Item>) -> bool {
+    alert.withdrawn || now.is_none_or(|item| policy.decide(item, viewer).is_some())
+}
+
 /// An item near a convoy's position.
 #[derive(Clone, Debug)]
 pub struct Hit {
@@ -444,6 +477,18 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         }
     };
     let message = match (a.kind, a.state) {
+        // Who may see the item now is not told, nor how it changed.
+        (kind, AlertState::Ended) if a.withdrawn => {
+            let about = a
+                .item
+                .as_ref()
+                .map(|i| format!(" about {}", i.id))
+                .unwrap_or_default();
+            format!(
+                "{name}: the {} alert{about} is withdrawn",
+                kind.as_str().replace('_', " ")
+            )
+        }
         (AlertKind::RouteConflict, AlertState::Raised) => {
             let mut s = format!("{name}: {what}");
             match distance {
@@ -478,14 +523,17 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
             None => format!("{name} is off its planned route"),
         },
         (AlertKind::OffRoute, _) => format!("{name} is back on its planned route"),
-        (AlertKind::NoReport, AlertState::Raised) => match a.since {
-            Some(t) => format!(
-                "{name}: no position report since {} ({} min)",
-                short_time(t),
-                (l.at - t).num_minutes()
-            ),
-            None => format!("{name}: no position report since it set off"),
-        },
+        // The last report's time follows the position: not told where the position is reduced.
+        (AlertKind::NoReport, AlertState::Raised) => {
+            match a.since.filter(|_| shown_m("position_at")) {
+                Some(t) => format!(
+                    "{name}: no position report since {} ({} min)",
+                    short_time(t),
+                    (l.at - t).num_minutes()
+                ),
+                None => format!("{name}: no position report since it set off"),
+            }
+        }
         (AlertKind::NoReport, _) => format!("{name}: position reports resumed"),
         (AlertKind::Unacknowledged, AlertState::Raised) => match a.since {
             Some(t) if t > l.at => format!(
@@ -537,6 +585,9 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
     }
     if let Some(org) = &a.org {
         obj.insert("org".into(), json!(org));
+    }
+    if a.withdrawn {
+        obj.insert("reason".into(), json!("withdrawn"));
     }
     out
 }

@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     acknowledged, clear, conflicts, geofence, geofence_alert, item_key, movement_alert,
-    remaining_plan, route_conflict, watched, Alert, AlertKind, AlertState, Settings, Tracks,
+    remaining_plan, route_conflict, sharing_changed, watched, withdraw, Alert, AlertKind,
+    AlertState, Settings, Tracks,
 };
 use crate::access::index::grow;
 use crate::log::{Actor, Change};
@@ -49,6 +50,10 @@ impl Due {
     pub fn add(&mut self, c: &Committed) {
         let id = &c.event.item_id;
         match (&c.event.layer, &c.event.change) {
+            // A withdrawn condition is judged again, on the item as it is now.
+            (_, Change::Alert(a)) if a.withdrawn => {
+                self.movements.insert(id.clone());
+            }
             (_, Change::Alert(_)) => {}
             (Layer::Movements, Change::Position { .. }) => {
                 self.moved.insert(id.clone());
@@ -170,6 +175,21 @@ fn judge_pair(
     out: &mut Vec<Alerted>,
 ) {
     let Some(mv) = m.movement() else { return };
+    // Conditions about this item whose sharing changed are withdrawn first; they are judged
+    // again once the withdrawal is logged.
+    let mut withdrawn = false;
+    for l in picture.alerts().active_for(&m.id) {
+        if l.alert.item.as_ref().is_none_or(|i| i.id != item_id) {
+            continue;
+        }
+        if let Some(w) = rejudged(picture, m, &l) {
+            withdrawn |= l.alert.kind == AlertKind::RouteConflict;
+            out.push(w);
+        }
+    }
+    if withdrawn {
+        return;
+    }
     let key = item_key(AlertKind::RouteConflict, item_id);
     let active = picture
         .alerts()
@@ -205,6 +225,15 @@ fn judge_pair(
     }
 }
 
+/// The withdrawal of the active condition `l` when its item is still in the picture and its
+/// sharing changed since it was judged (issue 20.2): those who were told of it may no longer
+/// see the item, and must not read of it as it is now.
+fn rejudged(picture: &Picture, m: &Item, l: &super::Logged) -> Option<Alerted> {
+    let judged = l.alert.item.as_ref()?;
+    let now = picture.get(&judged.id)?;
+    sharing_changed(judged, now).then(|| Alerted::new(m, withdraw(m, l)))
+}
+
 /// The alert that ends the active condition `l`, about its item as it is now (or as it was
 /// when raised, if it has left the picture).
 fn end(picture: &Picture, m: &Item, l: &super::Logged) -> Alerted {
@@ -222,12 +251,22 @@ fn judge_route(
     out: &mut Vec<Alerted>,
 ) {
     let Some(mv) = m.movement() else { return };
-    let active: Vec<_> = picture
-        .alerts()
-        .active_for(&m.id)
-        .into_iter()
-        .filter(|l| l.alert.kind == AlertKind::RouteConflict)
-        .collect();
+    // A withdrawn condition is not raised again in the same judgement (the writer would drop
+    // the raise while it is still active): it is judged again once the withdrawal is logged.
+    let mut active = Vec::new();
+    let mut withdrawn = BTreeSet::new();
+    for l in picture.alerts().active_for(&m.id) {
+        if l.alert.kind != AlertKind::RouteConflict {
+            continue;
+        }
+        match rejudged(picture, m, &l) {
+            Some(w) => {
+                out.push(w);
+                withdrawn.insert(l.alert.key.clone());
+            }
+            None => active.push(l),
+        }
+    }
     let mut found = BTreeMap::new();
     let plan = watched(mv)
         .then(|| remaining_plan(m, tracks, now, settings))
@@ -240,7 +279,7 @@ fn judge_route(
     }
     for (id, c) in &found {
         let key = item_key(AlertKind::RouteConflict, id);
-        if !picture.alerts().is_active(&m.id, &key) {
+        if !picture.alerts().is_active(&m.id, &key) && !withdrawn.contains(&key) {
             if let (Some(item), Some(plan)) = (picture.get(id), &plan) {
                 out.push(Alerted::new(
                     m,
@@ -249,10 +288,10 @@ fn judge_route(
             }
         }
     }
-    for l in active {
+    for l in &active {
         let item_id = l.alert.item.as_ref().map(|i| i.id.as_str()).unwrap_or("");
         if !found.contains_key(item_id) {
-            out.push(end(picture, m, &l));
+            out.push(end(picture, m, l));
         }
     }
 }
@@ -288,6 +327,12 @@ pub fn judge_position(
     };
     let reported_after = |l: &super::Logged| mv.position_at.is_some_and(|t| t > l.at);
     for l in &active {
+        if l.alert.kind == AlertKind::Geofence {
+            if let Some(w) = rejudged(picture, m, l) {
+                out.push(w);
+                continue;
+            }
+        }
         let ends = match l.alert.kind {
             AlertKind::Geofence => {
                 let id = l.alert.item.as_ref().map(|i| i.id.as_str());

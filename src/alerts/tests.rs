@@ -312,3 +312,93 @@ fn the_remaining_route_starts_where_the_convoy_is() {
     assert_eq!(rest[2], [44.4, 36.0]);
     assert!(track.locate([44.1, 36.02]).is_none(), "2 km off");
 }
+
+/// Issue 20.2: a change of an item's sharing withdraws the conditions about it; the withdrawal
+/// carries the item as judged, ends the condition in the book, is worded without the item's
+/// state, and a viewer who can no longer see the item does not list the raise (the withdrawal
+/// it does). An old log record (no `withdrawn`) reads as before.
+#[test]
+fn a_sharing_change_withdraws_without_telling_the_items_state() {
+    let m = item(
+        Layer::Movements,
+        "m",
+        json!({"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[44.0, 36.0], [44.5, 36.0]]},
+            "properties": {"name": "c", "window_start": "2030-01-10T04:00:00Z",
+                "window_end": "2030-01-10T20:00:00Z"}}),
+    );
+    let judged = area("k", [44.2, 36.0], "closed", json!({"marking": "joint"}));
+    let mut now_item = judged.clone();
+    assert!(!sharing_changed(&judged, &now_item));
+    now_item.common.marking = crate::model::Marking::Military;
+    if let Props::Constraint(k) = &mut now_item.props {
+        k.status = ConstraintStatus::Open;
+    }
+    assert!(sharing_changed(&judged, &now_item));
+    let mut raise = movement_alert(&m, AlertKind::RouteConflict, AlertState::Raised);
+    raise.key = item_key(AlertKind::RouteConflict, "k");
+    raise.item = Some(judged.clone());
+    let raised = Logged {
+        seq: 1,
+        at: now(),
+        movement: "m".into(),
+        alert: raise,
+    };
+    let w = withdraw(&m, &raised);
+    assert!(w.withdrawn && w.state == AlertState::Ended && w.key == raised.alert.key);
+    assert_eq!(
+        w.item.as_ref(),
+        Some(&judged),
+        "judged as its recipients saw it"
+    );
+    let mut book = AlertBook::default();
+    book.apply(raised.clone());
+    let withdrawal = Logged {
+        seq: 2,
+        at: now(),
+        movement: "m".into(),
+        alert: w,
+    };
+    book.apply(withdrawal.clone());
+    assert!(!book.is_active("m", &raised.alert.key));
+
+    let policy = Policy::default_policy();
+    let wfp = Viewer::new(Role::ConvoyPlanner, "WFP");
+    let mut mine = m.clone();
+    mine.org = "WFP".into();
+    let (mv, iv) = recipient(&policy, &wfp, &mine, &withdrawal.alert).expect("told of it");
+    let out = render(&withdrawal, &mine, &mv, iv.as_ref());
+    let said = out["message"].as_str().unwrap();
+    assert_eq!(out["reason"], "withdrawn");
+    assert!(
+        said.ends_with("route conflict alert about k is withdrawn"),
+        "{said}"
+    );
+    for word in ["closed", "open", "military", "operation area"] {
+        assert!(!said.contains(word), "`{word}` told: {said}");
+    }
+    assert!(!still_visible(
+        &policy,
+        &wfp,
+        &raised.alert,
+        Some(&now_item)
+    ));
+    assert!(still_visible(
+        &policy,
+        &wfp,
+        &withdrawal.alert,
+        Some(&now_item)
+    ));
+    assert!(
+        still_visible(&policy, &wfp, &raised.alert, None),
+        "the item left the picture"
+    );
+    // The log format: an alert without the field reads as not withdrawn, and a withdrawal
+    // round-trips.
+    let mut old = serde_json::to_value(&raised.alert).unwrap();
+    assert!(old.get("withdrawn").is_none());
+    old["state"] = json!("ended");
+    assert!(!serde_json::from_value::<Alert>(old).unwrap().withdrawn);
+    let back: Alert =
+        serde_json::from_value(serde_json::to_value(&withdrawal.alert).unwrap()).unwrap();
+    assert_eq!(back, withdrawal.alert);
+}

@@ -2,7 +2,8 @@
 //! the most recent alerts of every state — worded for the caller exactly as the hub words them.
 //!
 //! Query: `state=active` (default) or `recent`, `movement=ID`. Alerts about a movement that has
-//! left the picture are not listed: whom they were for is judged on the movement as it is.
+//! left the picture are not listed: whom they were for is judged on the movement as it is. Nor
+//! are alerts about an item the caller can no longer see (a withdrawal is; issue 20.2).
 
 use axum::extract::{Query, State};
 use axum::Json;
@@ -44,14 +45,25 @@ pub async fn list(
             .filter(|l| q.movement.as_deref().is_none_or(|m| m == l.movement))
             .filter_map(|l| {
                 let movement = live.picture.get(&l.movement)?.clone();
-                Some((l, movement))
+                // The item as it is now: an alert about an item the caller can no longer see
+                // is not listed.
+                let now = l
+                    .alert
+                    .item
+                    .as_ref()
+                    .and_then(|i| live.picture.get(&i.id))
+                    .cloned();
+                Some((l, movement, now))
             })
             .collect();
         (live.picture.head().0, entries)
     };
     let alerts: Vec<Value> = entries
         .iter()
-        .filter_map(|(l, movement)| {
+        .filter_map(|(l, movement, now)| {
+            if !alerts::still_visible(&state.policy, &viewer, &l.alert, now.as_deref()) {
+                return None;
+            }
             let (mv, iv) = alerts::recipient(&state.policy, &viewer, movement, &l.alert)?;
             Some(alerts::render(l, movement, &mv, iv.as_ref()))
         })

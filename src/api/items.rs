@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::feature;
 use crate::model::input::{parse_feature, parse_patch, Author};
-use crate::model::{BBox, Item, Layer, Notification};
+use crate::model::{check_chosen_id, BBox, Invalid, Item, Layer, Notification};
 use crate::policy::{Viewer, Write};
 use crate::scope::{Exercise, Scope};
 use crate::writer::{Channel, Command, WriteError};
@@ -205,6 +205,11 @@ pub async fn create(
     let layer = parse_layer(&layer)?;
     let now = Utc::now();
     let draft = parse_feature(layer, &body, now)?;
+    if let Some(id) = &draft.id {
+        // A chosen id lies in the caller's organisation's namespace: no answer can then tell
+        // of another organisation's item, hidden or retired (proto/API.md, "Ids").
+        check_chosen_id(id, &who.org).map_err(|m| Invalid::new("id", m))?;
+    }
     let id = draft
         .id
         .clone()

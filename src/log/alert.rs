@@ -86,6 +86,12 @@ pub struct Alert {
     /// viewer receives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reduced: Option<Reduced>,
+    /// An end that is a withdrawal: the item's sharing changed (marking, release, field
+    /// markings, precision) while the condition was active, so the alert ends for everyone who
+    /// was told of it, worded without the item as it is now; the alerter judges the condition
+    /// again for whoever may see the item now (issue 20.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
 }
 
 /// An item alert's figures measured on the item's geometry reduced to `precision_m`.
@@ -117,6 +123,7 @@ impl Alert {
             org: None,
             since: None,
             reduced: None,
+            withdrawn: false,
         }
     }
 }

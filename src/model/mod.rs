@@ -330,6 +330,21 @@ pub struct Origin {
     pub seq: u64,
 }
 
+/// Checks an id a client chose for a new item: it must lie in the client's organisation's
+/// namespace, `ORG:` (an organisation code has no colon). A chosen id then never meets an item
+/// of another organisation, so whether such an item exists, is hidden from the caller or was
+/// retired is never observable through the answer (issue 20.1); within its own namespace an
+/// organisation meets only its own items.
+pub fn check_chosen_id(id: &str, org: &str) -> Result<(), String> {
+    match id.strip_prefix(org).and_then(|rest| rest.strip_prefix(':')) {
+        Some(rest) if !rest.is_empty() => Ok(()),
+        _ => Err(format!(
+            "an id you choose lies in your organisation's namespace: `{org}:` and a name \
+             (e.g. `{org}:convoy-42`); leave `id` out and the server assigns one"
+        )),
+    }
+}
+
 /// Ids of federated items start with this; local clients cannot create such ids.
 pub const FEDERATED_ID_PREFIX: &str = "fed:";
 

@@ -148,6 +148,10 @@ pub struct FieldSpec {
     pub structural: bool,
     /// A CoT client may set it as an attribute of the `<cmcop>` detail.
     pub cot_writable: bool,
+    /// A figure derived from a reported position (when, how fast, which way): it would place
+    /// the item inside a reduced position's grid cell, so wherever the position is reduced it
+    /// is withheld with it (`Policy::decide`).
+    pub follows_position: bool,
 }
 
 impl FieldSpec {
@@ -162,6 +166,7 @@ impl FieldSpec {
             key,
             structural: false,
             cot_writable: false,
+            follows_position: false,
         }
     }
 
@@ -200,6 +205,14 @@ impl FieldSpec {
     pub const fn cot_writable(self) -> Self {
         FieldSpec {
             cot_writable: true,
+            ..self
+        }
+    }
+
+    /// Derived from a reported position: withheld wherever that position is reduced.
+    pub const fn follows_position(self) -> Self {
+        FieldSpec {
+            follows_position: true,
             ..self
         }
     }

@@ -44,15 +44,12 @@ impl WriterTask {
         match &req.command {
             Command::Create(item) => {
                 admit(Write::Create { item })?;
-                if current.is_some() {
+                // One answer whether the id is held now (visible or not) or was held by a
+                // retired item: which of these it is is never told.
+                if current.is_some() || retired {
                     return Err(WriteError::Conflict(format!(
-                        "an item with id `{}` exists already",
-                        item.id
-                    )));
-                }
-                if retired {
-                    return Err(WriteError::Conflict(format!(
-                        "id `{}` belonged to a retired item; ids are never reused",
+                        "id `{}` is taken: an item holds it or held it, and ids are never reused; \
+                         choose another or leave `id` out",
                         item.id
                     )));
                 }

@@ -370,7 +370,8 @@ pub async fn sigkill_mid_burst_loses_no_acknowledged_write(backend: Backend) {
             // Each writer creates items with ids of its own until the server is gone.
             let mut unexpected = Vec::new();
             for i in 0u64.. {
-                let id = format!("w{w}-{i}");
+                // In WFP's namespace, where a client chooses ids.
+                let id = format!("WFP:w{w}-{i}");
                 let mut feature = common::movement(json!({"name": format!("convoy {id}")}));
                 feature["id"] = json!(id);
                 match client
@@ -428,7 +429,7 @@ pub async fn sigkill_mid_burst_loses_no_acknowledged_write(backend: Backend) {
     assert!(attempted >= acked.len() as u64);
     for w in 0..WRITERS {
         assert!(
-            acked.iter().any(|id| id.starts_with(&format!("w{w}-"))),
+            acked.iter().any(|id| id.starts_with(&format!("WFP:w{w}-"))),
             "writer {w} had writes acknowledged: the burst was concurrent"
         );
     }

@@ -357,7 +357,13 @@ async fn run_writer(
         let pick = rng.gen_range(0..100);
         let (req, id) = if mine.is_empty() || pick < 25 {
             n += 1;
-            let id = format!("w{writer}-{n}");
+            // In the writer's organisation's namespace, where a client chooses ids.
+            let org = if role == Role::MilitaryLiaison {
+                "ARMY"
+            } else {
+                "WFP"
+            };
+            let id = format!("{org}:w{writer}-{n}");
             let (layer, mut feature) = if role == Role::MilitaryLiaison {
                 let marking = ["military", "joint", "public"][rng.gen_range(0..3)];
                 let mut props = json!({"marking": marking});
@@ -532,7 +538,7 @@ pub async fn sigkill_under_load_loses_nothing_and_resumes_exactly(backend: Backe
         .map(|(_, _, t)| t.clone())
         .expect("an army writer");
     let mut marker = common::constraint(json!({"marking": "public", "description": "end of run"}));
-    marker["id"] = json!("end-marker");
+    marker["id"] = json!("ARMY:end-marker");
     let r = client
         .post(format!("http://{}/api/v1/constraints", server.addr))
         .bearer_auth(&army)

@@ -181,41 +181,53 @@ pub async fn delete_retires_and_the_id_is_never_reused(backend: Backend) {
     let mut app = TestApp::spawn(backend).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let coord = app.token(Role::Coordinator, "JCMC").await;
-    let feature = edited_id(common::movement(json!({})), "convoy-42");
+    let feature = edited_id(common::movement(json!({})), "WFP:convoy-42");
     let id = app.create("movements", &wfp, feature.clone()).await;
-    assert_eq!(id, "convoy-42", "a client-chosen id is kept");
+    assert_eq!(id, "WFP:convoy-42", "a client-chosen id is kept");
     // A live id cannot be taken twice.
     let (status, problem) = app.post("/api/v1/movements", &wfp, feature.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let r = reply(app.request(Method::DELETE, "/api/v1/movements/convoy-42", Some(&wfp))).await;
+    let r = reply(app.request(
+        Method::DELETE,
+        "/api/v1/movements/WFP:convoy-42",
+        Some(&wfp),
+    ))
+    .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
     assert_eq!(r.body, Value::Null, "204 has no body");
     for token in [&wfp, &coord] {
-        let (status, _) = app.get("/api/v1/movements/convoy-42", token).await;
+        let (status, _) = app.get("/api/v1/movements/WFP:convoy-42", token).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "a retired item is gone");
         let (_, list) = app.get("/api/v1/movements", token).await;
         assert!(list["features"].as_array().unwrap().is_empty(), "{list}");
         let (_, picture) = app.get("/api/v1/picture", token).await;
         assert!(picture["features"].as_array().unwrap().is_empty());
     }
-    let (status, _) = app.delete("/api/v1/movements/convoy-42", &wfp).await;
+    let (status, _) = app.delete("/api/v1/movements/WFP:convoy-42", &wfp).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "retiring twice");
     let (status, _) = app
         .patch(
-            "/api/v1/movements/convoy-42",
+            "/api/v1/movements/WFP:convoy-42",
             &wfp,
             json!({"properties": {"personnel": 1}}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // The id stays taken, in every layer and for everyone.
-    for (layer, token, f) in [
-        ("movements", &wfp, feature.clone()),
-        ("movements", &coord, feature.clone()),
+    // The id stays taken, in every layer; and it lies in WFP's namespace, which no other
+    // organisation may choose ids in (a coordinator included).
+    for (layer, token, f, answer) in [
+        ("movements", &wfp, feature.clone(), StatusCode::CONFLICT),
         (
             "incidents",
+            &wfp,
+            edited_id(common::incident(json!({})), "WFP:convoy-42"),
+            StatusCode::CONFLICT,
+        ),
+        (
+            "movements",
             &coord,
-            edited_id(common::incident(json!({})), "convoy-42"),
+            feature.clone(),
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
     ] {
         let r = reply(
@@ -223,18 +235,18 @@ pub async fn delete_retires_and_the_id_is_never_reused(backend: Backend) {
                 .json(&f),
         )
         .await;
-        r.problem(StatusCode::CONFLICT);
+        r.problem(answer);
     }
     // Retiring is an event: the log keeps the item and its end.
     assert_eq!(log_seq(&mut app).await, 2);
     let app = app.restart().await;
-    let (status, _) = app.get("/api/v1/movements/convoy-42", &coord).await;
+    let (status, _) = app.get("/api/v1/movements/WFP:convoy-42", &coord).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "still retired after a restart"
     );
-    let (status, _) = app.post("/api/v1/movements", &coord, feature).await;
+    let (status, _) = app.post("/api/v1/movements", &wfp, feature).await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
@@ -674,7 +686,11 @@ pub async fn restart_from_a_snapshot_keeps_every_write(backend: Backend) {
             edited_id(common::movement(json!({})), &ids[11]),
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "a retired id stays retired");
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a server-assigned id is outside every client's namespace: it cannot be chosen"
+    );
     let n = cmcop::admin::verify_log(app.state.store.as_ref())
         .await
         .expect("the chain checks");

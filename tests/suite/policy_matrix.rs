@@ -134,16 +134,21 @@ fn oracle(v: Who, c: &Case) -> Option<Expected> {
         if military && side_of(c.author.role) == Side::Civil {
             hidden.insert("description");
         }
-        // A field with its own marking is shown to that marking's audience only.
-        for (field, marking) in c.field_markings() {
-            if !audience_includes(v.role, marking) {
-                hidden.insert(field);
-            }
+    }
+    // A field with its own marking is shown to that marking's audience only, released or not
+    // (proto/API.md: a release never lifts a field marking).
+    for (field, marking) in c.field_markings() {
+        if !audience_includes(v.role, marking) {
+            hidden.insert(field);
         }
     }
     // "everyone outside the owner's organisation, outside the owner's side, and not a
     // coordinator, gets the geometry reduced".
     let reduced = c.precision_m.is_some() && side_of(v.role) != side_of(c.author.role);
+    // proto/API.md: what is derived from a reduced position goes with it.
+    if reduced && movement {
+        hidden.insert("position_at");
+    }
     Some(Expected { hidden, reduced })
 }
 
@@ -266,6 +271,7 @@ impl Case {
                 "description",
                 "waypoints",
                 "position",
+                "position_at",
                 "releasable_to",
                 "field_markings",
             ],
@@ -336,8 +342,9 @@ fn cases() -> Vec<Case> {
                 for releasable_to in [OTHER_ORG, SOMEONE_ELSE] {
                     for precision_m in [None, Some(PRECISION_M)] {
                         for &notified in notified {
+                            // In the author's namespace (`ORG:`), where a client chooses ids.
                             let id = format!(
-                                "{layer}.{}.{marking}.{}.{}{}",
+                                "{}:{layer}.{marking}.{}.{}{}",
                                 author.org,
                                 releasable_to,
                                 if precision_m.is_some() { "p" } else { "x" },
@@ -598,7 +605,7 @@ pub async fn policy_matrix_on_every_route(backend: Backend) {
             }
             // No position has been reported yet.
             let fresh = Expected {
-                hidden: ["position"].into(),
+                hidden: ["position", "position_at"].into(),
                 reduced: false,
             };
             check_feature("POST 201", c.author, c, &fresh, &r.body, &mut t.failures);

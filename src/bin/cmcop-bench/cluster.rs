@@ -228,7 +228,8 @@ async fn latency(
     while Instant::now() < end {
         tick.tick().await;
         n += 1;
-        let id = format!("lat-{}-{n}", uuid::Uuid::now_v7().simple());
+        // In the coordinator's organisation's namespace, where a client chooses ids.
+        let id = format!("JCMC:lat-{}-{n}", uuid::Uuid::now_v7().simple());
         let mut body: Value = serde_json::from_str(&crate::sample::incident_body(&mut rng, n))?;
         body["id"] = json!(id);
         let (client, sent, token) = (client.clone(), sent.clone(), token.to_string());

@@ -144,9 +144,15 @@ pub static SPEC: LayerSpec = LayerSpec {
         FieldSpec::new("acknowledged_by", 19, Kind::List)
             .server("changed by POST /api/v1/movements/{id}/acknowledge"),
         FieldSpec::new("position", 28, Kind::Position).server(POSITIONS),
-        FieldSpec::new("position_at", 29, Kind::Time).server(POSITIONS),
-        FieldSpec::new("speed_kmh", 30, Kind::Number).server(POSITIONS),
-        FieldSpec::new("heading", 31, Kind::Number).server(POSITIONS),
+        FieldSpec::new("position_at", 29, Kind::Time)
+            .server(POSITIONS)
+            .follows_position(),
+        FieldSpec::new("speed_kmh", 30, Kind::Number)
+            .server(POSITIONS)
+            .follows_position(),
+        FieldSpec::new("heading", 31, Kind::Number)
+            .server(POSITIONS)
+            .follows_position(),
     ],
     // The military side sees other organisations' movements only for deconfliction: no
     // cargo, personnel or free text (policy.toml: `movement_fields` of military_liaison).
