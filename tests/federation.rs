@@ -869,9 +869,10 @@ async fn a_narrowed_agreement_withdraws_what_it_no_longer_shares() {
     } = Pair::start().await;
     let w = writers(&mut jcmc).await;
     let mut closed = constraint(json!({"marking": "public", "status": "closed"}));
-    closed["id"] = json!("con-prec-1");
+    // The issue's checkpoint, by a chosen id (in the army's namespace: issue 20.1).
+    closed["id"] = json!("ARMY:con-prec-1");
     let public = jcmc.create("constraints", &w.army, closed).await;
-    assert_eq!(public, "con-prec-1");
+    assert_eq!(public, "ARMY:con-prec-1");
     let joint = jcmc
         .create(
             "constraints",

@@ -1847,6 +1847,11 @@ async fn nothing_leaks_on_any_channel() {
         "leak test: REST and access check at {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // The moment before the transitions, for the replay of the picture as it was (issue 15).
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let before_transitions = cmcop::log::format_time(chrono::Utc::now());
+    let latest_before = world.latest.clone();
+    tokio::time::sleep(Duration::from_millis(5)).await;
     // 3. Visibility transitions, while everyone is subscribed.
     for round in &rounds {
         let jobs: Vec<(State, Transition)> = round
@@ -2066,6 +2071,103 @@ async fn nothing_leaks_on_any_channel() {
     done.into_iter().for_each(|t| one.add(t));
     rest.add(one);
 
+    // 6b. The picture as it was (issue 15): before the transitions, every viewer gets exactly
+    //     what the oracle allows of the items as they were then; and items' histories list
+    //     only versions the oracle allows, 404 where it allows none.
+    let then = World {
+        versions: world.versions.clone(),
+        latest: latest_before,
+        reduced_seen: Mutex::new(HashMap::new()),
+    };
+    let mut over_time = Tally::default();
+    let then_ref = &then;
+    let replays: Vec<Tally> = stream::iter(&viewers)
+        .map(|v| {
+            let path = format!("/api/v1/picture?at={before_transitions}");
+            async move {
+                let mut t = Tally::default();
+                let (status, body) = app.get(&path, tokens[v].as_str()).await;
+                if status != StatusCode::OK {
+                    t.fail(format!("GET {path} as {v}: {status} {body}"));
+                } else {
+                    judge_collection(
+                        then_ref,
+                        "replay before the transitions",
+                        *v,
+                        None,
+                        &body,
+                        &mut t,
+                    );
+                }
+                t
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    replays.into_iter().for_each(|t| over_time.add(t));
+    let by_id = versions_by_id(&world);
+    let by_id = &by_id;
+    let sampled: Vec<(Who, &State)> = viewers
+        .iter()
+        .flat_map(|v| {
+            world_ref
+                .latest
+                .values()
+                .filter(|s| s.id.ends_with(['1', '4', '8']))
+                .map(move |s| (*v, s))
+        })
+        .collect();
+    let histories: Vec<Tally> = stream::iter(sampled)
+        .map(|(v, s)| async move {
+            let mut t = Tally::default();
+            let path = format!("/api/v1/{}/{}/history", s.layer, s.id);
+            let r = reply(app.request(Method::GET, &path, Some(tokens[&v].as_str()))).await;
+            let written = by_id.get(s.id.as_str()).cloned().unwrap_or_default();
+            let any_visible = written.iter().any(|w| oracle(v, w).is_some());
+            let visible = Expected {
+                hidden: BTreeSet::new(),
+                reduced: false,
+            };
+            t.case(any_visible.then_some(&visible));
+            match (any_visible, r.status) {
+                (false, StatusCode::NOT_FOUND) => {}
+                (true, StatusCode::OK) => {
+                    for version in r.body["versions"].as_array().into_iter().flatten() {
+                        let (Some(n), f) = (version["version"].as_u64(), &version["feature"])
+                        else {
+                            continue;
+                        };
+                        let Some(state) = world_ref.at(&s.id, n) else {
+                            continue;
+                        };
+                        match oracle(v, state) {
+                            Some(e) => check_feature(
+                                world_ref,
+                                "history",
+                                v,
+                                state,
+                                &e,
+                                f,
+                                &mut t.failures,
+                            ),
+                            None => t.fail(format!("history as {v}: {} leaked", state.label())),
+                        }
+                    }
+                }
+                (e, status) => t.fail(format!(
+                    "history as {v}: {} answered {status}, expected {}",
+                    s.label(),
+                    if e { "200" } else { "404" }
+                )),
+            }
+            t
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    histories.into_iter().for_each(|t| over_time.add(t));
+
     // 7. Alerts over REST, once the alerter has judged everything: every viewer's list of
     //    recent alerts against the coordinator's (a coordinator is addressed by all, sees all).
     let coordinator_token = tokens[&coordinator].as_str();
@@ -2148,6 +2250,7 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("WebSocket", &ws, min_cases, &mut out);
     report_and_check("CoT", &cot, min_cases, &mut out);
     report_and_check("access check", &access, min_cases, &mut out);
+    report_and_check("replay, history", &over_time, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
         alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.geofence, alerts.failures.len()
