@@ -7,6 +7,7 @@
 
 mod access;
 mod alerts;
+mod areas;
 mod items;
 mod meta;
 mod movements;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Cluster mode: the node's handle on the shared log (issue #8).
     pub cluster: Option<Arc<crate::cluster::Log>>,
+    /// The administrative areas items are attributed to (reference data).
+    pub gazetteer: Arc<crate::gazetteer::Gazetteer>,
 }
 
 impl AppState {
@@ -98,6 +101,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
     ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/areas/admin"),
+    ("GET", "/api/v1/displacements/figures"),
     ("GET", "/takproto/1"),
 ];
 
@@ -128,6 +133,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
         .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/areas/admin", get(areas::admin))
+        .route("/api/v1/displacements/figures", get(areas::figures))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .merge(crate::web::router(crate::web::Pages {

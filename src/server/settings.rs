@@ -112,3 +112,19 @@ mod tests {
         bad(&|c| c.alerts.incidents_since_h = 721, "at most 720");
     }
 }
+
+/// The administrative areas: `areas.admin_file`, or Iraq's governorates, embedded.
+pub fn load_gazetteer(config: &Config) -> Result<crate::gazetteer::Gazetteer, StartError> {
+    let within = config.areas.nearest_within_m;
+    match &config.areas.admin_file {
+        None => Ok(crate::gazetteer::Gazetteer::iraq(within)),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| StartError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            crate::gazetteer::Gazetteer::parse(&text, within)
+                .map_err(|e| StartError::Areas(format!("{}: {e}", path.display())))
+        }
+    }
+}
