@@ -85,11 +85,9 @@ pub fn daily<'a>(
         let date = p["reported_on"]
             .as_str()
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-        let (Some(date), Some(direction), Some(n)) = (
-            date,
-            p["direction"].as_str(),
-            p["individuals"].as_u64(),
-        ) else {
+        let (Some(date), Some(direction), Some(n)) =
+            (date, p["direction"].as_str(), p["individuals"].as_u64())
+        else {
             out.incomplete += 1;
             continue;
         };
@@ -197,12 +195,42 @@ mod tests {
     fn daily_figures_from_a_known_set_of_flows() {
         let g = Gazetteer::iraq(25_000.0);
         let flows = [
-            flow("2026-11-01", "displacement", 500, ERBIL, json!({"origin_area": "IQG15"})),
-            flow("2026-11-01", "displacement", 200, ERBIL, json!({"origin_area": "IQG15"})),
-            flow("2026-11-02", "displacement", 300, ERBIL, json!({"origin_area": "IQG15"})),
+            flow(
+                "2026-11-01",
+                "displacement",
+                500,
+                ERBIL,
+                json!({"origin_area": "IQG15"}),
+            ),
+            flow(
+                "2026-11-01",
+                "displacement",
+                200,
+                ERBIL,
+                json!({"origin_area": "IQG15"}),
+            ),
+            flow(
+                "2026-11-02",
+                "displacement",
+                300,
+                ERBIL,
+                json!({"origin_area": "IQG15"}),
+            ),
             // Named destination wins over the point.
-            flow("2026-11-02", "displacement", 50, MOSUL, json!({"origin_area": "IQG15", "destination_area": "IQG10"})),
-            flow("2026-11-04", "return", 120, MOSUL, json!({"origin_area": "IQG11"})),
+            flow(
+                "2026-11-02",
+                "displacement",
+                50,
+                MOSUL,
+                json!({"origin_area": "IQG15", "destination_area": "IQG10"}),
+            ),
+            flow(
+                "2026-11-04",
+                "return",
+                120,
+                MOSUL,
+                json!({"origin_area": "IQG11"}),
+            ),
             // No origin: arrivals only.
             flow("2026-11-04", "displacement", 10, ERBIL, json!({})),
             // Hidden figure (the view dropped `individuals`): not counted.
@@ -211,7 +239,14 @@ mod tests {
             // Out at sea, far from any area.
             flow("2026-11-04", "displacement", 7, [50.0, 27.0], json!({})),
         ];
-        let all = daily(&flows, &g, &Ask { level: 1, ..Ask::default() });
+        let all = daily(
+            &flows,
+            &g,
+            &Ask {
+                level: 1,
+                ..Ask::default()
+            },
+        );
         assert_eq!((all.flows, all.incomplete, all.unattributed), (6, 1, 1));
         let row = |area: &str, date: &str| {
             all.days
@@ -248,8 +283,21 @@ mod tests {
             {"type":"Feature","properties":{"pcode":"XXA0101","name":"Town","level":2,"parent":"XXA01"},
              "geometry":{"type":"Point","coordinates":[1,1.5]}}]}"#;
         let g = Gazetteer::parse(text, 0.0).unwrap();
-        let flows = [flow("2026-11-01", "displacement", 40, [5.0, 5.0], json!({"destination_area": "XXA0101"}))];
-        let f = daily(&flows, &g, &Ask { level: 1, ..Ask::default() });
+        let flows = [flow(
+            "2026-11-01",
+            "displacement",
+            40,
+            [5.0, 5.0],
+            json!({"destination_area": "XXA0101"}),
+        )];
+        let f = daily(
+            &flows,
+            &g,
+            &Ask {
+                level: 1,
+                ..Ask::default()
+            },
+        );
         assert_eq!(f.days[0].area, "XXA01");
         assert_eq!(f.days[0].arrivals, 40);
     }

@@ -88,13 +88,13 @@ impl std::fmt::Debug for Gazetteer {
 impl Gazetteer {
     /// Iraq's governorates, embedded.
     pub fn iraq(nearest_within_m: f64) -> Gazetteer {
-        Gazetteer::parse(IRAQ_ADM1, nearest_within_m).expect("the embedded areas are valid (tested)")
+        Gazetteer::parse(IRAQ_ADM1, nearest_within_m)
+            .expect("the embedded areas are valid (tested)")
     }
 
     /// Areas from a GeoJSON FeatureCollection; an error names the feature and what is wrong.
     pub fn parse(text: &str, nearest_within_m: f64) -> Result<Gazetteer, String> {
-        let doc: Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let doc: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         if doc["type"] != "FeatureCollection" {
             return Err("not a GeoJSON FeatureCollection".into());
         }
@@ -117,7 +117,9 @@ impl Gazetteer {
         for (i, a) in areas.iter().enumerate() {
             if let Some(p) = &a.parent {
                 if !seen.contains(p) && p.len() > 2 {
-                    return Err(format!("features[{i}]: parent `{p}` is not an area of the file"));
+                    return Err(format!(
+                        "features[{i}]: parent `{p}` is not an area of the file"
+                    ));
                 }
             }
         }
@@ -297,7 +299,13 @@ fn parse_area(f: &Value, positions: &mut usize) -> Result<AdminArea, String> {
             let [x, y] = position(&g["coordinates"])?;
             let d = 1e-6;
             vec![geo::Polygon::new(
-                geo::LineString::from(vec![(x - d, y - d), (x + d, y - d), (x + d, y + d), (x - d, y + d), (x - d, y - d)]),
+                geo::LineString::from(vec![
+                    (x - d, y - d),
+                    (x + d, y - d),
+                    (x + d, y + d),
+                    (x - d, y + d),
+                    (x - d, y - d),
+                ]),
                 vec![],
             )]
         }
@@ -325,7 +333,10 @@ fn parse_area(f: &Value, positions: &mut usize) -> Result<AdminArea, String> {
 fn position(v: &Value) -> Result<[f64; 2], String> {
     match v.as_array().map(Vec::as_slice) {
         Some([x, y, ..]) => {
-            let (x, y) = (x.as_f64().ok_or("a coordinate is not a number")?, y.as_f64().ok_or("a coordinate is not a number")?);
+            let (x, y) = (
+                x.as_f64().ok_or("a coordinate is not a number")?,
+                y.as_f64().ok_or("a coordinate is not a number")?,
+            );
             if (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y) {
                 Ok([x, y])
             } else {
@@ -348,7 +359,9 @@ fn polygon(v: &Value, positions: &mut usize) -> Result<geo::Polygon<f64>, String
             return Err("a ring has fewer than 4 positions".to_string());
         }
         let ring = r.iter().map(position).collect::<Result<Vec<_>, _>>()?;
-        Ok(geo::LineString::from(ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()))
+        Ok(geo::LineString::from(
+            ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>(),
+        ))
     });
     let outer = rings.next().ok_or("a polygon has no ring")??;
     let holes = rings.collect::<Result<Vec<_>, _>>()?;
@@ -371,7 +384,10 @@ mod tests {
             assert_eq!(a.pcode, format!("IQG{:02}", i + 1));
             assert_eq!(a.level, 1);
             let ar = a.name_ar.as_deref().unwrap();
-            assert!(ar.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)), "{ar}");
+            assert!(
+                ar.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
+                "{ar}"
+            );
             // The label point lies in its own area.
             let at = g.attribute(a.label, 1).unwrap();
             assert_eq!((at.pcode.as_str(), at.how), (a.pcode.as_str(), How::Inside));
@@ -389,7 +405,11 @@ mod tests {
             ([43.3, 33.42], "IQG01"),    // Ramadi, Anbar
         ] {
             let a = g.attribute(at, 1).unwrap();
-            assert_eq!((a.pcode.as_str(), a.how, a.distance_m), (pcode, How::Inside, 0.0), "{at:?}");
+            assert_eq!(
+                (a.pcode.as_str(), a.how, a.distance_m),
+                (pcode, How::Inside, 0.0),
+                "{at:?}"
+            );
         }
     }
 
@@ -423,7 +443,13 @@ mod tests {
         let south = g
             .areas()
             .iter()
-            .flat_map(|a| a.shape.0[0].exterior().coords().map(|c| [c.x, c.y]).collect::<Vec<_>>())
+            .flat_map(|a| {
+                a.shape.0[0]
+                    .exterior()
+                    .coords()
+                    .map(|c| [c.x, c.y])
+                    .collect::<Vec<_>>()
+            })
             .min_by(|a, b| a[1].total_cmp(&b[1]))
             .unwrap();
         let out = [south[0], south[1] - 0.05];
@@ -458,7 +484,10 @@ mod tests {
         // A district known only by a point is found as the nearest.
         let town = g.attribute([1.01, 0.5], 2).unwrap();
         assert_eq!((town.pcode.as_str(), town.how), ("XXA0201", How::Nearest));
-        assert_eq!(g.to_geojson(Some(2))["features"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            g.to_geojson(Some(2))["features"].as_array().unwrap().len(),
+            1
+        );
         for (bad, says) in [
             ("[]", "FeatureCollection"),
             (r#"{"type":"FeatureCollection","features":[]}"#, "1 to"),

@@ -293,10 +293,11 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
     config.cot.inbound.push(CotInboundRule {
         type_prefix: "a-n-G".into(),
         layer: Layer::Displacements,
-        properties: json!({"reported_on": "2026-11-02", "direction": "displacement", "individuals": 1})
-            .as_object()
-            .unwrap()
-            .clone(),
+        properties:
+            json!({"reported_on": "2026-11-02", "direction": "displacement", "individuals": 1})
+                .as_object()
+                .unwrap()
+                .clone(),
     });
     config.cot.inbound.push(CotInboundRule {
         type_prefix: "u-d-f-a".into(),
@@ -311,7 +312,9 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
     let nrc = app.token(Role::CivilLiaison, "NRC").await;
     let coord = app.token(Role::Coordinator, "JCMC").await;
     let mut c = connect(app.cot_addr.expect("CoT is on")).await;
-    let flow = app.create("displacements", &nrc, displacement(json!({}))).await;
+    let flow = app
+        .create("displacements", &nrc, displacement(json!({})))
+        .await;
     let joint = app.create("areas", &army, area(json!({}))).await;
     let secret = app
         .create(
@@ -340,12 +343,24 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
         ev.detail("contact").and_then(|e| e.get("callsign")),
         Some("Mosul east bank (2026-10-20)")
     );
-    assert_eq!(ev.detail("cmcop").and_then(|e| e.get("status")), Some("retaken"));
-    assert!(!c.saw_uid(&secret), "a civil client received a military area");
+    assert_eq!(
+        ev.detail("cmcop").and_then(|e| e.get("status")),
+        Some("retaken")
+    );
+    assert!(
+        !c.saw_uid(&secret),
+        "a civil client received a military area"
+    );
     assert!(c.seen.iter().all(|e| !xml::to_xml(e).contains("MIL-ONLY")));
 
     // A client's marker becomes a flow by the rule, its figures from the <cmcop> detail.
-    let mut report = marker("nrc-flow-1", "a-n-G-U", 36.19, 44.02, "families from Hawija");
+    let mut report = marker(
+        "nrc-flow-1",
+        "a-n-G-U",
+        36.19,
+        44.02,
+        "families from Hawija",
+    );
     report.detail.push(
         xml::Element::new("cmcop")
             .attr("individuals", "75")
@@ -354,10 +369,15 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
     c.send_xml(&report).await;
     let stored = eventually_get(&app, "/api/v1/displacements/nrc-flow-1", &coord).await;
     let p = &stored["properties"];
-    assert_eq!((p["org"].as_str(), p["individuals"].as_u64()), (Some("NRC"), Some(75)));
+    assert_eq!(
+        (p["org"].as_str(), p["individuals"].as_u64()),
+        (Some("NRC"), Some(75))
+    );
     assert_eq!(p["direction"], "return");
     assert_eq!(p["reported_on"], "2026-11-02");
-    assert_eq!(p["description"], "families from Hawija");
+    // An event with a `<cmcop>` detail is read as cmcop's own rendering coming back: its
+    // remarks are not new words.
+    assert_eq!(p["description"], serde_json::Value::Null);
     // An area drawn by a civil client is refused by the gate: civil liaisons do not date areas.
     let mut drawing = marker("nrc-area-1", "u-d-f-a", 36.3, 43.2, "our guess");
     for (lat, lon) in [(36.3, 43.2), (36.3, 43.3), (36.4, 43.3), (36.3, 43.2)] {
@@ -366,11 +386,23 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
             .push(xml::Element::new("link").attr("point", format!("{lat},{lon}")));
     }
     c.send_xml(&drawing).await;
-    c.send_xml(&marker("nrc-flow-2", "a-n-G", 36.2, 44.0, "after the refusal"))
-        .await;
-    eventually_get(&app, "/api/v1/displacements/nrc-flow-2", &coord).await;
+    c.send_xml(&marker(
+        "nrc-flow-2",
+        "a-n-G",
+        36.2,
+        44.0,
+        "after the refusal",
+    ))
+    .await;
+    let plain = eventually_get(&app, "/api/v1/displacements/nrc-flow-2", &coord).await;
+    assert_eq!(plain["properties"]["description"], "after the refusal");
+    assert_eq!(plain["properties"]["individuals"], 1, "the rule's default");
     let (status, _) = app.get("/api/v1/areas/nrc-area-1", &coord).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "civil liaisons may not create areas");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "civil liaisons may not create areas"
+    );
     app.stop().await;
 }
 

@@ -299,10 +299,11 @@ async fn prepared(pki: &Pki) -> (TestApp, String) {
     config.cot.inbound.push(CotInboundRule {
         type_prefix: "a-n-G".into(),
         layer: Layer::Displacements,
-        properties: json!({"reported_on": "2026-11-01", "direction": "displacement", "individuals": 40})
-            .as_object()
-            .unwrap()
-            .clone(),
+        properties:
+            json!({"reported_on": "2026-11-01", "direction": "displacement", "individuals": 40})
+                .as_object()
+                .unwrap()
+                .clone(),
     });
     config.cot.cert_map = IDENTITIES
         .iter()

@@ -347,7 +347,13 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
         Side::Civil if role == Role::CivilLiaison => &["movements", "incidents", "displacements"],
         Side::Civil => &["movements", "incidents"],
         Side::Military => &["constraints", "incidents", "areas"],
-        _ => &["movements", "constraints", "incidents", "displacements", "areas"],
+        _ => &[
+            "movements",
+            "constraints",
+            "incidents",
+            "displacements",
+            "areas",
+        ],
     };
     let layer = *layers.choose(rng).unwrap();
     let geometry = match layer {

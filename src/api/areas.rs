@@ -58,7 +58,9 @@ pub async fn admin(
         return Err(bad());
     }
     let area = state.gazetteer.attribute([lon, lat], level);
-    Ok(Json(json!({"at": [lon, lat], "level": level, "area": area})))
+    Ok(Json(
+        json!({"at": [lon, lat], "level": level, "area": area}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -122,7 +124,8 @@ pub async fn figures(
         .map(|(item, view)| feature::render(&item, &view))
         .collect();
     let figures = figures::daily(&features, &state.gazetteer, &ask);
-    let mut answer = serde_json::to_value(&figures).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut answer =
+        serde_json::to_value(&figures).map_err(|e| ApiError::Internal(e.to_string()))?;
     answer["seq"] = json!(seq);
     Ok(Json(answer))
 }

@@ -101,7 +101,8 @@ pub struct AreasConfig {
 
 impl AreasConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.nearest_within_m.is_finite() && (0.0..=200_000.0).contains(&self.nearest_within_m))
+        if !(self.nearest_within_m.is_finite()
+            && (0.0..=200_000.0).contains(&self.nearest_within_m))
         {
             return Err(ConfigError::Invalid(format!(
                 "areas.nearest_within_m must be 0 to 200000 metres, not {}",

@@ -161,19 +161,43 @@ pub async fn displacement_figures_follow_the_flows_and_the_policy(backend: Backe
         }
     };
     let all = figures(coord.clone(), "").await;
-    assert_eq!((all["flows"].as_u64(), all["incomplete"].as_u64()), (Some(4), Some(0)));
-    assert_eq!(row(&all, "IQG11", "2026-11-01"), Some((850, 0, 0, 850, 850)));
-    assert_eq!(row(&all, "IQG15", "2026-11-01"), Some((0, 850, 0, -850, -850)));
-    assert_eq!(row(&all, "IQG11", "2026-11-03"), Some((0, 120, 0, -120, 730)));
-    assert_eq!(row(&all, "IQG15", "2026-11-03"), Some((0, 0, 120, 120, -730)));
+    assert_eq!(
+        (all["flows"].as_u64(), all["incomplete"].as_u64()),
+        (Some(4), Some(0))
+    );
+    assert_eq!(
+        row(&all, "IQG11", "2026-11-01"),
+        Some((850, 0, 0, 850, 850))
+    );
+    assert_eq!(
+        row(&all, "IQG15", "2026-11-01"),
+        Some((0, 850, 0, -850, -850))
+    );
+    assert_eq!(
+        row(&all, "IQG11", "2026-11-03"),
+        Some((0, 120, 0, -120, 730))
+    );
+    assert_eq!(
+        row(&all, "IQG15", "2026-11-03"),
+        Some((0, 0, 120, 120, -730))
+    );
     assert_eq!(all["days"].as_array().unwrap().len(), 4);
 
     // The military side sees neither the civil flow nor the civil figure: not counted, the
     // hidden figure said as `incomplete`.
     let mil = figures(army.clone(), "").await;
-    assert_eq!((mil["flows"].as_u64(), mil["incomplete"].as_u64()), (Some(2), Some(1)));
-    assert_eq!(row(&mil, "IQG11", "2026-11-01"), Some((500, 0, 0, 500, 500)));
-    assert_eq!(row(&mil, "IQG11", "2026-11-03"), Some((0, 120, 0, -120, 380)));
+    assert_eq!(
+        (mil["flows"].as_u64(), mil["incomplete"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        row(&mil, "IQG11", "2026-11-01"),
+        Some((500, 0, 0, 500, 500))
+    );
+    assert_eq!(
+        row(&mil, "IQG11", "2026-11-03"),
+        Some((0, 120, 0, -120, 380))
+    );
     assert!(
         !mil.to_string().contains("850"),
         "no figure of a flow the military side may not see: {mil}"
@@ -182,7 +206,10 @@ pub async fn displacement_figures_follow_the_flows_and_the_policy(backend: Backe
     // One area, from a day on: the running total counts the days before.
     let one = figures(coord.clone(), "?area=IQG11&from=2026-11-02").await;
     assert_eq!(one["days"].as_array().unwrap().len(), 1);
-    assert_eq!(row(&one, "IQG11", "2026-11-03"), Some((0, 120, 0, -120, 730)));
+    assert_eq!(
+        row(&one, "IQG11", "2026-11-03"),
+        Some((0, 120, 0, -120, 730))
+    );
 
     for (query, names) in [
         ("?from=2026-13-01", "from"),
@@ -217,9 +244,24 @@ pub async fn the_new_layers_are_written_by_their_roles_only(backend: Backend) {
     for (layer, token, who, expected) in [
         ("displacements", &nrc, "civil liaison", StatusCode::CREATED),
         ("displacements", &coord, "coordinator", StatusCode::CREATED),
-        ("displacements", &wfp, "convoy planner", StatusCode::FORBIDDEN),
-        ("displacements", &army, "military liaison", StatusCode::FORBIDDEN),
-        ("displacements", &wall, "wall display", StatusCode::FORBIDDEN),
+        (
+            "displacements",
+            &wfp,
+            "convoy planner",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "displacements",
+            &army,
+            "military liaison",
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "displacements",
+            &wall,
+            "wall display",
+            StatusCode::FORBIDDEN,
+        ),
         ("areas", &army, "military liaison", StatusCode::CREATED),
         ("areas", &coord, "coordinator", StatusCode::CREATED),
         ("areas", &nrc, "civil liaison", StatusCode::FORBIDDEN),
@@ -265,7 +307,11 @@ pub async fn the_new_layers_are_written_by_their_roles_only(backend: Backend) {
             common::area(json!({"status": "liberated"})),
             "properties.status",
         ),
-        ("areas", common::area(json!({"as_of": null})), "properties.as_of"),
+        (
+            "areas",
+            common::area(json!({"as_of": null})),
+            "properties.as_of",
+        ),
         (
             "areas",
             common::area(json!({"admin_area": "iq-g15"})),
@@ -277,7 +323,12 @@ pub async fn the_new_layers_are_written_by_their_roles_only(backend: Backend) {
                 .json(&feature),
         )
         .await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            r.body
+        );
         assert_eq!(r.problem(StatusCode::UNPROCESSABLE_ENTITY)["field"], field);
     }
     let mut line = common::area(json!({}));

@@ -212,7 +212,8 @@ mod tests {
         base.as_object_mut()
             .unwrap()
             .extend(v.as_object().unwrap().clone());
-        let i: DisplacementInput = serde_json::from_value(base).map_err(|e| Invalid::new("", e.to_string()))?;
+        let i: DisplacementInput =
+            serde_json::from_value(base).map_err(|e| Invalid::new("", e.to_string()))?;
         i.validate(now())
     }
 
@@ -224,7 +225,10 @@ mod tests {
         for (bad, field) in [
             (json!({"individuals": 0}), "properties.individuals"),
             (json!({"households": 121}), "properties.households"),
-            (json!({"reported_on": "2026-12-05"}), "properties.reported_on"),
+            (
+                json!({"reported_on": "2026-12-05"}),
+                "properties.reported_on",
+            ),
             (json!({"origin_area": "iq g10"}), "properties.origin_area"),
             (
                 json!({"origin_area": "IQG10", "destination_area": "IQG10"}),
