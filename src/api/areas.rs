@@ -2,7 +2,9 @@
 //!
 //! - `GET /api/v1/areas/admin`: the administrative areas (reference data, the same for every
 //!   caller), `level=N` for one level; `at=LON,LAT` answers which area a point is attributed
-//!   to instead (inside, on a border, or the nearest for a point just outside one).
+//!   to instead (inside, on a border, or the nearest for a point just outside one), and
+//!   `item=LAYER/ID` which area an item is, as the caller sees it (404 when it may not): a
+//!   point item by its point, any other by the centre of its positions as rendered for it.
 //! - `GET /api/v1/displacements/figures`: daily arrivals, departures, returns, net and the
 //!   running total present per area, from the displacement flows the caller may see, rendered
 //!   through the policy like every output (`figures`).
@@ -17,6 +19,7 @@ use super::{ApiError, ApiResult, AppState, Caller};
 use crate::feature;
 use crate::figures::{self, Ask};
 use crate::model::{parse_date, Layer};
+use crate::policy::Viewer;
 use crate::scope::{Exercise, Scope};
 
 #[derive(Deserialize)]
@@ -24,6 +27,7 @@ use crate::scope::{Exercise, Scope};
 pub struct AdminQuery {
     level: Option<String>,
     at: Option<String>,
+    item: Option<String>,
 }
 
 fn level(text: Option<&str>) -> ApiResult<u8> {
@@ -39,10 +43,17 @@ fn level(text: Option<&str>) -> ApiResult<u8> {
 
 pub async fn admin(
     State(state): State<AppState>,
-    Caller(_who): Caller,
+    Caller(who): Caller,
     q: Result<Query<AdminQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if let Some(item) = q.item {
+        if q.at.is_some() {
+            return Err(ApiError::BadRequest("give `at` or `item`, not both".into()));
+        }
+        let level = level(q.level.as_deref())?;
+        return item_area(&state, &who.viewer(), &item, level).map(Json);
+    }
     let Some(at) = q.at else {
         let level = q.level.as_deref().map(|l| level(Some(l))).transpose()?;
         return Ok(Json(state.gazetteer.to_geojson(level)));
@@ -61,6 +72,56 @@ pub async fn admin(
     Ok(Json(
         json!({"at": [lon, lat], "level": level, "area": area}),
     ))
+}
+
+/// The area of an item as `viewer` sees it.
+fn item_area(state: &AppState, viewer: &Viewer, item: &str, level: u8) -> ApiResult<Value> {
+    let (layer, id) = item.split_once('/').ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "item: `{item}` is not LAYER/ID (e.g. incidents/abc)"
+        ))
+    })?;
+    let layer: Layer = layer
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("item: {e}")))?;
+    let shown = {
+        let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+        live.picture
+            .get(id)
+            .filter(|i| i.layer == layer)
+            .and_then(|i| {
+                state
+                    .policy
+                    .decide(i, viewer)
+                    .map(|v| feature::render(i, &v))
+            })
+    };
+    let f = shown.ok_or(ApiError::NotFound)?;
+    let mut positions = Vec::new();
+    collect_positions(&f["geometry"]["coordinates"], &mut positions);
+    let (from, at) = match (f["geometry"]["type"].as_str(), positions.as_slice()) {
+        (Some("Point"), [p]) => ("point", *p),
+        (_, []) => return Err(ApiError::NotFound),
+        (_, ps) => {
+            let n = ps.len() as f64;
+            let (x, y) = ps.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+            ("centre", [x / n, y / n])
+        }
+    };
+    let area = state.gazetteer.attribute(at, level);
+    Ok(json!({"item": item, "from": from, "at": at, "level": level, "area": area}))
+}
+
+fn collect_positions(v: &Value, out: &mut Vec<[f64; 2]>) {
+    match v.as_array().map(Vec::as_slice) {
+        Some([Value::Number(x), Value::Number(y), ..]) => {
+            if let (Some(x), Some(y)) = (x.as_f64(), y.as_f64()) {
+                out.push([x, y]);
+            }
+        }
+        Some(items) => items.iter().for_each(|i| collect_positions(i, out)),
+        None => {}
+    }
 }
 
 #[derive(Deserialize)]

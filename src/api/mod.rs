@@ -283,3 +283,30 @@ impl FromRequest<AppState> for JsonBody {
         Ok(JsonBody(value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A fixed route beside `/api/v1/{layer}/{id}` (`/api/v1/areas/admin`) would shadow the
+    /// item of that id: the layer reserves the id, so no item can take it.
+    #[test]
+    fn fixed_routes_beside_an_item_are_reserved_ids() {
+        let mut fixed = 0;
+        for (_, path) in super::ROUTES {
+            let Some(rest) = path.strip_prefix("/api/v1/") else {
+                continue;
+            };
+            if let [layer, segment] = rest.split('/').collect::<Vec<_>>().as_slice() {
+                if let Ok(layer) = layer.parse::<crate::model::Layer>() {
+                    if !segment.starts_with('{') {
+                        fixed += 1;
+                        assert!(
+                            layer.spec().reserved_ids.contains(segment),
+                            "{path}: `{segment}` is not a reserved id of {layer}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(fixed, 2, "areas/admin and displacements/figures");
+    }
+}

@@ -85,6 +85,12 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
                     ),
                 ));
             }
+            if layer.spec().reserved_ids.contains(&s.as_str()) {
+                return Err(Invalid::new(
+                    "id",
+                    format!("`{s}` is reserved: /api/v1/{layer}/{s} is a route of its own"),
+                ));
+            }
             Some(s.clone())
         }
         Some(_) => return Err(Invalid::new("id", "must be a string")),

@@ -288,6 +288,9 @@ pub struct LayerSpec {
     pub indexed: bool,
     /// The name of its properties' schema in `src/api/openapi.json`.
     pub openapi_schema: &'static str,
+    /// Ids an item of the layer may not take: the fixed routes beside `/api/v1/{layer}/{id}`
+    /// (`areas/admin`); `api` tests that every such route is listed here.
+    pub reserved_ids: &'static [&'static str],
     pub cot: CotSpec,
 }
 

@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(g.attribute([1.0, 1.5], 1).unwrap().pcode, "XXA01");
         std::fs::write(&path, "{}").unwrap();
         let e = load_gazetteer(&config).unwrap_err().to_string();
-        assert!(e.contains("areas.geojson") && e.contains("FeatureCollection"), "{e}");
+        assert!(
+            e.contains("areas.geojson") && e.contains("FeatureCollection"),
+            "{e}"
+        );
         config.areas.admin_file = Some(dir.path().join("missing.geojson"));
         let e = load_gazetteer(&config).unwrap_err().to_string();
         assert!(e.contains("missing.geojson"), "{e}");

@@ -81,6 +81,56 @@ pub async fn admin_areas_are_listed_and_points_attributed(backend: Backend) {
     assert!(d > 1_000.0 && d <= 25_000.0, "{near}");
     assert_eq!(at(&app, &wall, 51.39, 35.69).await, Value::Null, "Tehran");
 
+    // An item, as the caller sees it: a point by its point, a polygon by its centre; an item
+    // the caller may not see does not exist.
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let near_mosul = app
+        .create(
+            "incidents",
+            &army,
+            common::incident(json!({"marking": "joint"})),
+        )
+        .await;
+    let secret = app
+        .create("areas", &army, common::area(json!({"marking": "military"})))
+        .await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/areas/admin?item=incidents/{near_mosul}"),
+            &nrc,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["from"].as_str(), body["area"]["pcode"].as_str()),
+        (Some("point"), Some("IQG15"))
+    );
+    let (status, body) = app
+        .get(&format!("/api/v1/areas/admin?item=areas/{secret}"), &army)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["from"].as_str(), body["area"]["pcode"].as_str()),
+        (Some("centre"), Some("IQG15"))
+    );
+    let (status, _) = app
+        .get(&format!("/api/v1/areas/admin?item=areas/{secret}"), &nrc)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a military area does not exist for NRC"
+    );
+    bad_request(
+        &app,
+        &wall,
+        "/api/v1/areas/admin?item=incidents",
+        "LAYER/ID",
+    )
+    .await;
+    bad_request(&app, &wall, "/api/v1/areas/admin?item=planes/x", "planes").await;
+
     bad_request(&app, &wall, "/api/v1/areas/admin?at=44.3", "at").await;
     bad_request(&app, &wall, "/api/v1/areas/admin?at=200,33", "at").await;
     bad_request(&app, &wall, "/api/v1/areas/admin?level=9", "level").await;
@@ -330,6 +380,25 @@ pub async fn the_new_layers_are_written_by_their_roles_only(backend: Backend) {
             r.body
         );
         assert_eq!(r.problem(StatusCode::UNPROCESSABLE_ENTITY)["field"], field);
+    }
+    // The ids of the fixed routes beside an item's are not to take.
+    for (layer, mut feature, id) in [
+        ("areas", common::area(json!({})), "admin"),
+        ("displacements", common::displacement(json!({})), "figures"),
+    ] {
+        feature["id"] = json!(id);
+        let r = reply(
+            app.request(Method::POST, &format!("/api/v1/{layer}"), Some(&coord))
+                .json(&feature),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{layer}/{id}: {}",
+            r.body
+        );
+        assert_eq!(r.problem(StatusCode::UNPROCESSABLE_ENTITY)["field"], "id");
     }
     let mut line = common::area(json!({}));
     line["geometry"] = json!({"type": "LineString", "coordinates": [[43.1, 36.3], [43.2, 36.4]]});

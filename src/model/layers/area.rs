@@ -57,6 +57,7 @@ pub static SPEC: LayerSpec = LayerSpec {
     side_rules: &[],
     indexed: false,
     openapi_schema: "AreaProperties",
+    reserved_ids: &["admin"],
     cot: CotSpec {
         types: &["u-d-f"],
         route_drawing: false,

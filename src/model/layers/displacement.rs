@@ -84,6 +84,7 @@ pub static SPEC: LayerSpec = LayerSpec {
     side_rules: &[],
     indexed: false,
     openapi_schema: "DisplacementProperties",
+    reserved_ids: &["figures"],
     cot: CotSpec {
         types: &["a-n-G"],
         route_drawing: false,
