@@ -114,6 +114,7 @@ impl Gazetteer {
             }
             areas.push(area);
         }
+        // A parent is an area of the file, or the country (a two-letter ISO 3166-1 code).
         for (i, a) in areas.iter().enumerate() {
             if let Some(p) = &a.parent {
                 if !seen.contains(p) && p.len() > 2 {
