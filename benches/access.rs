@@ -92,6 +92,8 @@ fn envelope(id: String, geometry: Geometry, props: Props, rng: &mut StdRng) -> I
         Props::Movement(_) => Layer::Movements,
         Props::Constraint(_) => Layer::Constraints,
         Props::Incident(_) => Layer::Incidents,
+        Props::Displacement(_) => Layer::Displacements,
+        Props::Area(_) => Layer::Areas,
     };
     let marking = match rng.gen_range(0..10) {
         0 => Marking::Military,

@@ -68,11 +68,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn layer_of(b: u8) -> Layer {
-    match b % 3 {
-        0 => Layer::Movements,
-        1 => Layer::Constraints,
-        _ => Layer::Incidents,
-    }
+    Layer::ALL[usize::from(b) % Layer::ALL.len()]
 }
 
 /// An existing item of `layer` to patch.
@@ -92,6 +88,14 @@ fn base(layer: Layer) -> Item {
             "properties": {"occurred_at": "2026-01-05T10:00:00Z",
                            "event_type": "explosions_remote_violence",
                            "sub_event_type": "remote_explosive_landmine_ied", "severity": 3}}),
+        Layer::Displacements => json!({"type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [44.01, 36.19]},
+            "properties": {"reported_on": "2026-11-01", "direction": "displacement",
+                           "individuals": 500, "origin_area": "IQG15"}}),
+        Layer::Areas => json!({"type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[43.15, 36.3], [43.25, 36.3],
+                         [43.25, 36.4], [43.15, 36.3]]]},
+            "properties": {"status": "retaken", "as_of": "2026-10-20"}}),
     };
     let draft = parse_feature(layer, &feature, now()).expect("the base fixture is valid");
     draft.into_new_item("base".into(), layer, author(), now())

@@ -15,6 +15,8 @@ pub mod cot;
 pub mod demo;
 pub mod feature;
 pub mod federation;
+pub mod figures;
+pub mod gazetteer;
 pub mod guard;
 pub mod hub;
 pub mod log;

@@ -32,7 +32,7 @@ use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
 
 mod settings;
-pub use settings::{alert_settings, check_config, load_policy};
+pub use settings::{alert_settings, check_config, load_gazetteer, load_policy};
 
 /// How many recent events the journal keeps in memory for subscribers that resume.
 pub const JOURNAL_CAPACITY: usize = 100_000;
@@ -62,6 +62,8 @@ pub enum StartError {
     },
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("areas.admin_file {0}")]
+    Areas(String),
     #[error("TLS: {0}")]
     TlsMaterial(#[from] crate::tls::TlsError),
     #[error(transparent)]
@@ -91,6 +93,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         let config = Arc::new(config);
         let policy = Arc::new(load_policy(&config)?);
+        let gazetteer = Arc::new(load_gazetteer(&config)?);
         // Cluster mode shares PostgreSQL (history, snapshots, tokens) and follows the stream.
         let (store, pg, cluster): (Arc<dyn EventStore>, _, _) = match &config.cluster.nats_url {
             None => (store::open(&config.database.url).await?, None, None),
@@ -228,6 +231,7 @@ impl Application {
             metrics,
             published: published_rx,
             cluster,
+            gazetteer,
         };
         Ok(Application {
             listener,

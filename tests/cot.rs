@@ -8,14 +8,14 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cmcop::config::CotCertRule;
+use cmcop::config::{CotCertRule, CotInboundRule};
 use cmcop::cot::mapping;
 use cmcop::cot::proto;
 use cmcop::cot::stream::{Frame, Mode, StreamReader};
 use cmcop::cot::xml::{self, CotEvent};
-use cmcop::model::Role;
+use cmcop::model::{Layer, Role};
 use common::pki::{tls_connect, Pki};
-use common::{constraint, incident, movement, Backend, TestApp, TestDb};
+use common::{area, constraint, displacement, incident, movement, Backend, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -277,6 +277,131 @@ async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path()
         status,
         StatusCode::NOT_FOUND,
         "civil liaisons may not create constraints"
+    );
+    app.stop().await;
+}
+
+/// The displacement and areas layers over CoT: a flow goes out as a neutral ground marker, a
+/// dated area as a closed drawing coloured by status, each with its `<cmcop>` attributes; an
+/// area marked for the military side never reaches a civil client; and with a `cot.inbound`
+/// rule for the layer, a client's marker becomes a flow through the write path (and the gate:
+/// a civil client may not make areas).
+#[tokio::test]
+async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::cot_config(&db, Role::CivilLiaison, "NRC");
+    config.cot.inbound.push(CotInboundRule {
+        type_prefix: "a-n-G".into(),
+        layer: Layer::Displacements,
+        properties:
+            json!({"reported_on": "2026-11-02", "direction": "displacement", "individuals": 1})
+                .as_object()
+                .unwrap()
+                .clone(),
+    });
+    config.cot.inbound.push(CotInboundRule {
+        type_prefix: "u-d-f-a".into(),
+        layer: Layer::Areas,
+        properties: json!({"status": "contested", "as_of": "2026-11-02"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    });
+    let mut app = TestApp::spawn_with(db, config).await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let coord = app.token(Role::Coordinator, "JCMC").await;
+    let mut c = connect(app.cot_addr.expect("CoT is on")).await;
+    let flow = app
+        .create("displacements", &nrc, displacement(json!({})))
+        .await;
+    let joint = app.create("areas", &army, area(json!({}))).await;
+    let secret = app
+        .create(
+            "areas",
+            &army,
+            area(json!({"marking": "military", "name": "MIL-ONLY-AREA"})),
+        )
+        .await;
+    let ev = c.wait_for("the flow", |e| e.uid == flow).await;
+    assert_eq!(ev.kind, "a-n-G");
+    assert!((ev.point.lat - 36.19).abs() < 1e-9 && (ev.point.lon - 44.01).abs() < 1e-9);
+    let attrs = ev.detail("cmcop").expect("the cmcop detail");
+    assert_eq!(attrs.get("individuals"), Some("500"));
+    assert_eq!(attrs.get("direction"), Some("displacement"));
+    assert_eq!(attrs.get("reported_on"), Some("2026-11-01"));
+    assert!(ev.remarks().unwrap().contains("DTM round 140"));
+    let callsign = ev.detail("contact").and_then(|e| e.get("callsign"));
+    assert_eq!(callsign, Some("Hasansham U3 (displacement)"));
+
+    let ev = c.wait_for("the area", |e| e.uid == joint).await;
+    assert_eq!(ev.kind, mapping::SHAPE);
+    let links = ev.detail.iter().filter(|e| e.name == "link").count();
+    assert_eq!(links, 5, "the closed outer ring");
+    assert!(ev.detail("fillColor").is_some());
+    assert_eq!(
+        ev.detail("contact").and_then(|e| e.get("callsign")),
+        Some("Mosul east bank (2026-10-20)")
+    );
+    assert_eq!(
+        ev.detail("cmcop").and_then(|e| e.get("status")),
+        Some("retaken")
+    );
+    assert!(
+        !c.saw_uid(&secret),
+        "a civil client received a military area"
+    );
+    assert!(c.seen.iter().all(|e| !xml::to_xml(e).contains("MIL-ONLY")));
+
+    // A client's marker becomes a flow by the rule, its figures from the <cmcop> detail.
+    let mut report = marker(
+        "nrc-flow-1",
+        "a-n-G-U",
+        36.19,
+        44.02,
+        "families from Hawija",
+    );
+    report.detail.push(
+        xml::Element::new("cmcop")
+            .attr("individuals", "75")
+            .attr("direction", "return"),
+    );
+    c.send_xml(&report).await;
+    let stored = eventually_get(&app, "/api/v1/displacements/nrc-flow-1", &coord).await;
+    let p = &stored["properties"];
+    assert_eq!(
+        (p["org"].as_str(), p["individuals"].as_u64()),
+        (Some("NRC"), Some(75))
+    );
+    assert_eq!(p["direction"], "return");
+    assert_eq!(p["reported_on"], "2026-11-02");
+    // An event with a `<cmcop>` detail is read as cmcop's own rendering coming back: its
+    // remarks are not new words.
+    assert_eq!(p["description"], serde_json::Value::Null);
+    // An area drawn by a civil client is refused by the gate: civil liaisons do not date areas.
+    let mut drawing = marker("nrc-area-1", "u-d-f-a", 36.3, 43.2, "our guess");
+    for (lat, lon) in [(36.3, 43.2), (36.3, 43.3), (36.4, 43.3), (36.3, 43.2)] {
+        drawing
+            .detail
+            .push(xml::Element::new("link").attr("point", format!("{lat},{lon}")));
+    }
+    c.send_xml(&drawing).await;
+    c.send_xml(&marker(
+        "nrc-flow-2",
+        "a-n-G",
+        36.2,
+        44.0,
+        "after the refusal",
+    ))
+    .await;
+    let plain = eventually_get(&app, "/api/v1/displacements/nrc-flow-2", &coord).await;
+    assert_eq!(plain["properties"]["description"], "after the refusal");
+    assert_eq!(plain["properties"]["individuals"], 1, "the rule's default");
+    let (status, _) = app.get("/api/v1/areas/nrc-area-1", &coord).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "civil liaisons may not create areas"
     );
     app.stop().await;
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use cmcop::api::AppState;
-use cmcop::config::CotCertRule;
+use cmcop::config::{CotCertRule, CotInboundRule};
 use cmcop::cot::mapping;
 use cmcop::cot::xml::{self, CotEvent, Element};
 use cmcop::demo::{self, DemoError, Party, Seed};
@@ -24,7 +24,7 @@ use cmcop::model::{Layer, Role};
 use cmcop::policy::Viewer;
 use cmcop::writer::{Channel, Command, WriteError};
 use common::pki::{tls_connect, Pki};
-use common::{constraint, incident, Backend, TestApp, TestDb};
+use common::{constraint, displacement, incident, Backend, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -163,6 +163,36 @@ fn cases() -> Vec<Case> {
             expected: Allowed,
         },
         Case {
+            name: "a convoy planner does not document displacement",
+            who: WFP,
+            write: Create {
+                layer: Layer::Displacements,
+                id: "wfp-flow",
+                marking: "joint",
+            },
+            expected: Forbidden,
+        },
+        Case {
+            name: "a civil liaison documents displacement",
+            who: NRC,
+            write: Create {
+                layer: Layer::Displacements,
+                id: "nrc-flow",
+                marking: "joint",
+            },
+            expected: Allowed,
+        },
+        Case {
+            name: "the military side does not document displacement",
+            who: ARMY,
+            write: Create {
+                layer: Layer::Displacements,
+                id: "army-flow",
+                marking: "joint",
+            },
+            expected: Forbidden,
+        },
+        Case {
             name: "another organisation's item is not to change",
             who: NRC,
             write: Describe {
@@ -248,7 +278,8 @@ fn feature(layer: Layer, id: &str, marking: &str) -> Value {
     let mut f = match layer {
         Layer::Incidents => incident(json!({"marking": marking})),
         Layer::Constraints => constraint(json!({"marking": marking})),
-        Layer::Movements => unreachable!("the cases write points"),
+        Layer::Displacements => displacement(json!({"marking": marking})),
+        Layer::Movements | Layer::Areas => unreachable!("the cases write points"),
     };
     f["id"] = json!(id);
     f["geometry"] = json!({"type": "Point", "coordinates": [43.2, 36.3]});
@@ -266,6 +297,16 @@ async fn prepared(pki: &Pki) -> (TestApp, String) {
     config.cot.tls_cert = Some(pki.path("localhost.pem"));
     config.cot.tls_key = Some(pki.path("localhost.key"));
     config.cot.client_ca = Some(pki.path("ca.pem"));
+    // Flows of people come in over CoT as neutral ground markers (no default rule has them).
+    config.cot.inbound.push(CotInboundRule {
+        type_prefix: "a-n-G".into(),
+        layer: Layer::Displacements,
+        properties:
+            json!({"reported_on": "2026-11-01", "direction": "displacement", "individuals": 40})
+                .as_object()
+                .unwrap()
+                .clone(),
+    });
     config.cot.cert_map = IDENTITIES
         .iter()
         .map(|who| CotCertRule {
@@ -458,7 +499,8 @@ fn cot_event(write: &Write) -> CotEvent {
     let kind = match layer {
         Layer::Incidents => "a-u-G",
         Layer::Constraints => "b-m-p-s-m",
-        Layer::Movements => unreachable!("the cases write points"),
+        Layer::Displacements => "a-n-G",
+        Layer::Movements | Layer::Areas => unreachable!("the cases write points"),
     };
     let mut detail = Vec::new();
     match write {

@@ -23,6 +23,7 @@ fn schema_of(f: &FieldSpec) -> Value {
         Kind::Number => json!({"type": "number"}),
         Kind::Boolean => json!({"type": "boolean"}),
         Kind::Time => json!({"type": "string", "format": "date-time"}),
+        Kind::Date => json!({"type": "string", "format": "date"}),
         Kind::Term => json!({"type": "string", "enum": f.values().collect::<Vec<_>>()}),
         Kind::Hours => {
             json!({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$"})

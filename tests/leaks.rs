@@ -263,6 +263,8 @@ fn text_fields(layer: &str) -> &'static [&'static str] {
             "waypoints",
         ],
         "constraints" => &["restriction", "description", "source"],
+        "displacements" => &["origin_place", "site", "cause", "source", "description"],
+        "areas" => &["name", "source", "description"],
         _ => &["description", "source", "actors"],
     }
 }
@@ -281,6 +283,8 @@ fn markable(layer: &str) -> &'static [&'static str] {
             "waypoints",
         ],
         "constraints" => &["restriction", "description", "source", "kind", "status"],
+        "displacements" => &["site", "cause", "description", "individuals", "households"],
+        "areas" => &["name", "source", "description", "status"],
         _ => &["description", "source", "actors", "severity"],
     }
 }
@@ -299,6 +303,8 @@ fn checked_fields(layer: &str) -> Vec<&'static str> {
             "window_start",
         ][..],
         "constraints" => &["kind", "status", "category"][..],
+        "displacements" => &["reported_on", "direction", "individuals", "households"][..],
+        "areas" => &["status", "as_of"][..],
         _ => &["severity", "event_type", "verification"][..],
     });
     out.extend(["releasable_to", "field_markings"]);
@@ -355,15 +361,29 @@ fn random_precision(rng: &mut StdRng) -> Option<f64> {
 fn random_item(rng: &mut StdRng, index: usize) -> State {
     let (role, org) = AUTHORS[rng.gen_range(0..AUTHORS.len())];
     let layers: &[&'static str] = match side_of(role) {
+        Side::Civil if role == Role::CivilLiaison => &["movements", "incidents", "displacements"],
         Side::Civil => &["movements", "incidents"],
-        Side::Military => &["constraints", "incidents"],
-        _ => &["movements", "constraints", "incidents"],
+        Side::Military => &["constraints", "incidents", "areas"],
+        _ => &[
+            "movements",
+            "constraints",
+            "incidents",
+            "displacements",
+            "areas",
+        ],
     };
     let layer = *layers.choose(rng).unwrap();
     let geometry = match layer {
         "movements" => {
             let n = rng.gen_range(2..=4);
             json!({"type": "LineString", "coordinates": (0..n).map(|_| coord(rng)).collect::<Vec<_>>()})
+        }
+        "areas" => {
+            let [x, y] = coord(rng);
+            let w = rng.gen_range(0.002..0.05);
+            let h = rng.gen_range(0.002..0.05);
+            let (x2, y2) = (round6(x + w), round6(y + h));
+            json!({"type": "Polygon", "coordinates": [[[x, y], [x2, y], [x2, y2], [x, y2], [x, y]]]})
         }
         "constraints" => match rng.gen_range(0..4) {
             0 | 1 => json!({"type": "Point", "coordinates": coord(rng)}),
@@ -381,6 +401,10 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
     let status = match layer {
         "constraints" => *["restricted", "closed"].choose(rng).unwrap(),
         "incidents" => *["reported", "confirmed"].choose(rng).unwrap(),
+        "displacements" => *["displacement", "return"].choose(rng).unwrap(),
+        "areas" => *["retaken", "contested", "military_operations"]
+            .choose(rng)
+            .unwrap(),
         _ => "planned",
     };
     State {
@@ -426,6 +450,27 @@ fn feature(s: &State, occurred_at: &str) -> Value {
             "description": c("description"),
             "source": c("source"),
         }),
+        "displacements" => json!({
+            "reported_on": "2026-11-01",
+            "direction": s.status,
+            "individuals": individuals(&s.id),
+            "households": 1,
+            "shelter": "camp",
+            "origin_area": "IQG15",
+            "origin_place": c("origin_place"),
+            "site": c("site"),
+            "cause": c("cause"),
+            "source": c("source"),
+            "description": c("description"),
+        }),
+        "areas" => json!({
+            "status": s.status,
+            "as_of": "2026-10-20",
+            "name": c("name"),
+            "admin_area": "IQG15",
+            "source": c("source"),
+            "description": c("description"),
+        }),
         _ => json!({
             "occurred_at": occurred_at,
             "event_type": "explosions_remote_violence",
@@ -444,6 +489,11 @@ fn feature(s: &State, occurred_at: &str) -> Value {
         p["precision_m"] = json!(pm);
     }
     json!({"type": "Feature", "id": s.id, "geometry": s.geometry, "properties": p})
+}
+
+/// The individuals a flow reports: different per item, so a sum shows which were counted.
+fn individuals(id: &str) -> u64 {
+    1 + id.trim_start_matches('i').parse::<u64>().unwrap_or(0)
 }
 
 /// A change of visibility after creation.
@@ -1201,7 +1251,11 @@ fn judge_access(
         .unwrap_or_default();
     let text = report.to_string();
     let ids = ids_in(&text);
-    for s in world.latest.values().filter(|s| s.layer != "movements") {
+    for s in world
+        .latest
+        .values()
+        .filter(|s| matches!(s.layer, "constraints" | "incidents"))
+    {
         let exp = oracle(v, s);
         t.case(exp.as_ref());
         let c = match (&exp, conflicts.get(s.id.as_str())) {
@@ -1287,6 +1341,41 @@ fn judge_access(
         if !world.latest.contains_key(*id) {
             t.fail(format!("{ctx}: unexpected conflict `{id}`"));
         }
+    }
+}
+
+/// The daily displacement figures a viewer received count exactly the flows it may see with
+/// their figure: every one of them (they all lie inside Iraq), none it may not see, none whose
+/// `individuals` is hidden from it (those are `incomplete`). Each flow reports a different
+/// number, so the sums tell which flows were counted.
+fn judge_figures(world: &World, v: Who, figures: &Value, t: &mut Tally) {
+    let ctx = format!("displacement figures as {v}");
+    let (mut counted, mut incomplete, mut total) = (0u64, 0u64, 0u64);
+    for s in world.latest.values().filter(|s| s.layer == "displacements") {
+        let exp = oracle(v, s);
+        t.case(exp.as_ref());
+        match exp {
+            Some(e) if e.hidden.contains("individuals") => incomplete += 1,
+            Some(_) => {
+                counted += 1;
+                total += individuals(&s.id);
+            }
+            None => {}
+        }
+    }
+    let days = figures["days"].as_array().cloned().unwrap_or_default();
+    let sum = |k: &str| days.iter().map(|d| d[k].as_u64().unwrap_or(0)).sum::<u64>();
+    let got = (
+        figures["flows"].as_u64(),
+        figures["incomplete"].as_u64(),
+        sum("arrivals") + sum("returns"),
+        sum("departures"),
+    );
+    if got != (Some(counted), Some(incomplete), total, total) {
+        t.fail(format!(
+            "{ctx}: flows/incomplete/arrivals+returns/departures are {got:?}, expected \
+             {counted}/{incomplete}/{total}/{total}"
+        ));
     }
 }
 
@@ -2458,8 +2547,15 @@ async fn rest_lists(
             let (mut t, mut a) = (Tally::default(), Tally::default());
             let token = tokens[v].as_str();
             let mut shown = HashMap::new();
-            let all = ["picture", "movements", "constraints", "incidents"];
-            for what in &all[..if lists { 4 } else { 1 }] {
+            let all = [
+                "picture",
+                "movements",
+                "constraints",
+                "incidents",
+                "displacements",
+                "areas",
+            ];
+            for what in &all[..if lists { all.len() } else { 1 }] {
                 let what = *what;
                 let path = if what == "picture" {
                     "/api/v1/picture".to_string()
@@ -2480,6 +2576,12 @@ async fn rest_lists(
                         }
                     }
                 }
+            }
+            let (status, figures) = app.get("/api/v1/displacements/figures", token).await;
+            if status != StatusCode::OK {
+                t.fail(format!("figures as {v}: {status} {figures}"));
+            } else {
+                judge_figures(world, *v, &figures, &mut t);
             }
             let (status, report) = app
                 .post(

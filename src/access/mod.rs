@@ -342,7 +342,7 @@ pub fn check<'a>(
         let conflict = match &c.item.props {
             Props::Constraint(k) => constraint_conflict(c, k, &route, &timing, settings),
             Props::Incident(i) => incident_conflict(c, i, &route, &timing, since, now),
-            Props::Movement(_) => None,
+            Props::Movement(_) | Props::Displacement(_) | Props::Area(_) => None,
         };
         conflicts.extend(conflict);
     }

@@ -43,6 +43,8 @@ fn item(id: &str, geometry: Geometry, props: Props) -> Item {
         Props::Movement(_) => Layer::Movements,
         Props::Constraint(_) => Layer::Constraints,
         Props::Incident(_) => Layer::Incidents,
+        Props::Displacement(_) => Layer::Displacements,
+        Props::Area(_) => Layer::Areas,
     };
     Item {
         id: id.into(),

@@ -304,7 +304,7 @@ pub fn geofence(
                 }
                 settings.buffer_m
             }
-            Props::Movement(_) => continue,
+            Props::Movement(_) | Props::Displacement(_) | Props::Area(_) => continue,
         };
         if let Some((distance_m, inside)) = near_or_in(&item.geometry, p, hit) {
             let reduced = reduced_geometry(&item).and_then(|(precision_m, geometry)| {
@@ -635,6 +635,8 @@ fn describe(item: &Item, v: &View) -> String {
             s
         }
         Props::Movement(_) => format!("movement {}", item.id),
+        Props::Displacement(_) => format!("displacement {}", item.id),
+        Props::Area(_) => format!("area {}", item.id),
     }
 }
 

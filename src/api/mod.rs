@@ -7,6 +7,7 @@
 
 mod access;
 mod alerts;
+mod areas;
 mod history;
 mod items;
 mod meta;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Cluster mode: the node's handle on the shared log (issue #8).
     pub cluster: Option<Arc<crate::cluster::Log>>,
+    /// The administrative areas items are attributed to (reference data).
+    pub gazetteer: Arc<crate::gazetteer::Gazetteer>,
 }
 
 impl AppState {
@@ -100,6 +103,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
     ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/areas/admin"),
+    ("GET", "/api/v1/displacements/figures"),
     ("GET", "/takproto/1"),
 ];
 
@@ -131,6 +136,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
         .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/areas/admin", get(areas::admin))
+        .route("/api/v1/displacements/figures", get(areas::figures))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .merge(crate::web::router(crate::web::Pages {
@@ -277,5 +284,32 @@ impl FromRequest<AppState> for JsonBody {
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
         Ok(JsonBody(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A fixed route beside `/api/v1/{layer}/{id}` (`/api/v1/areas/admin`) would shadow the
+    /// item of that id: the layer reserves the id, so no item can take it.
+    #[test]
+    fn fixed_routes_beside_an_item_are_reserved_ids() {
+        let mut fixed = 0;
+        for (_, path) in super::ROUTES {
+            let Some(rest) = path.strip_prefix("/api/v1/") else {
+                continue;
+            };
+            if let [layer, segment] = rest.split('/').collect::<Vec<_>>().as_slice() {
+                if let Ok(layer) = layer.parse::<crate::model::Layer>() {
+                    if !segment.starts_with('{') {
+                        fixed += 1;
+                        assert!(
+                            layer.spec().reserved_ids.contains(segment),
+                            "{path}: `{segment}` is not a reserved id of {layer}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(fixed, 2, "areas/admin and displacements/figures");
     }
 }

@@ -26,7 +26,7 @@ pub use cluster::ClusterConfig;
 pub use cot::{CotCertRule, CotConfig, CotInboundRule};
 pub use federation::{validate_centre, FederationConfig, PeerConfig, ShareConfig};
 pub use http::{HttpConfig, HubConfig, LogConfig, WebConfig};
-pub use picture::{AlertsConfig, ExpiryConfig, NotificationConfig, PictureConfig};
+pub use picture::{AlertsConfig, AreasConfig, ExpiryConfig, NotificationConfig, PictureConfig};
 pub use store::{redact_url, DatabaseConfig, SnapshotConfig, WriterConfig};
 
 /// The reference file, which is also the defaults layer.
@@ -63,6 +63,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub expiry: ExpiryConfig,
     pub picture: PictureConfig,
+    pub areas: AreasConfig,
     pub hub: HubConfig,
     pub cot: CotConfig,
     pub web: WebConfig,
@@ -111,6 +112,7 @@ section_defaults!(
     AlertsConfig => alerts,
     ExpiryConfig => expiry,
     PictureConfig => picture,
+    AreasConfig => areas,
     HubConfig => hub,
     CotConfig => cot,
     WebConfig => web,
@@ -223,6 +225,7 @@ impl Config {
         self.http.validate()?;
         self.hub.validate()?;
         self.picture.validate()?;
+        self.areas.validate()?;
         self.web.validate()?;
         self.writer.validate()?;
         self.cot.validate()?;

@@ -1,5 +1,6 @@
 //! What the picture does with time: `[picture]` (local zone, exercise items), `[notification]`
-//! deadlines, `[expiry]` grace and the convoy `[alerts]` thresholds.
+//! deadlines, `[expiry]` grace and the convoy `[alerts]` thresholds; and where it is:
+//! `[areas]`, the administrative areas items are attributed to.
 
 use chrono::FixedOffset;
 use serde::Deserialize;
@@ -84,4 +85,30 @@ pub struct AlertsConfig {
     pub no_report_seconds: i64,
     /// A notification still unacknowledged this close to departure raises an alert.
     pub unacknowledged_before_hours: i64,
+}
+
+/// `[areas]`: the administrative areas (reference data) items are attributed to.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AreasConfig {
+    /// A GeoJSON FeatureCollection of another country's areas (properties `pcode`, `name_en`,
+    /// `name_ar`, `level`, `parent`); absent: Iraq's governorates, embedded.
+    pub admin_file: Option<std::path::PathBuf>,
+    /// A point outside every area but within this many metres of one is attributed to the
+    /// nearest (a border drawn coarser than the point), and the answer says so.
+    pub nearest_within_m: f64,
+}
+
+impl AreasConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.nearest_within_m.is_finite()
+            && (0.0..=200_000.0).contains(&self.nearest_within_m))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "areas.nearest_within_m must be 0 to 200000 metres, not {}",
+                self.nearest_within_m
+            )));
+        }
+        Ok(())
+    }
 }

@@ -188,8 +188,24 @@ pub fn render(
             }
             events.push(ev);
         }
+        // A dated polygon, coloured by its status, named by its name or status and date.
+        Layer::Areas => {
+            let colour = match str_prop(props, "status") {
+                Some("military_operations") => RED,
+                Some("contested") => AMBER,
+                Some("retaken") | Some("safe_for_return") => GREEN,
+                _ => GREY,
+            };
+            let cot = &item.layer.spec().cot;
+            let stale = expires.unwrap_or(default_stale);
+            let fill = Some((colour & 0x00FF_FFFF) | 0x4000_0000);
+            let mut ev = base(cot.types[0], "h-g-i-g-o", centre(&coords), stale);
+            ev.detail = common_detail(&callsign(cot, item.layer, props), item.layer, props);
+            ev.detail.extend(shape_detail(&coords, colour, fill));
+            events.push(ev);
+        }
         // A point marker whose callsign and start the layer declares.
-        Layer::Incidents => {
+        Layer::Incidents | Layer::Displacements => {
             let cot = &item.layer.spec().cot;
             let stale = expires.unwrap_or(default_stale);
             let mut ev = base(cot.types[0], "h-g-i-g-o", first, stale);

@@ -252,6 +252,18 @@ pub const KEYS: &[&str] = &[
     "message",
     "seq",
     "type",
+    "reported_on",
+    "direction",
+    "individuals",
+    "households",
+    "shelter",
+    "origin_place",
+    "origin_area",
+    "destination_area",
+    "site",
+    "cause",
+    "as_of",
+    "admin_area",
 ];
 
 fn key_of(name: &str) -> u32 {

@@ -19,6 +19,32 @@ pub(crate) fn time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::
     super::parse_time(&s).map_err(serde::de::Error::custom)
 }
 
+/// serde: a calendar date `YYYY-MM-DD`.
+pub(crate) fn date<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveDate, D::Error> {
+    let s = String::deserialize(d)?;
+    super::parse_date(&s).map_err(serde::de::Error::custom)
+}
+
+/// An optional area code (`properties.{field}`): a P-code such as `IQG01` or `IQD0101`,
+/// 2-20 of A-Z 0-9 starting with a letter. Whether the gazetteer knows it is not the model's
+/// to say (the gazetteer is configuration).
+pub(crate) fn check_area_code(field: &str, value: &Option<String>) -> Result<(), super::Invalid> {
+    let Some(code) = value else { return Ok(()) };
+    let ok = (2..=20).contains(&code.len())
+        && code.starts_with(|c: char| c.is_ascii_uppercase())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(super::Invalid::new(
+            format!("properties.{field}"),
+            format!("`{code}` is not an area code (a P-code such as `IQG01`: 2-20 of A-Z 0-9, starting with a letter)"),
+        ))
+    }
+}
+
 /// serde: an optional RFC 3339 time.
 pub(crate) fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     match Option::<String>::deserialize(d)? {

@@ -18,7 +18,9 @@ use serde_json::{Map, Value};
 use super::checks::opt_time;
 pub use super::checks::{MAX_LIST, MAX_SHORT, MAX_TEXT};
 use super::geometry::Geometry;
+use super::layers::area::AreaInput;
 use super::layers::constraint::ConstraintInput;
+use super::layers::displacement::DisplacementInput;
 use super::layers::incident::IncidentInput;
 pub use super::layers::movement::MovementInput;
 use super::layers::*;
@@ -40,6 +42,8 @@ pub enum DraftProps {
     Movement(MovementInput),
     Constraint(Constraint),
     Incident(Incident),
+    Displacement(Displacement),
+    Area(Area),
 }
 
 /// Parses a GeoJSON Feature posted to `layer`.
@@ -81,6 +85,12 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
                     ),
                 ));
             }
+            if layer.spec().reserved_ids.contains(&s.as_str()) {
+                return Err(Invalid::new(
+                    "id",
+                    format!("`{s}` is reserved: /api/v1/{layer}/{s} is a route of its own"),
+                ));
+            }
             Some(s.clone())
         }
         Some(_) => return Err(Invalid::new("id", "must be a string")),
@@ -116,6 +126,14 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
         Layer::Incidents => {
             let i: IncidentInput = typed(layer_map)?;
             DraftProps::Incident(i.validate(now)?)
+        }
+        Layer::Displacements => {
+            let d: DisplacementInput = typed(layer_map)?;
+            DraftProps::Displacement(d.validate(now)?)
+        }
+        Layer::Areas => {
+            let a: AreaInput = typed(layer_map)?;
+            DraftProps::Area(a.validate(now)?)
         }
     };
     Ok(Draft {
@@ -337,6 +355,8 @@ impl Draft {
             DraftProps::Movement(m) => Props::Movement(m.into_new()),
             DraftProps::Constraint(c) => Props::Constraint(c),
             DraftProps::Incident(i) => Props::Incident(i),
+            DraftProps::Displacement(d) => Props::Displacement(d),
+            DraftProps::Area(a) => Props::Area(a),
         };
         Item {
             id,
@@ -373,6 +393,8 @@ impl Draft {
             }
             (DraftProps::Constraint(c), Props::Constraint(slot)) => *slot = c,
             (DraftProps::Incident(i), Props::Incident(slot)) => *slot = i,
+            (DraftProps::Displacement(d), Props::Displacement(slot)) => *slot = d,
+            (DraftProps::Area(a), Props::Area(slot)) => *slot = a,
             _ => return Err(Invalid::new("", "the layer of an item cannot change")),
         }
         Ok(next)

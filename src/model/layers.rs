@@ -4,13 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod area;
 pub mod constraint;
+pub mod displacement;
 pub mod incident;
 pub mod movement;
 
+pub use area::{Area, AreaStatus};
 pub use constraint::{
     Category, Constraint, ConstraintKind, ConstraintStatus, DailyHours, Reliability,
 };
+pub use displacement::{Direction, Displacement, Shelter};
 pub use incident::{AidOrgType, AidWorkers, EventType, Incident, TimePrecision, Verification};
 pub use movement::{Mode, Movement, MovementStatus, Notification, Vehicles, Waypoint};
 
@@ -22,6 +26,8 @@ pub enum Props {
     Movement(Movement),
     Constraint(Constraint),
     Incident(Incident),
+    Displacement(Displacement),
+    Area(Area),
 }
 
 impl Props {
@@ -31,6 +37,8 @@ impl Props {
             Props::Movement(m) => serde_json::to_value(m),
             Props::Constraint(c) => serde_json::to_value(c),
             Props::Incident(i) => serde_json::to_value(i),
+            Props::Displacement(d) => serde_json::to_value(d),
+            Props::Area(a) => serde_json::to_value(a),
         }
     }
 }

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use geometry::{BBox, Geometry, GeometryKind, Position};
 pub use layers::{
-    Constraint, ConstraintStatus, Incident, Movement, MovementStatus, Notification, Props,
+    Area, AreaStatus, Constraint, ConstraintStatus, Displacement, Incident, Movement,
+    MovementStatus, Notification, Props,
 };
 
 /// A field that failed validation, and why. `field` is a dotted path into the Feature
@@ -96,7 +97,13 @@ pub(crate) use wire_enum;
 
 wire_enum! {
     /// The layers of the picture. Their names are the `{layer}` of the HTTP routes.
-    Layer { Movements = "movements", Constraints = "constraints", Incidents = "incidents" }
+    Layer {
+        Movements = "movements",
+        Constraints = "constraints",
+        Incidents = "incidents",
+        Displacements = "displacements",
+        Areas = "areas",
+    }
 }
 
 wire_enum! {
@@ -383,6 +390,12 @@ impl fmt::Display for Item {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{} v{}", self.layer, self.id, self.version)
     }
+}
+
+/// Parses a calendar date, `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| format!("`{text}` is not a date YYYY-MM-DD ({e})"))
 }
 
 /// Parses an RFC 3339 time.

@@ -11,11 +11,17 @@
 //! Plain `static` tables built with `const fn`s, no procedural macros. Pure.
 
 use super::geometry::GeometryKind;
-use super::layers::{constraint, incident, movement};
+use super::layers::{area, constraint, displacement, incident, movement};
 use super::{Layer, Marking, Side};
 
 /// Every layer's declaration, in the order of `Layer::ALL`.
-pub static LAYERS: &[&LayerSpec] = &[&movement::SPEC, &constraint::SPEC, &incident::SPEC];
+pub static LAYERS: &[&LayerSpec] = &[
+    &movement::SPEC,
+    &constraint::SPEC,
+    &incident::SPEC,
+    &displacement::SPEC,
+    &area::SPEC,
+];
 
 impl Layer {
     /// The layer's declaration.
@@ -24,6 +30,8 @@ impl Layer {
             Layer::Movements => &movement::SPEC,
             Layer::Constraints => &constraint::SPEC,
             Layer::Incidents => &incident::SPEC,
+            Layer::Displacements => &displacement::SPEC,
+            Layer::Areas => &area::SPEC,
         }
     }
 
@@ -50,6 +58,8 @@ pub enum Kind {
     Boolean,
     /// An RFC 3339 time.
     Time,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
     /// A string from the field's vocabulary.
     Term,
     /// Daily hours `HH:MM-HH:MM`.
@@ -291,6 +301,9 @@ pub struct LayerSpec {
     pub indexed: bool,
     /// The name of its properties' schema in `src/api/openapi.json`.
     pub openapi_schema: &'static str,
+    /// Ids an item of the layer may not take: the fixed routes beside `/api/v1/{layer}/{id}`
+    /// (`areas/admin`); `api` tests that every such route is listed here.
+    pub reserved_ids: &'static [&'static str],
     pub cot: CotSpec,
 }
 

@@ -366,8 +366,8 @@ mod tests {
     #[test]
     fn the_default_rights_are_the_golden_table() {
         let p = Policy::default_policy();
-        let mut caps: Vec<&str> =
-            vec!["create:movements", "create:constraints", "create:incidents"];
+        let creates: Vec<String> = Layer::ALL.iter().map(|l| format!("create:{l}")).collect();
+        let mut caps: Vec<&str> = creates.iter().map(String::as_str).collect();
         caps.extend([
             "mark:public",
             "mark:joint",

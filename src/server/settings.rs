@@ -86,9 +86,52 @@ pub fn alert_settings(config: &Config) -> Result<crate::alerts::Settings, Config
     Ok(s)
 }
 
+/// The administrative areas: `areas.admin_file`, or Iraq's governorates, embedded.
+pub fn load_gazetteer(config: &Config) -> Result<crate::gazetteer::Gazetteer, StartError> {
+    let within = config.areas.nearest_within_m;
+    match &config.areas.admin_file {
+        None => Ok(crate::gazetteer::Gazetteer::iraq(within)),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| StartError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            crate::gazetteer::Gazetteer::parse(&text, within)
+                .map_err(|e| StartError::Areas(format!("{}: {e}", path.display())))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_countrys_areas_load_from_the_file_the_config_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("areas.geojson");
+        std::fs::write(
+            &path,
+            r#"{"type":"FeatureCollection","features":[{"type":"Feature",
+                "properties":{"pcode":"XXA01","name_en":"North"},
+                "geometry":{"type":"Polygon","coordinates":[[[0,1],[2,1],[2,2],[0,2],[0,1]]]}}]}"#,
+        )
+        .unwrap();
+        let mut config = Config::default();
+        assert_eq!(load_gazetteer(&config).unwrap().areas().len(), 18);
+        config.areas.admin_file = Some(path.clone());
+        let g = load_gazetteer(&config).unwrap();
+        assert_eq!(g.attribute([1.0, 1.5], 1).unwrap().pcode, "XXA01");
+        std::fs::write(&path, "{}").unwrap();
+        let e = load_gazetteer(&config).unwrap_err().to_string();
+        assert!(
+            e.contains("areas.geojson") && e.contains("FeatureCollection"),
+            "{e}"
+        );
+        config.areas.admin_file = Some(dir.path().join("missing.geojson"));
+        let e = load_gazetteer(&config).unwrap_err().to_string();
+        assert!(e.contains("missing.geojson"), "{e}");
+    }
 
     #[test]
     fn check_config_names_bad_agreements_and_thresholds() {

@@ -396,6 +396,47 @@ pub fn incident(props: Value) -> Value {
     })
 }
 
+/// A flow of people from Mosul (Ninewa) to a camp in Erbil governorate.
+pub fn displacement(props: Value) -> Value {
+    let mut p = json!({
+        "reported_on": "2026-11-01",
+        "direction": "displacement",
+        "individuals": 500,
+        "households": 90,
+        "shelter": "camp",
+        "origin_area": "IQG15",
+        "origin_place": "Mosul, Al-Zuhur",
+        "site": "Hasansham U3",
+        "cause": "military operations",
+        "source": "DTM round 140",
+        "description": "arrived by bus"
+    });
+    merge(&mut p, props);
+    json!({
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [44.01, 36.19]},
+        "properties": p
+    })
+}
+
+/// A dated area east of Mosul.
+pub fn area(props: Value) -> Value {
+    let mut p = json!({
+        "status": "retaken",
+        "as_of": "2026-10-20",
+        "name": "Mosul east bank",
+        "admin_area": "IQG15",
+        "source": "JCMC map 42",
+        "description": "cleared district by district"
+    });
+    merge(&mut p, props);
+    json!({
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[43.15, 36.3], [43.25, 36.3], [43.25, 36.4], [43.15, 36.4], [43.15, 36.3]]]},
+        "properties": p
+    })
+}
+
 fn merge(target: &mut Value, patch: Value) {
     if let (Value::Object(t), Value::Object(p)) = (target, patch) {
         for (k, v) in p {

@@ -7,10 +7,12 @@
 //! - `http_errors`: 404, 405, 413, 415 and malformed bodies, all as problem+json.
 //! - `validation`: each class of invalid input is a 422 that names the field.
 //! - `lifecycle`: merge patches, If-Match, retiring, notify/acknowledge, restarts.
+//! - `areas`: the displacement and areas layers, administrative areas and daily figures.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
 
+mod areas;
 mod authz;
 mod http_errors;
 mod lifecycle;
@@ -19,6 +21,7 @@ mod over_time;
 mod policy_matrix;
 mod validation;
 
+pub use areas::*;
 pub use authz::*;
 pub use http_errors::*;
 pub use lifecycle::*;
@@ -84,6 +87,10 @@ macro_rules! all_suite_tests {
             restart_from_a_snapshot_keeps_every_write,
             // policy_matrix
             policy_matrix_on_every_route,
+            // areas
+            admin_areas_are_listed_and_points_attributed,
+            displacement_figures_follow_the_flows_and_the_policy,
+            the_new_layers_are_written_by_their_roles_only,
         );
     };
 }
@@ -100,10 +107,13 @@ pub async fn round_trip_per_layer(backend: Backend) {
     let mut app = TestApp::spawn(backend).await;
     let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
     for (layer, token, feature) in [
         ("movements", &wfp, common::movement(json!({}))),
         ("constraints", &army, common::constraint(json!({}))),
         ("incidents", &army, common::incident(json!({}))),
+        ("displacements", &nrc, common::displacement(json!({}))),
+        ("areas", &army, common::area(json!({}))),
     ] {
         let id = app.create(layer, token, feature.clone()).await;
         let (status, got) = app.get(&format!("/api/v1/{layer}/{id}"), token).await;

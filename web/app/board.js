@@ -53,6 +53,32 @@ const TABLES = {
       ["description", (p) => p.description],
     ],
   },
+  displacements: {
+    status: "direction",
+    statuses: ["displacement", "return"],
+    columns: [
+      ["reported_on", (p) => p.reported_on],
+      ["direction", (p) => p.direction, true],
+      ["individuals", (p) => p.individuals],
+      ["households", (p) => p.households],
+      ["shelter", (p) => p.shelter, true],
+      ["origin_area", (p) => p.origin_area || p.origin_place],
+      ["destination_area", (p) => p.site || p.destination_area],
+      ["source", (p) => p.source],
+    ],
+  },
+  areas: {
+    status: "status",
+    statuses: ["military_operations", "contested", "retaken", "safe_for_return"],
+    columns: [
+      ["name", (p) => p.name || p.admin_area],
+      ["status", (p) => p.status, true],
+      ["as_of", (p) => p.as_of],
+      ["admin_area", (p) => p.admin_area],
+      ["org", (p) => p.org],
+      ["updated_at", (p) => p.updated_at],
+    ],
+  },
 };
 
 /** The signed-in user ({role, org, name}), set once the session is known. */

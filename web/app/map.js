@@ -1,9 +1,12 @@
 // The map: Leaflet (web/vendor/leaflet, loaded as a classic script that defines `L`) over the
 // embedded offline basemap (Natural Earth country outlines), and the one place that decides how
 // an item looks: constraints by status, incidents by type and age, movements by status with
-// their route and last position, stale items dimmed.
+// their route and last position, displacements by direction, dated areas by status, stale
+// items dimmed. The governorates (the server's administrative areas) are drawn on the basemap
+// with their names in the page's language.
 
-import { onLanguageChange, t, term } from "./i18n.js";
+import { language, onLanguageChange, t, term } from "./i18n.js";
+import { api } from "./session.js";
 
 const L = window.L;
 
@@ -25,6 +28,13 @@ export const COLORS = {
     strategic_developments: "#64d2ff",
     other: "#f5f5f5",
   },
+  displacements: { displacement: "#bf5af2", return: "#32d7c8" },
+  areas: {
+    military_operations: "#ff453a",
+    contested: "#ff9f0a",
+    retaken: "#0a84ff",
+    safe_for_return: "#30d158",
+  },
 };
 
 /** Incidents fade with age: hours since they occurred → opacity. */
@@ -44,6 +54,7 @@ export function incidentOpacity(p, now = Date.now()) {
 export function colorOf(f) {
   const p = f.properties;
   if (p.layer === "incidents") return COLORS.incidents[p.event_type] || COLORS.incidents.other;
+  if (p.layer === "displacements") return COLORS.displacements[p.direction] || "#ffffff";
   return (COLORS[p.layer] || {})[p.status] || "#ffffff";
 }
 
@@ -77,6 +88,7 @@ export async function createMap(el, { zoomControl = true, view = { center: [33.3
       fillOpacity: 1,
     }),
   }).addTo(map);
+  await drawAdminAreas(map);
   // A deployment's own tile source, when it has one, goes over the offline basemap; without a
   // network the tiles fail quietly and the outlines stay.
   try {
@@ -90,8 +102,53 @@ export async function createMap(el, { zoomControl = true, view = { center: [33.3
   return map;
 }
 
+/**
+ * The governorates on the basemap: thin boundaries and their names (Arabic or English with the
+ * page's language). Reference data from `GET /api/v1/areas/admin`; without it (offline, signed
+ * out) the basemap is drawn without them.
+ */
+async function drawAdminAreas(map) {
+  let areas;
+  try {
+    areas = await api("/api/v1/areas/admin?level=1");
+  } catch (_) {
+    return;
+  }
+  const pane = map.createPane("admin");
+  pane.style.zIndex = 350;
+  pane.style.pointerEvents = "none";
+  L.geoJSON(areas, {
+    pane: "admin",
+    interactive: false,
+    style: () => ({ color: "#7d8ea8", weight: 1, dashArray: "4 4", fill: false, opacity: 0.8 }),
+  }).addTo(map);
+  const labels = L.layerGroup().addTo(map);
+  const draw = () => {
+    labels.clearLayers();
+    for (const f of areas.features || []) {
+      const p = f.properties;
+      if (!Array.isArray(p.label)) continue;
+      const name = (language() === "ar" && p.name_ar) || p.name_en;
+      const el = document.createElement("span");
+      el.textContent = name;
+      L.marker([p.label[1], p.label[0]], {
+        pane: "admin",
+        interactive: false,
+        keyboard: false,
+        icon: L.divIcon({ className: "admin-label", html: el.outerHTML, iconSize: null }),
+      }).addTo(labels);
+    }
+  };
+  draw();
+  onLanguageChange(draw);
+}
+
 function tooltipText(f) {
   const p = f.properties;
+  if (p.layer === "displacements") {
+    return `${p.site || p.destination_area || t("layer.displacements")} · ${term(p.direction)} · ${p.individuals ?? "?"} · ${p.reported_on || ""}`;
+  }
+  if (p.layer === "areas") return `${p.name || t("layer.areas")} · ${term(p.status)} · ${p.as_of || ""}`;
   const what = p.layer === "movements" ? p.name : p.layer === "constraints" ? term(p.kind || p.category) : term(p.sub_event_type || p.event_type);
   const status = p.layer === "incidents" ? term(p.verification) : term(p.status);
   return `${what || t("layer." + p.layer)} · ${status}${p.stale ? " · " + t("stale") : ""}`;
@@ -113,6 +170,29 @@ export function layerFor(f, { scale = 1, now = Date.now(), tooltips = true } = {
     });
     const [lon, lat] = f.geometry.coordinates;
     layer = L.marker([lat, lon], { icon, keyboard: false });
+  } else if (p.layer === "displacements") {
+    // A circle whose area grows with the people counted.
+    const [lon, lat] = f.geometry.coordinates;
+    const radius = Math.min(30, 5 + Math.sqrt(p.individuals || 1) / 4) * scale;
+    layer = L.circleMarker([lat, lon], {
+      radius,
+      color: "#0b0f14",
+      weight: 2 * scale,
+      fillColor: color,
+      fillOpacity: 0.75 * dim,
+      opacity: dim,
+    });
+  } else if (p.layer === "areas") {
+    layer = L.geoJSON(f, {
+      style: () => ({
+        color,
+        weight: 2 * scale,
+        opacity: 0.9 * dim,
+        dashArray: p.status === "contested" ? "8 6" : null,
+        fillColor: color,
+        fillOpacity: 0.18 * dim,
+      }),
+    });
   } else if (p.layer === "constraints") {
     const dash = p.status === "closed" ? null : p.status === "unknown" ? "2 8" : p.status === "restricted" ? "10 6" : null;
     // Leaflet applies `style` to the point markers too: only lines and areas take it.
@@ -199,6 +279,8 @@ export function legendRows() {
   for (const [status, c] of Object.entries(COLORS.constraints)) rows.push(["constraints", status, c, "line"]);
   for (const [status, c] of Object.entries(COLORS.movements)) rows.push(["movements", status, c, "route"]);
   for (const [type, c] of Object.entries(COLORS.incidents)) rows.push(["incidents", type, c, "diamond"]);
+  for (const [dir, c] of Object.entries(COLORS.displacements)) rows.push(["displacements", dir, c, "dot"]);
+  for (const [status, c] of Object.entries(COLORS.areas)) rows.push(["areas", status, c, "line"]);
   return rows;
 }
 
@@ -207,7 +289,7 @@ export function renderLegend(el) {
   const groups = {};
   for (const [layer, value, color, shape] of legendRows()) (groups[layer] ||= []).push([value, color, shape]);
   el.replaceChildren();
-  for (const layer of ["constraints", "movements", "incidents"]) {
+  for (const layer of ["constraints", "movements", "incidents", "displacements", "areas"]) {
     const h = document.createElement("h3");
     h.textContent = t("layer." + layer);
     el.append(h);

@@ -133,20 +133,25 @@ const STATUS_ORDER = {
   constraints: ["closed", "restricted", "open", "unknown"],
   movements: ["planned", "en_route", "arrived", "aborted", "cancelled"],
   incidents: ["reported", "confirmed", "refuted"],
+  displacements: ["displacement", "return"],
+  areas: ["military_operations", "contested", "retaken", "safe_for_return"],
 };
+
+/** The property a layer's counts are by, where it is not `status`. */
+const STATUS_FIELD = { incidents: "verification", displacements: "direction" };
 
 function renderCounts(feed) {
   const table = document.getElementById("counts");
   table.replaceChildren();
   let exercises = 0;
-  for (const layer of ["movements", "constraints", "incidents"]) {
+  for (const layer of Object.keys(STATUS_ORDER)) {
     const features = feed.layer(layer);
     const by = {};
     let stale = 0;
     let exercise = 0;
     for (const f of features) {
       if (f.properties.exercise) exercise += 1;
-      const s = layer === "incidents" ? f.properties.verification : f.properties.status;
+      const s = STATUS_FIELD[layer] ? f.properties[STATUS_FIELD[layer]] : f.properties.status;
       by[s] = (by[s] || 0) + 1;
       if (f.properties.stale) stale += 1;
     }

@@ -167,6 +167,7 @@ pub static SPEC: LayerSpec = LayerSpec {
     side_rules: &[],
     indexed: true,
     openapi_schema: "ConstraintProperties",
+    reserved_ids: &[],
     cot: CotSpec {
         types: &["b-m-p-s-m", "u-d-f"],
         route_drawing: false,

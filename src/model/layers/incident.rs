@@ -187,6 +187,7 @@ pub static SPEC: LayerSpec = LayerSpec {
     side_rules: &[],
     indexed: true,
     openapi_schema: "IncidentProperties",
+    reserved_ids: &[],
     cot: CotSpec {
         types: &["a-u-G"],
         route_drawing: false,

@@ -184,6 +184,7 @@ pub static SPEC: LayerSpec = LayerSpec {
     }],
     indexed: false,
     openapi_schema: "MovementProperties",
+    reserved_ids: &[],
     cot: CotSpec {
         types: &["a-n-G-E-V-C", "a-n-A-C", "u-d-f"],
         route_drawing: true,
