@@ -1,7 +1,7 @@
 //! Administrative areas as reference data: the gazetteer items are attributed to.
 //!
 //! Iraq's 18 governorates (admin level 1, P-codes `IQG01`...`IQG18`, English and Arabic names,
-//! Natural Earth boundaries; `data/admin/`) are embedded; `areas.admin_file` names another
+//! Natural Earth boundaries; `reference/admin/`) are embedded; `areas.admin_file` names another
 //! country's GeoJSON instead. `attribute` tells which area a point lies in: inside a polygon,
 //! on a border (then the lowest P-code of the areas that share it, and the others named), or,
 //! for a point outside every area but within `nearest_within_m` of one (a border drawn coarser
@@ -20,8 +20,8 @@ use rstar::{RTree, AABB};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// Iraq's governorates, as `data/admin/refresh.sh` extracts them.
-pub const IRAQ_ADM1: &str = include_str!("../data/admin/iraq-adm1.geojson");
+/// Iraq's governorates, as `reference/admin/refresh.sh` extracts them.
+pub const IRAQ_ADM1: &str = include_str!("../reference/admin/iraq-adm1.geojson");
 
 /// Most areas one file may hold (Iraq has 18 governorates and about 100 districts).
 const MAX_AREAS: usize = 5_000;
