@@ -17,6 +17,7 @@ pub mod feature;
 pub mod federation;
 pub mod guard;
 pub mod hub;
+pub mod import;
 pub mod log;
 pub mod metrics;
 pub mod model;
