@@ -8,6 +8,7 @@
 mod access;
 mod alerts;
 mod history;
+mod imports;
 mod items;
 mod meta;
 mod movements;
@@ -100,6 +101,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
     ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/import/{format}"),
     ("GET", "/takproto/1"),
 ];
 
@@ -131,6 +133,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
         .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/import/{format}", post(imports::import))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .merge(crate::web::router(crate::web::Pages {
