@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Command, WriteError, WriterTask, Who};
+use super::{Command, Who, WriteError, WriterTask};
 use crate::log::alert::{finished, Alert, AlertBook, AlertState};
 use crate::log::Change;
 use crate::model::{Item, Layer, MovementStatus, Notification};

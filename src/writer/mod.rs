@@ -152,6 +152,16 @@ struct Request {
     reply: oneshot::Sender<Result<Outcome, WriteError>>,
 }
 
+impl Request {
+    /// How many commands this request is: a group counts its members.
+    fn weight(&self) -> usize {
+        match &self.command {
+            Command::Group(members) => members.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
 /// The handle every channel writes through. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
@@ -283,11 +293,18 @@ pub async fn run_writer(mut task: WriterTask, shutdown: CancellationToken) {
             }
         };
         let Some(first) = first else { break };
+        // A batch holds at most `max` commands, a group counting as its members: an import
+        // of thousands of rows commits alone (or with a few small writes), never with other
+        // imports in one huge transaction.
+        let mut weight = first.weight();
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
-        while batch.len() < max {
+        while weight < max {
             match task.rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(r) => {
+                    weight += r.weight();
+                    batch.push(r);
+                }
                 Err(_) => break,
             }
         }
@@ -498,7 +515,9 @@ impl WriterTask {
                 error: Box::new(error),
             };
             if matches!(command, Command::Group(_)) {
-                result = Err(refuse(WriteError::Conflict("a group cannot hold a group".into())));
+                result = Err(refuse(WriteError::Conflict(
+                    "a group cannot hold a group".into(),
+                )));
                 break;
             }
             if !seen.insert(command_id(command)) {
@@ -624,7 +643,10 @@ struct Who<'a> {
     actor: &'a Actor,
 }
 
-/// What one command does: an event, or nothing (with the item as it is).
+/// What one command does: an event, or nothing (with the item as it is). Returned once per
+/// command and moved straight into the batch, so the event is not boxed (no allocation more
+/// per write on the hot path).
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Event(Staged),
     Nothing(Option<Arc<Item>>),
