@@ -54,13 +54,20 @@ pub async fn import(r: ImportRequest<'_>) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot reach the server at {}", r.server))?;
     let status = resp.status();
-    let text = resp.text().await.context("the server's answer was cut off")?;
+    let text = resp
+        .text()
+        .await
+        .context("the server's answer was cut off")?;
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status.is_success() {
         println!(
             "imported {} rows of {}: {} created, {} updated, {} unchanged (log at seq {})",
-            answer["rows"], r.file.display(), answer["created"], answer["updated"],
-            answer["unchanged"], answer["seq"]
+            answer["rows"],
+            r.file.display(),
+            answer["created"],
+            answer["updated"],
+            answer["unchanged"],
+            answer["seq"]
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -46,7 +46,13 @@ pub async fn import(
         .parse()
         .map_err(|e| ApiError::BadRequest(format!("marking: {e}")))?;
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let mime = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let mime = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         if !matches!(
             mime,
             "text/csv" | "application/csv" | "text/plain" | "application/octet-stream"
@@ -89,7 +95,13 @@ pub async fn import(
         return Err(failure(Failure::Refused(plan.refused)));
     }
     let seq = if plan.commands.is_empty() {
-        state.live.read().unwrap_or_else(|e| e.into_inner()).picture.head().0
+        state
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .picture
+            .head()
+            .0
     } else {
         let outcome = state
             .writer
@@ -103,7 +115,15 @@ pub async fn import(
             .map_err(|e| refused_in_group(e, &plan.rows))?;
         match outcome.seq {
             Some(seq) => seq,
-            None => state.live.read().unwrap_or_else(|e| e.into_inner()).picture.head().0,
+            None => {
+                state
+                    .live
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .picture
+                    .head()
+                    .0
+            }
         }
     };
     let status = if plan.created > 0 {

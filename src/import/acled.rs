@@ -141,7 +141,11 @@ pub fn read(text: &str, options: &Options) -> Result<Vec<Row>, Failure> {
                 "the file is empty; an ACLED export starts with its header row",
             )]))
         }
-        Some(Err(e)) => return Err(Failure::Refused(vec![Refused::file(e.line, None, e.message)])),
+        Some(Err(e)) => {
+            return Err(Failure::Refused(vec![Refused::file(
+                e.line, None, e.message,
+            )]))
+        }
         Some(Ok(h)) => h,
     };
     let columns = Columns::of(&header.fields, header.line)?;
@@ -361,11 +365,17 @@ fn row_to_draft(
     }
     let latitude: f64 = f.number("latitude", "a latitude in decimal degrees")?;
     if !(-90.0..=90.0).contains(&latitude) {
-        return Err(Invalid::new("latitude", format!("{latitude} is not within -90 to 90")));
+        return Err(Invalid::new(
+            "latitude",
+            format!("{latitude} is not within -90 to 90"),
+        ));
     }
     let longitude: f64 = f.number("longitude", "a longitude in decimal degrees")?;
     if !(-180.0..=180.0).contains(&longitude) {
-        return Err(Invalid::new("longitude", format!("{longitude} is not within -180 to 180")));
+        return Err(Invalid::new(
+            "longitude",
+            format!("{longitude} is not within -180 to 180"),
+        ));
     }
     let fatalities: u32 = f.number("fatalities", "a whole number of 0 or more")?;
     let timestamp = f.get("timestamp");

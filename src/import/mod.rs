@@ -93,7 +93,10 @@ pub enum Failure {
 /// Reads a whole file of `format`: every row, or the list of every row refused.
 pub fn read(format: Format, bytes: &[u8], options: &Options) -> Result<Vec<Row>, Failure> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count();
+        let line = 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
         Failure::Refused(vec![Refused::file(
             line,
             None,

@@ -79,7 +79,10 @@ fn the_fixture_reads_whole_with_acled_labels_mapped() {
     assert_eq!(i.source.as_deref(), Some("ACLED: Shafaq News"));
     assert_eq!(
         i.actors,
-        ["Unidentified Armed Group (Iraq)", "Military Forces of Iraq (2022-)"]
+        [
+            "Unidentified Armed Group (Iraq)",
+            "Military Forces of Iraq (2022-)"
+        ]
     );
     assert_eq!(ied.draft.common.marking, Marking::Public);
     // Notes over three lines, quoted, with commas: kept whole, then the place.
@@ -101,8 +104,14 @@ fn the_fixture_reads_whole_with_acled_labels_mapped() {
         .unwrap()
         .contains("\"a necessary and proportionate step\""));
     assert_eq!(quoted.actors.len(), 3, "{:?}", quoted.actors);
-    assert_eq!(incident(by_id("IRQ33110")).time_precision, TimePrecision::Week);
-    assert_eq!(incident(by_id("IRQ33118")).time_precision, TimePrecision::Month);
+    assert_eq!(
+        incident(by_id("IRQ33110")).time_precision,
+        TimePrecision::Week
+    );
+    assert_eq!(
+        incident(by_id("IRQ33118")).time_precision,
+        TimePrecision::Month
+    );
     assert_eq!(incident(by_id("IRQ33114")).geo_precision, 3);
     assert_eq!(incident(by_id("IRQ33114")).severity, 5);
     assert_eq!(incident(by_id("IRQ33104")).severity, 1);
@@ -146,7 +155,11 @@ fn every_acled_label_is_a_term_of_the_incident_vocabulary() {
         ),
         (
             "Violence against civilians",
-            &["Sexual violence", "Attack", "Abduction/forced disappearance"],
+            &[
+                "Sexual violence",
+                "Attack",
+                "Abduction/forced disappearance",
+            ],
         ),
         (
             "Protests",
@@ -175,7 +188,10 @@ fn every_acled_label_is_a_term_of_the_incident_vocabulary() {
         let t: EventType = term(event).parse().unwrap();
         assert_eq!(t.sub_types().len(), subs.len(), "{event}");
         for sub in *subs {
-            assert!(t.sub_types().contains(&term(sub).as_str()), "{event}: {sub}");
+            assert!(
+                t.sub_types().contains(&term(sub).as_str()),
+                "{event}: {sub}"
+            );
         }
     }
 }
@@ -261,7 +277,11 @@ fn each_bad_value_is_refused_naming_row_event_and_column() {
         ("time_precision", "4", "1 (day), 2 (week) or 3 (month)"),
         ("geo_precision", "0", "1 (the place)"),
         ("event_type", "Explosions", "not an ACLED event type"),
-        ("sub_event_type", "Armed clash", "not an ACLED sub-event type"),
+        (
+            "sub_event_type",
+            "Armed clash",
+            "not an ACLED sub-event type",
+        ),
         ("latitude", "95", "within -90 to 90"),
         ("longitude", "east", "not a longitude"),
         ("fatalities", "-1", "whole number"),
@@ -274,8 +294,16 @@ fn each_bad_value_is_refused_naming_row_event_and_column() {
         assert_eq!(r.len(), 1, "{column}={value}: {r:?}");
         assert_eq!(r[0].row, 1);
         assert_eq!(r[0].line, 2);
-        assert_eq!(r[0].column.as_deref(), Some(column), "{column}={value}: {r:?}");
-        assert!(r[0].message.contains(says), "{column}={value}: {}", r[0].message);
+        assert_eq!(
+            r[0].column.as_deref(),
+            Some(column),
+            "{column}={value}: {r:?}"
+        );
+        assert!(
+            r[0].message.contains(says),
+            "{column}={value}: {}",
+            r[0].message
+        );
         if column != "event_id_cnty" {
             assert_eq!(r[0].event_id.as_deref(), Some("IRQ33101"));
         }
