@@ -19,6 +19,7 @@ pub mod figures;
 pub mod gazetteer;
 pub mod guard;
 pub mod hub;
+pub mod import;
 pub mod log;
 pub mod metrics;
 pub mod model;

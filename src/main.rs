@@ -50,6 +50,29 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// Import a file into a running server, all or nothing (`POST /api/v1/import/FORMAT`):
+    /// prints what was created, updated and left unchanged, or every refused row and exits 1.
+    Import {
+        /// The file's format: `acled` (ACLED's CSV export → incidents).
+        format: String,
+        /// The file.
+        file: PathBuf,
+        /// The marking every imported item gets.
+        #[arg(long, default_value = "public")]
+        marking: String,
+        /// The server's URL (default: `http.addr` of the config, over HTTPS when it has TLS).
+        #[arg(long)]
+        server: Option<String>,
+        /// An API token of a role that may create the items (read from CMCOP_TOKEN when not
+        /// given; the items are the token's organisation's).
+        #[arg(long, env = "CMCOP_TOKEN", hide_env_values = true)]
+        token: String,
+        /// A PEM CA certificate the server's certificate chains to (a private CA).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Walk the event log's hash chain; exit 0 when every event checks.
     VerifyLog {
         #[arg(long)]
@@ -168,6 +191,34 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
+        }
+        Command::Import {
+            format,
+            file,
+            marking,
+            server,
+            token,
+            ca,
+            config,
+        } => {
+            let config = load(config.as_deref())?;
+            let server = server.unwrap_or_else(|| {
+                let scheme = if config.http.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", config.http.addr)
+            });
+            let request = admin::ImportRequest {
+                server: &server,
+                format: &format,
+                file: &file,
+                marking: &marking,
+                token: &token,
+                ca: ca.as_deref(),
+            };
+            return admin::import(request).await;
         }
         Command::VerifyLog { config } => {
             let config = load(config.as_deref())?;

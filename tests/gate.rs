@@ -723,3 +723,99 @@ async fn federation_and_system_commands_only_from_their_channels() {
     assert!(matches!(r, Err(WriteError::Forbidden(_))), "{r:?}");
     app.stop().await;
 }
+
+/// An import's writes are one group (`Command::Group`): a member the gate or the item's state
+/// refuses refuses the whole group, while the requests that share its batch commit as usual.
+#[tokio::test]
+async fn a_refused_group_writes_none_of_it_and_its_batch_goes_on() {
+    let app = TestApp::spawn_without_alerts(Backend::Sqlite).await;
+    let state = app.state.clone();
+    let now = Utc::now();
+    let make = |id: &str, org: &str| {
+        let draft = parse_feature(Layer::Incidents, &incident(json!({})), now).unwrap();
+        let author = Author {
+            org,
+            side: state.policy.side(Role::Coordinator),
+        };
+        Command::Create(draft.into_new_item(id.into(), Layer::Incidents, author, now))
+    };
+    let actor = Actor {
+        org: "OCHA".into(),
+        name: "test".into(),
+    };
+    let coordinator = Viewer::new(Role::Coordinator, "OCHA");
+    let wall = Viewer::new(Role::WallDisplay, "OPS");
+    let submit = |viewer: &Viewer, command: Command| {
+        state
+            .writer
+            .submit(Channel::Import, actor.clone(), viewer.clone(), command)
+    };
+    let head = |s: &AppState| s.live.read().unwrap().picture.head().0;
+    let before = head(&state);
+    let (solo1, dup, good, solo2, forbidden) = tokio::join!(
+        submit(&coordinator, make("solo-1", "OCHA")),
+        submit(
+            &coordinator,
+            Command::Group(vec![
+                make("g-1", "OCHA"),
+                make("g-2", "OCHA"),
+                make("g-1", "OCHA")
+            ])
+        ),
+        submit(
+            &coordinator,
+            Command::Group(vec![make("h-1", "OCHA"), make("h-2", "OCHA")])
+        ),
+        submit(&coordinator, make("solo-2", "OCHA")),
+        submit(&wall, Command::Group(vec![make("w-1", "OPS")])),
+    );
+    assert!(solo1.is_ok() && solo2.is_ok(), "{solo1:?} {solo2:?}");
+    assert!(
+        matches!(&dup, Err(WriteError::InGroup { index: 2, error }) if matches!(**error, WriteError::Conflict(_))),
+        "{dup:?}"
+    );
+    assert!(
+        matches!(&forbidden, Err(WriteError::InGroup { index: 0, error }) if matches!(**error, WriteError::Forbidden(_))),
+        "{forbidden:?}"
+    );
+    let good = good.expect("a good group commits");
+    let present = |id: &str| state.live.read().unwrap().picture.get(id).is_some();
+    for id in ["solo-1", "solo-2", "h-1", "h-2"] {
+        assert!(present(id), "{id} was written");
+    }
+    for id in ["g-1", "g-2", "w-1"] {
+        assert!(!present(id), "{id} belongs to a refused group");
+    }
+    assert_eq!(head(&state), before + 4);
+    assert!(good.seq.is_some_and(|s| s > before + 1));
+
+    // A stale member after a good one: the good one is not written either.
+    let cur = state
+        .live
+        .read()
+        .unwrap()
+        .picture
+        .get("h-1")
+        .cloned()
+        .unwrap();
+    let stale = Command::Replace {
+        item: (*cur).clone(),
+        base_version: cur.version + 1,
+        if_match: true,
+    };
+    let r = submit(
+        &coordinator,
+        Command::Group(vec![make("k-1", "OCHA"), stale]),
+    )
+    .await;
+    assert!(
+        matches!(&r, Err(WriteError::InGroup { index: 1, error }) if matches!(**error, WriteError::PreconditionFailed { .. })),
+        "{r:?}"
+    );
+    assert!(!present("k-1"));
+    assert_eq!(head(&state), before + 4);
+    // A group that changes nothing answers without a sequence number.
+    let r = submit(&coordinator, Command::Group(vec![])).await.unwrap();
+    assert_eq!(r.seq, None);
+    app.stop().await;
+}

@@ -9,6 +9,7 @@ mod access;
 mod alerts;
 mod areas;
 mod history;
+mod imports;
 mod items;
 mod meta;
 mod movements;
@@ -105,6 +106,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/areas/admin"),
     ("GET", "/api/v1/displacements/figures"),
+    ("POST", "/api/v1/import/{format}"),
     ("GET", "/takproto/1"),
 ];
 
@@ -138,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/areas/admin", get(areas::admin))
         .route("/api/v1/displacements/figures", get(areas::figures))
+        .route("/api/v1/import/{format}", post(imports::import))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .merge(crate::web::router(crate::web::Pages {

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 413: the body is larger than the limit.
     #[error("the body is larger than {0} KiB")]
     TooLarge(usize),
+    /// 413: a file over an import bound (rows); the text says which.
+    #[error("{0}")]
+    TooLargeFile(String),
     /// 415: the body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -51,6 +54,16 @@ pub enum ApiError {
     /// 503: storage is unavailable or the server is shutting down; nothing was written.
     #[error("{0}")]
     Unavailable(String),
+    /// 422: some rows of an imported file are invalid; `rows` lists each (row, column, why).
+    /// Nothing was written.
+    #[error("{detail}")]
+    Rows {
+        detail: String,
+        rows: serde_json::Value,
+    },
+    /// 501: this server cannot do that in its mode.
+    #[error("{0}")]
+    NotImplemented(String),
     /// 500: a bug. Logged in full; the client learns only that it happened.
     #[error("internal error")]
     Internal(String),
@@ -86,6 +99,8 @@ impl From<WriteError> for ApiError {
             WriteError::ShuttingDown => {
                 ApiError::Unavailable("the server is shutting down; nothing was written".into())
             }
+            WriteError::InGroup { error, .. } => ApiError::from(*error),
+            WriteError::NotSupported(m) => ApiError::NotImplemented(m),
         }
     }
 }
@@ -107,9 +122,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::Rows { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::TooMany(_) | ApiError::SignInsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,9 +142,11 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PreconditionFailed { .. } => "version-mismatch",
-            ApiError::TooLarge(_) => "too-large",
+            ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Invalid(_) => "invalid-input",
+            ApiError::Rows { .. } => "invalid-rows",
+            ApiError::NotImplemented(_) => "not-implemented",
             ApiError::TooMany(_) => "too-many-requests",
             ApiError::SignInsLimited { .. } => "too-many-sign-ins",
             ApiError::Unavailable(_) => "unavailable",
@@ -145,9 +163,11 @@ impl ApiError {
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
             ApiError::PreconditionFailed { .. } => "Version mismatch",
-            ApiError::TooLarge(_) => "Body too large",
+            ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => "Body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Invalid(_) => "Invalid input",
+            ApiError::Rows { .. } => "Invalid rows",
+            ApiError::NotImplemented(_) => "Not implemented",
             ApiError::TooMany(_) => "Too many requests",
             ApiError::SignInsLimited { .. } => "Too many failed sign-ins",
             ApiError::Unavailable(_) => "Service unavailable",
@@ -168,6 +188,10 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(inv) => {
                 body["detail"] = json!(format!("{}: {}", inv.field, inv.message));
                 body["field"] = json!(inv.field);
+            }
+            ApiError::Rows { detail, rows } => {
+                body["detail"] = json!(detail);
+                body["rows"] = rows.clone();
             }
             ApiError::PreconditionFailed { current } => {
                 body["detail"] = json!(format!(

@@ -14,6 +14,7 @@ mod cluster;
 mod cot;
 mod federation;
 mod http;
+mod import;
 mod picture;
 mod store;
 
@@ -26,6 +27,7 @@ pub use cluster::ClusterConfig;
 pub use cot::{CotCertRule, CotConfig, CotInboundRule};
 pub use federation::{validate_centre, FederationConfig, PeerConfig, ShareConfig};
 pub use http::{HttpConfig, HubConfig, LogConfig, WebConfig};
+pub use import::ImportConfig;
 pub use picture::{AlertsConfig, AreasConfig, ExpiryConfig, NotificationConfig, PictureConfig};
 pub use store::{redact_url, DatabaseConfig, SnapshotConfig, WriterConfig};
 
@@ -69,6 +71,7 @@ pub struct Config {
     pub web: WebConfig,
     pub federation: FederationConfig,
     pub cluster: ClusterConfig,
+    pub import: ImportConfig,
 }
 
 /// The defaults layer as TOML, parsed once.
@@ -118,6 +121,7 @@ section_defaults!(
     WebConfig => web,
     FederationConfig => federation,
     ClusterConfig => cluster,
+    ImportConfig => import,
 );
 
 /// Environment variables that override the file, and the key each replaces.
@@ -228,6 +232,7 @@ impl Config {
         self.areas.validate()?;
         self.web.validate()?;
         self.writer.validate()?;
+        self.import.validate()?;
         self.cot.validate()?;
         self.federation.validate()?;
         self.cluster.validate(&self.database)?;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{SubsecRound, Utc};
 
-use super::{command_id, fail_all, Outcome, Request, WriteError, WriterTask};
+use super::{command_id, fail_all, Command, Outcome, Request, WriteError, WriterTask};
 use crate::cluster::{AppendError, Log, Unsealed};
 
 impl WriterTask {
@@ -21,7 +21,19 @@ impl WriterTask {
     pub(super) async fn process_cluster(&mut self, log: &Arc<Log>, batch: Vec<Request>) {
         const ROUNDS: usize = 16;
         let mut applied = self.published.subscribe();
-        let mut pending = batch;
+        // A group must commit whole or not at all, and the stream acknowledges each subject's
+        // message on its own (another node may move one item of the group after the others
+        // landed): so cluster mode refuses groups, before anything of them is published.
+        let (groups, mut pending): (Vec<Request>, Vec<Request>) = batch
+            .into_iter()
+            .partition(|r| matches!(r.command, Command::Group(_)));
+        for r in groups {
+            let _ = r.reply.send(Err(WriteError::NotSupported(
+                "an all-or-nothing group of writes (a file import) cannot be committed in \
+                 cluster mode yet; import into a single-node server"
+                    .into(),
+            )));
+        }
         let mut moved: Vec<String> = Vec::new();
         // Rounds in which another node changed an item first; deferred commands (a second one
         // on an item of the batch) always make progress and are not counted.

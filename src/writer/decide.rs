@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Command, Request, WriteError, WriterTask};
+use super::{Command, Who, WriteError, WriterTask};
 use crate::log::alert::{finished, Alert, AlertBook, AlertState};
 use crate::log::Change;
 use crate::model::{Item, Layer, MovementStatus, Notification};
@@ -15,22 +15,23 @@ impl WriterTask {
     /// Checks one command against the item's current state; `None` when it changes nothing.
     pub(super) fn decide(
         &self,
-        req: &Request,
+        who: Who<'_>,
+        command: &Command,
         current: Option<&Item>,
         retired: bool,
         book: &AlertBook,
         now: DateTime<Utc>,
     ) -> Result<Option<(Layer, Change)>, WriteError> {
-        let viewer = &req.viewer;
+        let viewer = who.viewer;
         let admit = |write: Write<'_>| -> Result<(), WriteError> {
             self.policy
-                .admit(viewer, req.channel, write)
+                .admit(viewer, who.channel, write)
                 .map_err(|refusal| {
                     let answer = match refusal {
                         Refusal::NotFound => "not_found",
                         Refusal::Forbidden(_) => "forbidden",
                     };
-                    self.metrics.observe_refused(req.channel.as_str(), answer);
+                    self.metrics.observe_refused(who.channel.as_str(), answer);
                     WriteError::from(refusal)
                 })
         };
@@ -41,7 +42,7 @@ impl WriterTask {
                 .filter(|c| c.layer == layer)
                 .ok_or(WriteError::NotFound)
         };
-        match &req.command {
+        match command {
             Command::Create(item) => {
                 admit(Write::Create { item })?;
                 // One answer whether the id is held now (visible or not) or was held by a
@@ -200,6 +201,10 @@ impl WriterTask {
                 admit(Write::Federate { centre })?;
                 federate(current, id, centre, *origin_seq, item.as_ref())
             }
+            // Staged member by member by the writer; never judged whole.
+            Command::Group(_) => Err(WriteError::Conflict(
+                "a group is staged member by member".into(),
+            )),
         }
     }
 }

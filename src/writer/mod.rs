@@ -93,6 +93,13 @@ pub enum Command {
         origin_seq: u64,
         item: Option<Item>,
     },
+    /// Commands committed together in one transaction, or refused together: a file import.
+    /// Each member is judged by the gate and staged like a command of its own, against the
+    /// picture plus the members before it; the first refusal refuses the whole group
+    /// (`WriteError::InGroup`) and nothing of it is written. Members are never groups, and
+    /// name distinct items. Answered with the `seq` of its last event (none when no member
+    /// changed anything). Other requests of the same batch are unaffected either way.
+    Group(Vec<Command>),
 }
 
 /// Why a command was not accepted.
@@ -118,6 +125,15 @@ pub enum WriteError {
     Overloaded,
     #[error("shutting down")]
     ShuttingDown,
+    /// Member `index` of a `Command::Group` was refused; nothing of the group was written.
+    #[error("command {index} of the group: {error}")]
+    InGroup {
+        index: usize,
+        error: Box<WriteError>,
+    },
+    /// This server cannot do what was asked in its mode (a group in cluster mode).
+    #[error("{0}")]
+    NotSupported(String),
 }
 
 /// What a command did: the event it became (none when it changed nothing) and the item after.
@@ -134,6 +150,16 @@ struct Request {
     viewer: Viewer,
     command: Command,
     reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+impl Request {
+    /// How many commands this request is: a group counts its members.
+    fn weight(&self) -> usize {
+        match &self.command {
+            Command::Group(members) => members.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// The handle every channel writes through. Cheap to clone.
@@ -267,11 +293,18 @@ pub async fn run_writer(mut task: WriterTask, shutdown: CancellationToken) {
             }
         };
         let Some(first) = first else { break };
+        // A batch holds at most `max` commands, a group counting as its members: an import
+        // of thousands of rows commits alone (or with a few small writes), never with other
+        // imports in one huge transaction.
+        let mut weight = first.weight();
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
-        while batch.len() < max {
+        while weight < max {
             match task.rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(r) => {
+                    weight += r.weight();
+                    batch.push(r);
+                }
                 Err(_) => break,
             }
         }
@@ -358,59 +391,168 @@ impl WriterTask {
         now: DateTime<Utc>,
         one_per_item: bool,
     ) -> (Vec<Staged>, Vec<Unchanged>, Vec<Request>) {
-        let mut overlay: HashMap<String, Option<Arc<Item>>> = HashMap::new();
+        let mut overlay = Overlay {
+            live,
+            changed: HashMap::new(),
+            now,
+        };
         let mut staged: Vec<Staged> = Vec::new();
         let mut unchanged = Vec::new();
         let mut deferred = Vec::new();
         let (head, _) = live.picture.head();
         for req in batch {
-            if one_per_item && overlay.contains_key(command_id(&req.command)) {
+            if one_per_item && overlay.changed.contains_key(command_id(&req.command)) {
                 deferred.push(req);
                 continue;
             }
-            let current = match overlay.get(command_id(&req.command)) {
-                Some(state) => state.clone(),
-                None => live.picture.get(command_id(&req.command)).cloned(),
+            let who = Who {
+                channel: req.channel,
+                viewer: &req.viewer,
+                actor: &req.actor,
             };
-            let retired = live.picture.is_retired(command_id(&req.command));
-            let book = live.picture.alerts();
-            match self.decide(&req, current.as_deref(), retired, book, now) {
+            let seq = head + staged.len() as u64 + 1;
+            if let Command::Group(members) = &req.command {
+                match self.stage_group(&mut overlay, who, members, seq) {
+                    Err(e) => {
+                        let _ = req.reply.send(Err(e));
+                    }
+                    Ok(events) if events.is_empty() => unchanged.push(Unchanged {
+                        item: None,
+                        reply: req.reply,
+                    }),
+                    Ok(mut events) => {
+                        // The group's answer goes with its last event.
+                        if let Some(last) = events.last_mut() {
+                            last.request = Some(req);
+                        }
+                        staged.extend(events);
+                    }
+                }
+                continue;
+            }
+            match self.step(&overlay, who, &req.command, seq) {
                 Err(e) => {
                     let _ = req.reply.send(Err(e));
                 }
-                Ok(None) => unchanged.push(Unchanged {
-                    item: current,
+                Ok(Step::Nothing(item)) => unchanged.push(Unchanged {
+                    item,
                     reply: req.reply,
                 }),
-                Ok(Some((layer, change))) => {
-                    let event = Event {
-                        seq: head + staged.len() as u64 + 1,
-                        at: now,
-                        actor: req.actor.clone(),
-                        layer,
-                        item_id: command_id(&req.command).to_string(),
-                        change,
-                    };
-                    match next_state(current.as_deref(), &event) {
-                        Ok(after) => {
-                            let after = after.map(Arc::new);
-                            overlay.insert(event.item_id.clone(), after.clone());
-                            staged.push(Staged {
-                                event,
-                                before: current,
-                                after,
-                                request: Some(req),
-                            });
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "a staged change does not apply");
-                            let _ = req.reply.send(Err(WriteError::Conflict(e.reason)));
-                        }
-                    }
+                Ok(Step::Event(mut s)) => {
+                    overlay
+                        .changed
+                        .insert(s.event.item_id.clone(), s.after.clone());
+                    s.request = Some(req);
+                    staged.push(s);
                 }
             }
         }
         (staged, unchanged, deferred)
+    }
+
+    /// What one command does against the overlay: an event (staged, not yet answered), or
+    /// nothing, or a refusal.
+    fn step(
+        &self,
+        overlay: &Overlay<'_>,
+        who: Who<'_>,
+        command: &Command,
+        seq: u64,
+    ) -> Result<Step, WriteError> {
+        let id = command_id(command);
+        let current = overlay.current(id);
+        let picture = &overlay.live.picture;
+        let retired = picture.is_retired(id);
+        let decided = self.decide(
+            who,
+            command,
+            current.as_deref(),
+            retired,
+            picture.alerts(),
+            overlay.now,
+        )?;
+        let Some((layer, change)) = decided else {
+            return Ok(Step::Nothing(current));
+        };
+        let event = Event {
+            seq,
+            at: overlay.now,
+            actor: who.actor.clone(),
+            layer,
+            item_id: id.to_string(),
+            change,
+        };
+        match next_state(current.as_deref(), &event) {
+            Ok(after) => Ok(Step::Event(Staged {
+                event,
+                before: current,
+                after: after.map(Arc::new),
+                request: None,
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "a staged change does not apply");
+                Err(WriteError::Conflict(e.reason))
+            }
+        }
+    }
+
+    /// Stages every member of a group, or none: on the first refusal the overlay is put back
+    /// as it was before the group and the refusal names the member.
+    fn stage_group(
+        &self,
+        overlay: &mut Overlay<'_>,
+        who: Who<'_>,
+        members: &[Command],
+        first_seq: u64,
+    ) -> Result<Vec<Staged>, WriteError> {
+        let mut events: Vec<Staged> = Vec::with_capacity(members.len());
+        let mut undo: Vec<(String, Option<Option<Arc<Item>>>)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut result = Ok(());
+        for (index, command) in members.iter().enumerate() {
+            let refuse = |error| WriteError::InGroup {
+                index,
+                error: Box::new(error),
+            };
+            if matches!(command, Command::Group(_)) {
+                result = Err(refuse(WriteError::Conflict(
+                    "a group cannot hold a group".into(),
+                )));
+                break;
+            }
+            if !seen.insert(command_id(command)) {
+                result = Err(refuse(WriteError::Conflict(format!(
+                    "`{}` appears twice in the group",
+                    command_id(command)
+                ))));
+                break;
+            }
+            let seq = first_seq + events.len() as u64;
+            match self.step(overlay, who, command, seq) {
+                Err(e) => {
+                    result = Err(refuse(e));
+                    break;
+                }
+                Ok(Step::Nothing(_)) => {}
+                Ok(Step::Event(s)) => {
+                    let before = overlay
+                        .changed
+                        .insert(s.event.item_id.clone(), s.after.clone());
+                    undo.push((s.event.item_id.clone(), before));
+                    events.push(s);
+                }
+            }
+        }
+        if let Err(e) = result {
+            for (id, before) in undo.into_iter().rev() {
+                match before {
+                    Some(state) => overlay.changed.insert(id, state),
+                    None => overlay.changed.remove(&id),
+                };
+            }
+            return Err(e);
+        }
+        Ok(events)
     }
 
     /// The batch is durable: install it, journal it, wake the hub, answer the clients.
@@ -477,8 +619,43 @@ fn fail_all(requests: Vec<Request>, why: &str) {
     }
 }
 
+/// What staging sees: the picture plus the batch's own earlier changes.
+struct Overlay<'a> {
+    live: &'a Live,
+    changed: HashMap<String, Option<Arc<Item>>>,
+    now: DateTime<Utc>,
+}
+
+impl Overlay<'_> {
+    fn current(&self, id: &str) -> Option<Arc<Item>> {
+        match self.changed.get(id) {
+            Some(state) => state.clone(),
+            None => self.live.picture.get(id).cloned(),
+        }
+    }
+}
+
+/// Who asks, and by which channel: what the gate and the event need of a request.
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    channel: Channel,
+    viewer: &'a Viewer,
+    actor: &'a Actor,
+}
+
+/// What one command does: an event, or nothing (with the item as it is). Returned once per
+/// command and moved straight into the batch, so the event is not boxed (no allocation more
+/// per write on the hot path).
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    Event(Staged),
+    Nothing(Option<Arc<Item>>),
+}
+
+/// The item a command is about; a group has none of its own (its members each have one).
 fn command_id(c: &Command) -> &str {
     match c {
+        Command::Group(_) => "",
         Command::Create(item) | Command::Replace { item, .. } => &item.id,
         Command::Federate { id, .. }
         | Command::Retire { id, .. }

@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::common::{self, Backend, TestApp, TestDb};
 
+mod import;
+pub use import::*;
+
 /// Expands to one `#[tokio::test]` per binary-suite test for a backend.
 #[macro_export]
 macro_rules! cli_suite_tests {
@@ -45,6 +48,7 @@ macro_rules! all_cli_suite_tests {
             token_revoke_stops_a_token_on_a_running_server,
             sigkill_mid_burst_loses_no_acknowledged_write,
             verify_log_finds_a_tampered_row,
+            import_posts_a_file_to_a_running_server,
         );
     };
 }

@@ -70,7 +70,9 @@ pub async fn openapi_describes_exactly_the_routes(backend: Backend) {
 
 /// A concrete path for a route template.
 fn concrete(path: &str, id: &str) -> String {
-    path.replace("{layer}", "movements").replace("{id}", id)
+    path.replace("{layer}", "movements")
+        .replace("{id}", id)
+        .replace("{format}", "acled")
 }
 
 pub async fn every_route_answers(backend: Backend) {
@@ -122,6 +124,20 @@ pub async fn every_route_answers(backend: Backend) {
         ),
         ("GET", "/api/v1/{layer}/{id}", coord, None, StatusCode::OK),
         (
+            "POST",
+            "/api/v1/import/{format}",
+            coord,
+            // A string body is sent as the file itself (text/csv).
+            Some(serde_json::Value::String(
+                super::imports::ACLED
+                    .lines()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )),
+            StatusCode::CREATED,
+        ),
+        (
             "PATCH",
             "/api/v1/{layer}/{id}",
             coord,
@@ -164,8 +180,12 @@ pub async fn every_route_answers(backend: Backend) {
             "the probe for {method} {path} names a route ROUTES does not have"
         );
         let mut req = app.request(method.parse().unwrap(), &concrete(path, &id), Some(token));
-        if let Some(b) = body {
-            req = req.json(b);
+        match body {
+            Some(serde_json::Value::String(file)) => {
+                req = req.header("content-type", "text/csv").body(file.clone());
+            }
+            Some(b) => req = req.json(b),
+            None => {}
         }
         let r = reply(req).await;
         assert_eq!(r.status, *expected, "{method} {path}: {}", r.body);

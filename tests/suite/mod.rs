@@ -8,6 +8,7 @@
 //! - `validation`: each class of invalid input is a 422 that names the field.
 //! - `lifecycle`: merge patches, If-Match, retiring, notify/acknowledge, restarts.
 //! - `areas`: the displacement and areas layers, administrative areas and daily figures.
+//! - `imports`: ACLED imports, all or nothing, through the write gate.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
@@ -15,6 +16,7 @@
 mod areas;
 mod authz;
 mod http_errors;
+mod imports;
 mod lifecycle;
 mod meta;
 mod over_time;
@@ -24,6 +26,7 @@ mod validation;
 pub use areas::*;
 pub use authz::*;
 pub use http_errors::*;
+pub use imports::*;
 pub use lifecycle::*;
 pub use meta::*;
 pub use over_time::*;
@@ -59,6 +62,11 @@ macro_rules! all_suite_tests {
             // over time (issue 15)
             replay_shows_each_role_the_picture_it_saw_then,
             history_lists_the_versions_the_caller_may_see,
+            // imports (issue 15)
+            acled_import_creates_updates_and_leaves_unchanged_rows,
+            acled_import_with_a_bad_row_writes_nothing,
+            acled_import_passes_the_write_gate_row_by_row,
+            import_bounds_and_bad_requests_are_clear_errors,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,

@@ -1,7 +1,12 @@
-//! Administration commands that work on the store directly: migrate, tokens, verify-log.
+//! Administration commands that work on the store directly: migrate, tokens, verify-log; and
+//! `import`, the one that talks to a running server instead (`import`).
 //!
-//! Each returns what the command line prints; none of them needs a running server (SQLite and
-//! PostgreSQL both allow them beside one).
+//! Each returns what the command line prints; none of the store's needs a running server
+//! (SQLite and PostgreSQL both allow them beside one).
+
+mod import;
+
+pub use import::{import, ImportRequest};
 
 use crate::log::{Broken, Hash};
 use crate::store::{EventStore, StoreError};
