@@ -50,7 +50,8 @@ pub struct Row {
     pub line: usize,
     /// The source's own id of the row (ACLED's `event_id_cnty`).
     pub source_id: String,
-    /// The item id it becomes (`acled-IRQ12345`).
+    /// The item id it becomes (`acled-IRQ12345`); `plan` puts it in the importer's namespace
+    /// (`UNHCR:acled-IRQ12345`).
     pub id: String,
     pub layer: Layer,
     pub draft: Draft,
@@ -132,7 +133,11 @@ pub fn plan(
     now: DateTime<Utc>,
 ) -> Plan {
     let mut plan = Plan::default();
-    for row in rows {
+    for mut row in rows {
+        // In the importer's namespace, like an id a client chooses (`proto/API.md`, "Ids"):
+        // an import never meets another organisation's item, hidden or not, so its answers
+        // tell nothing of them.
+        row.id = format!("{}:{}", author.org, row.id);
         let command = match current(&row.id) {
             None => {
                 plan.created += 1;
