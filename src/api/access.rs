@@ -18,6 +18,9 @@ use crate::model::{parse_time, Geometry, GeometryKind, Invalid, Layer, Position}
 use crate::policy::Viewer;
 use crate::scope::Exercise;
 
+/// Access checks one token may have running at once; more answer 429 with `Retry-After`.
+pub const MAX_CHECKS_PER_TOKEN: usize = 2;
+
 /// The members a request may carry.
 const MEMBERS: &[&str] = &[
     "route",
@@ -189,32 +192,51 @@ pub async fn check(
             .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}")))?,
     };
     let (plan, route_field) = resolve(&state, &viewer, request)?;
-    plan.validate(route_field)?;
+    let now = Utc::now();
+    plan.validate_request(route_field, now)?;
     let local_offset = state
         .config
         .local_offset()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let settings = Settings::new(local_offset);
+    // One token runs at most this many checks at a time: a client that sends many at once
+    // waits its turn instead of taking every core (and the others' answers with them).
+    let Some(slot) = state
+        .access_checks
+        .acquire(&who.token_id, MAX_CHECKS_PER_TOKEN)
+    else {
+        return Err(ApiError::Busy {
+            reason: format!(
+                "this token has {MAX_CHECKS_PER_TOKEN} access checks running already; \
+                 try again when one has answered"
+            ),
+            retry_after: 1,
+        });
+    };
     let items = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         live.picture
             .near(&plan.corridor(), crate::access::index::INDEXED)
     };
     // Measuring is CPU work that grows with the route and what lies near it; it runs off the
-    // async workers so that a long route with a wide buffer cannot stall other requests.
+    // async workers so that a long route with a wide buffer cannot stall other requests, and
+    // it is bounded (`access::check_items_bounded`: 422 beyond).
     let policy = state.policy.clone();
     let report = tokio::task::spawn_blocking(move || {
-        access::check_items(
+        let report = access::check_items_bounded(
             &plan,
+            route_field,
             &items,
             &policy,
             &viewer,
             exercise,
             &settings,
-            Utc::now(),
-        )
+            now,
+        );
+        drop(slot);
+        report
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("access check task: {e}")))?;
+    .map_err(|e| ApiError::Internal(format!("access check task: {e}")))??;
     Ok(Json(report))
 }

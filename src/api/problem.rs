@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 429: too many requests or connections.
     #[error("{0}")]
     TooMany(String),
+    /// 429: the caller has as much work running as it may; `Retry-After` says when to try.
+    #[error("{reason}")]
+    Busy { reason: String, retry_after: u64 },
     /// 429: too many failed sign-ins from this address; `Retry-After` says when to try again.
     #[error("too many failed sign-ins from this address; try again in {retry_after} s")]
     SignInsLimited { retry_after: u64 },
@@ -105,7 +108,9 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooMany(_) | ApiError::SignInsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(_) | ApiError::Busy { .. } | ApiError::SignInsLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -124,7 +129,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Invalid(_) => "invalid-input",
-            ApiError::TooMany(_) => "too-many-requests",
+            ApiError::TooMany(_) | ApiError::Busy { .. } => "too-many-requests",
             ApiError::SignInsLimited { .. } => "too-many-sign-ins",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -143,7 +148,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "Body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Invalid(_) => "Invalid input",
-            ApiError::TooMany(_) => "Too many requests",
+            ApiError::TooMany(_) | ApiError::Busy { .. } => "Too many requests",
             ApiError::SignInsLimited { .. } => "Too many failed sign-ins",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
@@ -181,7 +186,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::SignInsLimited { retry_after } = &self {
+        if let ApiError::SignInsLimited { retry_after } | ApiError::Busy { retry_after, .. } = &self
+        {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
