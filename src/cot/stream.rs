@@ -91,6 +91,11 @@ impl StreamReader {
     }
 
     fn take(&mut self, n: usize) -> Vec<u8> {
+        // Taking nothing moves nothing: the scan position still holds (and a large event
+        // arriving in many reads is not copied and rescanned from its start on each one).
+        if n == 0 {
+            return Vec::new();
+        }
         let rest = self.buf.split_off(n);
         self.scan_from = 0;
         std::mem::replace(&mut self.buf, rest)
@@ -472,6 +477,30 @@ mod tests {
         let rest = all(&mut r);
         assert_eq!(first.len(), 1);
         assert_eq!(rest, vec![Frame::Xml(EV.into())]);
+    }
+
+    #[test]
+    fn events_over_a_mebibyte_in_socket_reads_are_one_bad_frame_each() {
+        let big = |uid: &str| {
+            format!(
+                "<event version=\"2.0\" uid=\"{uid}\" type=\"a-u-G\"><point lat=\"1\" lon=\"2\"/>\
+                 <detail><remarks>{}</remarks></detail></event>",
+                "y".repeat(1_100_000)
+            )
+        };
+        let text = format!("{}{}{}{EV}", big("a"), big("b"), big("c"));
+        let mut r = StreamReader::new(1 << 20);
+        let mut frames = Vec::new();
+        for piece in text.as_bytes().chunks(16 * 1024) {
+            r.push(piece);
+            frames.extend(all(&mut r));
+        }
+        let bad = frames
+            .iter()
+            .filter(|f| matches!(f, Frame::Garbage { .. }))
+            .count();
+        assert_eq!(bad, 3, "{:?}", frames.len());
+        assert_eq!(frames.last(), Some(&Frame::Xml(EV.into())));
     }
 
     #[test]
