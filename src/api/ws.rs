@@ -376,17 +376,16 @@ impl Connection {
             // connection, and the peer could lose the close frame and its reason.
             if sent {
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                    // After an over-limit message its unread rest comes as errors: read
-                    // past them (each consumes input), a bounded number of times.
-                    let mut errors = 0;
                     while let Some(msg) = self.socket.recv().await {
-                        match msg {
-                            Ok(Message::Close(_)) => break,
-                            Ok(_) => {}
-                            Err(_) if errors < 1_000 => errors += 1,
-                            Err(_) => break,
+                        if matches!(msg, Ok(Message::Close(_))) {
+                            return;
                         }
                     }
+                    // The stream ended in an error, as after a message over the limit whose
+                    // rest is still unread: closing now would reset the connection, and the
+                    // peer could lose the close frame with the reset. Hold the socket for the
+                    // rest of the closing handshake's time, so the peer can read it first.
+                    std::future::pending::<()>().await;
                 })
                 .await;
             }
