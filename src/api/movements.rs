@@ -13,11 +13,8 @@ use super::items::feature_response;
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::log::PositionReport;
 use crate::model::geometry::parse_position;
-use crate::model::{parse_time, time_within, Invalid};
+use crate::model::{item_time, Invalid};
 use crate::writer::{Channel, Command};
-
-/// How old a position report may be (a report stored and forwarded over a poor link).
-pub const MAX_REPORT_AGE_DAYS: i64 = 30;
 
 /// The header that marks the answer to a late report: `late` when the report was older than
 /// the movement's last one, so it joined the track in the log without moving the convoy back.
@@ -43,20 +40,13 @@ fn parse_report(body: &Value) -> Result<PositionReport, Invalid> {
     )?;
     let at = match obj.get("at") {
         None | Some(Value::Null) => Utc::now(),
-        Some(Value::String(s)) => parse_time(s).map_err(|m| Invalid::new("at", m))?,
+        // Years 1 or 9999 are no report time: within `model::YEARS`, as every item time.
+        Some(Value::String(s)) => item_time(s).map_err(|m| Invalid::new("at", m))?,
         Some(_) => return Err(Invalid::new("at", "must be an RFC 3339 time string")),
     };
     if at > Utc::now() + Duration::minutes(15) {
         return Err(Invalid::new("at", "is in the future"));
     }
-    // Store and forward may bring a report days late, never years.
-    let now = Utc::now();
-    time_within(
-        "at",
-        at,
-        now - Duration::days(MAX_REPORT_AGE_DAYS),
-        now + Duration::minutes(15),
-    )?;
     let number =
         |name: &str, range: std::ops::RangeInclusive<f64>| -> Result<Option<f64>, Invalid> {
             match obj.get(name) {

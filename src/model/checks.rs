@@ -18,7 +18,7 @@ pub const MAX_LIST: usize = 100;
 pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2199;
 
 /// An RFC 3339 time within `YEARS`.
-fn item_time(text: &str) -> Result<DateTime<Utc>, String> {
+pub fn item_time(text: &str) -> Result<DateTime<Utc>, String> {
     let t = super::parse_time(text)?;
     if !YEARS.contains(&t.year()) {
         return Err(format!(

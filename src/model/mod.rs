@@ -18,7 +18,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use checks::time_within;
+pub use checks::{item_time, time_within, YEARS};
 pub use geometry::{BBox, Geometry, GeometryKind, Position};
 pub use layers::{
     Constraint, ConstraintStatus, Incident, Movement, MovementStatus, Notification, Props,
