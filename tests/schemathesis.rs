@@ -66,6 +66,9 @@ async fn schemathesis_finds_no_failure_with_any_roles_token() {
                     // One worker: hypothesis's lambda descriptions are not thread-safe.
                     "--workers",
                     "1",
+                    // Nothing left behind in the working tree between runs.
+                    "--generation-database",
+                    "none",
                     "--no-color",
                     "--output-sanitize",
                     "true",
