@@ -20,6 +20,10 @@ use cmcop::scope::Exercise;
 
 const RUNS: usize = 7;
 
+/// A request's shape: its name, route vertices, buffer (m), and areas as (vertices, radius in
+/// degrees).
+type Shape = (&'static str, usize, f64, Vec<(usize, f64)>);
+
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2030-01-10T00:00:00Z")
         .expect("a time")
@@ -84,9 +88,9 @@ fn main() {
     let policy = Policy::default_policy();
     let viewer = Viewer::new(Role::WallDisplay, "OPS");
     let settings = Settings::new(chrono::FixedOffset::east_opt(3 * 3600).expect("+03:00"));
-    // (name, route vertices, buffer, areas of (vertices, radius)): each crosses its areas, so
-    // every leg near them is measured, with as much work as is admitted.
-    let shapes: Vec<(&str, usize, f64, Vec<(usize, f64)>)> = vec![
+    // Each route crosses its areas, so every leg near them is measured, with as much work as
+    // is admitted.
+    let shapes: Vec<Shape> = vec![
         (
             "long route, one small area",
             10_000,

@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn a_bowtie_is_refused_where_it_crosses() {
         let bowtie = ring(&[[0., 0.], [1., 1.], [1., 0.], [0., 1.], [0., 0.]]);
-        let f = check_polygon(&[bowtie]).err().expect("a bowtie is refused");
+        let f = check_polygon(&[bowtie]).expect_err("a bowtie is refused");
         assert!(f.reason.contains("crosses"), "{}", f.reason);
         assert!(f.reason.contains("[0.5, 0.5]"), "{}", f.reason);
     }
@@ -236,7 +236,7 @@ mod tests {
         pts.push([0.0, 0.5e-3]);
         pts.push(pts[0]);
         let started = std::time::Instant::now();
-        let f = check_polygon(&[pts]).err().expect("refused");
+        let f = check_polygon(&[pts]).expect_err("refused");
         assert!(f.reason.contains("crosses"), "{}", f.reason);
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         // And a valid comb of as many vertices passes, in as little time.
