@@ -605,12 +605,15 @@ fn long_route(y: f64, n: usize) -> Value {
 }
 
 #[tokio::test]
-async fn an_access_check_beyond_its_cost_is_refused_and_a_token_runs_two_at_a_time() {
+async fn an_access_check_beyond_its_cost_is_refused_and_a_token_runs_its_share_at_a_time() {
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = common::test_config(&db.url);
     config.alerts.enabled = false;
     // Room for 10,000-vertex geometries (about 400 KiB of JSON each).
     config.http.body_limit_kib = 1024;
+    // Two checks per token, and no waiting for a place: the third at once is refused.
+    config.http.access_checks_per_token = 2;
+    config.http.access_check_wait_ms = 0;
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let wall = app.token(Role::WallDisplay, "OPS").await;
@@ -637,7 +640,8 @@ async fn an_access_check_beyond_its_cost_is_refused_and_a_token_runs_two_at_a_ti
         "refusing took {:?}",
         started.elapsed()
     );
-    // Many at once from one token: at most two run, the others answer 429 with Retry-After.
+    // Many at once from one token: at most two run, the others (no wait configured) answer
+    // 429 with Retry-After.
     let admissible = json!({
         "route": long_route(36.0, 300),
         "depart": "2030-01-10T06:00:00Z",

@@ -55,8 +55,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tickets: Arc<Tickets>,
     pub connections: Arc<ws::Connections>,
-    /// Access checks running per token (`access::MAX_CHECKS_PER_TOKEN`).
-    pub access_checks: Arc<ws::Connections>,
+    /// Access checks running per token (`http.access_checks_per_token`).
+    pub access_checks: Arc<access::CheckSlots>,
     /// Failed sign-ins per client address.
     pub sign_ins: Arc<crate::guard::SignInLimiter>,
     /// What the CoT listeners and the TAK WebSocket need (their narrow handle; they share
