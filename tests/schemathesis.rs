@@ -43,6 +43,9 @@ async fn schemathesis_finds_no_failure_with_any_roles_token() {
         .expect("the scenario loads in time")
         .expect("the demo reports ready");
 
+    // schemathesis keeps its crash store under its working directory: a temp one, so that
+    // nothing is left in the tree.
+    let scratch = tempfile::tempdir().expect("a temp directory");
     let mut failures = Vec::new();
     for t in &ready.tokens {
         let out = tokio::time::timeout(
@@ -73,6 +76,7 @@ async fn schemathesis_finds_no_failure_with_any_roles_token() {
                     "--output-sanitize",
                     "true",
                 ])
+                .current_dir(scratch.path())
                 .kill_on_drop(true)
                 .output(),
         )
