@@ -21,9 +21,9 @@ pub enum Exercise {
 impl Exercise {
     pub fn parse(text: &str) -> Result<Exercise, String> {
         match text {
-            "exclude" | "false" => Ok(Exercise::Exclude),
+            "exclude" => Ok(Exercise::Exclude),
             "include" => Ok(Exercise::Include),
-            "only" | "true" => Ok(Exercise::Only),
+            "only" => Ok(Exercise::Only),
             other => Err(format!("`{other}` is not one of exclude, include, only")),
         }
     }

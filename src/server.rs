@@ -216,6 +216,7 @@ impl Application {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
             connections: Arc::default(),
+            access_checks: Arc::default(),
             sign_ins: Arc::new(SignInLimiter::new(
                 config.http.sign_in_failures,
                 Duration::from_secs(config.http.sign_in_window_seconds.max(1)),

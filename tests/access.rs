@@ -364,7 +364,7 @@ async fn invalid_input_is_422_naming_the_field() {
             request(
                 json!({"route": {"type": "LineString", "coordinates": [[43.5, 36.2], [43.5, 36.2]]}}),
             ),
-            "route",
+            "route.coordinates",
         ),
         (request(json!({"arrive": "2030-01-10T05:00:00Z"})), "arrive"),
         (request(json!({"depart": "tomorrow"})), "depart"),

@@ -23,6 +23,7 @@
 //!   as recent. That errs towards caution and reveals nothing the viewer could not see.
 //! - Items past their expiry (`stale`) still count, and say so.
 
+mod bounds;
 pub mod index;
 mod route;
 mod time;
@@ -37,6 +38,10 @@ use crate::model::layers::{Category, Verification};
 use crate::model::{Constraint, ConstraintStatus, Incident, Invalid, Item, Layer, Position, Props};
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{Exercise, Scope};
+pub use bounds::{
+    check_items_bounded, MAX_AHEAD_DAYS, MAX_CANDIDATES, MAX_PAST_DAYS, MAX_TRAVEL_DAYS, MAX_WORK,
+    MIN_SPEED_KMH,
+};
 pub use route::{cut, Track};
 use route::{delta, lerp, reach, Frame, Reach, Route};
 pub use time::in_force;
@@ -129,10 +134,10 @@ impl Plan {
             ));
         }
         if let Some(v) = self.speed_kmh {
-            if !(v.is_finite() && v > 0.0 && v <= MAX_SPEED_KMH) {
+            if !(v.is_finite() && (MIN_SPEED_KMH..=MAX_SPEED_KMH).contains(&v)) {
                 return Err(Invalid::new(
                     "speed_kmh",
-                    format!("must be a speed above 0 and at most {MAX_SPEED_KMH} km/h"),
+                    format!("must be a speed from {MIN_SPEED_KMH} to {MAX_SPEED_KMH} km/h"),
                 ));
             }
         }
@@ -335,13 +340,24 @@ pub fn check<'a>(
     now: DateTime<Utc>,
 ) -> Report {
     let route = Route::new(&plan.route, plan.buffer_m);
+    measure(plan, &route, candidates, settings, now)
+}
+
+/// Measures `candidates` against the plan's route, built already.
+fn measure<'a>(
+    plan: &Plan,
+    route: &Route,
+    candidates: impl IntoIterator<Item = Candidate<'a>>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Report {
     let timing = Timing::new(plan, route.length_m, settings);
     let since = now - Duration::hours(i64::from(plan.incidents_since_h));
     let mut conflicts = Vec::new();
     for c in candidates {
         let conflict = match &c.item.props {
-            Props::Constraint(k) => constraint_conflict(c, k, &route, &timing, settings),
-            Props::Incident(i) => incident_conflict(c, i, &route, &timing, since, now),
+            Props::Constraint(k) => constraint_conflict(c, k, route, &timing, settings),
+            Props::Incident(i) => incident_conflict(c, i, route, &timing, since, now),
             Props::Movement(_) | Props::Displacement(_) | Props::Area(_) => None,
         };
         conflicts.extend(conflict);

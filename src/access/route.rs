@@ -182,6 +182,20 @@ impl Route {
         }
     }
 
+    /// What `reach` costs on `g`, in segment comparisons: each leg whose buffer box meets the
+    /// geometry's box is compared with every edge, and for an area also tested against it
+    /// (two point-in-polygon tests, each as dear as a pass over its vertices).
+    pub(super) fn work(&self, g: &Geometry) -> u64 {
+        let b = g.bbox();
+        let query = AABB::from_corners([b.west, b.south], [b.east, b.north]);
+        let legs = self.legs.locate_in_envelope_intersecting(&query).count() as u64;
+        let per_leg = match g {
+            Geometry::Polygon(_) => 3 * g.vertex_count(),
+            _ => g.vertex_count(),
+        };
+        legs.saturating_mul(per_leg as u64)
+    }
+
     /// How the route meets `g`, or `None` when no part of it comes within the buffer.
     pub(super) fn reach(&self, g: &Geometry) -> Option<Reach> {
         let b = g.bbox();

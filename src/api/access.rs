@@ -6,10 +6,15 @@
 //! the route, and hands the rest to `access`, which passes every item through policy. Writes
 //! nothing; any role may call it, the read-only wall display included.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::items::view_of;
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
@@ -17,6 +22,41 @@ use crate::access::{self, Plan, Report, Settings};
 use crate::model::{parse_time, Geometry, GeometryKind, Invalid, Layer, Position};
 use crate::policy::Viewer;
 use crate::scope::Exercise;
+
+/// Access checks running per token: at most `http.access_checks_per_token` at once; a
+/// further one waits up to `http.access_check_wait_ms` for a place, then is answered 429.
+#[derive(Default)]
+pub struct CheckSlots {
+    per_token: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl CheckSlots {
+    async fn acquire(
+        &self,
+        token_id: &str,
+        places: usize,
+        wait: Duration,
+    ) -> Option<OwnedSemaphorePermit> {
+        let slots = {
+            let mut map = self.per_token.lock().unwrap_or_else(|e| e.into_inner());
+            // Tokens that have nothing running give their entry back, so the map stays as
+            // small as the set of tokens checking right now.
+            if map.len() > 1024 {
+                map.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < places);
+            }
+            map.entry(token_id.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(places)))
+                .clone()
+        };
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        tokio::time::timeout(wait, slots.acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
 
 /// The members a request may carry.
 const MEMBERS: &[&str] = &[
@@ -189,32 +229,55 @@ pub async fn check(
             .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}")))?,
     };
     let (plan, route_field) = resolve(&state, &viewer, request)?;
-    plan.validate(route_field)?;
+    let now = Utc::now();
+    plan.validate_request(route_field, now)?;
     let local_offset = state
         .config
         .local_offset()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let settings = Settings::new(local_offset);
+    // One token runs a few checks at a time: a client that sends many at once waits its turn
+    // (briefly), a flood is refused, instead of taking every core and the others' answers.
+    let places = state.config.http.access_checks_per_token;
+    let wait = Duration::from_millis(state.config.http.access_check_wait_ms);
+    let Some(slot) = state
+        .access_checks
+        .acquire(&who.token_id, places, wait)
+        .await
+    else {
+        return Err(ApiError::Busy {
+            reason: format!(
+                "this token has {places} access checks running already and none ended in \
+                 {} ms; try again when one has answered",
+                wait.as_millis()
+            ),
+            retry_after: 1,
+        });
+    };
     let items = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         live.picture
             .near(&plan.corridor(), crate::access::index::INDEXED)
     };
     // Measuring is CPU work that grows with the route and what lies near it; it runs off the
-    // async workers so that a long route with a wide buffer cannot stall other requests.
+    // async workers so that a long route with a wide buffer cannot stall other requests, and
+    // it is bounded (`access::check_items_bounded`: 422 beyond).
     let policy = state.policy.clone();
     let report = tokio::task::spawn_blocking(move || {
-        access::check_items(
+        let report = access::check_items_bounded(
             &plan,
+            route_field,
             &items,
             &policy,
             &viewer,
             exercise,
             &settings,
-            Utc::now(),
-        )
+            now,
+        );
+        drop(slot);
+        report
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("access check task: {e}")))?;
+    .map_err(|e| ApiError::Internal(format!("access check task: {e}")))??;
     Ok(Json(report))
 }

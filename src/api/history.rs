@@ -53,7 +53,7 @@ pub(super) async fn picture_at(
     viewer: &Viewer,
     at: &str,
     scope: &Scope,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     let at = parse_at(at)?;
     let store = state.store.as_ref();
     let seq = replay::seq_at(store, at).await?;
@@ -67,7 +67,7 @@ pub(super) async fn picture_at(
         "policy": "current",
         "note": POLICY_NOTE,
     });
-    Ok(Json(fc))
+    Ok(super::items::geojson(axum::http::StatusCode::OK, &fc))
 }
 
 /// `GET /api/v1/{layer}/{id}/history`: the versions of the item the caller may see, oldest

@@ -99,7 +99,7 @@ pub async fn list(
     Caller(who): Caller,
     Path(layer): Path<String>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let layer = parse_layer(&layer)?;
     let Query(mut q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if q.at.is_some() {
@@ -130,7 +130,7 @@ pub async fn list(
     let features = render_visible(&state, &who.viewer(), items, &scope);
     let mut fc = feature::collection(features);
     fc["seq"] = json!(seq);
-    Ok(Json(fc))
+    Ok(geojson(StatusCode::OK, &fc))
 }
 
 /// `GET /api/v1/picture`: every visible item of every layer, with the sequence number it is at.
@@ -138,7 +138,7 @@ pub async fn picture(
     State(state): State<AppState>,
     Caller(who): Caller,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let Query(mut q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let at = q.at.take();
     let scope = scope(q, &state)?;
@@ -149,7 +149,17 @@ pub async fn picture(
     let features = render_visible(&state, &who.viewer(), items, &scope);
     let mut fc = feature::collection(features);
     fc["seq"] = json!(seq);
-    Ok(Json(fc))
+    Ok(geojson(StatusCode::OK, &fc))
+}
+
+/// A GeoJSON answer (a Feature or a FeatureCollection), as `application/geo+json` (RFC 7946).
+pub(super) fn geojson(status: StatusCode, value: &Value) -> Response {
+    let mut resp = (status, Json(value)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    resp
 }
 
 /// The item as `viewer` sees it, or 404.
@@ -178,7 +188,7 @@ pub(super) fn feature_response(
         .policy
         .decide(item, viewer)
         .ok_or(ApiError::NotFound)?;
-    let mut resp = (status, Json(feature::render(item, &view))).into_response();
+    let mut resp = geojson(status, &feature::render(item, &view));
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -243,12 +253,17 @@ pub async fn create(
     Ok(resp)
 }
 
-/// `If-Match: 3`, `"3"` or `W/"3"`.
+/// `If-Match: 3`, `"3"` or `W/"3"`; `*` (RFC 9110 §13.1.1: any current version) asks for
+/// no particular version, as no header does: the item must exist, which every route that
+/// takes If-Match requires anyway.
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
     let text = v.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
     let bare = text.trim_start_matches("W/").trim_matches('"');
     bare.parse::<u64>().map(Some).map_err(|_| {
         ApiError::BadRequest(format!(

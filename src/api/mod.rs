@@ -35,6 +35,7 @@ use crate::auth::{Identity, Tickets, Tokens};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::model::json::JsonError;
 use crate::model::Item;
 use crate::picture::Live;
 use crate::policy::{Policy, View, Viewer};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub tickets: Arc<Tickets>,
     pub connections: Arc<ws::Connections>,
+    /// Access checks running per token (`http.access_checks_per_token`).
+    pub access_checks: Arc<access::CheckSlots>,
     /// Failed sign-ins per client address.
     pub sign_ins: Arc<crate::guard::SignInLimiter>,
     /// What the CoT listeners and the TAK WebSocket need (their narrow handle; they share
@@ -284,8 +287,15 @@ impl FromRequest<AppState> for JsonBody {
                 "the body is empty; a JSON object is expected".into(),
             ));
         }
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        // A repeated member is refused by name (422), never resolved by "the last one wins".
+        let value = crate::model::json::parse_strict(&bytes).map_err(|e| match e {
+            JsonError::Syntax(ref s) => {
+                ApiError::BadRequest(format!("the body is not valid JSON: {s}"))
+            }
+            JsonError::Duplicate { ref member } => {
+                ApiError::Invalid(crate::model::Invalid::new(member.clone(), e.to_string()))
+            }
+        })?;
         Ok(JsonBody(value))
     }
 }

@@ -13,8 +13,12 @@ use super::items::feature_response;
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::log::PositionReport;
 use crate::model::geometry::parse_position;
-use crate::model::{parse_time, Invalid};
+use crate::model::{item_time, Invalid};
 use crate::writer::{Channel, Command};
+
+/// The header that marks the answer to a late report: `late` when the report was older than
+/// the movement's last one, so it joined the track in the log without moving the convoy back.
+pub const REPORT_HEADER: &str = "cmcop-position-report";
 
 /// Parses `{"position":[lon,lat],"at":TIME,"speed_kmh":..,"heading":..}`.
 fn parse_report(body: &Value) -> Result<PositionReport, Invalid> {
@@ -36,7 +40,8 @@ fn parse_report(body: &Value) -> Result<PositionReport, Invalid> {
     )?;
     let at = match obj.get("at") {
         None | Some(Value::Null) => Utc::now(),
-        Some(Value::String(s)) => parse_time(s).map_err(|m| Invalid::new("at", m))?,
+        // Years 1 or 9999 are no report time: within `model::YEARS`, as every item time.
+        Some(Value::String(s)) => item_time(s).map_err(|m| Invalid::new("at", m))?,
         Some(_) => return Err(Invalid::new("at", "must be an RFC 3339 time string")),
     };
     if at > Utc::now() + Duration::minutes(15) {
@@ -66,6 +71,7 @@ fn parse_report(body: &Value) -> Result<PositionReport, Invalid> {
         at,
         speed_kmh: number("speed_kmh", 0.0..=1500.0)?,
         heading: number("heading", 0.0..=360.0)?,
+        late: false,
     })
 }
 
@@ -76,7 +82,20 @@ pub async fn position(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let report = parse_report(&body)?;
-    run(&state, &who, Command::Position { id, report }).await
+    let at = report.at;
+    let (viewer, item) = submit(&state, &who, Command::Position { id, report }).await?;
+    let mut resp = feature_response(&state, &viewer, &item, StatusCode::OK)?;
+    // The answer is the movement as it stands; when it stands later than this report, the
+    // report was late (logged as such) and the answer says so.
+    if item
+        .movement()
+        .and_then(|m| m.position_at)
+        .is_some_and(|t| t > at)
+    {
+        resp.headers_mut()
+            .insert(REPORT_HEADER, axum::http::HeaderValue::from_static("late"));
+    }
+    Ok(resp)
 }
 
 pub async fn notify(
@@ -100,11 +119,21 @@ async fn run(
     who: &crate::auth::Identity,
     command: Command,
 ) -> ApiResult<Response> {
+    let (viewer, item) = submit(state, who, command).await?;
+    feature_response(state, &viewer, &item, StatusCode::OK)
+}
+
+/// Submits `command` and returns the movement as it stands after it.
+async fn submit(
+    state: &AppState,
+    who: &crate::auth::Identity,
+    command: Command,
+) -> ApiResult<(crate::policy::Viewer, std::sync::Arc<crate::model::Item>)> {
     let viewer = who.viewer();
     let outcome = state
         .writer
         .submit(Channel::Rest, who.actor(), viewer.clone(), command)
         .await?;
     let item = outcome.item.ok_or(ApiError::NotFound)?;
-    feature_response(state, &viewer, &item, StatusCode::OK)
+    Ok((viewer, item))
 }

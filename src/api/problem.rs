@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 429: too many requests or connections.
     #[error("{0}")]
     TooMany(String),
+    /// 429: the caller has as much work running as it may; `Retry-After` says when to try.
+    #[error("{reason}")]
+    Busy { reason: String, retry_after: u64 },
     /// 429: too many failed sign-ins from this address; `Retry-After` says when to try again.
     #[error("too many failed sign-ins from this address; try again in {retry_after} s")]
     SignInsLimited { retry_after: u64 },
@@ -126,7 +129,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) | ApiError::Rows { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::TooMany(_) | ApiError::SignInsLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooMany(_) | ApiError::Busy { .. } | ApiError::SignInsLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -147,7 +152,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid-input",
             ApiError::Rows { .. } => "invalid-rows",
             ApiError::NotImplemented(_) => "not-implemented",
-            ApiError::TooMany(_) => "too-many-requests",
+            ApiError::TooMany(_) | ApiError::Busy { .. } => "too-many-requests",
             ApiError::SignInsLimited { .. } => "too-many-sign-ins",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -168,7 +173,7 @@ impl ApiError {
             ApiError::Invalid(_) => "Invalid input",
             ApiError::Rows { .. } => "Invalid rows",
             ApiError::NotImplemented(_) => "Not implemented",
-            ApiError::TooMany(_) => "Too many requests",
+            ApiError::TooMany(_) | ApiError::Busy { .. } => "Too many requests",
             ApiError::SignInsLimited { .. } => "Too many failed sign-ins",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal error",
@@ -210,7 +215,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::SignInsLimited { retry_after } = &self {
+        if let ApiError::SignInsLimited { retry_after } | ApiError::Busy { retry_after, .. } = &self
+        {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }

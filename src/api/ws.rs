@@ -32,6 +32,20 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_INTERNAL: u16 = 1011;
 const CLOSE_TRY_AGAIN: u16 = 1013;
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The close reason for a read error that is a message over the size limit, if it is one.
+fn too_big(e: axum::Error) -> Option<String> {
+    use tungstenite::error::CapacityError;
+    match e.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+            Some(format!(
+                "a message of {size} bytes is over the limit of {max_size} bytes"
+            ))
+        }
+        _ => None,
+    }
+}
 
 /// Most bytes of messages in one batch frame: the socket's write buffer is bounded
 /// (`max_write_buffer_size`), so a backlog of large items goes in several frames.
@@ -315,7 +329,13 @@ impl Connection {
                     format!("server shutting down; resume with since={}", self.last_seq),
                 ),
                 msg = self.socket.recv() => match msg {
-                    None | Some(Err(_)) => Flow::Gone,
+                    None => Flow::Gone,
+                    // A message over `hub.max_message_kib` is said with 1009 and the limit,
+                    // not a dropped connection; any other read error ends it.
+                    Some(Err(e)) => match too_big(e) {
+                        Some(reason) => Flow::Close(CLOSE_TOO_BIG, reason),
+                        None => Flow::Gone,
+                    },
                     Some(Ok(msg)) => {
                         last_heard = Instant::now();
                         self.on_message(msg).await
@@ -372,11 +392,16 @@ impl Connection {
             // connection, and the peer could lose the close frame and its reason.
             if sent {
                 let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                    while let Some(Ok(msg)) = self.socket.recv().await {
-                        if matches!(msg, Message::Close(_)) {
-                            break;
+                    while let Some(msg) = self.socket.recv().await {
+                        if matches!(msg, Ok(Message::Close(_))) {
+                            return;
                         }
                     }
+                    // The stream ended in an error, as after a message over the limit whose
+                    // rest is still unread: closing now would reset the connection, and the
+                    // peer could lose the close frame with the reset. Hold the socket for the
+                    // rest of the closing handshake's time, so the peer can read it first.
+                    std::future::pending::<()>().await;
                 })
                 .await;
             }

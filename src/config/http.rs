@@ -25,6 +25,10 @@ pub struct HttpConfig {
     /// beyond, the address gets 429 until the window ends. 0: no limit.
     pub sign_in_failures: u32,
     pub sign_in_window_seconds: u64,
+    /// Access checks one token may have running at once (at least 1).
+    pub access_checks_per_token: usize,
+    /// How long a further check waits for a place before it is answered 429, in ms.
+    pub access_check_wait_ms: u64,
 }
 
 impl HttpConfig {
@@ -32,6 +36,11 @@ impl HttpConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "http.tls_cert and http.tls_key go together".into(),
+            ));
+        }
+        if self.access_checks_per_token == 0 {
+            return Err(ConfigError::Invalid(
+                "http.access_checks_per_token must be at least 1".into(),
             ));
         }
         Ok(())

@@ -39,6 +39,11 @@ pub struct StreamReader {
     max_message: usize,
     /// Where to resume looking for `</event>` in the current XML message.
     scan_from: usize,
+    /// The rest of an XML event over the limit is being dropped, up to its end tag: it was
+    /// reported once, as one bad frame, and the stream goes on after it.
+    skipping: bool,
+    /// Bytes of a TAK message over the limit still to drop (reported once).
+    skip_bytes: usize,
 }
 
 const EVENT_OPEN: &[u8] = b"<event";
@@ -51,6 +56,8 @@ impl StreamReader {
             mode: Mode::Xml,
             max_message: max_message.max(64),
             scan_from: 0,
+            skipping: false,
+            skip_bytes: 0,
         }
     }
 
@@ -62,6 +69,8 @@ impl StreamReader {
     pub fn set_mode(&mut self, mode: Mode) {
         self.mode = mode;
         self.scan_from = 0;
+        self.skipping = false;
+        self.skip_bytes = 0;
     }
 
     /// Bytes held, waiting for the rest of a message.
@@ -82,6 +91,11 @@ impl StreamReader {
     }
 
     fn take(&mut self, n: usize) -> Vec<u8> {
+        // Taking nothing moves nothing: the scan position still holds (and a large event
+        // arriving in many reads is not copied and rescanned from its start on each one).
+        if n == 0 {
+            return Vec::new();
+        }
         let rest = self.buf.split_off(n);
         self.scan_from = 0;
         std::mem::replace(&mut self.buf, rest)
@@ -93,6 +107,9 @@ impl StreamReader {
     }
 
     fn next_xml(&mut self) -> Option<Frame> {
+        if self.skipping && !self.skip_rest() {
+            return None;
+        }
         // Skip what may lie between events; stop at the start of an event, or at garbage.
         let mut skipped = 0usize;
         loop {
@@ -181,27 +198,94 @@ impl StreamReader {
                         Some(b'>') => return Some(Frame::Xml(self.take(after + ws + 1))),
                         // `</events` or similar is not the end tag: look on after it.
                         Some(_) => self.scan_from = after,
-                        None => return self.wait_or_drop(),
+                        None => return self.wait_or_drop(c),
                     }
                 }
                 (None, None) => {
                     // Keep the last bytes: `</event` may be split across reads.
                     self.scan_from = self.buf.len().saturating_sub(EVENT_CLOSE.len() + 1);
-                    return self.wait_or_drop();
+                    return self.wait_or_drop(self.scan_from);
                 }
             }
         }
     }
 
-    fn wait_or_drop(&mut self) -> Option<Frame> {
+    /// Waits for more of the event, unless it is over the limit already: then it is one bad
+    /// frame, and what is left of it is dropped as it arrives, up to its end tag, without
+    /// counting again (`skip_rest`). `keep_from` is where an end tag may be starting.
+    fn wait_or_drop(&mut self, keep_from: usize) -> Option<Frame> {
         if self.buf.len() > self.max_message {
-            let n = self.buf.len();
+            self.skipping = true;
+            let n = keep_from.max(1);
             return self.garbage(n, "an event longer than the limit");
         }
         None
     }
 
+    /// Drops the rest of an over-limit event up to the end of its `</event>` (or up to the
+    /// next `<event`, should it never close); true once that end is found.
+    fn skip_rest(&mut self) -> bool {
+        let mut from = 0;
+        loop {
+            let hay = &self.buf[from..];
+            let close = find(hay, EVENT_CLOSE).map(|p| p + from);
+            let reopen = find(hay, EVENT_OPEN).map(|p| p + from).filter(|p| {
+                self.buf
+                    .get(p + EVENT_OPEN.len())
+                    .is_some_and(|b| is_name_end(*b))
+            });
+            match (close, reopen) {
+                (Some(c), Some(o)) if o < c => {
+                    self.take(o);
+                    self.skipping = false;
+                    return true;
+                }
+                (None, Some(o)) => {
+                    self.take(o);
+                    self.skipping = false;
+                    return true;
+                }
+                (Some(c), _) => {
+                    let after = c + EVENT_CLOSE.len();
+                    let ws = self.buf[after..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_whitespace())
+                        .count();
+                    match self.buf.get(after + ws) {
+                        Some(b'>') => {
+                            self.take(after + ws + 1);
+                            self.skipping = false;
+                            return true;
+                        }
+                        Some(_) => from = after,
+                        // The end tag's `>` has not arrived: keep the tag (a little space
+                        // after it at most), drop what came before.
+                        None => {
+                            let keep_from = if ws > 64 { after + ws } else { c };
+                            self.take(keep_from);
+                            return false;
+                        }
+                    }
+                }
+                (None, None) => {
+                    // Keep the last bytes: `</event` or `<event` may be split across reads.
+                    let n = self.buf.len().saturating_sub(EVENT_CLOSE.len() + 1);
+                    self.take(n);
+                    return false;
+                }
+            }
+        }
+    }
+
     fn next_protobuf(&mut self) -> Option<Frame> {
+        if self.skip_bytes > 0 {
+            let n = self.skip_bytes.min(self.buf.len());
+            self.take(n);
+            self.skip_bytes -= n;
+            if self.skip_bytes > 0 {
+                return None;
+            }
+        }
         // Whitespace cannot start a TAK message; a newline after the last XML message of the
         // negotiation may still be on its way, and is no garbage.
         let ws = self
@@ -227,7 +311,12 @@ impl StreamReader {
             Err(_) => self.garbage(1, "a TAK message length that is not a varint"),
             Ok(None) => None,
             Ok(Some((len, used))) => {
-                if len as usize > self.max_message || len > u32::MAX as u64 {
+                if len > u32::MAX as u64 {
+                    return self.garbage(1 + used, "a TAK message length beyond any message");
+                }
+                if len as usize > self.max_message {
+                    // One bad frame: its payload is dropped as it arrives, uncounted.
+                    self.skip_bytes = len as usize;
                     return self.garbage(1 + used, "a TAK message longer than the limit");
                 }
                 let total = 1 + used + len as usize;
@@ -354,6 +443,87 @@ mod tests {
             }
             assert!(r.buffered() <= 1024 + 100);
         }
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_one_bad_frame_and_the_stream_goes_on() {
+        let big = format!(
+            "<event uid=\"big\" type=\"a-f-G\"><detail><remarks>{}</remarks></detail></event>",
+            "x".repeat(40_000)
+        );
+        let text = format!("{big}\n{EV}");
+        // Read in 4 KiB pieces, as a socket gives them: one garbage frame, then the next event.
+        let mut r = StreamReader::new(4096);
+        let mut frames = Vec::new();
+        for piece in text.as_bytes().chunks(4096) {
+            r.push(piece);
+            frames.extend(all(&mut r));
+            assert!(r.buffered() <= 4096 + 4096);
+        }
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(matches!(
+            frames[0],
+            Frame::Garbage {
+                reason: "an event longer than the limit",
+                ..
+            }
+        ));
+        assert_eq!(frames[1], Frame::Xml(EV.into()));
+        // The end tag split across reads, with space before its `>`.
+        let mut r = StreamReader::new(1024);
+        r.push(format!("<event uid=\"b\">{}</eve", "y".repeat(3000)).as_bytes());
+        let first = all(&mut r);
+        r.push(format!("nt  >{EV}").as_bytes());
+        let rest = all(&mut r);
+        assert_eq!(first.len(), 1);
+        assert_eq!(rest, vec![Frame::Xml(EV.into())]);
+    }
+
+    #[test]
+    fn events_over_a_mebibyte_in_socket_reads_are_one_bad_frame_each() {
+        let big = |uid: &str| {
+            format!(
+                "<event version=\"2.0\" uid=\"{uid}\" type=\"a-u-G\"><point lat=\"1\" lon=\"2\"/>\
+                 <detail><remarks>{}</remarks></detail></event>",
+                "y".repeat(1_100_000)
+            )
+        };
+        let text = format!("{}{}{}{EV}", big("a"), big("b"), big("c"));
+        let mut r = StreamReader::new(1 << 20);
+        let mut frames = Vec::new();
+        for piece in text.as_bytes().chunks(16 * 1024) {
+            r.push(piece);
+            frames.extend(all(&mut r));
+        }
+        let bad = frames
+            .iter()
+            .filter(|f| matches!(f, Frame::Garbage { .. }))
+            .count();
+        assert_eq!(bad, 3, "{:?}", frames.len());
+        assert_eq!(frames.last(), Some(&Frame::Xml(EV.into())));
+    }
+
+    #[test]
+    fn a_tak_message_over_the_limit_is_one_bad_frame() {
+        let mut r = StreamReader::new(1024);
+        r.set_mode(Mode::Protobuf);
+        let mut big = vec![MAGIC];
+        let mut len = 5000u64;
+        while len >= 0x80 {
+            big.push((len as u8 & 0x7f) | 0x80);
+            len >>= 7;
+        }
+        big.push(len as u8);
+        big.extend(std::iter::repeat_n(MAGIC, 5000));
+        big.extend([MAGIC, 2, 8, 1]);
+        let mut frames = Vec::new();
+        for piece in big.chunks(700) {
+            r.push(piece);
+            frames.extend(all(&mut r));
+        }
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(matches!(frames[0], Frame::Garbage { .. }));
+        assert_eq!(frames[1], Frame::Protobuf(vec![8, 1]));
     }
 
     /// What the fuzz targets do, over deterministic random input, so `cargo test` runs it:

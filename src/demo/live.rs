@@ -210,6 +210,7 @@ impl Animator {
             at: now,
             speed_kmh: Some(speed),
             heading: Some(fix.heading),
+            late: false,
         };
         let command = Command::Position {
             id: item.id.clone(),

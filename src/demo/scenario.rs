@@ -327,6 +327,7 @@ fn read_step(
                 at: relative_time::resolve(&at, now).map_err(|m| (".at".to_string(), m))?,
                 speed_kmh,
                 heading,
+                late: false,
             },
         },
         Step::Patch {

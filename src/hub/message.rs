@@ -129,8 +129,8 @@ impl ProtocolError {
 }
 
 pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ProtocolError::bad(format!("not valid JSON: {e}")))?;
+    let value: Value = crate::model::json::parse_strict(text.as_bytes())
+        .map_err(|e| ProtocolError::bad(e.to_string()))?;
     let obj = value
         .as_object()
         .ok_or_else(|| ProtocolError::bad("a message is a JSON object with a `type`"))?;
@@ -173,9 +173,12 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 .map(|e| Exercise::parse(&e))
                 .transpose()
                 .map_err(|e| ProtocolError::bad(format!("subscribe: exercise: {e}")))?;
-            if let Some(ms) = s.max_rate.filter(|ms| *ms > MAX_RATE_LIMIT_MS) {
+            if let Some(ms) = s
+                .max_rate
+                .filter(|ms| !(1..=MAX_RATE_LIMIT_MS).contains(ms))
+            {
                 return Err(ProtocolError::bad(format!(
-                    "subscribe: max_rate: {ms} ms is more than the limit of {MAX_RATE_LIMIT_MS} ms"
+                    "subscribe: max_rate: {ms} ms is not an interval from 1 to {MAX_RATE_LIMIT_MS} ms"
                 )));
             }
             if let Some(m) = s
@@ -198,7 +201,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 bbox,
                 since: s.since,
                 exercise,
-                max_rate: s.max_rate.filter(|ms| *ms > 0),
+                max_rate: s.max_rate,
                 min_move_m: s.min_move_m.filter(|m| *m > 0.0),
                 agreement: s.agreement,
             })
@@ -239,6 +242,14 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_member_is_refused_by_name() {
+        let e = parse_client(r#"{"type":"subscribe","since":5,"since":9}"#).unwrap_err();
+        assert_eq!(e.code, "bad_message");
+        assert!(e.message.contains("`since`"), "{}", e.message);
+        assert!(e.message.contains("more than once"), "{}", e.message);
+    }
+
+    #[test]
     fn parses_field_conditions_and_names_bad_values() {
         let m = parse_client(r#"{"type":"subscribe","max_rate":2000,"min_move_m":250}"#).unwrap();
         assert!(matches!(
@@ -253,6 +264,7 @@ mod tests {
             r#"{"type":"subscribe","max_rate":-1}"#,
             r#"{"type":"subscribe","max_rate":"fast"}"#,
             r#"{"type":"subscribe","max_rate":600001}"#,
+            r#"{"type":"subscribe","max_rate":0}"#,
         ] {
             let e = parse_client(bad).unwrap_err();
             assert!(e.message.contains("max_rate"), "{bad}: {}", e.message);

@@ -46,6 +46,10 @@ pub struct PositionReport {
     pub speed_kmh: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heading: Option<f64>,
+    /// Older than the movement's last report when it was logged (store and forward over a
+    /// poor link): kept in the track, it did not move the convoy back. Set by the writer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// What one event did. Creates and updates carry the whole new item, so that replaying the log

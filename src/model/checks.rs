@@ -1,7 +1,7 @@
 //! The small checks every layer's input shares: text lengths and control characters, RFC 3339
 //! times as serde helpers, list limits. Pure.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Deserializer};
 
 use super::Invalid;
@@ -13,10 +13,27 @@ pub const MAX_SHORT: usize = 300;
 /// Most entries in a list property.
 pub const MAX_LIST: usize = 100;
 
+/// The years a time in an item may fall in: wide enough for any operation, narrow enough that
+/// no sum of a time and a duration leaves RFC 3339's four-digit years.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2199;
+
+/// An RFC 3339 time within `YEARS`.
+pub fn item_time(text: &str) -> Result<DateTime<Utc>, String> {
+    let t = super::parse_time(text)?;
+    if !YEARS.contains(&t.year()) {
+        return Err(format!(
+            "`{text}` is outside the years {} to {} accepted",
+            YEARS.start(),
+            YEARS.end()
+        ));
+    }
+    Ok(t)
+}
+
 /// serde: an RFC 3339 time.
 pub(crate) fn time<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
     let s = String::deserialize(d)?;
-    super::parse_time(&s).map_err(serde::de::Error::custom)
+    item_time(&s).map_err(serde::de::Error::custom)
 }
 
 /// serde: a calendar date `YYYY-MM-DD`.
@@ -49,9 +66,7 @@ pub(crate) fn check_area_code(field: &str, value: &Option<String>) -> Result<(),
 pub(crate) fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
-        Some(s) => super::parse_time(&s)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
+        Some(s) => item_time(&s).map(Some).map_err(serde::de::Error::custom),
     }
 }
 
@@ -76,6 +91,39 @@ pub(crate) fn check_str(field: &str, v: &str, max: usize) -> Result<(), Invalid>
         return Err(Invalid::new(
             format!("properties.{field}"),
             "contains control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A time given for `field` within `earliest..=latest`, or an error naming both bounds. Every
+/// time a client gives is bounded: chrono reaches year 262,143, and a time that far out
+/// overflows sums and renders outside RFC 3339 (`+10000-01-01…`).
+pub fn time_within(
+    field: &str,
+    t: DateTime<Utc>,
+    earliest: DateTime<Utc>,
+    latest: DateTime<Utc>,
+) -> Result<(), Invalid> {
+    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    if t < earliest {
+        return Err(Invalid::new(
+            field,
+            format!(
+                "{} is too far in the past: the earliest accepted is {}",
+                t.to_rfc3339(),
+                day(earliest)
+            ),
+        ));
+    }
+    if t > latest {
+        return Err(Invalid::new(
+            field,
+            format!(
+                "{} is too far ahead: the latest accepted is {}",
+                t.to_rfc3339(),
+                day(latest)
+            ),
         ));
     }
     Ok(())

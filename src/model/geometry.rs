@@ -1,12 +1,15 @@
 //! Geometry of an item: GeoJSON Point, LineString or Polygon in WGS84, validated where it enters.
 //!
-//! Owns parsing from GeoJSON values, the limits (vertex count, coordinate ranges), bounding
+//! Owns parsing from GeoJSON values, the limits (vertex count, coordinate ranges), validity
+//! (`validity`: no self-intersection, no degenerate ring or line), bounding
 //! boxes and snapping to a coarser grid for reduced precision. Does no IO.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Invalid;
+
+mod validity;
 
 /// The most vertices one geometry may carry (all rings together).
 pub const MAX_VERTICES: usize = 10_000;
@@ -228,6 +231,14 @@ impl Geometry {
                 format!("more than {MAX_VERTICES} vertices"),
             ));
         }
+        // Well-formed is not enough: a bowtie, a polygon of one repeated point or a route from
+        // a place to itself is refused with the reason, on every channel (all parse here).
+        let valid = match &geometry {
+            Geometry::Point(_) => Ok(()),
+            Geometry::LineString(l) => validity::check_line(l),
+            Geometry::Polygon(rings) => validity::check_polygon(rings),
+        };
+        valid.map_err(|f| Invalid::new(format!("{coords_field}{}", f.at), f.reason))?;
         Ok(geometry)
     }
 

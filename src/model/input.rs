@@ -27,6 +27,11 @@ use super::layers::*;
 use super::schema::{envelope_read_only, envelope_writable};
 use super::{validate_id, validate_org, Common, Invalid, Item, Layer, Marking, Side};
 
+/// How far in the past an `expires_at` may lie (an item that expired lately, being revised).
+pub const EXPIRES_PAST_DAYS: i64 = 30;
+/// How far ahead an `expires_at` may lie.
+pub const EXPIRES_AHEAD_DAYS: i64 = 3_660;
+
 /// What a client may set on an item, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Draft {
@@ -112,7 +117,7 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .partition(|(k, _)| is_envelope_writable(k));
-    let common = parse_common(layer, common_map)?;
+    let common = parse_common(layer, common_map, now)?;
     let props = match layer {
         Layer::Movements => {
             let m: MovementInput = typed(layer_map)?;
@@ -264,7 +269,11 @@ fn typed<T: DeserializeOwned>(map: Map<String, Value>) -> Result<T, Invalid> {
     })
 }
 
-fn parse_common(layer: Layer, map: Map<String, Value>) -> Result<Common, Invalid> {
+fn parse_common(
+    layer: Layer,
+    map: Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<Common, Invalid> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct CommonInput {
@@ -310,6 +319,14 @@ fn parse_common(layer: Layer, map: Map<String, Value>) -> Result<Common, Invalid
                 "must be between 1 and 100000 metres",
             ));
         }
+    }
+    if let Some(t) = c.expires_at {
+        super::checks::time_within(
+            "properties.expires_at",
+            t,
+            now - chrono::Duration::days(EXPIRES_PAST_DAYS),
+            now + chrono::Duration::days(EXPIRES_AHEAD_DAYS),
+        )?;
     }
     Ok(Common {
         marking: c.marking.unwrap_or(Marking::Joint),

@@ -7,6 +7,7 @@
 mod checks;
 pub mod geometry;
 pub mod input;
+pub mod json;
 pub mod layers;
 pub mod schema;
 
@@ -17,6 +18,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use checks::{item_time, time_within, YEARS};
 pub use geometry::{BBox, Geometry, GeometryKind, Position};
 pub use layers::{
     Area, AreaStatus, Constraint, ConstraintStatus, Displacement, Incident, Movement,

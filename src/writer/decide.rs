@@ -109,11 +109,15 @@ impl WriterTask {
                         m.status
                     )));
                 }
+                // A report older than the last one is logged, marked late, and leaves the
+                // convoy where the newer one put it (`picture::next_state`).
+                let mut report = report.clone();
+                report.late = m.position_at.is_some_and(|t| report.at < t);
                 Ok(Some((
                     Layer::Movements,
                     Change::Position {
                         version: cur.version + 1,
-                        report: report.clone(),
+                        report,
                     },
                 )))
             }

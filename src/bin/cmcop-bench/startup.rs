@@ -472,6 +472,7 @@ impl EventSource {
                     at,
                     speed_kmh: Some(self.rng.gen_range(20.0..90.0)),
                     heading: Some(self.rng.gen_range(0.0..360.0)),
+                    late: false,
                 },
             },
         })

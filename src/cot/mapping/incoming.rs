@@ -157,7 +157,8 @@ pub fn inbound(ev: &CotEvent, rules: &[CotInboundRule], now: DateTime<Utc>) -> I
 /// The geometry an inbound event describes, by the geometry kinds the layer accepts: its
 /// point where the layer takes only points; else its links as an area (closed, or a rectangle)
 /// where the layer takes polygons, as a line where it takes lines; with fewer than two links,
-/// its point, or a line of that point twice where the layer takes no points.
+/// its point, or a line of that point twice where the layer takes no points (which validation
+/// then refuses, naming the reason: a line needs two distinct positions).
 fn geometry_of(ev: &CotEvent, layer: Layer) -> Value {
     let kinds = layer.geometry_kinds();
     let takes = |k: GeometryKind| kinds.contains(&k);
