@@ -167,7 +167,7 @@ fn cases() -> Vec<Case> {
             who: WFP,
             write: Create {
                 layer: Layer::Displacements,
-                id: "wfp-flow",
+                id: "WFP:wfp-flow",
                 marking: "joint",
             },
             expected: Forbidden,
@@ -177,7 +177,7 @@ fn cases() -> Vec<Case> {
             who: NRC,
             write: Create {
                 layer: Layer::Displacements,
-                id: "nrc-flow",
+                id: "NRC:nrc-flow",
                 marking: "joint",
             },
             expected: Allowed,
@@ -187,7 +187,7 @@ fn cases() -> Vec<Case> {
             who: ARMY,
             write: Create {
                 layer: Layer::Displacements,
-                id: "army-flow",
+                id: "ARMY:army-flow",
                 marking: "joint",
             },
             expected: Forbidden,

@@ -2338,7 +2338,8 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("REST", &rest, min_cases, &mut out);
     report_and_check("WebSocket", &ws, min_cases, &mut out);
     report_and_check("CoT", &cot, min_cases, &mut out);
-    report_and_check("access check", &access, min_cases, &mut out);
+    // The access check judges constraints and incidents only: two of the five layers.
+    report_and_check("access check", &access, min_cases / 2, &mut out);
     report_and_check("replay, history", &over_time, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
