@@ -156,7 +156,9 @@ class Table {
     const sec = this.el;
     sec.querySelector("h2").textContent = t("layer." + this.layer);
     sec.querySelector(".search").placeholder = t("board.search");
+    sec.querySelector(".search").setAttribute("aria-label", `${t("board.search")} (${t("layer." + this.layer)})`);
     const sel = sec.querySelector(".status-filter");
+    sel.setAttribute("aria-label", `${t("board.status_filter")} (${t("layer." + this.layer)})`);
     sel.replaceChildren(new Option(t("board.all_statuses"), ""), ...this.spec.statuses.map((s) => new Option(term(s), s)));
     sel.value = this.status;
     const tr = sec.querySelector("thead tr");

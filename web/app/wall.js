@@ -15,8 +15,8 @@ if (requireSession()) {
   await initI18n();
   const rotation = viewsFromUrl();
   const first = VIEWS[rotation.names[0]] || VIEWS.iraq;
-  const map = await createMap(document.getElementById("map"), { zoomControl: false, view: first });
-  const items = new ItemLayers(map, { scale: 1.5 });
+  const map = await createMap(document.getElementById("map"), { zoomControl: false, cursor: false, view: first });
+  const items = new ItemLayers(map, { scale: 1.5, labels: true });
   let fitted = rotation.names.length > 0;
   const feed = new LiveFeed({
     onChange: () => {
