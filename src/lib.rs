@@ -18,6 +18,7 @@ pub mod federation;
 pub mod guard;
 pub mod hub;
 pub mod log;
+pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod picture;
