@@ -57,6 +57,8 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/map.js",
     "app/symbols.js",
     "app/mgrs.js",
+    "app/theme.js",
+    "app/search.js",
     "app/views.js",
     "app/signin.js",
     "app/wall.js",

@@ -5,6 +5,7 @@
 
 import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
+import { initTheme, themeButton } from "./theme.js";
 import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts, NEW_MS } from "./alerts.js";
 import { createMap, ItemLayers } from "./map.js";
@@ -268,9 +269,12 @@ function departedTag() {
   return tag;
 }
 
+initTheme();
+
 if (requireSession()) {
   await initI18n();
   languageButton(document.getElementById("lang"));
+  themeButton(document.getElementById("theme"));
   document.getElementById("signout").addEventListener("click", () => signOut());
   const me = await whoami();
   ME = me;

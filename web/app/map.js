@@ -86,6 +86,8 @@ export async function createMap(el, { zoomControl = true, cursor = true, view = 
       weight: f.properties.name === "Iraq" ? 2 : 1,
       fillColor: f.properties.name === "Iraq" ? "#1c2633" : "#121922",
       fillOpacity: 1,
+      // The day theme recolours the basemap by these classes (style.css).
+      className: f.properties.name === "Iraq" ? "basemap basemap-focus" : "basemap",
     }),
   }).addTo(map);
   // A deployment's own tile source, when it has one, goes over the offline basemap; without a
@@ -159,21 +161,45 @@ function escapeHtml(s) {
   return String(s).replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]);
 }
 
+/** The status a toggle names: an incident's verification, any other item's status. */
+const statusOf = (p) => (p.layer === "incidents" ? p.verification : p.status);
+
+/** `?hide=incidents,constraints:open`: layers, or layer:status pairs, a page leaves off. */
+export function hiddenFromUrl(search = location.search) {
+  const asked = new URLSearchParams(search).get("hide") || "";
+  return new Set(asked.split(",").map((s) => s.trim()).filter(Boolean));
+}
+
 /** Keeps the map's item layers equal to a set of features (by id and version). */
 export class ItemLayers {
-  constructor(map, { scale = 1, onClick, labels = false } = {}) {
+  constructor(map, { scale = 1, onClick, labels = false, hidden = new Set() } = {}) {
     this.map = map;
     this.scale = scale;
     this.labels = labels;
+    /** Layers and layer:status pairs left off the map (the toggles). */
+    this.hidden = hidden;
+    this.last = [];
     this.onClick = onClick;
     this.shown = new Map();
     this.group = L.featureGroup().addTo(map);
   }
 
+  isHidden(p) {
+    return this.hidden.has(p.layer) || this.hidden.has(`${p.layer}:${statusOf(p)}`);
+  }
+
+  /** Shows only what the toggles leave on, and redraws. */
+  setHidden(hidden) {
+    this.hidden = hidden;
+    this.sync(this.last);
+  }
+
   sync(features) {
+    this.last = [...features];
     const now = Date.now();
     const seen = new Set();
-    for (const f of features) {
+    for (const f of this.last) {
+      if (this.isHidden(f.properties)) continue;
       seen.add(f.id);
       const key = `${f.properties.version}|${f.properties.stale}|${incidentOpacity(f.properties, now)}`;
       const old = this.shown.get(f.id);
@@ -191,6 +217,55 @@ export class ItemLayers {
       }
     }
   }
+}
+
+/**
+ * Layer and status toggles on a map: a collapsible box of checkboxes, one per layer and one
+ * per status, that hide and show the items of `items` (an ItemLayers).
+ */
+export function toggleControl(items) {
+  const Toggles = L.Control.extend({
+    options: { position: "topright" },
+    onAdd() {
+      const box = L.DomUtil.create("details", "map-toggles");
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      const render = () => {
+        box.replaceChildren();
+        const summary = document.createElement("summary");
+        summary.textContent = t("map.show");
+        box.append(summary);
+        for (const [layer, statuses] of Object.entries(STATUSES)) {
+          const group = document.createElement("fieldset");
+          const legend = document.createElement("legend");
+          group.append(legend);
+          const tick = (key, text, cls) => {
+            const label = document.createElement("label");
+            label.className = cls;
+            const input = document.createElement("input");
+            input.type = "checkbox";
+            input.dataset.key = key;
+            input.checked = !items.hidden.has(key);
+            input.addEventListener("change", () => {
+              const hidden = new Set(items.hidden);
+              if (input.checked) hidden.delete(key);
+              else hidden.add(key);
+              items.setHidden(hidden);
+            });
+            label.append(input, " ", text);
+            return label;
+          };
+          legend.append(tick(layer, t("layer." + layer), "toggle-layer"));
+          for (const s of statuses) group.append(tick(`${layer}:${s}`, term(s), "toggle-status"));
+          box.append(group);
+        }
+      };
+      render();
+      onLanguageChange(render);
+      return box;
+    },
+  });
+  return new Toggles();
 }
 
 /** A small SVG of a line (or an area's outline and fill) as the map draws it. */

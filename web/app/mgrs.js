@@ -66,3 +66,58 @@ export function toMgrs(lat, lon) {
   const n = String(Math.floor(northing % 100000)).padStart(5, "0");
   return `${zone}${band} ${column}${row} ${e} ${n}`;
 }
+
+/** Latitude and longitude of a UTM position (northern hemisphere unless `south`). */
+export function fromUtm(zone, easting, northing, south = false) {
+  const x = easting - 500000;
+  const y = south ? northing - 10000000 : northing;
+  const m = y / K0;
+  const mu = m / (A * (1 - E2 / 4 - (3 * E2 ** 2) / 64 - (5 * E2 ** 3) / 256));
+  const e1 = (1 - Math.sqrt(1 - E2)) / (1 + Math.sqrt(1 - E2));
+  const phi1 =
+    mu +
+    ((3 * e1) / 2 - (27 * e1 ** 3) / 32) * Math.sin(2 * mu) +
+    ((21 * e1 ** 2) / 16 - (55 * e1 ** 4) / 32) * Math.sin(4 * mu) +
+    ((151 * e1 ** 3) / 96) * Math.sin(6 * mu) +
+    ((1097 * e1 ** 4) / 512) * Math.sin(8 * mu);
+  const n1 = A / Math.sqrt(1 - E2 * Math.sin(phi1) ** 2);
+  const t1 = Math.tan(phi1) ** 2;
+  const c1 = EP2 * Math.cos(phi1) ** 2;
+  const r1 = (A * (1 - E2)) / (1 - E2 * Math.sin(phi1) ** 2) ** 1.5;
+  const d = x / (n1 * K0);
+  const lat =
+    phi1 -
+    ((n1 * Math.tan(phi1)) / r1) *
+      (d ** 2 / 2 - ((5 + 3 * t1 + 10 * c1 - 4 * c1 ** 2 - 9 * EP2) * d ** 4) / 24 +
+        ((61 + 90 * t1 + 298 * c1 + 45 * t1 ** 2 - 252 * EP2 - 3 * c1 ** 2) * d ** 6) / 720);
+  const lon =
+    (d - ((1 + 2 * t1 + c1) * d ** 3) / 6 + ((5 - 2 * c1 + 28 * t1 - 3 * c1 ** 2 + 8 * EP2 + 24 * t1 ** 2) * d ** 5) / 120) /
+    Math.cos(phi1);
+  return { lat: (lat * 180) / Math.PI, lon: ((zone - 1) * 6 - 180 + 3) + (lon * 180) / Math.PI };
+}
+
+/**
+ * The point an MGRS reference names ("38S MB 40985 86388", spaces optional, 1 to 5 digits
+ * each), at the south-west corner of its precision; null when it is not one.
+ */
+export function fromMgrs(text) {
+  const m = String(text).toUpperCase().replace(/\s+/g, "").match(/^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])(\d*)$/);
+  if (!m || m[5].length % 2 || m[5].length > 10) return null;
+  const zone = Number(m[1]);
+  if (zone < 1 || zone > 60) return null;
+  const digits = m[5].length / 2;
+  const scale = 10 ** (5 - digits);
+  const e = digits ? Number(m[5].slice(0, digits)) * scale : 0;
+  const n = digits ? Number(m[5].slice(digits)) * scale : 0;
+  const col = SET_COLUMNS[(zone - 1) % 3].indexOf(m[3]);
+  if (col < 0) return null;
+  const row = (ROWS.indexOf(m[4]) - (zone % 2 === 0 ? 5 : 0) + 20) % 20;
+  const easting = (col + 1) * 100000 + e;
+  const bandLat = BANDS.indexOf(m[2]) * 8 - 80;
+  const south = bandLat < 0;
+  // The 100 km row letters repeat every 2,000 km: take the repeat that falls in the band.
+  const floor = toUtm(bandLat, (zone - 1) * 6 - 180 + 3, zone).northing;
+  let northing = row * 100000 + n;
+  while (northing < floor - 100000) northing += 2000000;
+  return fromUtm(zone, easting, northing, south);
+}

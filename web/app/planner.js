@@ -5,8 +5,10 @@
 
 import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, message, onLanguageChange, t, term } from "./i18n.js";
+import { initTheme, themeButton } from "./theme.js";
 import { LiveFeed } from "./live.js";
-import { createMap, ItemLayers } from "./map.js";
+import { createMap, ItemLayers, toggleControl } from "./map.js";
+import { searchControl } from "./search.js";
 import { PLACES } from "./views.js";
 
 const L = window.L;
@@ -30,9 +32,12 @@ function utcValue(id) {
   return d.toISOString();
 }
 
+initTheme();
+
 if (requireSession()) {
   await initI18n();
   languageButton(document.getElementById("lang"));
+  themeButton(document.getElementById("theme"));
   document.getElementById("signout").addEventListener("click", () => signOut());
   const me = await whoami();
   const showWho = () => (document.getElementById("who").textContent = `${term(me.role)} · ${me.org}`);
@@ -40,6 +45,8 @@ if (requireSession()) {
 
   const map = await createMap(document.getElementById("map"), {});
   const items = new ItemLayers(map, { scale: 1 });
+  toggleControl(items).addTo(map);
+  searchControl(map, () => window.cmcopFeed.features.values()).addTo(map);
   const feed = new LiveFeed({
     layers: ["constraints", "incidents"],
     onChange: () => items.sync(feed.features.values()),
@@ -52,6 +59,7 @@ if (requireSession()) {
     },
   }).start();
   window.cmcopFeed = feed;
+  window.cmcopMap = map;
 
   /** The waypoints: {name, lat, lon}; name is a place key or null for a map click. */
   const waypoints = [];

@@ -242,18 +242,101 @@ export async function facesTests(h) {
     });
     const expected = mgrs.forward([shown.lon, shown.lat], 5).replace(/^(\d+[A-Z])([A-Z]{2})(\d{5})(\d{5})$/, "$1 $2 $3 $4");
     if (!shown.text.endsWith(expected)) throw new Error(`the pointer reads "${shown.text}", MGRS should be ${expected}`);
+    // Search: an MGRS reference, "lat, lon", a place and an item move the map there.
+    const center = () => page.evaluate(() => {
+      const c = window.cmcopMap.getCenter();
+      return [c.lat, c.lng];
+    });
+    for (const [query, kind, lat, lon] of [
+      ["38S MB 40985 86388", "mgrs", 33.315, 44.366],
+      ["36.335, 43.119", "coordinates", 36.335, 43.119],
+      ["Fallujah", "place", 33.35, 43.783],
+    ]) {
+      await page.fill("#map .map-search-input", query);
+      await page.waitForSelector(`#map .map-search-results button[data-kind="${kind}"]`, { timeout: 2000 });
+      await page.press("#map .map-search-input", "Enter");
+      await page.waitForTimeout(400);
+      const [cl, cn] = await center();
+      if (Math.abs(cl - lat) > 0.01 || Math.abs(cn - lon) > 0.01) throw new Error(`search "${query}" centred the map on ${cl},${cn}`);
+    }
+    // The planner holds constraints and incidents: an incident found by its words.
+    await page.fill("#map .map-search-input", `confirmed ${h.unique}`);
+    await page.waitForSelector('#map .map-search-results button[data-kind="item"]', { timeout: 2000 }).catch(async () => {
+      const listed = await page.textContent("#map .map-search-results");
+      const held = await page.evaluate(() => [...window.cmcopFeed.features.values()].map((f) => f.properties.description).filter(Boolean));
+      throw new Error(`searching an incident lists: ${listed}; the page holds ${held.join(" | ")}`);
+    });
+    await page.fill("#map .map-search-input", "zzzz-nowhere");
+    await page.waitForSelector("#map .map-search-results li.muted", { timeout: 2000 });
+    await shot(page, "planner-search");
     // And across the region and beyond (both hemispheres, even and odd zones, Norway's zone).
     const points = [[33.315, 44.366], [36.335, 43.119], [30.509, 47.78], [37.38, 41.0], [29.1, 48.5], [-33.9, 18.4], [40.7, -74.0], [60.0, 5.0], [0.1, 0.1]];
     const ours = await page.evaluate(async (points) => {
       const src = document.querySelector('script[type="module"]').src.replace(/planner\.js$/, "mgrs.js");
       const m = await import(src);
-      return points.map(([lat, lon]) => m.toMgrs(lat, lon));
+      return points.map(([lat, lon]) => {
+        const ref = m.toMgrs(lat, lon);
+        return { ref, back: m.fromMgrs(ref) };
+      });
     }, points);
     points.forEach(([lat, lon], i) => {
       const theirs = mgrs.forward([lon, lat], 5);
-      if (ours[i].replaceAll(" ", "") !== theirs) throw new Error(`${lat},${lon}: ours ${ours[i]}, proj4js ${theirs}`);
+      if (ours[i].ref.replaceAll(" ", "") !== theirs) throw new Error(`${lat},${lon}: ours ${ours[i].ref}, proj4js ${theirs}`);
+      // Read back: proj4js's point, and within 2 m of the original (a 1 m grid square).
+      const [plon, plat] = mgrs.toPoint(theirs);
+      const { lat: bl, lon: bn } = ours[i].back;
+      if (Math.abs(bl - plat) > 2e-5 || Math.abs(bn - plon) > 2e-5) throw new Error(`${theirs}: read back ${bl},${bn}, proj4js ${plat},${plon}`);
     });
     await page.context().close();
+  });
+
+  // --- layer and status toggles, day and night themes ---------------------------------------
+  await check("layer and status toggles hide and show items; day and night themes (planner, and the wall by URL)", async () => {
+    const page = await newPage(1600, 1000);
+    await signIn(page, tokens.convoy_planner, "/planner");
+    await page.waitForFunction((id) => window.cmcopFeed && window.cmcopFeed.features.has(id), ids["incident-confirmed"], { timeout: 5000 });
+    const count = (sel) => page.locator(`#map ${sel}`).count();
+    await page.waitForFunction(() => document.querySelectorAll("#map .item-icon.layer-incidents").length > 0, null, { timeout: 5000 });
+    await page.click("#map .map-toggles summary");
+    await page.uncheck('#map .map-toggles input[data-key="incidents"]');
+    if ((await count(".item-icon.layer-incidents")) !== 0) throw new Error("incidents stay on the map when their layer is off");
+    await page.check('#map .map-toggles input[data-key="incidents"]');
+    if ((await count(".item-icon.layer-incidents")) === 0) throw new Error("incidents do not come back");
+    const closedBefore = await count(".item-icon.layer-constraints .status-closed");
+    await page.uncheck('#map .map-toggles input[data-key="constraints:closed"]');
+    const closedAfter = await count(".item-icon.layer-constraints .status-closed");
+    const others = await count(".item-icon.layer-constraints");
+    if (!(closedBefore > 0 && closedAfter === 0 && others > 0)) throw new Error(`closed constraints ${closedBefore} → ${closedAfter}, others ${others}`);
+    await page.click("#theme");
+    const day = await page.evaluate(() => ({
+      theme: document.documentElement.dataset.theme,
+      bg: getComputedStyle(document.body).backgroundColor,
+      land: getComputedStyle(document.querySelector("#map path.basemap-focus")).fill,
+    }));
+    const light = (rgb) => rgb.match(/\d+/g).slice(0, 3).reduce((a, b) => a + Number(b), 0) > 600;
+    if (day.theme !== "day" || !light(day.bg) || !light(day.land)) throw new Error(`day theme: ${JSON.stringify(day)}`);
+    await shot(page, "planner-day");
+    await page.click("#theme");
+    const night = await page.evaluate(() => ({
+      theme: document.documentElement.dataset.theme,
+      filter: getComputedStyle(document.querySelector("#map .leaflet-map-pane")).filter,
+    }));
+    if (night.theme !== "night" || !/brightness/.test(night.filter)) throw new Error(`night theme: ${JSON.stringify(night)}`);
+    await shot(page, "planner-night");
+    await page.context().close();
+
+    const wall = await newPage(1920, 1080);
+    await signIn(wall, tokens.wall_display, "/wall?hide=incidents&theme=night");
+    await wall.waitForFunction((id) => window.cmcopFeed && window.cmcopFeed.features.has(id), ids.movement, { timeout: 5000 });
+    await wall.waitForTimeout(800);
+    const w = await wall.evaluate(() => ({
+      theme: document.documentElement.dataset.theme,
+      incidents: document.querySelectorAll(".item-icon.layer-incidents").length,
+      constraints: document.querySelectorAll(".item-icon.layer-constraints").length,
+    }));
+    if (w.theme !== "night" || w.incidents !== 0 || w.constraints === 0) throw new Error(`the wall with ?hide=incidents&theme=night: ${JSON.stringify(w)}`);
+    await shot(wall, "wall-night-1080p");
+    await wall.context().close();
   });
 
   // --- item 12: kiosk sign-in ----------------------------------------------------------------
