@@ -9,7 +9,7 @@ import { colorOf, constraintShape, ensurePatterns, incidentShape, milSymbol, mov
 
 const L = window.L;
 
-export { PALETTE as COLORS, colorOf } from "./symbols.js";
+export { colorOf } from "./symbols.js";
 
 /** Incidents fade with age: hours since they occurred → opacity. */
 export const INCIDENT_AGES = [
