@@ -4,6 +4,12 @@
 //! for passwords): the secret has full entropy, so there is nothing to brute-force. Look-ups are
 //! cached for a few seconds, which bounds how long a revoked token keeps working. Knows nothing
 //! of HTTP.
+//!
+//! Device (kiosk) tokens, for a wall PC that restarts unattended: created with a one-use
+//! enrolment secret that opens nothing and expires ([`KIOSK_ENROL_WINDOW`]); the device trades
+//! it once ([`enrol_device`]) for a secret of its own, which its browser keeps across restarts.
+//! The link that carried the enrolment secret is then dead, and the device token is revoked
+//! like any other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -69,12 +75,39 @@ pub enum TokenError {
     Store(#[from] StoreError),
 }
 
+/// How long a kiosk's enrolment link works after it was made.
+pub const KIOSK_ENROL_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// Creates a token and returns its row and its secret (shown once, never stored).
 pub async fn create_token(
     store: &dyn EventStore,
     role: Role,
     org: &str,
     name: Option<&str>,
+) -> Result<(TokenRow, String), TokenError> {
+    create(store, role, org, name, None).await
+}
+
+/// Creates an unenrolled kiosk token; returns its row and its enrolment secret, which enrols
+/// one device within [`KIOSK_ENROL_WINDOW`] and authenticates nothing. Which roles a device may
+/// hold is the caller's decision (the CLI allows display roles only).
+pub async fn create_kiosk_token(
+    store: &dyn EventStore,
+    role: Role,
+    org: &str,
+    name: Option<&str>,
+) -> Result<(TokenRow, String), TokenError> {
+    let until = chrono::Utc::now()
+        + chrono::Duration::from_std(KIOSK_ENROL_WINDOW).expect("a day fits a chrono duration");
+    create(store, role, org, name, Some(crate::log::format_time(until))).await
+}
+
+async fn create(
+    store: &dyn EventStore,
+    role: Role,
+    org: &str,
+    name: Option<&str>,
+    enrol_until: Option<String>,
 ) -> Result<(TokenRow, String), TokenError> {
     validate_org(org).map_err(TokenError::Invalid)?;
     let id = uuid::Uuid::now_v7().to_string();
@@ -87,6 +120,7 @@ pub async fn create_token(
             }
             n.to_string()
         }
+        None if enrol_until.is_some() => format!("{}-{}-kiosk-{}", org, role, &id[id.len() - 6..]),
         None => format!("{}-{}-{}", org, role, &id[id.len() - 6..]),
     };
     let secret = new_secret();
@@ -98,6 +132,13 @@ pub async fn create_token(
         secret_hash: hash_secret(&secret).to_vec(),
         created_at: crate::log::format_time(chrono::Utc::now()),
         revoked_at: None,
+        kind: if enrol_until.is_some() {
+            "kiosk"
+        } else {
+            "user"
+        }
+        .to_string(),
+        enrol_until,
     };
     store.create_token(&row).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
@@ -155,7 +196,8 @@ impl Tokens {
             }
         };
         let who = row.and_then(|r| {
-            if r.revoked_at.is_some() {
+            // An enrolment secret opens nothing: it is for `enrol_device` only.
+            if r.revoked_at.is_some() || r.enrol_until.is_some() {
                 return None;
             }
             Some(Identity {
@@ -178,6 +220,38 @@ impl Tokens {
         cache.insert(hash, (who.clone(), Instant::now()));
         Ok(who)
     }
+}
+
+/// Enrols a device with a kiosk token's enrolment secret, once: returns who the device is and
+/// its new secret (for the device's browser to keep), or `None` when the secret is not an
+/// unused, unexpired, unrevoked enrolment secret. The enrolment secret is dead afterwards.
+pub async fn enrol_device(
+    store: &dyn EventStore,
+    enrol_secret: &str,
+) -> Result<Option<(Identity, String)>, StoreError> {
+    if !enrol_secret.starts_with(PREFIX) || enrol_secret.len() > 200 {
+        return Ok(None);
+    }
+    let device_secret = new_secret();
+    let now = crate::log::format_time(chrono::Utc::now());
+    let row = store
+        .enrol_device(
+            &hash_secret(enrol_secret),
+            &hash_secret(&device_secret),
+            &now,
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        Some((
+            Identity {
+                token_id: r.id,
+                name: r.name,
+                role: r.role.parse().ok()?,
+                org: r.org,
+            },
+            device_secret,
+        ))
+    }))
 }
 
 /// Unused tickets one token may hold at once (a page opens one socket per ticket).

@@ -21,6 +21,7 @@ pub mod guard;
 pub mod hub;
 pub mod import;
 pub mod log;
+pub mod message;
 pub mod metrics;
 pub mod model;
 pub mod picture;

@@ -82,7 +82,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create a token; prints it alone on the last line.
+    /// Create a token; prints it alone on the last line. With `--kiosk`, a device token for a
+    /// display role instead: prints a one-use enrolment link (valid 24 h) on the last line.
     Create {
         #[arg(long)]
         role: Role,
@@ -90,6 +91,13 @@ enum TokenCommand {
         org: String,
         #[arg(long)]
         name: Option<String>,
+        /// A device token for a wall PC: its browser keeps it across restarts.
+        #[arg(long)]
+        kiosk: bool,
+        /// The server's address as the device reaches it, for the enrolment link (default:
+        /// from `http.addr`).
+        #[arg(long, requires = "kiosk")]
+        url: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -141,7 +149,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cannot open the database")?;
             match command {
-                TokenCommand::Create { role, org, name } => {
+                TokenCommand::Create {
+                    role,
+                    org,
+                    name,
+                    kiosk,
+                    url,
+                } => {
                     let policy = cmcop::server::load_policy(&config)?;
                     if !policy.knows(role) {
                         anyhow::bail!(
@@ -153,6 +167,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         );
+                    }
+                    if kiosk {
+                        // A credential that outlives a browser restart on an unattended PC is
+                        // for screens that only show: display roles.
+                        if policy.side(role) != cmcop::model::Side::Display {
+                            anyhow::bail!(
+                                "a kiosk token is for a display role (side \"display\" in the sharing policy); `{role}` is on the {} side",
+                                policy.side(role)
+                            );
+                        }
+                        let (row, secret) =
+                            auth::create_kiosk_token(store.as_ref(), role, &org, name.as_deref())
+                                .await?;
+                        let base = url.unwrap_or_else(|| {
+                            let scheme = if config.http.tls_cert.is_some() {
+                                "https"
+                            } else {
+                                "http"
+                            };
+                            format!("{scheme}://{}", config.http.addr)
+                        });
+                        println!(
+                            "created kiosk token `{}` ({}) for {} as {}; open this link once on the device before {} (it works once; revoke the device with `cmcop token revoke {}`):",
+                            row.name,
+                            row.id,
+                            row.org,
+                            row.role,
+                            row.enrol_until.as_deref().unwrap_or("-"),
+                            row.name
+                        );
+                        println!("{}/#enrol={secret}", base.trim_end_matches('/'));
+                        return Ok(ExitCode::SUCCESS);
                     }
                     let (row, secret) =
                         auth::create_token(store.as_ref(), role, &org, name.as_deref()).await?;
@@ -168,9 +214,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "id", "name", "role", "org", "created"
                     );
                     for t in store.list_tokens().await? {
-                        let status = match &t.revoked_at {
-                            Some(at) => format!("revoked {at}"),
-                            None => "active".into(),
+                        let status = match (&t.revoked_at, &t.enrol_until) {
+                            (Some(at), _) => format!("revoked {at}"),
+                            (None, Some(until)) => format!("kiosk, enrolment open until {until}"),
+                            (None, None) if t.kind == "kiosk" => "kiosk, enrolled".into(),
+                            (None, None) => "active".into(),
                         };
                         println!(
                             "{:<38} {:<32} {:<18} {:<16} {:<28} {status}",

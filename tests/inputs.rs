@@ -617,7 +617,7 @@ async fn an_access_check_beyond_its_cost_is_refused_and_a_token_runs_its_share_a
     let mut app = TestApp::spawn_with(db, config).await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let wall = app.token(Role::WallDisplay, "OPS").await;
-    for (uid, centre) in [("area-a", [43.0, 36.0]), ("area-b", [43.6, 36.0])] {
+    for (uid, centre) in [("ARMY:area-a", [43.0, 36.0]), ("ARMY:area-b", [43.6, 36.0])] {
         let mut c = area(big_ring(centre, 0.2, 10_000));
         c["id"] = json!(uid);
         c["properties"]["marking"] = json!("public");

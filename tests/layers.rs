@@ -13,7 +13,7 @@ const EN: &str = include_str!("../web/i18n/en.json");
 const AR: &str = include_str!("../web/i18n/ar.json");
 const BOARD: &str = include_str!("../web/app/board.js");
 const WALL: &str = include_str!("../web/app/wall.js");
-const MAP: &str = include_str!("../web/app/map.js");
+const SYMBOLS: &str = include_str!("../web/app/symbols.js");
 
 /// The JSON Schema of a declared property.
 fn schema_of(f: &FieldSpec) -> Value {
@@ -241,14 +241,18 @@ fn the_pages_tables_name_declared_fields_only() {
             assert!(names.contains(column.as_str()), "board: {layer}.{column}");
         }
     }
-    // The wall's counts by status, and the map's colours by status or event type: each
-    // value is a term of the layer (or the map's fallback `other`).
-    for (page, name) in [(WALL, "STATUS_ORDER"), (MAP, "COLORS")] {
+    // The wall's counts by status, the symbols' statuses (toggles, legend) and the palette by
+    // status or event type: each value is a term of the layer (or the fallback `other`).
+    for (page, name) in [
+        (WALL, "STATUS_ORDER"),
+        (SYMBOLS, "STATUSES"),
+        (SYMBOLS, "PALETTE"),
+    ] {
         let blocks = blocks(table(page, name));
         assert_eq!(blocks.len(), LAYERS.len(), "{name} has an entry per layer");
         for (layer, body) in blocks {
             let spec = spec(&layer);
-            let keys: Vec<String> = if name == "COLORS" {
+            let keys: Vec<String> = if name == "PALETTE" {
                 body.lines()
                     .flat_map(|l| l.split(['{', ',']))
                     .filter_map(|p| p.split_once(':'))

@@ -81,7 +81,15 @@ fn server_examples_have_the_server_shapes() {
                 let seq = v["seq"].as_u64().unwrap();
                 let a = &v["alert"];
                 assert_eq!(a["id"].as_u64(), Some(seq));
-                for key in ["at", "kind", "state", "condition", "movement", "message"] {
+                for key in [
+                    "at",
+                    "kind",
+                    "state",
+                    "condition",
+                    "movement",
+                    "message",
+                    "message_key",
+                ] {
                     assert!(a[key].is_string(), "alert.{key} in {v}");
                 }
                 let ours: Value = serde_json::from_slice(&message::alert(seq, a)).unwrap();

@@ -7,6 +7,10 @@
 //! at most 1 MB), reloads each page with the browser offline (shell and basemap from the
 //! service worker), and after the server stops opens the board again from the worker.
 //!
+//! A kiosk wall (issue 18.12) is enrolled from its one-use link, comes back after its browser
+//! restarts, and lands on sign-in once revoked (the script prints `REVOKE_KIOSK`; this test
+//! revokes the device token and answers on stdin).
+//!
 //! Needs node, `(cd web/tests && npm ci)` and `/usr/bin/chromium` (or `CHROMIUM`), so it is its
 //! own target behind the `browser-tests` feature: `cargo test --features browser-tests --test web`
 //! (`.ci/run` installs what it needs). Screenshots land in `test-output/screenshots/`.
@@ -18,7 +22,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use cmcop::model::Role;
-use common::{Backend, TestApp};
+use common::{Backend, TestApp, TestDb};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
@@ -34,7 +38,11 @@ async fn pages_work_in_a_real_browser() {
         "playwright-core is missing: run `(cd web/tests && npm ci)` first"
     );
 
-    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    // The military liaisons' organisations: their items are drawn in APP-6 symbology.
+    config.web.military_orgs = vec!["IQ-ARMY".into(), "PESHMERGA".into()];
+    let mut app = TestApp::spawn_with(db, config).await;
     let mut args = vec![script.display().to_string(), app.base.clone()];
     for (role, org, name) in [
         (Role::Coordinator, "JCMC", "coordinator"),
@@ -46,6 +54,18 @@ async fn pages_work_in_a_real_browser() {
     ] {
         args.push(format!("{name}={}", app.token(role, org).await));
     }
+    // A kiosk wall (issue 18.12): the enrolment link's secret; the script enrols a browser with
+    // it, restarts that browser, and asks for the device to be revoked (`REVOKE_KIOSK`).
+    let (kiosk, enrolment) = cmcop::auth::create_kiosk_token(
+        app.state.store.as_ref(),
+        Role::WallDisplay,
+        "JCMC",
+        Some("wall-kiosk"),
+    )
+    .await
+    .expect("a kiosk token");
+    assert_eq!(kiosk.kind, "kiosk");
+    args.push(format!("kiosk={enrolment}"));
 
     let mut child = Command::new("node")
         .args(&args)
@@ -62,6 +82,18 @@ async fn pages_work_in_a_real_browser() {
     let run = async {
         while let Some(line) = lines.next_line().await.expect("read the script's output") {
             println!("{line}");
+            if line == "REVOKE_KIOSK" {
+                // As `cmcop token revoke wall-kiosk` does; in effect once the token cache
+                // forgets it (auth::CACHE_TTL).
+                let store = app.as_ref().expect("the server runs").state.store.clone();
+                let at = cmcop::log::format_time(chrono::Utc::now());
+                assert!(store.revoke_token("wall-kiosk", &at).await.expect("revoke"));
+                stdin
+                    .write_all(b"revoked\n")
+                    .await
+                    .expect("tell the script");
+                stdin.flush().await.expect("flush");
+            }
             if line == "STOP_SERVER" {
                 // Stop in the background (graceful shutdown may wait for connections) and tell
                 // the script at once: the wall's warning is what is under test.

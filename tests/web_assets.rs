@@ -476,3 +476,38 @@ async fn the_service_worker_keeps_the_shells_and_this_builds_assets() {
     assert!(session.contains("serviceWorker.register(\"/sw.js\")"));
     app.stop().await;
 }
+
+/// Every message key the server words alerts and conflict reasons with (issue 18.11) is in
+/// both translation files, with the same placeholders, so no page falls back to English.
+#[test]
+fn every_server_message_key_is_translated() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
+    let mut keys = Vec::new();
+    for file in ["src/alerts/wording.rs", "src/access/mod.rs"] {
+        let text = read(file);
+        for part in text.split('"').skip(1).step_by(2) {
+            if part.starts_with("msg.") && !part.contains(' ') {
+                keys.push(part.to_string());
+            }
+        }
+    }
+    assert!(keys.len() > 30, "found only {keys:?}");
+    let placeholders = |s: &str| {
+        let mut p: Vec<String> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|x| x.split_once('}').map(|(k, _)| k.to_string()))
+            .collect();
+        p.sort();
+        p
+    };
+    let en: Value = serde_json::from_str(&read("web/i18n/en.json")).unwrap();
+    let ar: Value = serde_json::from_str(&read("web/i18n/ar.json")).unwrap();
+    for key in &keys {
+        let (Some(e), Some(a)) = (en[key].as_str(), ar[key].as_str()) else {
+            panic!("`{key}` is missing from web/i18n/en.json or ar.json");
+        };
+        assert_eq!(placeholders(e), placeholders(a), "`{key}`: {e} / {a}");
+    }
+}

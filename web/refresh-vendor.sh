@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Refreshes the committed third-party assets under web/vendor/ from the npm registry:
 #   - Leaflet (dist js, css, marker images) with its licence;
+#   - milsymbol (APP-6 / MIL-STD-2525 symbols, MIT) in its built form, with its licence;
 #   - the offline basemap: Natural Earth country outlines from `world-atlas` (TopoJSON),
 #     converted to GeoJSON with `topojson-client`, kept small (1:50m countries around Iraq,
 #     1:110m for the rest of the world, coordinates rounded to ~100 m), with its licence.
@@ -12,6 +13,7 @@ cd "$(dirname "$0")"
 LEAFLET_VERSION="${LEAFLET_VERSION:-1.9.4}"
 WORLD_ATLAS_VERSION="${WORLD_ATLAS_VERSION:-2.0.2}"
 TOPOJSON_CLIENT_VERSION="${TOPOJSON_CLIENT_VERSION:-3.1.0}"
+MILSYMBOL_VERSION="${MILSYMBOL_VERSION:-3.0.4}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -20,17 +22,20 @@ trap 'rm -rf "$work"' EXIT
     npm init -y >/dev/null
     npm install --no-audit --no-fund --silent \
         "leaflet@$LEAFLET_VERSION" "world-atlas@$WORLD_ATLAS_VERSION" \
-        "topojson-client@$TOPOJSON_CLIENT_VERSION"
+        "topojson-client@$TOPOJSON_CLIENT_VERSION" "milsymbol@$MILSYMBOL_VERSION"
 )
 nm="$work/node_modules"
 
-rm -rf vendor/leaflet vendor/basemap
-mkdir -p vendor/leaflet/images vendor/basemap
+rm -rf vendor/leaflet vendor/basemap vendor/milsymbol
+mkdir -p vendor/leaflet/images vendor/basemap vendor/milsymbol
 
 cp "$nm/leaflet/dist/leaflet.js" "$nm/leaflet/dist/leaflet.css" vendor/leaflet/
 cp "$nm/leaflet/dist/images/"*.png vendor/leaflet/images/
 cp "$nm/leaflet/LICENSE" vendor/leaflet/LICENSE
 echo "leaflet $LEAFLET_VERSION (npm)" > vendor/leaflet/VERSION
+
+cp "$nm/milsymbol/dist/milsymbol.js" "$nm/milsymbol/LICENSE" vendor/milsymbol/
+echo "milsymbol $MILSYMBOL_VERSION (npm)" > vendor/milsymbol/VERSION
 
 cp "$nm/world-atlas/LICENSE" vendor/basemap/LICENSE-world-atlas
 cp "$nm/topojson-client/LICENSE" vendor/basemap/LICENSE-topojson-client
@@ -85,4 +90,4 @@ const features = [...fine.map(shape(1000)), ...rest.map(shape(100))];
 process.stdout.write(JSON.stringify({ type: "FeatureCollection", features }));
 JS
 
-ls -l vendor/leaflet vendor/leaflet/images vendor/basemap
+ls -l vendor/leaflet vendor/leaflet/images vendor/basemap vendor/milsymbol

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Serialize;
 
+use crate::message::Message;
 use crate::model::layers::{Category, Verification};
 use crate::model::{Constraint, ConstraintStatus, Incident, Invalid, Item, Layer, Position, Props};
 use crate::policy::{Policy, View, Viewer};
@@ -282,6 +283,10 @@ pub struct Conflict {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
     pub reason: String,
+    /// `reason` as a message key with parameters (`crate::message`), for a page to word in
+    /// its reader's language; `where` is the phrase with the km and distance.
+    pub reason_key: &'static str,
+    pub reason_params: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The result of a check.
@@ -445,17 +450,43 @@ fn constraint_conflict(
         (true, s) => format!("{s} {what}"),
     };
     reason.push_str(&where_phrase(found.distance_m, found.reach.along_m));
-    if in_force > exposure.from {
+    let wording = match (shown("status"), status) {
+        (false, _) => Message::new("msg.conflict.constraint_status_hidden"),
+        (true, ConstraintStatus::Unknown) => Message::new("msg.conflict.constraint_unknown"),
+        (true, s) => Message::new("msg.conflict.constraint").term("status", s.as_str()),
+    }
+    .term("kind", kind.as_deref().unwrap_or("constraint"))
+    .phrase(
+        "where",
+        Some(where_message(found.distance_m, found.reach.along_m)),
+    );
+    let wording = if in_force > exposure.from {
         reason.push_str(&format!(
             "; in force from {} while the convoy is within the buffer",
             short_time(in_force)
         ));
+        wording.phrase(
+            "in_force",
+            Some(Message::new("msg.part.in_force_from").time("at", in_force)),
+        )
     } else {
         reason.push_str("; in force when the convoy gets there");
-    }
+        wording.phrase(
+            "in_force",
+            Some(Message::new("msg.part.in_force_on_arrival")),
+        )
+    };
     if let Some(h) = window.hours {
         reason.push_str(&format!(" (daily {h} local, UTC{})", settings.local_offset));
     }
+    let wording = wording.phrase(
+        "daily",
+        window.hours.map(|h| {
+            Message::new("msg.part.daily_hours")
+                .with("hours", h.to_string())
+                .with("offset", settings.local_offset.to_string())
+        }),
+    );
     Some(finish(
         c,
         found,
@@ -466,7 +497,7 @@ fn constraint_conflict(
         effect,
         category,
         None,
-        reason,
+        (reason, wording),
     ))
 }
 
@@ -513,6 +544,28 @@ fn incident_conflict(
         Some(t) => reason.push_str(&format!(", {} h ago", (now - t).num_hours())),
         None => reason.push_str(", time not shared with you"),
     }
+    let wording = Message::new(match (verification, severe) {
+        (Verification::Confirmed, true) => "msg.conflict.incident_confirmed_severe",
+        (Verification::Confirmed, false) => "msg.conflict.incident_confirmed",
+        (_, true) => "msg.conflict.incident_reported_severe",
+        (_, false) => "msg.conflict.incident_reported",
+    })
+    .term("what", kind.as_deref().unwrap_or("incident"))
+    .phrase(
+        "severity",
+        severity.map(|s| Message::new("msg.part.severity_comma").with("severity", s)),
+    )
+    .phrase(
+        "where",
+        Some(where_message(found.distance_m, found.reach.along_m)),
+    )
+    .phrase(
+        "when",
+        Some(match when {
+            Some(t) => Message::new("msg.part.hours_ago").with("hours", (now - t).num_hours()),
+            None => Message::new("msg.part.time_not_shared"),
+        }),
+    );
     Some(finish(
         c,
         found,
@@ -523,7 +576,7 @@ fn incident_conflict(
         Effect::Caution,
         None,
         severity,
-        reason,
+        (reason, wording),
     ))
 }
 
@@ -538,7 +591,7 @@ fn finish(
     effect: Effect,
     category: Option<Category>,
     severity: Option<u8>,
-    mut reason: String,
+    (mut reason, wording): (String, Message),
 ) -> Conflict {
     // A federated item's location is approximate to its origin's grid even where this
     // centre shows it as held.
@@ -554,6 +607,15 @@ fn finish(
     if c.item.stale {
         reason.push_str("; past its expiry, may be out of date");
     }
+    let wording = wording
+        .phrase(
+            "reduced",
+            precision_m.map(|p| Message::new("msg.part.matched_reduced").with("m", p)),
+        )
+        .phrase(
+            "stale",
+            c.item.stale.then(|| Message::new("msg.part.stale")),
+        );
     Conflict {
         id: c.item.id.clone(),
         layer: c.item.layer,
@@ -570,6 +632,20 @@ fn finish(
         precision_m,
         stale: c.item.stale,
         reason,
+        reason_key: wording.key,
+        reason_params: wording.params,
+    }
+}
+
+/// `where_phrase` as a message: on the route, or so many metres from it, at km so many.
+fn where_message(distance_m: f64, along_m: f64) -> Message {
+    let km = (along_m / 100.0).round() / 10.0;
+    if distance_m < 0.5 {
+        Message::new("msg.part.on_route_at_km").with("km", km)
+    } else {
+        Message::new("msg.part.from_route_at_km")
+            .with("m", distance_m.round())
+            .with("km", km)
     }
 }
 

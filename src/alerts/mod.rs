@@ -29,6 +29,7 @@
 //! it, never the exact ones. Pure: the task that watches the picture is `task`.
 
 pub mod task;
+mod wording;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -476,6 +477,28 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
             format!("{about}{d:.0} m")
         }
     };
+    let wording = wording::alert(
+        a,
+        l.at,
+        wording::movement(
+            movement
+                .movement()
+                .filter(|_| shown_m("name"))
+                .map(|m| m.name.as_str()),
+            &movement.id,
+        ),
+        match (&a.item, iv) {
+            (Some(item), Some(v)) => Some(wording::item(item, v)),
+            _ => None,
+        },
+        &wording::Figures {
+            distance,
+            about: precision.is_some(),
+            along_m,
+            eta,
+            inside,
+        },
+    );
     let message = match (a.kind, a.state) {
         // Who may see the item now is not told, nor how it changed.
         (kind, AlertState::Ended) if a.withdrawn => {
@@ -562,6 +585,8 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         "condition": a.key,
         "movement": movement.id,
         "message": message,
+        "message_key": wording.key,
+        "message_params": wording.params,
     });
     let obj = out.as_object_mut().expect("an object");
     if let Some(item) = &a.item {

@@ -76,6 +76,15 @@ fn an_incident_is_named_as_one_event_of_its_type() {
         describe(&blast, &View::FULL),
         "a confirmed explosion or remote violence (severity 3) (i2)"
     );
+    // The same words as a key with parameters, for the pages' languages (issue 18.11).
+    assert_eq!(
+        super::wording::item(&riot, &View::FULL).to_json(),
+        json!({"key": "msg.incident_reported", "params": {
+            "what": {"term": "one_riot"},
+            "severity": {"key": "msg.part.severity", "params": {"severity": 3}},
+            "id": "i1",
+        }})
+    );
 }
 
 #[test]

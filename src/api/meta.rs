@@ -125,3 +125,38 @@ pub async fn session(
     let body = json!({"role": who.role, "org": who.org, "name": who.name});
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
+
+/// `POST /web/enrol` with `{"enrolment": SECRET}`: a kiosk device trades the one-use secret of
+/// its enrolment link for a device secret of its own (`{token, role, org, name}`), which its
+/// browser keeps across restarts. A secret that is unknown, used, expired or revoked gets 403
+/// and counts as a failed sign-in from that address.
+pub async fn enrol(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    super::JsonBody(body): super::JsonBody,
+) -> Result<Response, ApiError> {
+    super::check_sign_ins(&state, peer)?;
+    let secret = body
+        .get("enrolment")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "the body must be {\"enrolment\": \"cmcop_...\"}, the secret of the enrolment link"
+                    .into(),
+            )
+        })?;
+    match crate::auth::enrol_device(state.store.as_ref(), secret.trim()).await? {
+        Some((who, token)) => {
+            tracing::info!(token = %who.name, org = %who.org, "kiosk device enrolled");
+            let body = json!({"token": token, "role": who.role, "org": who.org, "name": who.name});
+            Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+        }
+        None => {
+            super::sign_in_failed(&state, peer);
+            Err(ApiError::Forbidden(
+                "this enrolment link is unknown, used already, expired or revoked: make a new one with `cmcop token create --kiosk`"
+                    .into(),
+            ))
+        }
+    }
+}

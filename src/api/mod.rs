@@ -146,6 +146,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/import/{format}", post(imports::import))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
+        .route("/web/enrol", post(meta::enrol))
         .merge(crate::web::router(crate::web::Pages {
             config: Arc::new(state.config.web.clone()),
             not_found: || ApiError::NotFound.into_response(),

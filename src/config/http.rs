@@ -77,6 +77,10 @@ pub struct WebConfig {
     pub tile_url: Option<String>,
     /// The attribution the tile source requires.
     pub tile_attribution: String,
+    /// Organisations whose items the pages draw in military (APP-6) symbology, besides items
+    /// marked `military`: the forces' own organisations (a display choice, no right).
+    #[serde(default)]
+    pub military_orgs: Vec<String>,
 }
 
 impl WebConfig {
@@ -93,6 +97,10 @@ impl WebConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for org in &self.military_orgs {
+            crate::model::validate_org(org)
+                .map_err(|e| ConfigError::Invalid(format!("web.military_orgs: {e}")))?;
+        }
         if self.tile_url.is_some() && self.tile_origin().is_none() {
             return Err(ConfigError::Invalid(
                 "web.tile_url must be an http(s) URL template with a plain host, e.g. https://tiles.example.org/{z}/{x}/{y}.png".into(),

@@ -194,8 +194,10 @@ async fn session(
         };
         match msg {
             Message::Text(text) => {
-                let value: Value = serde_json::from_str(text.as_str())
-                    .map_err(|e| LinkError::Feed(format!("not JSON: {e}")))?;
+                // Strict, as everything that comes in: a member twice (the later one winning
+                // elsewhere) is refused by name, never read one way here and another there.
+                let value: Value = crate::model::json::parse_strict(text.as_bytes())
+                    .map_err(|e| LinkError::Feed(format!("not acceptable JSON: {e}")))?;
                 match value.get("type").and_then(Value::as_str) {
                     Some("agreement") => {
                         told = Some(agreement_id(&value)?);

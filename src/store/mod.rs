@@ -111,6 +111,10 @@ pub struct TokenRow {
     pub secret_hash: Vec<u8>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// `user` (a person's, kept for a browser tab) or `kiosk` (one device's, kept by its browser).
+    pub kind: String,
+    /// An unenrolled kiosk token: its secret enrols one device until then, and opens nothing.
+    pub enrol_until: Option<String>,
 }
 
 #[async_trait]
@@ -139,6 +143,16 @@ pub trait EventStore: Send + Sync + 'static {
     async fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
     /// Revokes a token by name or id; false when none matched or it was already revoked.
     async fn revoke_token(&self, name_or_id: &str, at: &str) -> Result<bool, StoreError>;
+    /// Enrols a device once: the unrevoked kiosk token whose enrolment secret hashes to
+    /// `enrol_hash`, still enrollable at `now`, takes `device_hash` as its secret and is no longer
+    /// enrollable, in one statement (two devices racing with one link: one wins). The row, or
+    /// `None` when no token matched.
+    async fn enrol_device(
+        &self,
+        enrol_hash: &[u8],
+        device_hash: &[u8],
+        now: &str,
+    ) -> Result<Option<TokenRow>, StoreError>;
     /// Cheap liveness check for `/healthz`.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Which backend, for logs and health.
@@ -251,6 +265,19 @@ impl EventStore for Timed {
         )
         .await
     }
+    async fn enrol_device(
+        &self,
+        enrol_hash: &[u8],
+        device_hash: &[u8],
+        now: &str,
+    ) -> Result<Option<TokenRow>, StoreError> {
+        bounded(
+            WRITE_TIMEOUT,
+            "a commit",
+            self.inner.enrol_device(enrol_hash, device_hash, now),
+        )
+        .await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         bounded(QUICK_TIMEOUT, "a health check", self.inner.ping()).await
     }
@@ -288,6 +315,12 @@ where
     })
 }
 
+/// Turns an enrolment secret into a device secret: the statement both backends run (with their
+/// own placeholders), so that only one device ever enrols with one link.
+const ENROL_DEVICE: &str = "UPDATE tokens SET secret_hash = ?2, enrol_until = NULL \
+     WHERE secret_hash = ?1 AND kind = 'kiosk' AND enrol_until IS NOT NULL \
+     AND enrol_until > ?3 AND revoked_at IS NULL";
+
 /// Decodes a tokens row; both backends select the same columns.
 fn token_from_row<'r, R>(row: &'r R) -> Result<TokenRow, StoreError>
 where
@@ -305,10 +338,12 @@ where
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        kind: row.try_get("kind")?,
+        enrol_until: row.try_get("enrol_until")?,
     })
 }
 
 const SELECT_EVENTS: &str =
     "SELECT seq, at, org, actor, kind, layer, item_id, payload, prev_hash, hash FROM events";
 const SELECT_TOKENS: &str =
-    "SELECT id, name, role, org, secret_hash, created_at, revoked_at FROM tokens";
+    "SELECT id, name, role, org, secret_hash, created_at, revoked_at, kind, enrol_until FROM tokens";

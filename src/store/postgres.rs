@@ -11,8 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::{
-    insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, INSERT_CHUNK,
-    KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
+    insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
+    INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
 };
 use crate::log::{Hash, Record};
 
@@ -151,7 +151,7 @@ impl EventStore for PgStore {
 
     async fn create_token(&self, t: &TokenRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tokens (id, name, role, org, secret_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO tokens (id, name, role, org, secret_hash, created_at, revoked_at, kind, enrol_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&t.id)
         .bind(&t.name)
@@ -160,6 +160,8 @@ impl EventStore for PgStore {
         .bind(&t.secret_hash)
         .bind(&t.created_at)
         .bind(&t.revoked_at)
+        .bind(&t.kind)
+        .bind(&t.enrol_until)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -189,6 +191,24 @@ impl EventStore for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn enrol_device(
+        &self,
+        enrol_hash: &[u8],
+        device_hash: &[u8],
+        now: &str,
+    ) -> Result<Option<TokenRow>, StoreError> {
+        let done = sqlx::query(&ENROL_DEVICE.replace('?', "$"))
+            .bind(enrol_hash)
+            .bind(device_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.find_token(device_hash).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -21,8 +21,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{
-    insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, INSERT_CHUNK,
-    KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
+    insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
+    INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
 };
 use crate::log::{Hash, Record};
 
@@ -257,7 +257,7 @@ impl EventStore for SqliteStore {
     async fn create_token(&self, t: &TokenRow) -> Result<(), StoreError> {
         let pool = self.pool().await?;
         let insert = sqlx::query(
-            "INSERT INTO tokens (id, name, role, org, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (id, name, role, org, secret_hash, created_at, revoked_at, kind, enrol_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&t.id)
         .bind(&t.name)
@@ -265,7 +265,9 @@ impl EventStore for SqliteStore {
         .bind(&t.org)
         .bind(&t.secret_hash)
         .bind(&t.created_at)
-        .bind(&t.revoked_at);
+        .bind(&t.revoked_at)
+        .bind(&t.kind)
+        .bind(&t.enrol_until);
         self.write(async { Ok(insert.execute(&pool).await?) })
             .await?;
         Ok(())
@@ -298,6 +300,26 @@ impl EventStore for SqliteStore {
             .write(async { Ok(update.execute(&pool).await?) })
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn enrol_device(
+        &self,
+        enrol_hash: &[u8],
+        device_hash: &[u8],
+        now: &str,
+    ) -> Result<Option<TokenRow>, StoreError> {
+        let pool = self.pool().await?;
+        let update = sqlx::query(ENROL_DEVICE)
+            .bind(enrol_hash)
+            .bind(device_hash)
+            .bind(now);
+        let done = self
+            .write(async { Ok(update.execute(&pool).await?) })
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.find_token(device_hash).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

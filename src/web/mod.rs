@@ -55,6 +55,10 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/live.js",
     "app/alerts.js",
     "app/map.js",
+    "app/symbols.js",
+    "app/mgrs.js",
+    "app/theme.js",
+    "app/search.js",
     "app/views.js",
     "app/signin.js",
     "app/wall.js",
@@ -70,6 +74,8 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "vendor/leaflet/images/marker-icon-2x.png",
     "vendor/leaflet/images/marker-shadow.png",
     "vendor/leaflet/LICENSE",
+    "vendor/milsymbol/milsymbol.js",
+    "vendor/milsymbol/LICENSE",
     "vendor/basemap/countries.geojson",
     "vendor/basemap/LICENSE-world-atlas",
     "vendor/basemap/LICENSE-topojson-client",
@@ -108,6 +114,7 @@ pub const PATHS: &[&str] = &[
     "/static/{version}/{*path}",
     "/sw.js",
     "/web/session",
+    "/web/enrol",
     "/web/config",
 ];
 
@@ -141,10 +148,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(pages: Pages) -> Router<S> {
         .with_state(pages)
 }
 
-/// What the pages need to know of the deployment: an optional tile source.
+/// What the pages need to know of the deployment: an optional tile source, and the
+/// organisations whose items are drawn in military symbology.
 async fn web_config(State(state): State<Pages>) -> Response {
     let web = &state.config;
-    let body = json!({"tile_url": web.tile_url, "tile_attribution": web.tile_attribution});
+    let body = json!({
+        "tile_url": web.tile_url,
+        "tile_attribution": web.tile_attribution,
+        "military_orgs": web.military_orgs,
+    });
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }
 

@@ -46,6 +46,7 @@ macro_rules! all_cli_suite_tests {
         $crate::cli_suite_tests!($backend;
             token_commands_print_the_secret_once_and_list_never_does,
             token_revoke_stops_a_token_on_a_running_server,
+            kiosk_link_enrols_one_device_once_and_revoke_stops_it,
             sigkill_mid_burst_loses_no_acknowledged_write,
             verify_log_finds_a_tampered_row,
             import_posts_a_file_to_a_running_server,
@@ -352,6 +353,139 @@ pub async fn token_revoke_stops_a_token_on_a_running_server(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(get(keep).await, StatusCode::OK, "other tokens still work");
+    server.kill().await;
+}
+
+/// `cmcop token create --kiosk` (issue 18.12): a display role only; the last line is a one-use
+/// enrolment link whose secret authenticates nothing, enrols one device once (the device gets
+/// a secret of its own), and `token revoke` stops the device.
+pub async fn kiosk_link_enrols_one_device_once_and_revoke_stops_it(backend: Backend) {
+    let place = Place::new(backend).await;
+    let out = place.run(&["migrate"]).await;
+    assert!(out.status.success(), "migrate: {}", text(&out.stderr));
+    // A role that writes gets no device token, and the refusal says why.
+    let out = place
+        .run(&[
+            "token",
+            "create",
+            "--role",
+            "coordinator",
+            "--org",
+            "JCMC",
+            "--kiosk",
+        ])
+        .await;
+    assert!(!out.status.success(), "a coordinator kiosk token was made");
+    let err = text(&out.stderr);
+    assert!(err.contains("display role"), "{err}");
+    assert!(
+        !text(&out.stdout).contains("cmcop_"),
+        "a refusal printed a secret"
+    );
+    // `--url` without `--kiosk` is refused by the parser.
+    let out = place
+        .run(&[
+            "token",
+            "create",
+            "--role",
+            "wall_display",
+            "--org",
+            "JCMC",
+            "--url",
+            "https://x",
+        ])
+        .await;
+    assert!(!out.status.success(), "--url without --kiosk was accepted");
+
+    let out = place
+        .run(&[
+            "token",
+            "create",
+            "--role",
+            "wall_display",
+            "--org",
+            "JCMC",
+            "--name",
+            "ops-wall",
+            "--kiosk",
+            "--url",
+            "https://cop.example.org/",
+        ])
+        .await;
+    assert!(out.status.success(), "kiosk create: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let link = stdout.lines().last().expect("a link").to_string();
+    let secret = link
+        .strip_prefix("https://cop.example.org/#enrol=")
+        .unwrap_or_else(|| panic!("the last line is the enrolment link: `{link}`"))
+        .to_string();
+    assert!(secret.starts_with("cmcop_") && secret.len() == 49, "{link}");
+    let list = text(&place.run(&["token", "list"]).await.stdout);
+    assert!(
+        list.contains("ops-wall") && list.contains("kiosk, enrolment open until"),
+        "{list}"
+    );
+
+    let server = Server::start(&place).await;
+    let client = reqwest::Client::new();
+    let session = |token: String| {
+        let req = client.get(server.url("/web/session")).bearer_auth(token);
+        async move { req.send().await.expect("request sent").status() }
+    };
+    let enrol = |secret: Value| {
+        let req = client
+            .post(server.url("/web/enrol"))
+            .json(&json!({ "enrolment": secret }));
+        async move {
+            let resp = req.send().await.expect("request sent");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(
+        session(secret.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "the link's secret is no token"
+    );
+    let (status, body) = enrol(json!(secret)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["role"].as_str(), body["org"].as_str()),
+        (Some("wall_display"), Some("JCMC"))
+    );
+    let device = body["token"].as_str().expect("a device token").to_string();
+    assert_ne!(device, secret);
+    assert_eq!(session(device.clone()).await, StatusCode::OK);
+    // Once only; a malformed body is a 400 naming what is expected.
+    let (status, body) = enrol(json!(secret)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("used already"),
+        "{body}"
+    );
+    let (status, body) = enrol(json!(42)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("enrolment"),
+        "{body}"
+    );
+    let list = text(&place.run(&["token", "list"]).await.stdout);
+    assert!(list.contains("kiosk, enrolled"), "{list}");
+
+    let out = place.run(&["token", "revoke", "ops-wall"]).await;
+    assert!(out.status.success(), "revoke: {}", text(&out.stderr));
+    let limit = cmcop::auth::CACHE_TTL + Duration::from_secs(3);
+    let revoked_at = Instant::now();
+    while session(device.clone()).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            revoked_at.elapsed() < limit,
+            "a revoked device still works after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.kill().await;
 }
 

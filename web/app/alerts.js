@@ -2,7 +2,7 @@
 // hold now (the latest alert of each condition is "raised"), which ended, how severe each kind
 // is, and which rows just arrived ("new" for NEW_MS after they were received live).
 
-import { fmtDateTimeZone, t, term } from "./i18n.js";
+import { fmtDateTimeZone, message, t, term } from "./i18n.js";
 
 /** How long a row received live carries its "new" cue. */
 export const NEW_MS = 60000;
@@ -42,7 +42,11 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   li.dataset.id = a.id;
   li.dataset.movement = a.movement || "";
   li.dataset.item = (a.item && a.item.id) || "";
-  const head = document.createElement("div");
+  // With `onOpen`, the row's words are one button (the list stays a list of items, and no
+  // control sits inside another); the item's own button comes after it.
+  const main = document.createElement(onOpen ? "button" : "div");
+  main.className = "alert-main";
+  const head = document.createElement("span");
   head.className = "alert-head";
   const badge = document.createElement("span");
   badge.className = "sev-badge";
@@ -59,30 +63,22 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
     tag.textContent = t("tag.new");
     head.append(" ", tag);
   }
-  const msg = document.createElement("div");
+  const msg = document.createElement("span");
   msg.className = "alert-message";
-  msg.textContent = a.message || "";
-  li.append(head, msg);
+  msg.setAttribute("dir", "auto");
+  // The server's message in the reader's language (its English when the key is unknown).
+  msg.textContent = message(a.message_key, a.message_params) ?? (a.message || "");
+  main.append(head, msg);
+  li.append(main);
   if (onOpen) {
-    li.tabIndex = 0;
-    li.setAttribute("role", "button");
-    const open = () => onOpen(a.movement);
-    li.addEventListener("click", open);
-    li.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") {
-        e.preventDefault();
-        open();
-      }
-    });
+    main.type = "button";
+    main.addEventListener("click", () => onOpen(a.movement));
     if (a.item && a.item.id) {
       const item = document.createElement("button");
       item.type = "button";
       item.className = "link alert-item";
       item.textContent = t("alerts.open_item", { layer: t("layer." + a.item.layer) });
-      item.addEventListener("click", (e) => {
-        e.stopPropagation();
-        onOpen(a.item.id);
-      });
+      item.addEventListener("click", () => onOpen(a.item.id));
       li.append(item);
     }
   }

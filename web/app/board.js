@@ -5,6 +5,7 @@
 
 import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
+import { initTheme, themeButton } from "./theme.js";
 import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts, NEW_MS } from "./alerts.js";
 import { createMap, ItemLayers } from "./map.js";
@@ -182,7 +183,9 @@ class Table {
     const sec = this.el;
     sec.querySelector("h2").textContent = t("layer." + this.layer);
     sec.querySelector(".search").placeholder = t("board.search");
+    sec.querySelector(".search").setAttribute("aria-label", `${t("board.search")} (${t("layer." + this.layer)})`);
     const sel = sec.querySelector(".status-filter");
+    sel.setAttribute("aria-label", `${t("board.status_filter")} (${t("layer." + this.layer)})`);
     sel.replaceChildren(new Option(t("board.all_statuses"), ""), ...this.spec.statuses.map((s) => new Option(term(s), s)));
     sel.value = this.status;
     const tr = sec.querySelector("thead tr");
@@ -292,9 +295,12 @@ function departedTag() {
   return tag;
 }
 
+initTheme();
+
 if (requireSession()) {
   await initI18n();
   languageButton(document.getElementById("lang"));
+  themeButton(document.getElementById("theme"));
   document.getElementById("signout").addEventListener("click", () => signOut());
   const me = await whoami();
   ME = me;

@@ -51,6 +51,33 @@ export function t(key, vars) {
   return s;
 }
 
+/** True when the language's file has `key`. */
+export function has(key) {
+  return dict[key] !== undefined;
+}
+
+/**
+ * A server-made message (src/message.rs: a key and its parameters) in the language, or null
+ * when this file does not know the key (the caller shows the server's English then). Names
+ * and ids are isolated (U+2068…U+2069), so a Latin name in an Arabic sentence keeps its order.
+ */
+export function message(key, params) {
+  if (!key || !has(key)) return null;
+  const vars = {};
+  for (const [name, v] of Object.entries(params || {})) vars[name] = messageParam(v);
+  return t(key, vars);
+}
+
+function messageParam(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number") return fmtNumber(v, { maximumFractionDigits: 1 });
+  if (typeof v === "string") return `\u2068${v}\u2069`;
+  if (v.term !== undefined) return term(v.term);
+  if (v.time !== undefined) return fmtDateTimeZone(v.time);
+  if (v.key !== undefined) return message(v.key, v.params) ?? "";
+  return "";
+}
+
 /** A vocabulary value (a status, a kind...), translated when the file knows it. */
 export function term(value) {
   if (value === null || value === undefined || value === "") return "";

@@ -1,41 +1,18 @@
 // The map: Leaflet (web/vendor/leaflet, loaded as a classic script that defines `L`) over the
 // embedded offline basemap (Natural Earth country outlines), and the one place that decides how
 // an item looks: constraints by status, incidents by type and age, movements by status with
-// their route and last position, displacements by direction, dated areas by status, stale
-// items dimmed. The governorates (the server's administrative areas) are drawn on the basemap
-// with their names in the page's language.
+// their route and last position, displacements by direction, dated areas by status, stale items
+// dimmed. The governorates (the server's administrative areas) are drawn on the basemap with
+// their names in the page's language.
 
-import { language, onLanguageChange, t, term } from "./i18n.js";
+import { fmtNumber, language, onLanguageChange, t, term } from "./i18n.js";
 import { api } from "./session.js";
+import { toMgrs } from "./mgrs.js";
+import { colorOf, constraintShape, ensurePatterns, incidentShape, milSymbol, movementShape, PALETTE, pathStyle, pointMarker, setMilitaryOrgs, sidcOf, STATUSES, svg } from "./symbols.js";
 
 const L = window.L;
 
-export const COLORS = {
-  constraints: { closed: "#ff3b30", restricted: "#ffb300", open: "#30d158", unknown: "#a1a1aa" },
-  movements: {
-    planned: "#4da3ff",
-    en_route: "#00e5ff",
-    arrived: "#9be564",
-    aborted: "#ff6b9a",
-    cancelled: "#8e8e93",
-  },
-  incidents: {
-    battles: "#ff2d55",
-    explosions_remote_violence: "#ff8c00",
-    violence_against_civilians: "#e040fb",
-    protests: "#ffd60a",
-    riots: "#ffa94d",
-    strategic_developments: "#64d2ff",
-    other: "#f5f5f5",
-  },
-  displacements: { displacement: "#bf5af2", return: "#32d7c8" },
-  areas: {
-    military_operations: "#ff453a",
-    contested: "#ff9f0a",
-    retaken: "#0a84ff",
-    safe_for_return: "#30d158",
-  },
-};
+export { colorOf } from "./symbols.js";
 
 /** Incidents fade with age: hours since they occurred → opacity. */
 export const INCIDENT_AGES = [
@@ -51,18 +28,44 @@ export function incidentOpacity(p, now = Date.now()) {
   return INCIDENT_AGES.find(([h]) => hours < h)[1];
 }
 
-export function colorOf(f) {
-  const p = f.properties;
-  if (p.layer === "incidents") return COLORS.incidents[p.event_type] || COLORS.incidents.other;
-  if (p.layer === "displacements") return COLORS.displacements[p.direction] || "#ffffff";
-  return (COLORS[p.layer] || {})[p.status] || "#ffffff";
+/**
+ * The pointer's position as latitude, longitude and MGRS, in a corner of the map (a liaison
+ * officer reads a grid reference out over the radio).
+ */
+function cursorControl(map) {
+  const Cursor = L.Control.extend({
+    options: { position: "bottomleft" },
+    onAdd() {
+      const div = L.DomUtil.create("div", "cursor-coords");
+      div.setAttribute("aria-live", "off");
+      div.dir = "ltr";
+      div.textContent = "—";
+      map.on("mousemove", (e) => {
+        const { lat, lng } = e.latlng;
+        const f = (v) => fmtNumber(v, { minimumFractionDigits: 4, maximumFractionDigits: 4 });
+        div.textContent = `${f(lat)}, ${f(lng)} · ${toMgrs(lat, lng) || "—"}`;
+        div.dataset.lat = lat;
+        div.dataset.lon = lng;
+      });
+      return div;
+    },
+  });
+  return new Cursor();
 }
 
-/** A Leaflet map over the offline basemap. `dark` is the wall's high-contrast look. */
-export async function createMap(el, { zoomControl = true, view = { center: [33.3, 43.7], zoom: 6 } } = {}) {
+/** A Leaflet map over the offline basemap; `cursor` shows the pointer's coordinates. */
+export async function createMap(el, { zoomControl = true, cursor = true, view = { center: [33.3, 43.7], zoom: 6 } } = {}) {
   const map = L.map(el, { zoomControl, minZoom: 3, maxZoom: 15, worldCopyJump: false, attributionControl: true });
   map.setView(view.center, view.zoom);
   map.attributionControl.setPrefix(false);
+  // A metric scale bar on every map; the pointer's coordinates where there is a pointer.
+  L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
+  if (cursor) cursorControl(map).addTo(map);
+  ensurePatterns();
+  // Names above every symbol (a later marker must not cover an earlier item's label).
+  map.createPane("labels");
+  map.getPane("labels").style.zIndex = 640;
+  map.getPane("labels").style.pointerEvents = "none";
   // Leaflet's zoom buttons carry English titles: word them in the page's language, and again
   // when it changes.
   const zoomTitles = () => {
@@ -86,6 +89,8 @@ export async function createMap(el, { zoomControl = true, view = { center: [33.3
       weight: f.properties.name === "Iraq" ? 2 : 1,
       fillColor: f.properties.name === "Iraq" ? "#1c2633" : "#121922",
       fillOpacity: 1,
+      // The day theme recolours the basemap by these classes (style.css).
+      className: f.properties.name === "Iraq" ? "basemap basemap-focus" : "basemap",
     }),
   }).addTo(map);
   await drawAdminAreas(map);
@@ -93,6 +98,7 @@ export async function createMap(el, { zoomControl = true, view = { center: [33.3
   // network the tiles fail quietly and the outlines stay.
   try {
     const cfg = await (await fetch("/web/config")).json();
+    setMilitaryOrgs(cfg.military_orgs);
     if (cfg.tile_url) {
       L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 18 }).addTo(map);
     }
@@ -120,7 +126,7 @@ async function drawAdminAreas(map) {
   L.geoJSON(areas, {
     pane: "admin",
     interactive: false,
-    style: () => ({ color: "#7d8ea8", weight: 1, dashArray: "4 4", fill: false, opacity: 0.8 }),
+    style: () => ({ color: "#7d8ea8", weight: 1, dashArray: "4 4", fill: false, opacity: 0.8, className: "admin-boundary" }),
   }).addTo(map);
   const labels = L.layerGroup().addTo(map);
   const draw = () => {
@@ -154,112 +160,116 @@ function tooltipText(f) {
   return `${what || t("layer." + p.layer)} · ${status}${p.stale ? " · " + t("stale") : ""}`;
 }
 
-/** The Leaflet layer for one feature; `scale` enlarges everything (the wall). */
-export function layerFor(f, { scale = 1, now = Date.now(), tooltips = true } = {}) {
+/** A divIcon marker for a point item (symbols.js decides its look); `scale` enlarges it. */
+function pointLayer(f, latlng, { scale, now }) {
   const p = f.properties;
-  const color = colorOf(f);
-  const dim = p.stale ? 0.35 : 1;
-  let layer;
-  if (p.layer === "incidents") {
-    const size = Math.round((9 + 2.5 * (p.severity || 1)) * scale);
-    const icon = L.divIcon({
-      className: "incident-icon",
-      html: `<span style="--c:${color};opacity:${(incidentOpacity(p, now) * dim).toFixed(2)};width:${size}px;height:${size}px"></span>`,
-      iconSize: [size, size],
-      iconAnchor: [size / 2, size / 2],
-    });
+  const base = p.layer === "incidents" ? 16 + 3 * (p.severity || 1) : p.layer === "movements" ? 24 : 22;
+  const m = pointMarker(p, Math.round(base * scale));
+  const fade = p.layer === "incidents" ? incidentOpacity(p, now) : 1;
+  const icon = L.divIcon({
+    className: `item-icon layer-${p.layer}`,
+    html: `<span class="sym-wrap" data-id="${escapeHtml(f.id)}" style="opacity:${(fade * (p.stale ? 0.4 : 1)).toFixed(2)}">${m.html}</span>`,
+    iconSize: m.size,
+    iconAnchor: m.anchor,
+  });
+  return L.marker(latlng, { icon, keyboard: false });
+}
+
+/**
+ * The Leaflet layer for one feature; `scale` enlarges everything (the wall); `label` adds a
+ * permanent label with the item's name (movements are the items with names).
+ */
+export function layerFor(f, { scale = 1, now = Date.now(), tooltips = true, label = false } = {}) {
+  const p = f.properties;
+  const layer = L.featureGroup();
+  if (p.layer === "displacements") {
+    // A circle whose area grows with the people counted: filled for a displacement, a ring for
+    // a return (shape, not colour alone).
     const [lon, lat] = f.geometry.coordinates;
-    layer = L.marker([lat, lon], { icon, keyboard: false });
-  } else if (p.layer === "displacements") {
-    // A circle whose area grows with the people counted.
-    const [lon, lat] = f.geometry.coordinates;
-    const radius = Math.min(30, 5 + Math.sqrt(p.individuals || 1) / 4) * scale;
-    layer = L.circleMarker([lat, lon], {
-      radius,
-      color: "#0b0f14",
-      weight: 2 * scale,
-      fillColor: color,
-      fillOpacity: 0.75 * dim,
-      opacity: dim,
-    });
-  } else if (p.layer === "areas") {
-    layer = L.geoJSON(f, {
-      style: () => ({
-        color,
-        weight: 2 * scale,
-        opacity: 0.9 * dim,
-        dashArray: p.status === "contested" ? "8 6" : null,
-        fillColor: color,
-        fillOpacity: 0.18 * dim,
-      }),
-    });
-  } else if (p.layer === "constraints") {
-    const dash = p.status === "closed" ? null : p.status === "unknown" ? "2 8" : p.status === "restricted" ? "10 6" : null;
-    // Leaflet applies `style` to the point markers too: only lines and areas take it.
-    layer = L.geoJSON(f, {
-      style: () => (f.geometry.type === "Point" ? {} : {
-        color,
-        weight: 6 * scale,
-        opacity: 0.95 * dim,
-        dashArray: p.stale ? "4 8" : dash,
-        fillColor: color,
-        fillOpacity: 0.2 * dim,
-      }),
-      pointToLayer: (_, latlng) =>
-        L.circleMarker(latlng, {
-          radius: 9 * scale,
-          color: "#0b0f14",
-          weight: 2 * scale,
-          fillColor: color,
-          fillOpacity: 0.95 * dim,
-          opacity: dim,
-        }),
-    });
-  } else {
-    layer = L.featureGroup();
-    L.geoJSON(f, {
-      style: () => ({
-        color,
-        weight: 4 * scale,
-        opacity: 0.9 * dim,
-        dashArray: p.status === "planned" ? "12 8" : p.stale ? "4 8" : null,
-      }),
+    const ret = p.direction === "return";
+    L.circleMarker([lat, lon], {
+      radius: Math.min(30, 5 + Math.sqrt(p.individuals || 1) / 4) * scale,
+      color: colorOf(p),
+      weight: (ret ? 4 : 2) * scale,
+      fillColor: colorOf(p),
+      fillOpacity: ret ? 0 : 0.75 * (p.stale ? 0.4 : 1),
+      className: `displacement direction-${p.direction}`,
     }).addTo(layer);
-    if (Array.isArray(p.position)) {
-      L.circleMarker([p.position[1], p.position[0]], {
-        radius: 8 * scale,
-        color: "#ffffff",
-        weight: 3 * scale,
-        fillColor: color,
-        fillOpacity: dim,
-        opacity: dim,
-      }).addTo(layer);
-    }
+  } else if (p.layer === "areas") {
+    L.geoJSON(f, { style: () => pathStyle(p, { scale, area: true }) }).addTo(layer);
+  } else if (p.layer === "movements") {
+    L.geoJSON(f, { style: () => pathStyle(p, { scale }) }).addTo(layer);
+    if (Array.isArray(p.position)) pointLayer(f, [p.position[1], p.position[0]], { scale, now }).addTo(layer);
+  } else {
+    // Leaflet applies `style` to the point markers too: only lines and areas take it.
+    L.geoJSON(f, {
+      style: () => pathStyle(p, { scale, area: /Polygon/.test(f.geometry.type) }),
+      pointToLayer: (_, latlng) => pointLayer(f, latlng, { scale, now }),
+    }).addTo(layer);
   }
   if (tooltips) layer.bindTooltip(tooltipText(f), { sticky: true });
+  if (label && p.name) {
+    // On a wall nobody hovers: the name stays next to the convoy (or mid-route before it moves).
+    const at = Array.isArray(p.position) ? L.latLng(p.position[1], p.position[0]) : layer.getBounds().getCenter();
+    L.marker(at, {
+      pane: "labels",
+      interactive: false,
+      keyboard: false,
+      icon: L.divIcon({ className: "item-label", html: `<span dir="auto">${escapeHtml(p.name)}</span>`, iconSize: null }),
+    }).addTo(layer);
+  }
   return layer;
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]);
+}
+
+/** The status a toggle names: an incident's verification, any other item's status. */
+const statusOf = (p) => (p.layer === "incidents" ? p.verification : p.layer === "displacements" ? p.direction : p.status);
+
+/** `?hide=incidents,constraints:open`: layers, or layer:status pairs, a page leaves off. */
+export function hiddenFromUrl(search = location.search) {
+  const asked = new URLSearchParams(search).get("hide") || "";
+  return new Set(asked.split(",").map((s) => s.trim()).filter(Boolean));
 }
 
 /** Keeps the map's item layers equal to a set of features (by id and version). */
 export class ItemLayers {
-  constructor(map, { scale = 1, onClick } = {}) {
+  constructor(map, { scale = 1, onClick, labels = false, hidden = new Set() } = {}) {
     this.map = map;
     this.scale = scale;
+    this.labels = labels;
+    /** Layers and layer:status pairs left off the map (the toggles). */
+    this.hidden = hidden;
+    this.last = [];
     this.onClick = onClick;
     this.shown = new Map();
     this.group = L.featureGroup().addTo(map);
   }
 
+  isHidden(p) {
+    return this.hidden.has(p.layer) || this.hidden.has(`${p.layer}:${statusOf(p)}`);
+  }
+
+  /** Shows only what the toggles leave on, and redraws. */
+  setHidden(hidden) {
+    this.hidden = hidden;
+    this.sync(this.last);
+  }
+
   sync(features) {
+    this.last = [...features];
     const now = Date.now();
     const seen = new Set();
-    for (const f of features) {
+    for (const f of this.last) {
+      if (this.isHidden(f.properties)) continue;
       seen.add(f.id);
       const key = `${f.properties.version}|${f.properties.stale}|${incidentOpacity(f.properties, now)}`;
       const old = this.shown.get(f.id);
       if (old && old.key === key) continue;
       if (old) this.group.removeLayer(old.layer);
-      const layer = layerFor(f, { scale: this.scale, now });
+      const layer = layerFor(f, { scale: this.scale, now, label: this.labels });
       if (this.onClick) layer.on("click", () => this.onClick(f));
       layer.addTo(this.group);
       this.shown.set(f.id, { key, layer });
@@ -273,33 +283,144 @@ export class ItemLayers {
   }
 }
 
-/** The legend's rows: [layer, value, color, shape]. */
-export function legendRows() {
-  const rows = [];
-  for (const [status, c] of Object.entries(COLORS.constraints)) rows.push(["constraints", status, c, "line"]);
-  for (const [status, c] of Object.entries(COLORS.movements)) rows.push(["movements", status, c, "route"]);
-  for (const [type, c] of Object.entries(COLORS.incidents)) rows.push(["incidents", type, c, "diamond"]);
-  for (const [dir, c] of Object.entries(COLORS.displacements)) rows.push(["displacements", dir, c, "dot"]);
-  for (const [status, c] of Object.entries(COLORS.areas)) rows.push(["areas", status, c, "line"]);
-  return rows;
+/**
+ * Layer and status toggles on a map: a collapsible box of checkboxes, one per layer and one
+ * per status, that hide and show the items of `items` (an ItemLayers).
+ */
+export function toggleControl(items) {
+  const Toggles = L.Control.extend({
+    options: { position: "topright" },
+    onAdd() {
+      const box = L.DomUtil.create("details", "map-toggles");
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.disableScrollPropagation(box);
+      const render = () => {
+        box.replaceChildren();
+        const summary = document.createElement("summary");
+        summary.textContent = t("map.show");
+        box.append(summary);
+        for (const [layer, statuses] of Object.entries(STATUSES)) {
+          const group = document.createElement("fieldset");
+          const legend = document.createElement("legend");
+          group.append(legend);
+          const tick = (key, text, cls) => {
+            const label = document.createElement("label");
+            label.className = cls;
+            const input = document.createElement("input");
+            input.type = "checkbox";
+            input.dataset.key = key;
+            input.checked = !items.hidden.has(key);
+            input.addEventListener("change", () => {
+              const hidden = new Set(items.hidden);
+              if (input.checked) hidden.delete(key);
+              else hidden.add(key);
+              items.setHidden(hidden);
+            });
+            label.append(input, " ", text);
+            return label;
+          };
+          legend.append(tick(layer, t("layer." + layer), "toggle-layer"));
+          for (const s of statuses) group.append(tick(`${layer}:${s}`, term(s), "toggle-status"));
+          box.append(group);
+        }
+      };
+      render();
+      onLanguageChange(render);
+      return box;
+    },
+  });
+  return new Toggles();
+}
+
+/** A small SVG of a line (or an area's outline and fill) as the map draws it. */
+function pathSwatch(p, area) {
+  const st = pathStyle(p, { scale: 0.5, area });
+  const dash = st.dashArray ? ` stroke-dasharray="${st.dashArray}"` : "";
+  const body = area
+    ? `<rect x="3" y="4" width="34" height="16" rx="2" fill="${st.fillColor}" stroke="${st.color}" stroke-width="${st.weight}"${dash}/>`
+    : `<path d="M4 12H36" stroke="${st.color}" stroke-width="${st.weight}" stroke-linecap="round"${dash}/>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 24" class="sw-path" aria-hidden="true" focusable="false">${body}</svg>`;
+}
+
+const NEUTRAL = "#d8dee9";
+
+/**
+ * The legend's groups, each a list of [value, swatches HTML]: the symbols exactly as the map
+ * draws them (point, line and area), and the military and humanitarian symbol sets.
+ */
+export function legendGroups() {
+  const mil = (p) => {
+    const m = milSymbol(sidcOf(p), 24);
+    return m ? m.svg : "";
+  };
+  return [
+    [
+      "constraints",
+      STATUSES.constraints.map((s) => {
+        const p = { layer: "constraints", status: s, kind: "other" };
+        return [s, svg(constraintShape(s, "other", colorOf(p)), 22) + pathSwatch(p, false) + pathSwatch(p, true)];
+      }),
+    ],
+    [
+      "movements",
+      STATUSES.movements.map((s) => {
+        const p = { layer: "movements", status: s };
+        return [s, svg(movementShape(s, colorOf(p)), 22) + pathSwatch(p, false)];
+      }),
+    ],
+    [
+      "incidents",
+      [
+        ...STATUSES.incidents.map((v) => [v, svg(incidentShape(v, NEUTRAL), 20)]),
+        ...Object.entries(PALETTE.incidents).map(([type, c]) => [type, svg(incidentShape("confirmed", c), 16)]),
+      ],
+    ],
+    [
+      "displacements",
+      STATUSES.displacements.map((d) => {
+        const p = { layer: "displacements", direction: d };
+        const c = colorOf(p);
+        const ret = d === "return";
+        return [d, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><circle cx="12" cy="12" r="8" fill="${ret ? "none" : c}" stroke="${c}" stroke-width="${ret ? 3 : 1.5}"/></svg>`];
+      }),
+    ],
+    [
+      "areas",
+      STATUSES.areas.map((s) => [s, pathSwatch({ layer: "areas", status: s }, true)]),
+    ],
+    [
+      "symbols",
+      [
+        ["military_movement", mil({ layer: "movements", status: "en_route" })],
+        ["military_checkpoint", mil({ layer: "constraints", kind: "checkpoint" })],
+        ["military_incident", mil({ layer: "incidents", event_type: "explosions_remote_violence", verification: "confirmed" })],
+        ["humanitarian_checkpoint", svg(constraintShape("open", "checkpoint", NEUTRAL), 22)],
+        ["humanitarian_road_closure", svg(constraintShape("open", "road_closure", NEUTRAL), 22)],
+        ["humanitarian_curfew", svg(constraintShape("open", "curfew", NEUTRAL), 22)],
+        ["humanitarian_hazard", svg(constraintShape("open", "hazard", NEUTRAL), 22)],
+      ].filter(([, html]) => html),
+    ],
+  ];
 }
 
 /** Fills `el` with the legend, in the current language. */
 export function renderLegend(el) {
-  const groups = {};
-  for (const [layer, value, color, shape] of legendRows()) (groups[layer] ||= []).push([value, color, shape]);
   el.replaceChildren();
-  for (const layer of ["constraints", "movements", "incidents", "displacements", "areas"]) {
+  for (const [group, rows] of legendGroups()) {
     const h = document.createElement("h3");
-    h.textContent = t("layer." + layer);
+    h.textContent = t(group === "symbols" ? "legend.symbols" : "layer." + group);
     el.append(h);
     const ul = document.createElement("ul");
-    for (const [value, color, shape] of groups[layer]) {
+    ul.className = `legend-${group}`;
+    for (const [value, html] of rows) {
       const li = document.createElement("li");
+      li.dataset.value = value;
       const sw = document.createElement("span");
-      sw.className = "swatch " + shape;
-      sw.style.setProperty("--c", color);
-      li.append(sw, document.createTextNode(term(value)));
+      sw.className = "swatches";
+      sw.innerHTML = html;
+      const label = document.createElement("span");
+      label.textContent = group === "symbols" ? t("legend." + value) : term(value);
+      li.append(sw, label);
       ul.append(li);
     }
     el.append(ul);

@@ -4,22 +4,40 @@
 // movement (POST /api/v1/movements) and notified.
 
 import { api, requireSession, signOut, whoami } from "./session.js";
-import { fmtDateTime, fmtNumber, initI18n, languageButton, onLanguageChange, t, term } from "./i18n.js";
+import { fmtDateTime, fmtNumber, initI18n, languageButton, message, onLanguageChange, t, term } from "./i18n.js";
+import { initTheme, themeButton } from "./theme.js";
 import { LiveFeed } from "./live.js";
-import { createMap, ItemLayers } from "./map.js";
+import { createMap, ItemLayers, toggleControl } from "./map.js";
+import { searchControl } from "./search.js";
 import { PLACES } from "./views.js";
 
 const L = window.L;
 
-/** A datetime-local input's value for a Date (local time, minutes). */
-function localInput(d) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+/**
+ * A time field's text for a Date: ISO 8601 in UTC to the minute ("2026-12-07 14:00"), never
+ * in the browser's locale (a datetime-local field showed mm/dd next to dd/mm results).
+ */
+function utcInput(d) {
+  return d.toISOString().slice(0, 16).replace("T", " ");
 }
+
+/** The time a field names (UTC, "YYYY-MM-DD HH:MM"), as ISO 8601; throws naming the field. */
+function utcValue(id) {
+  const text = document.getElementById(id).value.trim();
+  const m = text.match(/^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?: ?(?:Z|UTC))?$/i);
+  const d = m && new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]));
+  if (!d || d.getUTCMonth() !== +m[2] - 1 || d.getUTCDate() !== +m[3] || +m[4] > 23 || +m[5] > 59) {
+    throw new Error(t("planner.bad_time", { field: t("field." + id), value: text }));
+  }
+  return d.toISOString();
+}
+
+initTheme();
 
 if (requireSession()) {
   await initI18n();
   languageButton(document.getElementById("lang"));
+  themeButton(document.getElementById("theme"));
   document.getElementById("signout").addEventListener("click", () => signOut());
   const me = await whoami();
   const showWho = () => (document.getElementById("who").textContent = `${term(me.role)} · ${me.org}`);
@@ -27,6 +45,8 @@ if (requireSession()) {
 
   const map = await createMap(document.getElementById("map"), {});
   const items = new ItemLayers(map, { scale: 1 });
+  toggleControl(items).addTo(map);
+  searchControl(map, () => window.cmcopFeed.features.values()).addTo(map);
   const feed = new LiveFeed({
     layers: ["constraints", "incidents"],
     onChange: () => items.sync(feed.features.values()),
@@ -39,6 +59,7 @@ if (requireSession()) {
     },
   }).start();
   window.cmcopFeed = feed;
+  window.cmcopMap = map;
 
   /** The waypoints: {name, lat, lon}; name is a place key or null for a map click. */
   const waypoints = [];
@@ -114,11 +135,11 @@ if (requireSession()) {
 
   const start = new Date(Date.now() + 2 * 3600000);
   start.setMinutes(0, 0, 0);
-  document.getElementById("depart").value = localInput(start);
-  document.getElementById("arrive").value = localInput(new Date(start.getTime() + 6 * 3600000));
+  document.getElementById("depart").value = utcInput(start);
+  document.getElementById("arrive").value = utcInput(new Date(start.getTime() + 6 * 3600000));
 
   const route = () => ({ type: "LineString", coordinates: waypoints.map((w) => [w.lon, w.lat]) });
-  const iso = (id) => new Date(document.getElementById(id).value).toISOString();
+  const iso = utcValue;
 
   document.getElementById("plan-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -211,9 +232,12 @@ if (requireSession()) {
       });
       li.append(head, what, facts);
       if (c.reason) {
+        // The server's reason in the reader's language, without its "at km" phrase: the facts
+        // line above gives km and distance already (they showed twice).
         const r = document.createElement("div");
-        r.className = "muted";
-        r.textContent = c.reason;
+        r.className = "muted conflict-reason";
+        r.dir = "auto";
+        r.textContent = message(c.reason_key, { ...c.reason_params, where: null }) ?? c.reason;
         li.append(r);
       }
       const f = feed.features.get(c.id);

@@ -8,15 +8,19 @@ import { fmtAge, fmtClock, fmtDate, fmtNumber, initI18n, onLanguageChange, t, te
 import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts } from "./alerts.js";
 import { api } from "./session.js";
-import { createMap, ItemLayers, renderLegend } from "./map.js";
+import { createMap, hiddenFromUrl, ItemLayers, renderLegend } from "./map.js";
 import { VIEWS, viewsFromUrl } from "./views.js";
+import { initTheme } from "./theme.js";
+
+initTheme();
 
 if (requireSession()) {
   await initI18n();
   const rotation = viewsFromUrl();
   const first = VIEWS[rotation.names[0]] || VIEWS.iraq;
-  const map = await createMap(document.getElementById("map"), { zoomControl: false, view: first });
-  const items = new ItemLayers(map, { scale: 1.5 });
+  const map = await createMap(document.getElementById("map"), { zoomControl: false, cursor: false, view: first });
+  // `?hide=incidents,constraints:open` hides layers or statuses (a wall has no one to click).
+  const items = new ItemLayers(map, { scale: 1.5, labels: true, hidden: hiddenFromUrl() });
   let fitted = rotation.names.length > 0;
   const feed = new LiveFeed({
     onChange: () => {

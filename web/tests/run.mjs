@@ -20,6 +20,7 @@ import { createInterface } from "node:readline";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { facesTests } from "./faces.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shots = resolve(here, "../../test-output/screenshots");
@@ -27,9 +28,9 @@ mkdirSync(shots, { recursive: true });
 
 const [base, ...args] = process.argv.slice(2);
 const tokens = Object.fromEntries(args.map((a) => a.split("=", 2)));
-for (const role of ["coordinator", "military_liaison", "convoy_planner", "wall_display"]) {
+for (const role of ["coordinator", "military_liaison", "convoy_planner", "wall_display", "kiosk"]) {
   if (!base || !tokens[role]) {
-    console.error(`usage: run.mjs BASE_URL coordinator=T military_liaison=T convoy_planner=T wall_display=T (missing ${role})`);
+    console.error(`usage: run.mjs BASE_URL coordinator=T military_liaison=T convoy_planner=T wall_display=T kiosk=ENROLMENT (missing ${role})`);
     process.exit(2);
   }
 }
@@ -679,6 +680,9 @@ try {
       }
     });
   }
+
+  // --- symbols, legibility, kiosk, accessibility (issue 18: 8, 9, 12) ----------------------
+  await facesTests({ base, tokens, unique, check, shot, rest, newPage, signIn, browser, chromium, CHROMIUM_FLAGS, createInterface });
 
   // --- the feed stops: the wall warns -------------------------------------------------------
   await check("the wall warns loudly when the server stops", async () => {

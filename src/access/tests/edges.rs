@@ -114,6 +114,11 @@ fn hidden_fields_are_not_used_or_shown() {
     assert_eq!(c.status.as_deref(), Some("unknown"));
     assert_eq!(c.kind.as_deref(), Some("movement_restriction"));
     assert!(!c.reason.contains("closed"), "{}", c.reason);
+    // The reason's key and parameters (for the pages' languages) hide the same (issue 18.11).
+    assert_eq!(c.reason_key, "msg.conflict.constraint_status_hidden");
+    let params = serde_json::to_string(&c.reason_params).unwrap();
+    assert!(!params.contains("closed"), "{params}");
+    assert!(params.contains("movement_restriction"), "{params}");
 }
 
 #[test]
