@@ -24,21 +24,8 @@ export const PALETTE = {
     strategic_developments: "#2dc8b4",
     other: "#f2f2f2",
   },
-};
-
-/**
- * The two layers of the picture over time reuse the palette's hues by meaning (their shapes and
- * patterns tell them from constraints and movements): displacement flows by direction, dated
- * areas by status.
- */
-export const OVER_TIME = {
-  displacements: { displacement: PALETTE.incidents.violence_against_civilians, return: PALETTE.incidents.strategic_developments },
-  areas: {
-    military_operations: PALETTE.constraints.closed,
-    contested: PALETTE.constraints.restricted,
-    retaken: PALETTE.movements.planned,
-    safe_for_return: PALETTE.constraints.open,
-  },
+  displacements: { displacement: "#be30a2", return: "#b56380" },
+  areas: { military_operations: "#fd8b96", contested: "#ea9d72", retaken: "#7570be", safe_for_return: "#28da9a" },
 };
 
 /** Area outlines: the pattern says the status without colour. */
@@ -54,8 +41,7 @@ export const STATUSES = {
 
 export function colorOf(p) {
   if (p.layer === "incidents") return PALETTE.incidents[p.event_type] || PALETTE.incidents.other;
-  if (p.layer === "displacements") return OVER_TIME.displacements[p.direction] || "#ffffff";
-  if (p.layer === "areas") return OVER_TIME.areas[p.status] || "#ffffff";
+  if (p.layer === "displacements") return PALETTE.displacements[p.direction] || "#ffffff";
   return (PALETTE[p.layer] || {})[p.status] || "#ffffff";
 }
 
