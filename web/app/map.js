@@ -348,7 +348,7 @@ const NEUTRAL = "#d8dee9";
  * The legend's groups, each a list of [value, swatches HTML]: the symbols exactly as the map
  * draws them (point, line and area), and the military and humanitarian symbol sets.
  */
-export function legendGroups() {
+export function legendGroups({ present = null } = {}) {
   const mil = (p) => {
     const m = milSymbol(sidcOf(p), 24);
     return m ? m.svg : "";
@@ -388,6 +388,7 @@ export function legendGroups() {
       "areas",
       STATUSES.areas.map((s) => [s, pathSwatch({ layer: "areas", status: s }, true)]),
     ],
+  ].filter(([group]) => !OPTIONAL_GROUPS.has(group) || !present || present.has(group)).concat([
     [
       "symbols",
       [
@@ -400,13 +401,19 @@ export function legendGroups() {
         ["humanitarian_hazard", svg(constraintShape("open", "hazard", NEUTRAL), 22)],
       ].filter(([, html]) => html),
     ],
-  ];
+  ]);
 }
 
-/** Fills `el` with the legend, in the current language. */
-export function renderLegend(el) {
+/**
+ * Legend groups shown only where their layer is on the map when the page says what is
+ * (`present`): a wall has no room for the legend of a layer it does not show.
+ */
+const OPTIONAL_GROUPS = new Set(["displacements", "areas"]);
+
+/** Fills `el` with the legend, in the current language; `present`: the layers on the map. */
+export function renderLegend(el, { present = null } = {}) {
   el.replaceChildren();
-  for (const [group, rows] of legendGroups()) {
+  for (const [group, rows] of legendGroups({ present })) {
     const h = document.createElement("h3");
     h.textContent = t(group === "symbols" ? "legend.symbols" : "layer." + group);
     el.append(h);

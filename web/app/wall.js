@@ -22,9 +22,11 @@ if (requireSession()) {
   // `?hide=incidents,constraints:open` hides layers or statuses (a wall has no one to click).
   const items = new ItemLayers(map, { scale: 1.5, labels: true, hidden: hiddenFromUrl() });
   let fitted = rotation.names.length > 0;
+  let legendKey = null;
   const feed = new LiveFeed({
     onChange: () => {
       items.sync(feed.features.values());
+      syncLegend();
       renderCounts(feed);
       renderAlerts(feed);
       // Without saved views, the first picture decides the view: all of it, clear of the panels.
@@ -46,9 +48,18 @@ if (requireSession()) {
   renderAlerts(feed);
   setInterval(() => renderAlerts(feed), 10000);
 
-  renderLegend(document.getElementById("legend"));
+  // The legend names the layers of the picture over time only while the wall shows them.
+  function syncLegend(force = false) {
+    const present = new Set();
+    for (const f of feed.features.values()) present.add(f.properties.layer);
+    const key = ["displacements", "areas"].filter((l) => present.has(l)).join(",");
+    if (!force && key === legendKey) return;
+    legendKey = key;
+    renderLegend(document.getElementById("legend"), { present });
+  }
+  syncLegend(true);
   onLanguageChange(() => {
-    renderLegend(document.getElementById("legend"));
+    syncLegend(true);
     renderCounts(feed);
     renderAlerts(feed);
     renderStatus(feed);
@@ -150,6 +161,8 @@ function renderCounts(feed) {
   let exercises = 0;
   for (const layer of Object.keys(STATUS_ORDER)) {
     const features = feed.layer(layer);
+    // The picture over time's layers are counted only while the wall shows some (room).
+    if (features.length === 0 && (layer === "displacements" || layer === "areas")) continue;
     const by = {};
     let stale = 0;
     let exercise = 0;
