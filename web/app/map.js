@@ -81,7 +81,12 @@ export async function createMap(el, { zoomControl = true, cursor = true, view = 
   onLanguageChange(zoomTitles);
   const resp = await fetch(new URL("../vendor/basemap/countries.geojson", import.meta.url));
   const countries = await resp.json();
+  // The offline basemap lies under everything: under a deployment's tiles (200), the
+  // governorates (350) and the items (400 and up).
+  map.createPane("basemap");
+  map.getPane("basemap").style.zIndex = 150;
   L.geoJSON(countries, {
+    pane: "basemap",
     interactive: false,
     attribution: "Natural Earth",
     style: (f) => ({

@@ -154,7 +154,7 @@ async function firstLoad(path, token, ready) {
 }
 
 const mapPainted = (page) =>
-  page.waitForFunction(() => document.querySelectorAll(".leaflet-overlay-pane path").length > 50, null, { timeout: 10000 });
+  page.waitForFunction(() => document.querySelectorAll(".leaflet-basemap-pane path, .leaflet-overlay-pane path").length > 50, null, { timeout: 10000 });
 const feedReady = (page) => page.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 10000 });
 /** Every stylesheet the page links was loaded (an offline page without them is unstyled). */
 const styled = (page) =>
