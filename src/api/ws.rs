@@ -24,7 +24,9 @@ use super::{
 use crate::auth::Identity;
 use crate::hub::message::{self, ClientMessage};
 use crate::hub::wire::SUBPROTOCOLS;
-use crate::hub::{Delivery, Feed, Out, Overflowed, Rendered, Start, Subscriber, Wire, WireFrame};
+use crate::hub::{
+    Cut, Delivery, Feed, Out, Overflowed, Rendered, Start, Subscriber, Wire, WireFrame,
+};
 use crate::scope::{Exercise, Scope};
 
 /// Close codes (RFC 6455 §7.4.1).
@@ -471,17 +473,7 @@ impl Connection {
             sent = tokio::time::timeout(limit, self.socket.send(msg)) => sent,
             cut = cut => {
                 drop(writing);
-                tracing::info!(
-                    token = %self.who.name,
-                    channel = self.feed.as_str(),
-                    last_seq = self.last_seq,
-                    reason = cut.reason(),
-                    "subscriber cut while its client was not reading"
-                );
-                return Flow::Close(
-                    CLOSE_TRY_AGAIN,
-                    format!("too slow to keep up ({}); resume with since={}", cut.reason(), self.last_seq),
-                );
+                return self.cut_close(cut, "subscriber cut while its client was not reading");
             }
         };
         drop(writing);
@@ -700,6 +692,26 @@ impl Connection {
         Flow::Continue
     }
 
+    /// A subscriber given up on (`Cut`): logged with `what` happened, and closed with 1013 and
+    /// where to resume.
+    fn cut_close(&self, cut: Cut, what: &'static str) -> Flow {
+        tracing::info!(
+            token = %self.who.name,
+            channel = self.feed.as_str(),
+            last_seq = self.last_seq,
+            reason = cut.reason(),
+            "{what}"
+        );
+        Flow::Close(
+            CLOSE_TRY_AGAIN,
+            format!(
+                "too slow to keep up ({}); resume with since={}",
+                cut.reason(),
+                self.last_seq
+            ),
+        )
+    }
+
     /// Sends what the outbox holds, in batch frames.
     async fn flush(&mut self) -> Flow {
         let Some(sub) = self.sub.clone() else {
@@ -721,21 +733,7 @@ impl Connection {
                         .stats
                         .closed_slow
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(
-                        token = %self.who.name,
-                        channel = self.feed.as_str(),
-                        last_seq = self.last_seq,
-                        reason = cut.reason(),
-                        "subscriber cut; told to resume with since"
-                    );
-                    return Flow::Close(
-                        CLOSE_TRY_AGAIN,
-                        format!(
-                            "too slow to keep up ({}); resume with since={}",
-                            cut.reason(),
-                            self.last_seq
-                        ),
-                    );
+                    return self.cut_close(cut, "subscriber cut; told to resume with since");
                 }
             };
             if outs.is_empty() {

@@ -31,6 +31,24 @@ use crate::scope::Scope;
 /// Room for the message around the features (`{"type":"snapshot","seq":…,"part":…,…}`).
 const HEAD_ROOM: usize = 128;
 
+/// What `viewer` sees of `items` within `scope`, with how it sees each, in id order: the
+/// contents of a whole-picture rendering (a WebSocket snapshot, a CoT picture), decided by the
+/// one policy decision.
+pub fn shown_in_order(
+    items: &[Arc<Item>],
+    policy: &crate::policy::Policy,
+    viewer: &Viewer,
+    scope: &Scope,
+) -> Vec<(Arc<Item>, View)> {
+    let mut visible: Vec<(Arc<Item>, View)> = items
+        .iter()
+        .filter_map(|i| policy.decide(i, viewer).map(|v| (i.clone(), v)))
+        .filter(|(i, v)| scope.admits(i, v))
+        .collect();
+    visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    visible
+}
+
 /// One snapshot of one view at one `seq`, rendered part by part on demand.
 pub struct Rendered {
     pub seq: u64,
@@ -74,12 +92,7 @@ impl Rendered {
         scope: &Scope,
         part_bytes: usize,
     ) -> Rendered {
-        let mut visible: Vec<(Arc<Item>, View)> = items
-            .iter()
-            .filter_map(|i| policy.decide(i, viewer).map(|v| (i.clone(), v)))
-            .filter(|(i, v)| scope.admits(i, v))
-            .collect();
-        visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        let visible = shown_in_order(items, policy, viewer, scope);
         Rendered {
             seq,
             count: visible.len(),
@@ -381,7 +394,7 @@ impl Snapshots {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::input::{parse_feature, Author};
     use crate::model::{Layer, Role, Side};
@@ -389,7 +402,8 @@ mod tests {
     use crate::scope::Exercise;
     use serde_json::{json, Value};
 
-    fn items(n: usize) -> Vec<Arc<Item>> {
+    /// `n` incidents with ids `inc-000000`…, for the tests of whole-picture renderings.
+    pub(crate) fn items(n: usize) -> Vec<Arc<Item>> {
         let at = chrono::Utc::now();
         let feature = json!({
             "type": "Feature",

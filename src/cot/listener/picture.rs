@@ -63,12 +63,7 @@ impl Picture {
         mode: Mode,
         stale_after: chrono::Duration,
     ) -> Picture {
-        let mut visible: Vec<(Arc<Item>, View)> = items
-            .iter()
-            .filter_map(|i| policy.decide(i, viewer).map(|v| (i.clone(), v)))
-            .filter(|(i, v)| scope.admits(i, v))
-            .collect();
-        visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        let visible = crate::hub::snapshot::shown_in_order(items, policy, viewer, scope);
         Picture {
             seq,
             made: Instant::now(),
@@ -187,41 +182,9 @@ impl Pictures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::input::{parse_feature, Author};
-    use crate::model::{Layer, Role, Side};
+    use crate::hub::snapshot::tests::items;
+    use crate::model::Role;
     use crate::scope::Exercise;
-    use serde_json::json;
-
-    fn items(n: usize) -> Vec<Arc<Item>> {
-        let at = Utc::now();
-        let feature = json!({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [43.2, 36.3]},
-            "properties": {
-                "occurred_at": "2026-01-05T10:00:00Z",
-                "event_type": "explosions_remote_violence",
-                "severity": 3, "fatalities": 0,
-                "description": "IED on the road shoulder", "verification": "reported"
-            }
-        });
-        let draft = parse_feature(Layer::Incidents, &feature, at).unwrap();
-        let first = draft.into_new_item(
-            "inc-0".into(),
-            Layer::Incidents,
-            Author {
-                org: "INSO",
-                side: Side::Civil,
-            },
-            at,
-        );
-        (0..n)
-            .map(|i| {
-                let mut item = first.clone();
-                item.id = format!("inc-{i:06}");
-                Arc::new(item)
-            })
-            .collect()
-    }
 
     #[test]
     fn parts_are_bounded_carry_every_item_once_and_are_shared_per_view() {
