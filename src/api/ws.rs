@@ -694,7 +694,14 @@ impl Connection {
 
     /// A subscriber given up on (`Cut`): logged with `what` happened, and closed with 1013 and
     /// where to resume.
+    /// Every cut, whether found draining the outbox or while a write waited on the client,
+    /// is counted once in `cmcop_ws_closed_slow_total` and logged once.
     fn cut_close(&self, cut: Cut, what: &'static str) -> Flow {
+        self.state
+            .hub
+            .stats
+            .closed_slow
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(
             token = %self.who.name,
             channel = self.feed.as_str(),
@@ -728,11 +735,6 @@ impl Connection {
             let outs = match sub.drain(max) {
                 Ok(outs) => outs,
                 Err(Overflowed(cut)) => {
-                    self.state
-                        .hub
-                        .stats
-                        .closed_slow
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return self.cut_close(cut, "subscriber cut; told to resume with since");
                 }
             };

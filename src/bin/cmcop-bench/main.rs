@@ -13,6 +13,7 @@ mod append;
 mod cluster;
 mod cot;
 mod fanout;
+mod overload;
 mod pictures;
 mod process;
 mod sample;
@@ -57,6 +58,9 @@ enum Command {
     Cluster(cluster::Args),
     /// Fan-out per server core against nats-server as the anchor, readers that do not parse
     /// (issue 19).
+    /// CoT and WebSocket at multiples of a sustainable rate on a large picture with slow
+    /// readers: memory, fast readers' latency, cuts (issue 19).
+    Overload(overload::Args),
     Fanout(fanout::Args),
     /// Large pictures (issue 19): 1,000 to 1,000,000 items taken whole over the WebSocket in
     /// each encoding and over CoT; first and last frame, bytes, server memory.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
             Command::Cluster(args) => cluster::run(args).await,
             Command::Fanout(args) => fanout::run(args).await,
             Command::Pictures(args) => pictures::run(args).await,
+            Command::Overload(args) => overload::run(args).await,
             Command::Wire(args) => wire::run(args).await,
         }
     });

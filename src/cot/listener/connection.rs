@@ -299,10 +299,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                 return self.send_picture(seq, items).await;
             }
             Err(Overflowed(cut)) => {
-                // Too far behind even conflated, or over a memory budget: the client is cut
-                // (logged as the connection closes) and gets the picture when it reconnects.
-                tracing::info!(peer = %self.peer, reason = cut.reason(), "CoT client cut");
-                return Flow::Close(cut.reason());
+                return self.cut(cut);
             }
         };
         if outs.is_empty() {
@@ -367,6 +364,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         self.write(&bytes).await
     }
 
+    /// Cuts the client (too far behind even conflated, or over a memory budget), logged once
+    /// here; it gets the picture when it reconnects.
+    fn cut(&self, cut: Cut) -> Flow {
+        tracing::info!(peer = %self.peer, reason = cut.reason(), "CoT client cut");
+        Flow::Close(cut.reason())
+    }
+
     /// Writes what is already encoded, bounded by `WRITE_TIMEOUT`; counted in the server's
     /// memory budget while it is being written.
     async fn write(&mut self, bytes: &[u8]) -> Flow {
@@ -385,8 +389,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         let written = tokio::select! {
             w = tokio::time::timeout(WRITE_TIMEOUT, write) => w,
             cut = sub.cut() => {
-                tracing::info!(peer = %self.peer, reason = cut.reason(), "CoT client cut");
-                return Flow::Close(cut.reason());
+                return self.cut(cut);
             }
         };
         match written {
