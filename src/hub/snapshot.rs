@@ -14,7 +14,10 @@
 //! The cache (`Snapshots`) holds, per view, the snapshot of the newest `seq` asked for: a
 //! newer one supersedes it. Snapshots that subscribers are still sending stay shared through
 //! a weak reference whatever their size; the ones kept for later subscribers are bounded in
-//! bytes (`hub.snapshot_cache_mib`), least recently used dropped first.
+//! bytes (`hub.snapshot_cache_mib`), least recently used dropped first. A snapshot the cache
+//! stops keeping is released: its parts then live only while a subscriber sends them, so a
+//! slow reader still taking an old picture pins the part it is on, not every part rendered
+//! for the fast ones; a part nobody holds is rendered again (the same bytes) when needed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,12 +65,25 @@ pub struct Rendered {
 }
 
 struct Progress {
-    /// What the view shows at `seq`, in id order: the item and how the viewer sees it.
-    /// Emptied once every part is rendered, so that a kept snapshot holds no old items.
+    /// What the view shows at `seq`, in id order: the item and how the viewer sees it. Kept
+    /// while the snapshot is, so that a part dropped after its release can be rendered again.
     items: Vec<(Arc<Item>, View)>,
-    parts: Vec<Arc<Part>>,
+    parts: Vec<PartSlot>,
     /// The first item not yet in a part.
     next: usize,
+    /// Released (`Rendered::release`): parts are no longer held here, only by the subscribers
+    /// sending them, and rendered again when a later subscriber needs one that is gone.
+    released: bool,
+}
+
+/// Where one part's items are, and the part itself while held.
+struct PartSlot {
+    start: usize,
+    end: usize,
+    last: bool,
+    /// Held while the snapshot is not released.
+    strong: Option<Arc<Part>>,
+    weak: Weak<Part>,
 }
 
 /// One part: a complete `snapshot` message, and its other encodings made on first use.
@@ -101,6 +117,7 @@ impl Rendered {
                 items: visible,
                 parts: Vec::new(),
                 next: 0,
+                released: false,
             }),
             bytes: AtomicUsize::new(0),
         }
@@ -121,7 +138,8 @@ impl Rendered {
     }
 
     /// Part `index`, rendering it (and any before it) if no subscriber has yet; `None` past
-    /// the last part. A snapshot of nothing is one empty part.
+    /// the last part. A snapshot of nothing is one empty part. After `release`, a part nobody
+    /// holds any more is rendered again from the same items (the same bytes).
     pub fn part(&self, index: usize) -> Option<Arc<Part>> {
         let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         while p.parts.len() <= index {
@@ -129,11 +147,41 @@ impl Rendered {
             if done {
                 return None;
             }
-            let part = self.render_next(&mut p);
+            let start = p.next;
+            let part = Arc::new(self.render_next(&mut p));
             self.bytes.fetch_add(part.json.len(), Ordering::Relaxed);
-            p.parts.push(Arc::new(part));
+            let slot = PartSlot {
+                start,
+                end: p.next,
+                last: part.last,
+                strong: (!p.released).then(|| part.clone()),
+                weak: Arc::downgrade(&part),
+            };
+            p.parts.push(slot);
+            if p.parts.len() > index {
+                return Some(part);
+            }
         }
-        Some(p.parts[index].clone())
+        let slot = &p.parts[index];
+        if let Some(part) = slot.strong.clone().or_else(|| slot.weak.upgrade()) {
+            return Some(part);
+        }
+        let (start, end, last) = (slot.start, slot.end, slot.last);
+        let part = Arc::new(self.render_range(&p.items[start..end], index as u32, last));
+        p.parts[index].weak = Arc::downgrade(&part);
+        Some(part)
+    }
+
+    /// Lets go of the parts held here: from now on they live only as long as a subscriber
+    /// sends them. The cache calls it when it stops keeping the snapshot, so that a slow
+    /// reader still taking it pins the part it is sending, not the whole picture.
+    pub fn release(&self) {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        p.released = true;
+        for slot in &mut p.parts {
+            slot.strong = None;
+        }
+        self.bytes.store(0, Ordering::Relaxed);
     }
 
     fn render_next(&self, p: &mut Progress) -> Part {
@@ -155,14 +203,27 @@ impl Rendered {
         }
         let index = p.parts.len() as u32;
         let last = p.next >= p.items.len();
-        if last {
-            p.items = Vec::new();
+        self.part_of(index, last, features, &body)
+    }
+
+    /// A part rendered again from the items it held the first time.
+    fn render_range(&self, items: &[(Arc<Item>, View)], index: u32, last: bool) -> Part {
+        let mut body: Vec<u8> = Vec::with_capacity(self.part_bytes.min(64 * 1024));
+        for (i, (item, view)) in items.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(feature::render(item, view).to_string().as_bytes());
         }
+        self.part_of(index, last, items.len(), &body)
+    }
+
+    fn part_of(&self, index: u32, last: bool, features: usize, body: &[u8]) -> Part {
         Part {
             index,
             last,
             features,
-            json: super::message::snapshot_part(self.seq, index, last, &body),
+            json: super::message::snapshot_part(self.seq, index, last, body),
             protobuf: OnceLock::new(),
             json_deflated: OnceLock::new(),
             protobuf_deflated: OnceLock::new(),
@@ -322,7 +383,7 @@ impl Snapshots {
             Found::Free => {}
         }
         let result = fresh;
-        inner.slots.insert(
+        let superseded = inner.slots.insert(
             key,
             Slot {
                 seq,
@@ -331,6 +392,10 @@ impl Snapshots {
                 used: tick,
             },
         );
+        // An older snapshot of the view is no longer kept: its slow readers hold one part each.
+        if let Some(r) = superseded.and_then(|s| s.kept) {
+            r.release();
+        }
         inner.stats.rendered += 1;
         Self::trim(&mut inner, self.budget_bytes);
         result
@@ -374,7 +439,9 @@ impl Snapshots {
                 break;
             }
             if let Some(s) = inner.slots.get_mut(&key) {
-                s.kept = None;
+                if let Some(r) = s.kept.take() {
+                    r.release();
+                }
             }
             total -= bytes;
         }
@@ -501,6 +568,39 @@ pub(crate) mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0]["last"], true);
         assert_eq!(got[0]["features"], json!([]));
+    }
+
+    #[test]
+    fn a_released_snapshot_pins_only_the_parts_being_sent() {
+        let policy = Policy::default_policy();
+        let viewer = Viewer::new(Role::Coordinator, "OCHA");
+        let scope = Scope::everything(Exercise::Exclude);
+        let all = items(500);
+        let r = Rendered::new(7, &all, &policy, &viewer, &scope, 16 * 1024);
+        let before = parts(&r, Wire::default());
+        assert!(before.len() > 3, "several parts: {}", before.len());
+        // A slow reader is on part 1; the cache lets go of the snapshot.
+        let held = r.part(1).unwrap();
+        let weak0 = Arc::downgrade(&r.part(0).unwrap());
+        r.release();
+        assert!(
+            weak0.upgrade().is_none(),
+            "part 0 is freed once nobody sends it"
+        );
+        assert!(
+            Arc::ptr_eq(&held, &r.part(1).unwrap()),
+            "part 1 still shared"
+        );
+        assert_eq!(r.rendered_bytes(), 0, "nothing counted as kept");
+        // Every part is still there for whoever asks, rendered again to the same bytes.
+        assert_eq!(parts(&r, Wire::default()), before);
+        assert!(r.part(before.len()).is_none());
+        // A part first rendered after the release is not kept either.
+        let late = Rendered::new(8, &all, &policy, &viewer, &scope, 16 * 1024);
+        late.release();
+        let weak = Arc::downgrade(&late.part(2).unwrap());
+        assert!(weak.upgrade().is_none());
+        assert_eq!(parts(&late, Wire::default()).len(), before.len());
     }
 
     #[test]
