@@ -482,27 +482,66 @@ impl Hub {
                 }
             }
         }
+        let id = reg.next_id;
+        reg.next_id += 1;
+        let sub = self.new_subscriber(id, viewer.clone(), scope, delivery, start_after);
+        *sub.delivered_positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = delivered_positions;
+        reg.classes.entry(viewer).or_default().push(sub.clone());
+        self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
+        (sub, start)
+    }
+
+    fn new_subscriber(
+        &self,
+        id: u64,
+        viewer: Viewer,
+        scope: Scope,
+        delivery: Delivery,
+        start_after: u64,
+    ) -> Arc<Subscriber> {
         let outbox = match delivery.max_rate_ms {
             Some(_) => Outbox::conflating(self.limits, delivery.feed, self.budget.clone()),
             None => Outbox::new(self.limits, delivery.feed, self.budget.clone()),
         };
-        let id = reg.next_id;
-        reg.next_id += 1;
-        let sub = Arc::new(Subscriber {
+        Arc::new(Subscriber {
             id,
-            viewer: viewer.clone(),
+            viewer,
             scope,
             delivery,
-            delivered_positions: Mutex::new(delivered_positions),
+            delivered_positions: Mutex::new(HashMap::new()),
             start_after,
             outbox: Mutex::new(outbox),
             notify: Notify::new(),
             given_up: Notify::new(),
             renders: Default::default(),
-        });
-        reg.classes.entry(viewer).or_default().push(sub.clone());
-        self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
-        (sub, start)
+        })
+    }
+
+    /// A subscriber the fan-out never fills (issue 15: a WebSocket replay): its owner renders
+    /// changes from the log with `delta_for` and puts them in its outbox with `deliver`, so
+    /// that they are rendered, bounded, conflated and cut exactly as live changes are.
+    pub fn detached(&self, viewer: Viewer, scope: Scope, delivery: Delivery) -> Arc<Subscriber> {
+        self.new_subscriber(0, viewer, scope, delivery, 0)
+    }
+
+    /// Puts a change rendered by `delta_for` in a detached subscriber's outbox.
+    pub fn deliver(&self, sub: &Subscriber, out: Out) {
+        sub.push(out, &self.stats);
+    }
+
+    /// The snapshot of a past picture (a replay at `seq`), by the same rendering as a live
+    /// one, not kept in the cache: a past moment is asked for once.
+    pub fn past_snapshot(&self, sub: &Subscriber, seq: u64, items: &[Arc<Item>]) -> Rendered {
+        Rendered::new(
+            seq,
+            items,
+            &self.policy,
+            &sub.viewer,
+            &sub.scope,
+            self.snapshots.part_bytes(),
+        )
     }
 
     pub fn unsubscribe(&self, sub: &Arc<Subscriber>) {
