@@ -22,6 +22,12 @@ pub use rights::{read_only_if_federated, Capability, Channel, Refusal, Rights, S
 /// The policy shipped with cmcop; `config/policy.toml` is the same text.
 pub const DEFAULT_POLICY: &str = include_str!("../config/policy.toml");
 
+/// What every answer about the past (a replayed picture, a history, a WebSocket replay) says
+/// of the policy it was filtered by: today's, applied to the items as they were then
+/// (`"policy": "current"`).
+pub const PAST_ITEMS_NOTE: &str =
+    "the items as they were, shown as today's policy lets the caller see them";
+
 /// Every property name policy can hide: the envelope's, then each layer's properties and
 /// sub-fields as `model::schema::LAYERS` declares them. The position in this table is the bit
 /// in a `FieldSet` (stable within one process, never stored).

@@ -215,6 +215,7 @@ impl Application {
         let state = AppState {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
+            replays: Arc::new(tokio::sync::Semaphore::new(config.hub.max_replays)),
             connections: Arc::default(),
             access_checks: Arc::default(),
             sign_ins: Arc::new(SignInLimiter::new(

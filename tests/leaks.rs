@@ -1,6 +1,6 @@
 //! The leak property test (issue #7.3): random items and random subscribers of every role and
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
-//! WebSocket snapshot and live deltas; CoT over mutual TLS and over plain TCP; the access
+//! WebSocket snapshot, live deltas and replay; CoT over mutual TLS and over plain TCP; the access
 //! check; convoy alerts over the WebSocket and REST), judged against an oracle written here
 //! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
@@ -936,11 +936,46 @@ async fn ws_collect(mut ws: Ws) -> Result<Vec<Value>, String> {
     }
 }
 
+/// A WebSocket replay from `from` to `to` at the fastest speed: every message up to its end
+/// marker, the replay's own state messages left out (they carry no item).
+async fn ws_replay(app: &TestApp, token: &str, from: &str, to: &str) -> Result<Vec<Value>, String> {
+    let mut ws = ws_open(app, token).await;
+    // `ws_open` subscribed: the live snapshot comes first, then the replay replaces it.
+    ws_snapshot(&mut ws).await?;
+    ws.send(Message::Text(
+        json!({"type": "replay", "from": from, "to": to, "speed": 86400})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    let mut started = false;
+    loop {
+        for m in ws_next(&mut ws).await? {
+            match (m["type"].as_str(), m["state"].as_str()) {
+                (Some("replay"), Some("started")) => started = true,
+                (Some("replay"), Some("ended")) => {
+                    let _ = ws.close(None).await;
+                    return match m["reason"].as_str() {
+                        Some("reached_to") => Ok(all),
+                        _ => Err(format!("the replay ended with {m}")),
+                    };
+                }
+                (Some("replay"), _) => {}
+                (Some("error"), _) => return Err(format!("the replay was refused: {m}")),
+                // Live changes that were on their way before the replay started.
+                _ if !started => {}
+                _ => all.push(m),
+            }
+        }
+    }
+}
+
 /// Judges a WebSocket subscriber's whole conversation: each snapshot feature and upsert against
 /// the item's state at the version it carries, each remove against what it held, and what it
 /// holds at the end against the final states.
-fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, live: bool) {
-    let what = if live { "WS live" } else { "WS snapshot" };
+fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, what: &str) {
     let mut held: HashMap<String, u64> = HashMap::new();
     let judge = |f: &Value, t: &mut Tally, held: &mut HashMap<String, u64>| {
         let id = f["id"].as_str().unwrap_or("").to_string();
@@ -1785,6 +1820,8 @@ async fn nothing_leaks_on_any_channel() {
     config.alerts.check_interval_seconds = 1;
     // The smallest snapshot parts, so that snapshots travel in several (issue 19).
     config.hub.snapshot_part_kib = 16;
+    // WebSocket replays (issue 15): several viewers replay at once.
+    config.hub.max_replays = CONCURRENCY;
     let mut app = TestApp::spawn_with(db, config).await;
     let mut tokens: HashMap<Who, String> = HashMap::new();
     for v in &viewers {
@@ -2006,7 +2043,7 @@ async fn nothing_leaks_on_any_channel() {
     for (v, task) in ws_live {
         match task.await.expect("the WS reader") {
             Ok(msgs) => {
-                judge_ws(&world, v, &msgs, &mut ws, true);
+                judge_ws(&world, v, &msgs, &mut ws, "WS live");
                 withdrawals += judge_withdrawals(&world, v, &msgs, &mut alerts);
                 for m in msgs.iter().filter(|m| m["type"] == "alert") {
                     judge_alert(
@@ -2031,8 +2068,42 @@ async fn nothing_leaks_on_any_channel() {
         }
     }
 
+    // 4b. The WebSocket replay (issue 15): every viewer replays from before the transitions
+    //     to after the sentinel, as fast as it goes. Its first picture (the items as they were
+    //     then), every change and alert it sends, and what it holds at the end are judged
+    //     like a live subscriber's.
+    let until = cmcop::log::format_time(chrono::Utc::now());
+    let replayed: Vec<(Who, Result<Vec<Value>, String>)> = stream::iter(&viewers)
+        .map(|v| {
+            let (from, to) = (before_transitions.clone(), until.clone());
+            async move { (*v, ws_replay(app, &tokens[v], &from, &to).await) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut replay = Tally::default();
+    for (v, r) in replayed {
+        match r {
+            Ok(msgs) => {
+                judge_ws(&world, v, &msgs, &mut replay, "WS replay");
+                for m in msgs.iter().filter(|m| m["type"] == "alert") {
+                    judge_alert(
+                        &versions,
+                        &world,
+                        "WS replay",
+                        v,
+                        &m["alert"],
+                        false,
+                        &mut alerts,
+                    );
+                }
+            }
+            Err(e) => replay.fail(format!("WS replay as {v}: {e}")),
+        }
+    }
+
     println!(
-        "leak test: live subscribers judged at {:.1} s",
+        "leak test: live subscribers and replays judged at {:.1} s",
         started.elapsed().as_secs_f64()
     );
     // 5. New subscribers: the WebSocket snapshot and the CoT picture after the transitions.
@@ -2059,7 +2130,7 @@ async fn nothing_leaks_on_any_channel() {
     );
     for (v, r) in snapshots {
         match r {
-            Ok(msgs) => judge_ws(&world, v, &msgs, &mut ws, false),
+            Ok(msgs) => judge_ws(&world, v, &msgs, &mut ws, "WS snapshot"),
             Err(e) => ws.fail(format!("WS snapshot as {v}: {e}")),
         }
     }
@@ -2341,6 +2412,7 @@ async fn nothing_leaks_on_any_channel() {
     // The access check judges constraints and incidents only: two of the five layers.
     report_and_check("access check", &access, min_cases / 2, &mut out);
     report_and_check("replay, history", &over_time, min_cases, &mut out);
+    report_and_check("WebSocket replay", &replay, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
         alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.geofence, alerts.failures.len()

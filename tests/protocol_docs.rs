@@ -95,6 +95,24 @@ fn server_examples_have_the_server_shapes() {
                 let ours: Value = serde_json::from_slice(&message::alert(seq, a)).unwrap();
                 assert_eq!(ours, v);
             }
+            "replay" => {
+                let time = |k: &str| {
+                    chrono::DateTime::parse_from_rfc3339(v[k].as_str().unwrap())
+                        .unwrap()
+                        .with_timezone(&chrono::Utc)
+                };
+                let ours = message::replay(&message::ReplayStatus {
+                    state: v["state"].as_str().unwrap(),
+                    at: time("at"),
+                    seq: v["seq"].as_u64().unwrap(),
+                    from: time("from"),
+                    to: time("to"),
+                    speed: v["speed"].as_f64().unwrap(),
+                    reason: v["reason"].as_str(),
+                });
+                let ours: Value = serde_json::from_str(&ours).unwrap();
+                assert_eq!(ours, v, "the replay example is what the server says");
+            }
             other => panic!("undocumented message type {other}"),
         }
         types.push(ty);
@@ -108,6 +126,7 @@ fn server_examples_have_the_server_shapes() {
         "pong",
         "alert",
         "agreement",
+        "replay",
     ] {
         assert!(types.iter().any(|x| x == t), "no example of `{t}`");
     }

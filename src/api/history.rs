@@ -17,8 +17,7 @@ use crate::replay::{self, ReplayError};
 use crate::scope::Scope;
 
 /// What every replayed answer says about the policy it was filtered by.
-const POLICY_NOTE: &str =
-    "the items as they were, shown as today's policy lets the caller see them";
+const POLICY_NOTE: &str = crate::policy::PAST_ITEMS_NOTE;
 
 impl From<ReplayError> for ApiError {
     fn from(e: ReplayError) -> Self {
@@ -37,7 +36,17 @@ fn parse_at(text: &str) -> ApiResult<DateTime<Utc>> {
             ))
         })?
         .with_timezone(&Utc);
-    if at > Utc::now() {
+    let now = Utc::now();
+    let earliest = now - chrono::Duration::days(replay::session::WINDOW_DAYS);
+    if at < earliest {
+        return Err(ApiError::BadRequest(format!(
+            "at: {} is beyond the {} days the server replays; the earliest is now {}",
+            crate::log::format_time(at),
+            replay::session::WINDOW_DAYS,
+            crate::log::format_time(earliest)
+        )));
+    }
+    if at > now {
         return Err(ApiError::BadRequest(
             "at: that time is in the future; the live picture is /api/v1/picture without `at`"
                 .into(),

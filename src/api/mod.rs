@@ -71,6 +71,8 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::Log>>,
     /// The administrative areas items are attributed to (reference data).
     pub gazetteer: Arc<crate::gazetteer::Gazetteer>,
+    /// Places for WebSocket replays running at once (`hub.max_replays`).
+    pub replays: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

@@ -6,6 +6,8 @@
 //! slow socket only fills its own outbox, which conflates, then closes the connection with a
 //! reason that says to resume with `since`.
 
+mod replay;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -271,6 +273,10 @@ struct Connection {
     /// When the last frame of the picture (snapshot, catch-up or changes) went out: with
     /// `max_rate`, the next one waits until the interval has passed.
     last_frame: Option<Instant>,
+    /// A replay of the past running on this connection (issue 15), instead of the live feed.
+    replay: Option<replay::Running>,
+    /// Whether it ever subscribed or replayed: until then `hub.subscribe_timeout_seconds` runs.
+    followed: bool,
 }
 
 enum Flow {
@@ -300,6 +306,8 @@ impl Connection {
             bad_messages: 0,
             agreement_told: None,
             last_frame: None,
+            replay: None,
+            followed: false,
         }
     }
 
@@ -318,7 +326,8 @@ impl Connection {
         let mut flush_at: Option<tokio::time::Instant> = None;
         let flow = loop {
             let sub = self.sub.clone();
-            let unsubscribed = sub.is_none();
+            let unsubscribed = !self.followed;
+            let replay_at = self.replay.as_ref().and_then(|r| r.wake);
             let notified = async {
                 match &sub {
                     Some(s) => s.notify.notified().await,
@@ -328,7 +337,7 @@ impl Connection {
             let flow = tokio::select! {
                 _ = shutdown.cancelled() => Flow::Close(
                     CLOSE_GOING_AWAY,
-                    format!("server shutting down; resume with since={}", self.last_seq),
+                    format!("server shutting down; {}", self.resume_hint()),
                 ),
                 msg = self.socket.recv() => match msg {
                     None => Flow::Gone,
@@ -356,6 +365,7 @@ impl Connection {
                     flush_at = None;
                     self.flush().await
                 }
+                _ = sleep_until(replay_at), if replay_at.is_some() => self.replay_step().await,
                 _ = tokio::time::sleep_until(subscribe_by), if unsubscribed => Flow::Close(
                     CLOSE_POLICY,
                     "no subscribe message in time".into(),
@@ -493,8 +503,8 @@ impl Connection {
                 Flow::Close(
                     CLOSE_INTERNAL,
                     close_reason(&format!(
-                        "could not send a frame of {len} bytes ({reason}); resume with since={}",
-                        self.last_seq
+                        "could not send a frame of {len} bytes ({reason}); {}",
+                        self.resume_hint()
                     )),
                 )
             }
@@ -557,6 +567,7 @@ impl Connection {
                 };
                 self.subscribe(scope, since, delivery).await
             }
+            Ok(other) => self.on_replay(other).await,
             Err(e) => self.refuse(e.code, &e.message).await,
         }
     }
@@ -610,6 +621,11 @@ impl Connection {
     /// (Re)subscribes: a new subscription replaces the old one and starts with a snapshot or
     /// the catch-up after `since`.
     async fn subscribe(&mut self, scope: Scope, since: Option<u64>, delivery: Delivery) -> Flow {
+        // Back to live from a replay: the replay ends first, and says so.
+        if let flow @ (Flow::Close(..) | Flow::Gone) = self.end_replay("stopped").await {
+            return flow;
+        }
+        self.followed = true;
         if let Some(old) = self.sub.take() {
             self.state.hub.unsubscribe(&old);
         }
@@ -712,9 +728,9 @@ impl Connection {
         Flow::Close(
             CLOSE_TRY_AGAIN,
             format!(
-                "too slow to keep up ({}); resume with since={}",
+                "too slow to keep up ({}); {}",
                 cut.reason(),
-                self.last_seq
+                self.resume_hint()
             ),
         )
     }

@@ -143,6 +143,8 @@ pub struct HubConfig {
     /// What the whole server may hold for its clients, in MiB, every connection together.
     /// Over it, the connections holding more than their share are cut first.
     pub memory_budget_mib: usize,
+    /// WebSocket replays (issue 15) running at once on the server; each holds a past picture.
+    pub max_replays: usize,
 }
 
 impl HubConfig {
@@ -184,6 +186,11 @@ impl HubConfig {
                 "hub.memory_budget_mib must be at least 16 and at least one connection's budget \
                  (hub.connection_budget_kib)"
                     .into(),
+            ));
+        }
+        if self.max_replays == 0 {
+            return Err(ConfigError::Invalid(
+                "hub.max_replays must be at least 1 (WebSocket replays running at once)".into(),
             ));
         }
         Ok(())

@@ -6,6 +6,7 @@
 //! type or member is an error that names it. Pure.
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -84,6 +85,44 @@ pub fn agreement(id: &str) -> String {
     serde_json::json!({"type": "agreement", "id": id}).to_string()
 }
 
+/// Where a replay stands (issue 15), for the `replay` message.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayStatus<'a> {
+    /// `started` and `seeked` (the picture as it was at `at` follows as a `snapshot`),
+    /// `playing`, `paused`, `ended`.
+    pub state: &'a str,
+    /// The replay's clock: the picture the client holds is the one as it was then.
+    pub at: DateTime<Utc>,
+    /// The last event of the log the client has been sent (0: before the first).
+    pub seq: u64,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub speed: f64,
+    /// Why it ended: `reached_to` or `stopped`.
+    pub reason: Option<&'a str>,
+}
+
+/// A replay's state (issue 15). `started` and `seeked` also say which policy filters it.
+pub fn replay(s: &ReplayStatus) -> String {
+    let mut v = serde_json::json!({
+        "type": "replay",
+        "state": s.state,
+        "at": crate::log::format_time(s.at),
+        "seq": s.seq,
+        "from": crate::log::format_time(s.from),
+        "to": crate::log::format_time(s.to),
+        "speed": s.speed,
+    });
+    if let Some(reason) = s.reason {
+        v["reason"] = reason.into();
+    }
+    if matches!(s.state, "started" | "seeked") {
+        v["policy"] = "current".into();
+        v["note"] = crate::policy::PAST_ITEMS_NOTE.into();
+    }
+    v.to_string()
+}
+
 /// The longest agreement identity a peer may send back.
 const MAX_AGREEMENT_LEN: usize = 64;
 
@@ -109,7 +148,57 @@ pub enum ClientMessage {
         /// (`Some(None)`: it knows none and asks to be told).
         agreement: Option<Option<String>>,
     },
+    /// Replay the log from `from` to `to` (absent: the moment it is asked) at `speed` times
+    /// real time, within a scope like `subscribe`'s (issue 15). Bounds that need the clock
+    /// (the window, the future) are judged by `replay::session::check`.
+    Replay {
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+        speed: f64,
+        layers: Option<Vec<Layer>>,
+        bbox: Option<BBox>,
+        exercise: Option<Exercise>,
+    },
+    /// Holds the replay's clock.
+    Pause,
+    /// Runs it again, at a new speed if one is given.
+    Play {
+        speed: Option<f64>,
+    },
+    /// Jumps to another moment between the replay's `from` and `to`.
+    Seek {
+        at: DateTime<Utc>,
+    },
+    /// Ends the replay; the connection then follows nothing until it subscribes again.
+    Stop,
     Ping,
+}
+
+/// The slowest and fastest replay (`speed`: replayed seconds per real second). At the
+/// fastest a day passes in a second.
+pub const MIN_REPLAY_SPEED: f64 = 1.0;
+pub const MAX_REPLAY_SPEED: f64 = 86_400.0;
+
+/// A replay's speed, refused by name when out of range.
+fn replay_speed(what: &str, speed: f64) -> Result<f64, ProtocolError> {
+    if speed.is_finite() && (MIN_REPLAY_SPEED..=MAX_REPLAY_SPEED).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(ProtocolError::bad(format!(
+            "{what}: speed: {speed} is not a speed from {MIN_REPLAY_SPEED} to {MAX_REPLAY_SPEED} (replayed seconds per second)"
+        )))
+    }
+}
+
+/// An RFC 3339 time of a replay message, refused by name.
+fn replay_time(what: &str, member: &str, text: &str) -> Result<DateTime<Utc>, ProtocolError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ProtocolError::bad(format!(
+                "{what}: {member}: `{text}` is not an RFC 3339 time such as 2026-12-07T14:00:00Z ({e})"
+            ))
+        })
 }
 
 /// Why a client message was refused: a stable code and words for people.
@@ -206,10 +295,104 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                 agreement: s.agreement,
             })
         }
+        "replay" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Rep {
+                #[allow(dead_code)]
+                r#type: String,
+                from: String,
+                #[serde(default)]
+                to: Option<String>,
+                #[serde(default)]
+                speed: Option<f64>,
+                #[serde(default)]
+                layers: Option<Vec<Layer>>,
+                #[serde(default)]
+                bbox: Option<[f64; 4]>,
+                #[serde(default)]
+                exercise: Option<String>,
+            }
+            let r: Rep = serde_path_to_error::deserialize(&value)
+                .map_err(|e| ProtocolError::bad(format!("replay: {}: {}", e.path(), e.inner())))?;
+            let from = replay_time("replay", "from", &r.from)?;
+            let to = r
+                .to
+                .map(|t| replay_time("replay", "to", &t))
+                .transpose()?;
+            if let Some(to) = to.filter(|to| *to < from) {
+                return Err(ProtocolError::bad(format!(
+                    "replay: to: {} is before from ({}); a replay runs forward",
+                    crate::log::format_time(to),
+                    crate::log::format_time(from)
+                )));
+            }
+            let speed = replay_speed("replay", r.speed.unwrap_or(1.0))?;
+            let bbox = r
+                .bbox
+                .map(BBox::from_array)
+                .transpose()
+                .map_err(|e| ProtocolError::bad(format!("replay: bbox: {e}")))?;
+            let exercise = r
+                .exercise
+                .map(|e| Exercise::parse(&e))
+                .transpose()
+                .map_err(|e| ProtocolError::bad(format!("replay: exercise: {e}")))?;
+            Ok(ClientMessage::Replay {
+                from,
+                to,
+                speed,
+                layers: r.layers,
+                bbox,
+                exercise,
+            })
+        }
+        "play" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Play {
+                #[allow(dead_code)]
+                r#type: String,
+                #[serde(default)]
+                speed: Option<f64>,
+            }
+            let p: Play = serde_path_to_error::deserialize(&value)
+                .map_err(|e| ProtocolError::bad(format!("play: {}: {}", e.path(), e.inner())))?;
+            let speed = p.speed.map(|s| replay_speed("play", s)).transpose()?;
+            Ok(ClientMessage::Play { speed })
+        }
+        "seek" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Seek {
+                #[allow(dead_code)]
+                r#type: String,
+                at: String,
+            }
+            let s: Seek = serde_path_to_error::deserialize(&value)
+                .map_err(|e| ProtocolError::bad(format!("seek: {}: {}", e.path(), e.inner())))?;
+            Ok(ClientMessage::Seek {
+                at: replay_time("seek", "at", &s.at)?,
+            })
+        }
         "ping" => Ok(ClientMessage::Ping),
+        "pause" | "stop" => {
+            if let Some(extra) = obj.keys().find(|k| *k != "type") {
+                return Err(ProtocolError::bad(format!(
+                    "{ty}: unknown member `{extra}`; `{ty}` has only `type`"
+                )));
+            }
+            Ok(if ty == "pause" {
+                ClientMessage::Pause
+            } else {
+                ClientMessage::Stop
+            })
+        }
         other => Err(ProtocolError {
             code: "unknown_type",
-            message: format!("unknown message type `{other}`; expected `subscribe` or `ping`"),
+            message: format!(
+                "unknown message type `{other}`; expected `subscribe`, `replay`, `pause`, `play`, `seek`, `stop` or `ping`"
+            ),
         }),
     }
 }

@@ -25,10 +25,10 @@ pub mod budget;
 pub mod message;
 pub mod outbox;
 pub mod protobuf;
+mod shown;
 pub mod snapshot;
 pub mod wire;
 
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -44,6 +44,7 @@ use crate::policy::{Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
 pub use budget::{Budget, Feed};
 pub use outbox::{Cut, Limits, Out, Outbox, Pushed};
+pub use shown::{Encoded, Encoding, Shown};
 pub use snapshot::{Rendered, Snapshots};
 pub use wire::{Shared, Wire, WireFrame};
 
@@ -208,67 +209,6 @@ impl Subscriber {
             Pushed::Overflow => self.given_up.notify_waiters(),
         }
         self.notify.notify_one();
-    }
-}
-
-/// Encodings other than the hub's own JSON, rendered on first use from a `Shown`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoding {
-    /// CoT XML events, newline-separated.
-    CotXml,
-    /// TAK protocol v1 stream framing (`0xBF`, varint length, `TakMessage`).
-    TakStream,
-}
-
-impl Encoding {
-    const COUNT: usize = 2;
-}
-
-/// What a channel rendered from a `Shown`: the bytes, and the keys they name (CoT: the uids
-/// sent, so that a later removal can delete exactly those).
-#[derive(Debug)]
-pub struct Encoded {
-    pub bytes: Bytes,
-    /// Shared by every connection that holds them (no copy per connection).
-    pub keys: Vec<Arc<str>>,
-}
-
-/// One committed change as one `View` shows it, shared by every subscriber that gets this
-/// view of it. The hub fills it with the item after the change and the view (both already
-/// decided by policy); channels that send something other than the JSON message render from it
-/// through `encoded`, once, and every other subscriber of the view reuses the bytes.
-#[derive(Debug)]
-pub struct Shown {
-    pub item: Arc<Item>,
-    pub view: View,
-    encoded: [OnceLock<Encoded>; Encoding::COUNT],
-}
-
-impl Shown {
-    pub fn new(item: Arc<Item>, view: View) -> Shown {
-        Shown {
-            item,
-            view,
-            encoded: Default::default(),
-        }
-    }
-
-    /// The size of the largest encoding rendered so far, or a typical item's when none is.
-    pub fn size_hint(&self) -> usize {
-        self.encoded
-            .iter()
-            .filter_map(|e| e.get().map(|e| e.bytes.len()))
-            .max()
-            .unwrap_or(TYPICAL_ITEM_BYTES)
-    }
-
-    /// The change in `encoding`, rendered by `render` on the first call and shared after it.
-    pub fn encoded(
-        &self,
-        encoding: Encoding,
-        render: impl FnOnce(&Item, &View) -> Encoded,
-    ) -> &Encoded {
-        self.encoded[encoding as usize].get_or_init(|| render(&self.item, &self.view))
     }
 }
 
@@ -482,27 +422,66 @@ impl Hub {
                 }
             }
         }
+        let id = reg.next_id;
+        reg.next_id += 1;
+        let sub = self.new_subscriber(id, viewer.clone(), scope, delivery, start_after);
+        *sub.delivered_positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = delivered_positions;
+        reg.classes.entry(viewer).or_default().push(sub.clone());
+        self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
+        (sub, start)
+    }
+
+    fn new_subscriber(
+        &self,
+        id: u64,
+        viewer: Viewer,
+        scope: Scope,
+        delivery: Delivery,
+        start_after: u64,
+    ) -> Arc<Subscriber> {
         let outbox = match delivery.max_rate_ms {
             Some(_) => Outbox::conflating(self.limits, delivery.feed, self.budget.clone()),
             None => Outbox::new(self.limits, delivery.feed, self.budget.clone()),
         };
-        let id = reg.next_id;
-        reg.next_id += 1;
-        let sub = Arc::new(Subscriber {
+        Arc::new(Subscriber {
             id,
-            viewer: viewer.clone(),
+            viewer,
             scope,
             delivery,
-            delivered_positions: Mutex::new(delivered_positions),
+            delivered_positions: Mutex::new(HashMap::new()),
             start_after,
             outbox: Mutex::new(outbox),
             notify: Notify::new(),
             given_up: Notify::new(),
             renders: Default::default(),
-        });
-        reg.classes.entry(viewer).or_default().push(sub.clone());
-        self.stats.subscribers.fetch_add(1, Ordering::Relaxed);
-        (sub, start)
+        })
+    }
+
+    /// A subscriber the fan-out never fills (issue 15: a WebSocket replay): its owner renders
+    /// changes from the log with `delta_for` and puts them in its outbox with `deliver`, so
+    /// that they are rendered, bounded, conflated and cut exactly as live changes are.
+    pub fn detached(&self, viewer: Viewer, scope: Scope, delivery: Delivery) -> Arc<Subscriber> {
+        self.new_subscriber(0, viewer, scope, delivery, 0)
+    }
+
+    /// Puts a change rendered by `delta_for` in a detached subscriber's outbox.
+    pub fn deliver(&self, sub: &Subscriber, out: Out) {
+        sub.push(out, &self.stats);
+    }
+
+    /// The snapshot of a past picture (a replay at `seq`), by the same rendering as a live
+    /// one, not kept in the cache: a past moment is asked for once.
+    pub fn past_snapshot(&self, sub: &Subscriber, seq: u64, items: &[Arc<Item>]) -> Rendered {
+        Rendered::new(
+            seq,
+            items,
+            &self.policy,
+            &sub.viewer,
+            &sub.scope,
+            self.snapshots.part_bytes(),
+        )
     }
 
     pub fn unsubscribe(&self, sub: &Arc<Subscriber>) {

@@ -10,6 +10,8 @@
 //! - `areas`: the displacement and areas layers, administrative areas and daily figures.
 //! - `imports`: ACLED imports, all or nothing, through the write gate.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
+//! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
+//!   pace, its controls and its errors.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
 
@@ -21,6 +23,7 @@ mod lifecycle;
 mod meta;
 mod over_time;
 mod policy_matrix;
+mod replay_ws;
 mod validation;
 
 pub use areas::*;
@@ -31,6 +34,7 @@ pub use lifecycle::*;
 pub use meta::*;
 pub use over_time::*;
 pub use policy_matrix::*;
+pub use replay_ws::*;
 pub use validation::*;
 
 use cmcop::model::Role;
@@ -62,6 +66,9 @@ macro_rules! all_suite_tests {
             // over time (issue 15)
             replay_shows_each_role_the_picture_it_saw_then,
             history_lists_the_versions_the_caller_may_see,
+            ws_replay_sends_each_role_what_it_was_sent_live,
+            ws_replay_is_paced_by_event_times_and_speed,
+            ws_replay_bad_requests_get_errors_and_keep_the_connection,
             // imports (issue 15)
             acled_import_creates_updates_and_leaves_unchanged_rows,
             acled_import_with_a_bad_row_writes_nothing,

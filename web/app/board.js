@@ -9,6 +9,7 @@ import { initTheme, themeButton } from "./theme.js";
 import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts, NEW_MS } from "./alerts.js";
 import { createMap, ItemLayers } from "./map.js";
+import { Timeline } from "./timeline.js";
 
 const TIME_FIELDS = new Set([
   "created_at", "updated_at", "window_start", "window_end", "occurred_at", "valid_from", "valid_until",
@@ -323,6 +324,7 @@ if (requireSession()) {
   const canAwait = me.role === "military_liaison" || me.role === "coordinator";
   let awaitingTimer = null;
   const refreshAwaiting = () => {
+    document.getElementById("awaiting-section").classList.toggle("past-hidden", timeline.active());
     if (!canAwait) return;
     clearTimeout(awaitingTimer);
     awaitingTimer = setTimeout(async () => {
@@ -361,12 +363,27 @@ if (requireSession()) {
     document.getElementById("awaiting-empty").hidden = features.length > 0;
   };
 
+  // What the board shows: the live feed, or the time slider's past moment while it shows one
+  // (then nothing can be acted on: notify, acknowledge and the to-do list are live only).
+  const shown = () => (timeline.active() ? timeline : feed);
+  const draw = () => {
+    for (const [layer, table] of Object.entries(tables)) table.update(shown().layer(layer));
+    renderAlerts();
+    renderDetail();
+    refreshAwaiting();
+  };
+  const timeline = new Timeline(document.getElementById("timeline"), {
+    onShow: () => {
+      // The "new" cues are about live changes: a jump in time is not one.
+      for (const table of Object.values(tables)) table.seen = null;
+      draw();
+    },
+  });
+  window.cmcopTimeline = timeline;
   const feed = new LiveFeed({
     onChange: () => {
-      for (const [layer, table] of Object.entries(tables)) table.update(feed.layer(layer));
-      renderAlerts();
-      renderDetail();
-      refreshAwaiting();
+      if (timeline.active()) return;
+      draw();
     },
     onStatus: () => renderFeedState(),
   }).start();
@@ -383,11 +400,12 @@ if (requireSession()) {
   const alertsFilter = document.getElementById("alerts-filter");
   alertsFilter.addEventListener("change", () => renderAlerts());
   function renderAlerts() {
-    const shown = filterAlerts(feed.alerts, alertsFilter.value);
+    const source = shown();
+    const listed = filterAlerts(source.alerts, alertsFilter.value);
     const ul = document.getElementById("alerts-list");
-    ul.replaceChildren(...shown.map((a) => alertRow(a, { onOpen: (id) => select(id) })));
-    document.getElementById("alerts-empty").hidden = shown.length > 0;
-    document.getElementById("alerts-count").textContent = `${fmtNumber(shown.length)} / ${fmtNumber(feed.alerts.length)}`;
+    ul.replaceChildren(...listed.map((a) => alertRow(a, { onOpen: (id) => select(id) })));
+    document.getElementById("alerts-empty").hidden = listed.length > 0;
+    document.getElementById("alerts-count").textContent = `${fmtNumber(listed.length)} / ${fmtNumber(source.alerts.length)}`;
   }
   // The "new" cues fade: redraw now and then even when nothing changes.
   setInterval(() => {
@@ -418,7 +436,7 @@ if (requireSession()) {
   }
 
   function renderDetail(fit = false) {
-    const f = selected && feed.features.get(selected);
+    const f = selected && shown().features.get(selected);
     document.getElementById("detail-empty").hidden = Boolean(f);
     document.getElementById("detail-body").hidden = !f;
     detailItems.sync(f ? [f] : []);
@@ -447,10 +465,12 @@ if (requireSession()) {
     const mayAck =
       isMovement && me.role === "military_liaison" && p.notification && p.notification !== "draft" &&
       !(p.acknowledged_by || []).includes(me.org);
-    document.getElementById("notify").hidden = !mayNotify;
-    const confirming = mayAck && confirmFor === selected;
-    document.getElementById("acknowledge").hidden = !mayAck || confirming;
-    document.getElementById("ack-note").hidden = !mayAck;
+    // The past is for reading: no action on it.
+    const live = !timeline.active();
+    document.getElementById("notify").hidden = !mayNotify || !live;
+    const confirming = mayAck && live && confirmFor === selected;
+    document.getElementById("acknowledge").hidden = !mayAck || !live || confirming;
+    document.getElementById("ack-note").hidden = !mayAck || !live;
     document.getElementById("ack-confirm").hidden = !confirming;
     if (confirming) {
       document.getElementById("ack-confirm-text").textContent = t("action.ack_confirm", { name: p.name || f.id, org: me.org });

@@ -163,45 +163,7 @@ export class LiveFeed {
 
   /** Applies one server message; true when the picture changed. */
   apply(msg) {
-    switch (msg.type) {
-      case "snapshot": {
-        // A snapshot comes in parts (`part` 0, 1, ...; the final one has `last: true`; one
-        // without `last` is whole). The picture is replaced only once every part is in, and
-        // `seq` moves only then, so a reconnect in the middle asks for the snapshot again.
-        if (!msg.part || !this.incoming || this.incoming.seq !== msg.seq) {
-          this.incoming = { seq: msg.seq, features: new Map() };
-        }
-        for (const f of msg.features) this.incoming.features.set(f.id, f);
-        if (msg.last === false) return false;
-        this.features = this.incoming.features;
-        this.incoming = null;
-        this.seq = msg.seq;
-        return true;
-      }
-      case "upsert":
-        this.features.set(msg.feature.id, msg.feature);
-        this.seq = msg.seq;
-        return true;
-      case "remove":
-        this.features.delete(msg.id);
-        this.seq = msg.seq;
-        return true;
-      case "batch": {
-        let any = false;
-        for (const m of msg.messages) any = this.apply(m) || any;
-        return any;
-      }
-      case "alert":
-        this.alerts.unshift({ ...msg.alert, seq: msg.seq, received_at: new Date().toISOString() });
-        this.alerts.length = Math.min(this.alerts.length, 200);
-        this.seq = msg.seq;
-        return true;
-      case "error":
-        console.warn("feed:", msg.code, msg.message);
-        return false;
-      default:
-        return false;
-    }
+    return applyMessage(this, msg);
   }
 
   /** Coalesces change notifications into one per 50 ms. */
@@ -217,5 +179,51 @@ export class LiveFeed {
   /** The features of one layer. */
   layer(name) {
     return [...this.features.values()].filter((f) => f.properties.layer === name);
+  }
+}
+
+/**
+ * Applies one server message to a picture holder (`features`, `incoming`, `alerts`, `seq`):
+ * the live feed's, or the time slider's replay (app/timeline.js). True when the picture changed.
+ */
+export function applyMessage(feed, msg) {
+  switch (msg.type) {
+    case "snapshot": {
+      // A snapshot comes in parts (`part` 0, 1, ...; the final one has `last: true`; one
+      // without `last` is whole). The picture is replaced only once every part is in, and
+      // `seq` moves only then, so a reconnect in the middle asks for the snapshot again.
+      if (!msg.part || !feed.incoming || feed.incoming.seq !== msg.seq) {
+        feed.incoming = { seq: msg.seq, features: new Map() };
+      }
+      for (const f of msg.features) feed.incoming.features.set(f.id, f);
+      if (msg.last === false) return false;
+      feed.features = feed.incoming.features;
+      feed.incoming = null;
+      feed.seq = msg.seq;
+      return true;
+    }
+    case "upsert":
+      feed.features.set(msg.feature.id, msg.feature);
+      feed.seq = msg.seq;
+      return true;
+    case "remove":
+      feed.features.delete(msg.id);
+      feed.seq = msg.seq;
+      return true;
+    case "batch": {
+      let any = false;
+      for (const m of msg.messages) any = applyMessage(feed, m) || any;
+      return any;
+    }
+    case "alert":
+      feed.alerts.unshift({ ...msg.alert, seq: msg.seq, received_at: new Date().toISOString() });
+      feed.alerts.length = Math.min(feed.alerts.length, 200);
+      feed.seq = msg.seq;
+      return true;
+    case "error":
+      console.warn("feed:", msg.code, msg.message);
+      return false;
+    default:
+      return false;
   }
 }

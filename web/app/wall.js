@@ -11,6 +11,7 @@ import { api } from "./session.js";
 import { createMap, hiddenFromUrl, ItemLayers, renderLegend } from "./map.js";
 import { VIEWS, viewsFromUrl } from "./views.js";
 import { initTheme } from "./theme.js";
+import { Timeline } from "./timeline.js";
 
 initTheme();
 
@@ -23,12 +24,20 @@ if (requireSession()) {
   const items = new ItemLayers(map, { scale: 1.5, labels: true, hidden: hiddenFromUrl() });
   let fitted = rotation.names.length > 0;
   let legendKey = null;
+  // What the wall draws: the live feed, or the time slider's past moment while it shows one.
+  const shown = () => (timeline.active() ? timeline : feed);
+  const draw = () => {
+    items.sync(shown().features.values());
+    syncLegend();
+    renderCounts(shown());
+    renderAlerts(shown());
+  };
+  const timeline = new Timeline(document.getElementById("timeline"), { onShow: () => draw() });
+  window.cmcopTimeline = timeline;
   const feed = new LiveFeed({
     onChange: () => {
-      items.sync(feed.features.values());
-      syncLegend();
-      renderCounts(feed);
-      renderAlerts(feed);
+      if (timeline.active()) return;
+      draw();
       // Without saved views, the first picture decides the view: all of it, clear of the panels.
       if (!fitted) {
         fitted = true;
@@ -42,16 +51,16 @@ if (requireSession()) {
   api("/api/v1/alerts?state=active")
     .then((r) => {
       mergeAlerts(feed, r.alerts);
-      renderAlerts(feed);
+      renderAlerts(shown());
     })
     .catch((e) => console.warn("alerts:", e.message));
   renderAlerts(feed);
-  setInterval(() => renderAlerts(feed), 10000);
+  setInterval(() => renderAlerts(shown()), 10000);
 
   // The legend names the layers of the picture over time only while the wall shows them.
   function syncLegend(force = false) {
     const present = new Set();
-    for (const f of feed.features.values()) present.add(f.properties.layer);
+    for (const f of shown().features.values()) present.add(f.properties.layer);
     const key = ["displacements", "areas"].filter((l) => present.has(l)).join(",");
     if (!force && key === legendKey) return;
     legendKey = key;
@@ -60,8 +69,8 @@ if (requireSession()) {
   syncLegend(true);
   onLanguageChange(() => {
     syncLegend(true);
-    renderCounts(feed);
-    renderAlerts(feed);
+    renderCounts(shown());
+    renderAlerts(shown());
     renderStatus(feed);
   });
 
@@ -84,7 +93,7 @@ if (requireSession()) {
     renderStatus(feed);
   }, 1000);
   // Incidents fade with age: restyle now and then even when nothing changes.
-  setInterval(() => items.sync(feed.features.values()), 60000);
+  setInterval(() => items.sync(shown().features.values()), 60000);
   renderClocks();
 }
 

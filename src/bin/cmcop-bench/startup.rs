@@ -6,7 +6,11 @@
 //! every `snapshots.every_events`, from `Picture::snapshot` as JSON), so the database looks
 //! like one a long-running server left behind. Then three things are timed on it: loading the
 //! picture in-process (`server::load_picture`, what `Application::build` does), the release
-//! binary from spawn until `/healthz` answers 200, and `cmcop verify-log`.
+//! binary from spawn until `/healthz` answers 200, and `cmcop verify-log`. With
+//! `--replay-queries N` (issue 15), N moments spread over the last 30 days of the log (or its
+//! span, if shorter) are asked for twice each: `GET /api/v1/picture?at=` until the whole
+//! answer is in, and a WebSocket replay from that moment until its first `snapshot` frame and
+//! until its last part (what a reviewer waits for before the replay can start).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,9 +23,12 @@ use cmcop::model::input::{parse_feature, Author};
 use cmcop::model::{Layer, Side};
 use cmcop::picture::Picture;
 use cmcop::store::EventStore;
+use futures_util::{SinkExt, StreamExt};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::process::{self, Backend, FreshDb, ServerArgs, ServerProcess};
 use crate::{sample, scrape};
@@ -70,8 +77,9 @@ pub struct Args {
     /// The time the log's events span, in days, ending now (default: 40 ms between events).
     #[arg(long)]
     pub span_days: Option<f64>,
-    /// After start-up, ask this many `GET /api/v1/picture?at=` of moments spread over the log
-    /// (issue 15: any moment of the last 30 days in under a second), and report their times.
+    /// After start-up, ask for the picture at this many moments spread over the log's last 30
+    /// days (issue 15: any moment of the last 30 days in under a second), by
+    /// `GET /api/v1/picture?at=` and by a WebSocket replay, and report their times.
     #[arg(long, default_value_t = 0)]
     pub replay_queries: usize,
     #[command(flatten)]
@@ -107,6 +115,11 @@ pub struct Report {
     pub replay_ms: Vec<f64>,
     /// Features in the largest replayed answer.
     pub replay_features_max: usize,
+    /// WebSocket replay from the same moments: from sending `replay` to its first `snapshot`
+    /// frame (ms), one per query.
+    pub ws_replay_first_frame_ms: Vec<f64>,
+    /// ... and to its last snapshot part (ms).
+    pub ws_replay_snapshot_ms: Vec<f64>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -170,6 +183,8 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
         verify_log_output: String::new(),
         replay_ms: Vec::new(),
         replay_features_max: 0,
+        ws_replay_first_frame_ms: Vec::new(),
+        ws_replay_snapshot_ms: Vec::new(),
     };
 
     for run in 1..=args.runs {
@@ -265,7 +280,12 @@ async fn replay_queries(
     wait_ready(&probe, server).await?;
     let token = process::create_token(bin, &db.url, "coordinator", "OCHA").await?;
     let source = EventSource::spanning(args.movements, args.events, args.span_days)?;
-    let (start, end) = (source.start, Utc::now());
+    // The server replays the last 30 days: the moments lie within them (a few minutes inside,
+    // so that they still do when asked).
+    let end = Utc::now();
+    let window =
+        chrono::Duration::days(cmcop::replay::session::WINDOW_DAYS) - chrono::Duration::minutes(10);
+    let start = source.start.max(end - window);
     let n = args.replay_queries;
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
@@ -291,8 +311,49 @@ async fn replay_queries(
         let features = body["features"].as_array().map_or(0, Vec::len);
         report.replay_features_max = report.replay_features_max.max(features);
         report.replay_ms.push(elapsed);
+        let (first, whole) = ws_replay(server, &token, at).await?;
+        report.ws_replay_first_frame_ms.push(first);
+        report.ws_replay_snapshot_ms.push(whole);
     }
     Ok(())
+}
+
+/// A WebSocket replay from `at`: the time from sending `replay` to its first `snapshot` part,
+/// and to its last (ms).
+async fn ws_replay(
+    server: &ServerProcess,
+    token: &str,
+    at: DateTime<Utc>,
+) -> anyhow::Result<(f64, f64)> {
+    let url = format!("{}/api/v1/ws", server.base().replacen("http", "ws", 1));
+    let mut req = url.into_client_request()?;
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let ask = json!({"type": "replay", "from": cmcop::log::format_time(at), "speed": 1});
+    let t = Instant::now();
+    ws.send(Message::Text(ask.to_string().into())).await?;
+    let mut first = None;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(120), ws.next())
+            .await
+            .map_err(|_| anyhow!("no snapshot within 120 s of a replay from {at}"))?
+            .ok_or_else(|| anyhow!("the replay socket closed"))??;
+        let Message::Text(text) = msg else { continue };
+        let v: Value = serde_json::from_str(&text)?;
+        match v["type"].as_str() {
+            Some("snapshot") => {
+                let now = ms(t.elapsed());
+                first.get_or_insert(now);
+                if v["last"] != false {
+                    let _ = ws.close(None).await;
+                    return Ok((first.unwrap_or(now), now));
+                }
+            }
+            Some("error") => bail!("the replay from {at} was refused: {v}"),
+            _ => {}
+        }
+    }
 }
 
 /// Polls `/healthz` until it answers 200; the time is from the spawn of the process.
@@ -607,6 +668,25 @@ fn print(args: &Args, r: &Report) -> anyhow::Result<()> {
             q(0.9),
             q(1.0),
             r.replay_features_max
+        );
+    }
+    for (what, times) in [
+        ("WS replay first", &r.ws_replay_first_frame_ms),
+        ("WS replay whole", &r.ws_replay_snapshot_ms),
+    ] {
+        if times.is_empty() {
+            continue;
+        }
+        let mut sorted = times.clone();
+        sorted.sort_by(f64::total_cmp);
+        let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "  {what:<15} {} moments: median {:.0} ms, p90 {:.0} ms, max {:.0} ms (send `replay` to the snapshot's {} frame)",
+            sorted.len(),
+            q(0.5),
+            q(0.9),
+            q(1.0),
+            if what.ends_with("first") { "first" } else { "last" }
         );
     }
     Ok(())

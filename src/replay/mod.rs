@@ -1,7 +1,10 @@
 //! The picture over time (issue 15): the picture as it was at a past moment, and every version
 //! of one item, rebuilt from the log (and the nearest older snapshot) with the same rule that
 //! built the live picture (`picture::next_state`). Pure reading: nothing here writes, and what
-//! a caller may see of the result is decided by the policy where it is rendered.
+//! a caller may see of the result is decided by the policy where it is rendered. `session`
+//! paces the log between two moments for the WebSocket replay.
+
+pub mod session;
 
 use chrono::{DateTime, Utc};
 
