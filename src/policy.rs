@@ -49,6 +49,11 @@ pub static FIELDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     fields
 });
 
+/// Each name's position in `FIELDS`: asked for every field of every item rendered and judged,
+/// where a walk along the table cost a string comparison per field before it.
+static POSITIONS: LazyLock<HashMap<&'static str, usize, foldhash::fast::RandomState>> =
+    LazyLock::new(|| FIELDS.iter().enumerate().map(|(i, f)| (*f, i)).collect());
+
 /// The figures derived from a reported position (declared `follows_position` by their layer):
 /// hidden wherever the position is reduced, so that a reduced position is not placed inside
 /// its grid cell by its time, speed or heading.
@@ -82,7 +87,7 @@ impl FieldSet {
     }
 
     fn position(name: &str) -> Option<usize> {
-        FIELDS.iter().position(|f| *f == name)
+        POSITIONS.get(name).copied()
     }
 
     fn has(&self, i: usize) -> bool {
@@ -97,7 +102,8 @@ impl FieldSet {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        FieldSet::position(name).is_some_and(|i| self.has(i))
+        // Most views hide nothing: no look-up then.
+        !self.is_empty() && FieldSet::position(name).is_some_and(|i| self.has(i))
     }
 
     pub fn union(self, other: FieldSet) -> FieldSet {

@@ -208,6 +208,16 @@ impl Capsule {
             (hi[1] - self.origin[1]) * MIN_M_PER_DEG_LAT,
         ];
         let r2 = self.radius * self.radius;
+        if lo == hi {
+            // A point (most entries): its distance to each segment, no rectangle to clip.
+            return self.segments.iter().any(|(a, b, g)| {
+                lo[0] <= g[2]
+                    && lo[0] >= g[0]
+                    && lo[1] <= g[3]
+                    && lo[1] >= g[1]
+                    && point_segment_distance2(*a, *b, lo) <= r2
+            });
+        }
         self.segments.iter().any(|(a, b, g)| {
             lo[0] <= g[2]
                 && hi[0] >= g[0]
@@ -231,17 +241,7 @@ fn segment_rect_distance2(a: [f64; 2], b: [f64; 2], lo: [f64; 2], hi: [f64; 2]) 
         let dy = (lo[1] - p[1]).max(0.0).max(p[1] - hi[1]);
         dx * dx + dy * dy
     };
-    let point_segment = |p: [f64; 2]| {
-        let ab = [b[0] - a[0], b[1] - a[1]];
-        let l2 = ab[0] * ab[0] + ab[1] * ab[1];
-        let t = if l2 > 0.0 {
-            (((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / l2).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let (dx, dy) = (a[0] + t * ab[0] - p[0], a[1] + t * ab[1] - p[1]);
-        dx * dx + dy * dy
-    };
+    let point_segment = |p: [f64; 2]| point_segment_distance2(a, b, p);
     [
         point_rect(a),
         point_rect(b),
@@ -252,6 +252,19 @@ fn segment_rect_distance2(a: [f64; 2], b: [f64; 2], lo: [f64; 2], hi: [f64; 2]) 
     ]
     .into_iter()
     .fold(f64::INFINITY, f64::min)
+}
+
+/// The squared distance between segment `a`–`b` and point `p`.
+fn point_segment_distance2(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> f64 {
+    let ab = [b[0] - a[0], b[1] - a[1]];
+    let l2 = ab[0] * ab[0] + ab[1] * ab[1];
+    let t = if l2 > 0.0 {
+        (((p[0] - a[0]) * ab[0] + (p[1] - a[1]) * ab[1]) / l2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (dx, dy) = (a[0] + t * ab[0] - p[0], a[1] + t * ab[1] - p[1]);
+    dx * dx + dy * dy
 }
 
 /// Whether segment `a`–`b` passes through the rectangle (Liang–Barsky clipping).
