@@ -404,6 +404,7 @@ mod tests {
                 last_verified: None,
             }),
             origin: None,
+            coarse: None,
         })
     }
 
