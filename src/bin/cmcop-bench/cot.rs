@@ -386,7 +386,10 @@ fn marker_index(event: &[u8]) -> Option<u32> {
         Some(colon) => &uid[colon + 1..],
         None => uid,
     };
-    std::str::from_utf8(name.strip_prefix(PREFIX)?).ok()?.parse().ok()
+    std::str::from_utf8(name.strip_prefix(PREFIX)?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The load client shares the machine's cores with the server it measures: a fast search
