@@ -117,6 +117,7 @@ fn envelope(id: String, geometry: Geometry, props: Props, rng: &mut StdRng) -> I
         },
         props,
         origin: None,
+        coarse: None,
     }
 }
 

@@ -69,6 +69,7 @@ fn area(id: &str, centre: Position, r: f64, n: usize) -> Arc<Item> {
             last_verified: None,
         }),
         origin: None,
+        coarse: None,
     })
 }
 

@@ -4,23 +4,39 @@
 //! It applies a view faithfully (drops hidden fields, snaps every coordinate-bearing value when
 //! precision is reduced) and decides nothing itself: what a view contains is `policy`'s call.
 //! It states what is true of the data, though: a federated item whose origin reduced it is
-//! marked `precision_reduced` whatever the view. Pure.
+//! marked `precision_reduced` whatever the view; and a view that reduces the position is shown
+//! the version and time of the last change it can see (`stamp`). Pure.
 
 use serde_json::{json, Map, Value};
 
 use crate::model::geometry::snap;
 use crate::model::schema::Kind;
-use crate::model::{Item, Layer};
+use crate::model::{Item, Layer, Stamp};
 use crate::policy::View;
+
+/// The version and time of the item as `view` shows them (its `version` and `updated_at`, the
+/// ETag, what If-Match is compared with). A view that reduces the position is shown
+/// `Item::coarse` when there is one: a position report that stays in its cell moves nothing
+/// it sees, not even these (issue 20), so neither when reports come nor how many do shows.
+pub fn stamp(item: &Item, view: &View) -> Stamp {
+    match (view.precision_m(), item.coarse) {
+        (Some(_), Some(coarse)) => coarse,
+        _ => Stamp {
+            version: item.version,
+            at: item.updated_at,
+        },
+    }
+}
 
 /// The item as a GeoJSON Feature, as `view` allows.
 pub fn render(item: &Item, view: &View) -> Value {
     let mut props = Map::new();
+    let stamp = stamp(item, view);
     props.insert("layer".into(), json!(item.layer));
     props.insert("org".into(), json!(item.org));
-    props.insert("version".into(), json!(item.version));
+    props.insert("version".into(), json!(stamp.version));
     props.insert("created_at".into(), json!(item.created_at));
-    props.insert("updated_at".into(), json!(item.updated_at));
+    props.insert("updated_at".into(), json!(stamp.at));
     props.insert("stale".into(), json!(item.stale));
     if let Ok(Value::Object(common)) = serde_json::to_value(&item.common) {
         props.extend(common);

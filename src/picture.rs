@@ -10,7 +10,8 @@ use std::sync::Arc;
 use crate::access::index::{Capsule, SpatialIndex};
 use crate::log::alert::{finished, AlertBook, Logged};
 use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
-use crate::model::{Item, Layer, Notification};
+use crate::model::geometry::snap;
+use crate::model::{Item, Layer, Notification, Stamp};
 
 /// Why an event cannot apply to the current state. Only a corrupt or foreign log gets here: the
 /// writer checks every command against the state before it makes an event.
@@ -50,9 +51,14 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
     let mut item = current.clone();
     item.version = event.change.version();
     item.updated_at = event.at;
+    item.coarse = coarse(current, &item, event);
     match &event.change {
         Change::Created(_) | Change::Alert(_) => unreachable!("handled above"),
-        Change::Updated(next) => return Ok(Some(next.clone())),
+        Change::Updated(next) => {
+            let mut next = next.clone();
+            next.coarse = item.coarse;
+            return Ok(Some(next));
+        }
         Change::Retired { .. } | Change::Expired { .. } => return Ok(None),
         Change::Withdrawn { .. } => {
             if current.origin.is_none() {
@@ -72,6 +78,17 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
                 m.position_at = Some(report.at);
                 m.speed_kmh = report.speed_kmh;
                 m.heading = report.heading;
+            }
+            // A report that leaves the position in its cell changes nothing a view that
+            // reduces the position sees (it hides the time, speed and heading of a report).
+            let cell = |m: Option<&crate::model::Movement>| {
+                let p = current.common.precision_m.filter(|p| *p > 0.0)?;
+                m?.position.map(|pos| snap(pos, p))
+            };
+            let stays = current.common.precision_m.is_some_and(|p| p > 0.0)
+                && cell(current.movement()) == cell(item.movement());
+            if stays {
+                item.coarse = Some(shown(current));
             }
         }
         Change::Notified { deadline, late, .. } => {
@@ -95,6 +112,25 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
         }
     }
     Ok(Some(item))
+}
+
+/// The version and time a view that reduces `item`'s position is shown (`Item::coarse`).
+fn shown(item: &Item) -> Stamp {
+    item.coarse.unwrap_or(Stamp {
+        version: item.version,
+        at: item.updated_at,
+    })
+}
+
+/// `Item::coarse` after a change that such a view sees: one step on from what it was shown,
+/// at the change's time; `None` when that is the item's own version and time. (A position
+/// report that stays in its cell keeps the stamp as it was: `next_state`.)
+fn coarse(current: &Item, next: &Item, event: &Event) -> Option<Stamp> {
+    let stamp = Stamp {
+        version: shown(current).version + 1,
+        at: event.at,
+    };
+    (stamp.version != next.version || stamp.at != next.updated_at).then_some(stamp)
 }
 
 /// Every current item, at sequence number `seq`.

@@ -326,13 +326,13 @@ async fn cot_event_over_the_limit_is_refused() {
         )
     };
     let mut s = TcpStream::connect(app.cot_addr.unwrap()).await.unwrap();
-    // Within the limit: stored.
+    // Within the limit: stored (a CoT uid names an item in the sender's namespace).
     s.write_all(event("small-1", "ok").as_bytes())
         .await
         .unwrap();
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let (status, _) = app.get("/api/v1/constraints/small-1", &army).await;
+        let (status, _) = app.get("/api/v1/constraints/ARMY:small-1", &army).await;
         if status == StatusCode::OK {
             break;
         }
@@ -348,7 +348,7 @@ async fn cot_event_over_the_limit_is_refused() {
         closed,
         "the connection stayed open after an event over the limit"
     );
-    let (status, _) = app.get("/api/v1/constraints/big-1", &army).await;
+    let (status, _) = app.get("/api/v1/constraints/ARMY:big-1", &army).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the big event was stored");
     app.stop().await;
 }

@@ -228,7 +228,7 @@ async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path()
     c.write(head.as_bytes()).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     c.write(tail.as_bytes()).await;
-    let stored = eventually_get(&app, "/api/v1/incidents/nrc-report-1", &coord).await;
+    let stored = eventually_get(&app, "/api/v1/incidents/NRC:nrc-report-1", &coord).await;
     assert_eq!(stored["properties"]["org"], "NRC");
     assert_eq!(
         stored["properties"]["description"],
@@ -245,7 +245,7 @@ async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path()
     c.send_xml(&again).await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (_, body) = app.get("/api/v1/incidents/nrc-report-1", &coord).await;
+        let (_, body) = app.get("/api/v1/incidents/NRC:nrc-report-1", &coord).await;
         if body["properties"]["version"] == 2 {
             assert_eq!(body["properties"]["description"], "moved north");
             break;
@@ -253,8 +253,9 @@ async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path()
         assert!(tokio::time::Instant::now() < deadline, "no update: {body}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The client gets its own item back through the hub, like everyone who may see it.
-    c.wait_for("its own report", |e| e.uid == "nrc-report-1")
+    // The client gets its own item back through the hub, like everyone who may see it, under
+    // its id in the organisation's namespace (proto/COT.md).
+    c.wait_for("its own report", |e| e.uid == "NRC:nrc-report-1")
         .await;
 
     // A point marked for a layer the role may not create is refused, not stored.
@@ -265,14 +266,16 @@ async fn civil_client_over_tcp_sees_its_view_and_writes_through_the_write_path()
         .await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (status, _) = app.get("/api/v1/incidents/nrc-report-1", &coord).await;
+        let (status, _) = app.get("/api/v1/incidents/NRC:nrc-report-1", &coord).await;
         if status == StatusCode::NOT_FOUND {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "never retired");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (status, _) = app.get("/api/v1/constraints/nrc-checkpoint", &coord).await;
+    let (status, _) = app
+        .get("/api/v1/constraints/NRC:nrc-checkpoint", &coord)
+        .await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -367,7 +370,7 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
             .attr("direction", "return"),
     );
     c.send_xml(&report).await;
-    let stored = eventually_get(&app, "/api/v1/displacements/nrc-flow-1", &coord).await;
+    let stored = eventually_get(&app, "/api/v1/displacements/NRC:nrc-flow-1", &coord).await;
     let p = &stored["properties"];
     assert_eq!(
         (p["org"].as_str(), p["individuals"].as_u64()),
@@ -394,10 +397,10 @@ async fn displacements_and_areas_go_out_as_cot_and_come_in_by_a_rule() {
         "after the refusal",
     ))
     .await;
-    let plain = eventually_get(&app, "/api/v1/displacements/nrc-flow-2", &coord).await;
+    let plain = eventually_get(&app, "/api/v1/displacements/NRC:nrc-flow-2", &coord).await;
     assert_eq!(plain["properties"]["description"], "after the refusal");
     assert_eq!(plain["properties"]["individuals"], 1, "the rule's default");
-    let (status, _) = app.get("/api/v1/areas/nrc-area-1", &coord).await;
+    let (status, _) = app.get("/api/v1/areas/NRC:nrc-area-1", &coord).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -479,7 +482,7 @@ async fn tak_protocol_negotiation_switches_both_ways_to_protobuf() {
         .push(xml::Element::new("link").attr("point", "36.1,43.1"));
     c.write(&proto::encode_stream(&proto::event_message(&mark)))
         .await;
-    let stored = eventually_get(&app, "/api/v1/constraints/army-mark-1", &army).await;
+    let stored = eventually_get(&app, "/api/v1/constraints/ARMY:army-mark-1", &army).await;
     assert_eq!(stored["geometry"]["type"], "LineString");
     assert_eq!(stored["properties"]["org"], "ARMY");
     assert_eq!(stored["properties"]["description"], "closed road");
@@ -686,10 +689,10 @@ async fn udp_input_takes_mesh_and_xml_datagrams() {
         .send_to(xml::to_xml(&xml_ev).as_bytes(), to)
         .await
         .unwrap();
-    let a = eventually_get(&app, "/api/v1/incidents/udp-mesh-1", &army).await;
+    let a = eventually_get(&app, "/api/v1/incidents/ARMY:udp-mesh-1", &army).await;
     assert_eq!(a["properties"]["description"], "seen from the ridge");
     assert_eq!(a["properties"]["severity"], 3);
-    let b = eventually_get(&app, "/api/v1/constraints/udp-xml-1", &army).await;
+    let b = eventually_get(&app, "/api/v1/constraints/ARMY:udp-xml-1", &army).await;
     assert_eq!(b["properties"]["org"], "ARMY");
     assert_eq!(b["properties"]["kind"], "checkpoint");
     app.stop().await;
@@ -825,7 +828,7 @@ async fn tak_over_websocket_gets_its_view_as_protobuf_and_writes_to_the_hub() {
         };
         if let Some(m) = msgs
             .into_iter()
-            .find(|m| m["type"] == "upsert" && m["feature"]["id"] == "nrc-ws-report")
+            .find(|m| m["type"] == "upsert" && m["feature"]["id"] == "NRC:nrc-ws-report")
         {
             break m["feature"].clone();
         }
@@ -840,7 +843,7 @@ async fn tak_over_websocket_gets_its_view_as_protobuf_and_writes_to_the_hub() {
             .expect("its own report back within the patience")
             .expect("open")
             .expect("a frame");
-        if next_event(frame, &mut seen).is_some_and(|e| e.uid == "nrc-ws-report") {
+        if next_event(frame, &mut seen).is_some_and(|e| e.uid == "NRC:nrc-ws-report") {
             break;
         }
     }

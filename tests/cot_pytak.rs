@@ -82,12 +82,12 @@ async fn pytak_receives_the_picture_and_its_event_reaches_the_websocket_hub() {
             };
             for m in msgs {
                 let hit = match m["type"].as_str() {
-                    Some("upsert") => m["feature"]["id"] == "pytak-report-1",
+                    Some("upsert") => m["feature"]["id"] == "ARMY:pytak-report-1",
                     Some("snapshot") => m["features"]
                         .as_array()
                         .unwrap()
                         .iter()
-                        .any(|f| f["id"] == "pytak-report-1"),
+                        .any(|f| f["id"] == "ARMY:pytak-report-1"),
                     _ => false,
                 };
                 if hit {

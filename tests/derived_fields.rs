@@ -255,3 +255,238 @@ async fn a_release_never_lifts_a_field_marking() {
         }
     }
 }
+
+/// Reads CoT events over plain TCP (XML) until one says `until`; every event read.
+async fn cot_until(io: &mut TcpStream, until: &str) -> Vec<cmcop::cot::xml::CotEvent> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = cmcop::cot::stream::StreamReader::new(1 << 20);
+    let mut out = Vec::new();
+    loop {
+        while let Some(frame) = reader.next_frame() {
+            if let cmcop::cot::stream::Frame::Xml(b) = frame {
+                let ev = cmcop::cot::xml::parse_event(&b).expect("valid CoT");
+                let done = ev.uid == until;
+                out.push(ev);
+                if done {
+                    return out;
+                }
+            }
+        }
+        let mut buf = [0u8; 8192];
+        let n = tokio::time::timeout(PATIENCE, io.read(&mut buf))
+            .await
+            .expect("CoT within the patience")
+            .expect("read");
+        assert!(n > 0, "the CoT connection closed");
+        reader.push(&buf[..n]);
+    }
+}
+
+/// What a rendering shows besides its version and time.
+fn content(f: &Value) -> Value {
+    let mut f = f.clone();
+    if let Some(p) = f["properties"].as_object_mut() {
+        p.remove("version");
+        p.remove("updated_at");
+    }
+    f
+}
+
+/// Issue 20, residual 2: report timing goes with a reduced position. 20 reports 200 m apart
+/// on a movement reduced to 5 km: a reduced viewer gets a change only when what it sees
+/// changes (the convoy enters another cell), over the WebSocket (JSON and protobuf) and CoT,
+/// and its `version`, `updated_at`, ETag and history count only those changes, one step each,
+/// so that neither when the reports came nor how many did shows. The owner sees every report,
+/// and its If-Match works with the ETag it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_timing_is_reduced_with_the_position() {
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let mut config = common::cot_config(&db, Role::MilitaryLiaison, "ARMY");
+    config.alerts.enabled = false;
+    config.cot.protobuf = false;
+    let mut app = TestApp::spawn_with(db, config).await;
+    let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let wall = app.token(Role::WallDisplay, "JCMC").await;
+    let m = app
+        .create(
+            "movements",
+            &wfp,
+            common::movement(json!({"marking": "joint", "precision_m": 5000})),
+        )
+        .await;
+    let (s, b) = app
+        .post(&format!("/api/v1/movements/{m}/notify"), &wfp, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = app
+        .patch(
+            &format!("/api/v1/movements/{m}"),
+            &wfp,
+            json!({"properties": {"status": "en_route"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let mut json_army = subscribe(&app, &army, None).await;
+    let mut proto_army = subscribe(&app, &army, Some(PROTOBUF)).await;
+    let mut json_wall = subscribe(&app, &wall, None).await;
+    let mut cot = TcpStream::connect(app.cot_addr.expect("CoT is on"))
+        .await
+        .unwrap();
+    // Subscribed before the reports: a marker made now reaches each first.
+    sentinel(&app, &army, "ARMY:start").await;
+    for ws in [&mut json_army, &mut proto_army, &mut json_wall] {
+        features_until(ws, "ARMY:start").await;
+    }
+    cot_until(&mut cot, "ARMY:start").await;
+    let (_, before) = app.get(&format!("/api/v1/movements/{m}"), &army).await;
+    let start = Utc::now() - chrono::Duration::minutes(30);
+    let mut owner_version = 0;
+    for i in 0..20 {
+        let at = start + chrono::Duration::seconds(20 * i);
+        let report = json!({
+            "position": [43.6 + 0.0022 * i as f64, 36.25],
+            "at": at.to_rfc3339(),
+            "speed_kmh": 36.0,
+            "heading": 90.0,
+        });
+        let (s, body) = app
+            .post(&format!("/api/v1/movements/{m}/positions"), &wfp, report)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        owner_version = body["properties"]["version"].as_u64().unwrap();
+    }
+    sentinel(&app, &army, "ARMY:end").await;
+    let mut failures = Vec::new();
+    // Each reduced channel: the renderings of the convoy it received after `before`, in order.
+    let mut channels: Vec<(&str, Vec<Value>)> = Vec::new();
+    for (what, ws) in [
+        ("WS JSON as ARMY", &mut json_army),
+        ("WS protobuf as ARMY", &mut proto_army),
+        ("WS JSON as the wall", &mut json_wall),
+    ] {
+        let got = features_until(ws, "ARMY:end")
+            .await
+            .into_iter()
+            .filter(|f| f["id"] == m.as_str())
+            .collect();
+        channels.push((what, got));
+    }
+    let cot_events: Vec<_> = cot_until(&mut cot, "ARMY:end")
+        .await
+        .into_iter()
+        .filter(|e| e.uid == m)
+        .collect();
+    for (what, got) in &channels {
+        assert!(!got.is_empty(), "{what}: the convoy's moves never came");
+        let mut last = before.clone();
+        for f in got {
+            let (v0, v1) = (
+                last["properties"]["version"].as_u64().unwrap(),
+                f["properties"]["version"].as_u64().unwrap(),
+            );
+            if content(f) == content(&last) {
+                failures.push(format!(
+                    "{what}: a change that shows nothing new (version {v0} → {v1}): {f}"
+                ));
+            }
+            if v1 != v0 + 1 {
+                failures.push(format!(
+                    "{what}: version {v0} → {v1} counts what it cannot see"
+                ));
+            }
+            last = f.clone();
+        }
+        if got.len() > 3 {
+            failures.push(format!(
+                "{what}: {} changes for 4 km in 5 km cells",
+                got.len()
+            ));
+        }
+    }
+    // CoT: the changes the WebSocket sent (a slow connection sends only the last of several
+    // waiting), each with the version shown, and no more.
+    let ws_versions: Vec<u64> = channels[0]
+        .1
+        .iter()
+        .filter_map(|f| f["properties"]["version"].as_u64())
+        .collect();
+    let cot_versions: Vec<u64> = cot_events
+        .iter()
+        .filter_map(|e| e.detail("cmcop").and_then(|c| c.get("version")))
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if cot_versions.is_empty()
+        || cot_versions.last() != ws_versions.last()
+        || cot_versions.iter().any(|v| !ws_versions.contains(v))
+        || cot_versions.windows(2).any(|w| w[0] >= w[1])
+    {
+        failures.push(format!(
+            "CoT sent versions {cot_versions:?}, the WebSocket {ws_versions:?}"
+        ));
+    }
+    // REST: the last rendering the WebSocket sent, ETag included; the history lists one entry
+    // per change the viewer saw, one step each.
+    let last = channels[0].1.last().unwrap();
+    let r = common::reply(app.request(
+        reqwest::Method::GET,
+        &format!("/api/v1/movements/{m}"),
+        Some(&army),
+    ))
+    .await;
+    let shown = last["properties"]["version"].as_u64().unwrap();
+    if r.body["properties"]["version"] != shown
+        || r.body["properties"]["updated_at"] != last["properties"]["updated_at"]
+    {
+        failures.push(format!(
+            "REST as ARMY: {} after the WebSocket's {last}",
+            r.body
+        ));
+    }
+    let etag = r
+        .headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if etag != format!("\"{shown}\"") {
+        failures.push(format!("REST as ARMY: ETag {etag} for version {shown}"));
+    }
+    assert!(
+        shown < owner_version,
+        "{shown} is the owner's {owner_version}"
+    );
+    let (_, h) = app
+        .get(&format!("/api/v1/movements/{m}/history"), &army)
+        .await;
+    let versions: Vec<u64> = h["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["version"].as_u64())
+        .collect();
+    // From the first version it could see (a draft is not shown to the military side).
+    let steps: Vec<u64> = (versions.first().copied().unwrap_or(0)..=shown).collect();
+    if versions.is_empty() || versions != steps {
+        failures.push(format!("history as ARMY lists versions {versions:?}"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The owner saw every report, and its ETag is its If-Match.
+    let (_, h) = app
+        .get(&format!("/api/v1/movements/{m}/history"), &wfp)
+        .await;
+    assert_eq!(
+        h["versions"].as_array().unwrap().len() as u64,
+        owner_version
+    );
+    let r = common::reply(
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/movements/{m}"),
+            Some(&wfp),
+        )
+        .header("If-Match", format!("\"{owner_version}\""))
+        .json(&json!({"properties": {"description": "on its way"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -48,15 +48,20 @@ enum Route {
     Alerts,
     /// `POST /api/v1/{layer}` with the id chosen.
     Create,
+    /// `GET /api/v1/areas/admin?item={layer}/{id}`.
+    AdminArea,
 }
 
-const ITEM_ROUTES: [Route; 6] = [
+// History is not among them: it lists a retired item's versions to a caller who saw them
+// (proto/API.md, "Ids"), as this test's retired item was public.
+const ITEM_ROUTES: [Route; 7] = [
     Route::Get,
     Route::Patch,
     Route::PatchIfMatch,
     Route::Delete,
     Route::DeleteIfMatch,
     Route::Create,
+    Route::AdminArea,
 ];
 const MOVEMENT_ROUTES: [Route; 5] = [
     Route::Positions,
@@ -112,6 +117,11 @@ async fn ask(app: &TestApp, token: &str, layer: &str, id: &str, route: Route) ->
         Route::Create => app
             .request(Method::POST, &format!("/api/v1/{layer}"), Some(token))
             .json(&feature(layer, id, "public")),
+        Route::AdminArea => app.request(
+            Method::GET,
+            &format!("/api/v1/areas/admin?item={layer}/{id}"),
+            Some(token),
+        ),
     };
     let r = reply(req).await;
     Answer {
@@ -277,4 +287,202 @@ async fn a_chosen_id_lies_in_the_callers_namespace() {
     f.as_object_mut().unwrap().remove("id");
     let assigned = app.create("incidents", &wfp, f).await;
     assert!(!assigned.contains(':'), "{assigned}");
+}
+
+/// `fed` cannot be an organisation: its chosen ids (`fed:…`) would be the federation's
+/// namespace. It is refused, by name, wherever an organisation is named: a token, the CoT
+/// listeners' identity and the certificate rules; `FED` and `fedx` are other codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_federation_namespace_is_no_organisation() {
+    let mut app = TestApp::spawn_without_alerts(Backend::Sqlite).await;
+    let e = cmcop::auth::create_token(app.state.store.as_ref(), Role::ConvoyPlanner, "fed", None)
+        .await
+        .expect_err("an organisation `fed` is refused");
+    let e = e.to_string();
+    assert!(e.contains("reserved") && e.contains("fed:"), "{e}");
+    for text in [
+        "[cot]\norg = \"fed\"\n",
+        "[[cot.cert_map]]\nsubject_cn = \"alpha\"\nrole = \"convoy_planner\"\norg = \"fed\"\n",
+    ] {
+        let c = cmcop::config::Config::from_toml(text).expect("parses");
+        let e = c.validate().expect_err(text).to_string();
+        assert!(e.contains("reserved") && e.contains("fed"), "{text}: {e}");
+    }
+    // Codes that only look alike choose ids in their own namespace as any other.
+    for org in ["FED", "fedx"] {
+        let token = app.token(Role::ConvoyPlanner, org).await;
+        let id = app
+            .create(
+                "incidents",
+                &token,
+                feature("incidents", &format!("{org}:report-1"), "joint"),
+            )
+            .await;
+        assert_eq!(id, format!("{org}:report-1"));
+    }
+}
+
+/// A CoT client over plain TCP, in XML: sends events, reads what the server sends.
+struct Cot {
+    io: tokio::net::TcpStream,
+    reader: cmcop::cot::stream::StreamReader,
+}
+
+impl Cot {
+    async fn connect(addr: std::net::SocketAddr) -> Cot {
+        Cot {
+            io: tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("CoT connects"),
+            reader: cmcop::cot::stream::StreamReader::new(1 << 20),
+        }
+    }
+
+    async fn send(&mut self, ev: &cmcop::cot::xml::CotEvent) {
+        use tokio::io::AsyncWriteExt;
+        let text = cmcop::cot::xml::to_xml(ev);
+        self.io.write_all(text.as_bytes()).await.expect("written");
+    }
+
+    /// Reads until every uid in `want` has come (each by `matches`); the uids seen meanwhile.
+    async fn wait_for(
+        &mut self,
+        want: &[String],
+        matches: impl Fn(&cmcop::cot::xml::CotEvent, &str) -> bool,
+    ) -> Vec<cmcop::cot::xml::CotEvent> {
+        use tokio::io::AsyncReadExt;
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if want.iter().all(|u| seen.iter().any(|e| matches(e, u))) {
+                return seen;
+            }
+            if let Some(frame) = self.reader.next_frame() {
+                if let cmcop::cot::stream::Frame::Xml(b) = frame {
+                    seen.push(cmcop::cot::xml::parse_event(&b).expect("valid CoT"));
+                }
+                continue;
+            }
+            let mut buf = [0u8; 8192];
+            let n = tokio::time::timeout_at(deadline, self.io.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| {
+                    let got: Vec<_> = seen.iter().map(|e| e.uid.clone()).collect();
+                    panic!("waited for {want:?}; got {got:?}")
+                })
+                .expect("read");
+            assert!(n > 0, "the server closed the connection");
+            self.reader.push(&buf[..n]);
+        }
+    }
+}
+
+/// An event as a TAK client marks a point: `kind` `a-u-G` makes an incident by the default
+/// `cot.inbound` rules; `a-f-G-U-C` is the client's own position (relayed, not stored).
+fn cot_marker(uid: &str, kind: &str, remarks: &str) -> cmcop::cot::xml::CotEvent {
+    let now = chrono::Utc::now();
+    cmcop::cot::xml::CotEvent {
+        uid: uid.into(),
+        kind: kind.into(),
+        how: "h-g-i-g-o".into(),
+        time: now,
+        start: now,
+        stale: now + chrono::Duration::hours(2),
+        access: None,
+        qos: None,
+        opex: None,
+        point: cmcop::cot::xml::Point::at(36.3, 43.2),
+        detail: vec![cmcop::cot::xml::Element::new("remarks").with_text(remarks)],
+    }
+}
+
+/// Issue 20, residual 1: a CoT uid tells no more than a REST id. A civil client sends events
+/// whose uids are a military item's it may not see, a retired item's and a free one: each is
+/// a new item in its own organisation's namespace, created and sent back alike, and a delete
+/// under each retires that copy alike; the hidden item is untouched. Its own position under
+/// the hidden item's uid is relayed to another client of its side as under a free uid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cot_uid_tells_no_hidden_item_from_a_retired_or_free_one() {
+    let db = common::TestDb::new(Backend::Sqlite).await;
+    let mut config = common::cot_config(&db, Role::CivilLiaison, "NRC");
+    config.cot.protobuf = false;
+    let mut app = TestApp::spawn_with(db, config).await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let coord = app.token(Role::Coordinator, "OCHA").await;
+    let hidden = "ARMY:hidden-report".to_string();
+    let retired = "ARMY:retired-report".to_string();
+    let free = "ARMY:free-report".to_string();
+    app.create(
+        "incidents",
+        &army,
+        feature("incidents", &hidden, "military"),
+    )
+    .await;
+    app.create("incidents", &army, feature("incidents", &retired, "joint"))
+        .await;
+    let (s, b) = app
+        .delete(&format!("/api/v1/incidents/{retired}"), &army)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let addr = app.cot_addr.expect("CoT is on");
+    let mut a = Cot::connect(addr).await;
+    let mut b = Cot::connect(addr).await;
+    // Both connections are subscribed once a marker sent after they connected reaches them.
+    let seed = app
+        .create(
+            "incidents",
+            &army,
+            feature("incidents", "ARMY:seed", "joint"),
+        )
+        .await;
+    let by_uid = |e: &cmcop::cot::xml::CotEvent, u: &str| e.uid == u;
+    a.wait_for(std::slice::from_ref(&seed), by_uid).await;
+    b.wait_for(std::slice::from_ref(&seed), by_uid).await;
+
+    let ids = [&hidden, &retired, &free];
+    for uid in ids {
+        a.send(&cot_marker(uid, "a-u-G", "found it")).await;
+    }
+    let copies: Vec<String> = ids.iter().map(|u| format!("NRC:{u}")).collect();
+    let got = a.wait_for(&copies, by_uid).await;
+    for uid in ids {
+        assert!(
+            !got.iter().any(|e| e.uid == **uid),
+            "{uid} came back under its own uid"
+        );
+    }
+    for copy in &copies {
+        let (s, v) = app.get(&format!("/api/v1/incidents/{copy}"), &coord).await;
+        assert_eq!(s, StatusCode::OK, "{copy}: {v}");
+        assert_eq!(v["properties"]["org"], "NRC");
+        assert_eq!(v["properties"]["version"], 1, "{copy} made alike");
+    }
+    // A delete under each uid retires the client's copy, alike, and nothing else.
+    for uid in ids {
+        a.send(&cmcop::cot::mapping::delete_event(uid, chrono::Utc::now()))
+            .await;
+    }
+    let deleted = |e: &cmcop::cot::xml::CotEvent, u: &str| {
+        e.kind == cmcop::cot::mapping::DELETE
+            && e.detail("link").and_then(|l| l.get("uid")) == Some(u)
+    };
+    a.wait_for(&copies, deleted).await;
+    let (s, v) = app
+        .get(&format!("/api/v1/incidents/{hidden}"), &coord)
+        .await;
+    assert_eq!(s, StatusCode::OK, "the hidden item is still there");
+    assert_eq!(v["properties"]["version"], 1, "and untouched: {v}");
+    assert_ne!(v["properties"]["description"], "found it");
+
+    // The relay: a position under the hidden item's uid reaches the other client as one under
+    // a free uid does.
+    let positions = [hidden.clone(), free.clone()];
+    for uid in &positions {
+        a.send(&cot_marker(uid, "a-f-G-U-C", "")).await;
+    }
+    let got = b
+        .wait_for(&positions, |e, u| e.uid == u && e.kind == "a-f-G-U-C")
+        .await;
+    assert!(got.iter().all(|e| e.uid != retired));
+    app.stop().await;
 }

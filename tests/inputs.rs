@@ -471,7 +471,8 @@ async fn a_cot_event_over_the_limit_is_one_bad_frame_and_the_connection_survives
     wr.flush().await.unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (status, _) = app.get("/api/v1/incidents/after-huge", &coord).await;
+        // A CoT uid names an item in the sender's namespace (proto/COT.md).
+        let (status, _) = app.get("/api/v1/incidents/JCMC:after-huge", &coord).await;
         if status == StatusCode::OK {
             break;
         }
@@ -486,7 +487,7 @@ async fn a_cot_event_over_the_limit_is_one_bad_frame_and_the_connection_survives
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!*closed_rx.borrow(), "the server closed the connection");
-    for uid in ["huge-0", "bowtie"] {
+    for uid in ["JCMC:huge-0", "JCMC:bowtie"] {
         let (status, _) = app.get(&format!("/api/v1/constraints/{uid}"), &coord).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{uid}");
         let (status, _) = app.get(&format!("/api/v1/incidents/{uid}"), &coord).await;
@@ -496,7 +497,7 @@ async fn a_cot_event_over_the_limit_is_one_bad_frame_and_the_connection_survives
 }
 
 #[tokio::test]
-async fn geojson_is_served_as_geo_json_and_if_match_star_is_honoured() {
+async fn geojson_is_served_as_geo_json_and_if_match_is_strong_and_honours_star() {
     let mut app = TestApp::spawn(Backend::Sqlite).await;
     let coord = app.token(Role::Coordinator, "JCMC").await;
     let id = app.create("incidents", &coord, incident(json!({}))).await;
@@ -539,6 +540,32 @@ async fn geojson_is_served_as_geo_json_and_if_match_star_is_honoured() {
     )
     .await;
     r.problem(StatusCode::BAD_REQUEST);
+    // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches, even the
+    // current version's; the 412 names the current version.
+    for (method, body) in [
+        (Method::PATCH, Some(json!({"properties": {"severity": 3}}))),
+        (Method::DELETE, None),
+    ] {
+        let mut req = app
+            .request(
+                method.clone(),
+                &format!("/api/v1/incidents/{id}"),
+                Some(&coord),
+            )
+            .header("if-match", "W/\"2\"");
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let r = reply(req).await;
+        let p = r.problem(StatusCode::PRECONDITION_FAILED);
+        assert_eq!(p["current_version"], 2, "{method} {p}");
+    }
+    let (s, v) = app.get(&format!("/api/v1/incidents/{id}"), &coord).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["properties"]["version"], 2,
+        "a weak tag changed nothing: {v}"
+    );
     let r = reply(
         app.request(
             Method::DELETE,

@@ -193,6 +193,26 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
     Some(Expected { hidden, reduced })
 }
 
+/// The version `v` is shown of `s` (proto/API.md, issue 20): a viewer whose view reduces the
+/// position counts only the changes it can see; everyone else the item's versions.
+fn shown_version(v: Who, s: &State) -> u64 {
+    match oracle(v, s) {
+        Some(e) if e.reduced => s.shown_version,
+        _ => s.version,
+    }
+}
+
+/// Whether a report from `before` to `after` leaves the position in its cell of `precision`
+/// (proto/API.md: such a report changes nothing a reduced viewer sees). The grid is the one
+/// `precision_m` names (`cmcop::model::geometry::snap`: the test states the rule, not the grid).
+fn stays_in_cell(precision: Option<f64>, before: Option<[f64; 2]>, after: [f64; 2]) -> bool {
+    use cmcop::model::geometry::snap;
+    match (precision, before) {
+        (Some(p), Some(b)) => snap(b, p) == snap(after, p),
+        _ => false,
+    }
+}
+
 // ---- Items ------------------------------------------------------------------------------------
 
 /// One version of an item as the test wrote it.
@@ -202,6 +222,9 @@ struct State {
     layer: &'static str,
     author: Who,
     version: u64,
+    /// The version a viewer whose view reduces the position is shown: one step for each change
+    /// but a report that stays in its cell.
+    shown_version: u64,
     retired: bool,
     marking: &'static str,
     releasable_to: Vec<&'static str>,
@@ -413,6 +436,7 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
         layer,
         author: Who { role, org },
         version: 0,
+        shown_version: 0,
         retired: false,
         marking: may_mark(role).choose(rng).unwrap(),
         releasable_to: random_orgs(rng),
@@ -643,6 +667,8 @@ impl Tally {
 /// Everything written: each item's versions, and its latest.
 struct World {
     versions: HashMap<(String, u64), State>,
+    /// Each item's latest state per version shown to a reduced view (`State::shown_version`).
+    shown: HashMap<(String, u64), State>,
     latest: BTreeMap<String, State>,
     /// The reduced rendering of each (item, version), first seen: every viewer of a reduced
     /// item must get the same, or views could be combined into a more precise one.
@@ -654,12 +680,28 @@ impl World {
         // A retired item has no new version: what was sent of it stays judged by the last one.
         if !s.retired {
             self.versions.insert((s.id.clone(), s.version), s.clone());
+            self.shown
+                .insert((s.id.clone(), s.shown_version), s.clone());
         }
         self.latest.insert(s.id.clone(), s);
     }
 
     fn at(&self, id: &str, version: u64) -> Option<&State> {
         self.versions.get(&(id.to_string(), version))
+    }
+
+    /// The state `v` was sent when it got `version` of `id`: as shown to a reduced view, when
+    /// `v`'s view of that state is one, else the item's own version.
+    fn seen(&self, v: Who, id: &str, version: u64) -> Option<&State> {
+        let key = (id.to_string(), version);
+        if let Some(s) = self.shown.get(&key) {
+            if oracle(v, s).is_some_and(|e| e.reduced) {
+                return Some(s);
+            }
+        }
+        self.versions
+            .get(&key)
+            .filter(|s| !oracle(v, s).is_some_and(|e| e.reduced) || s.shown_version == s.version)
     }
 }
 
@@ -687,7 +729,10 @@ fn check_feature(
         return;
     }
     let props = &f["properties"];
-    if props["layer"] != s.layer || props["org"] != s.author.org || props["version"] != s.version {
+    if props["layer"] != s.layer
+        || props["org"] != s.author.org
+        || props["version"] != shown_version(v, s)
+    {
         out.push(format!(
             "{ctx}: layer/org/version are {}/{}/{}",
             props["layer"], props["org"], props["version"]
@@ -983,7 +1028,7 @@ fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, what: &str) {
             return;
         }
         let version = f["properties"]["version"].as_u64().unwrap_or(0);
-        let Some(s) = world.at(&id, version) else {
+        let Some(s) = world.seen(v, &id, version) else {
             t.fail(format!(
                 "{what} as {v}: `{id}` v{version} was never written"
             ));
@@ -1026,7 +1071,7 @@ fn judge_ws(world: &World, v: Who, msgs: &[Value], t: &mut Tally, what: &str) {
         let exp = oracle(v, s);
         t.case(exp.as_ref());
         match (exp, held.get(&s.id)) {
-            (Some(_), Some(ver)) if *ver == s.version => {}
+            (Some(_), Some(ver)) if *ver == shown_version(v, s) => {}
             (Some(_), Some(ver)) => t.fail(format!(
                 "{what} as {v}: holds v{ver} of {}, not the latest",
                 s.label()
@@ -1116,7 +1161,7 @@ fn judge_cot(world: &World, what: &str, v: Who, events: &[CotEvent], t: &mut Tal
             .and_then(|c| c.get("version"))
             .and_then(|x| x.parse::<u64>().ok())
             .unwrap_or(0);
-        let Some(s) = world.at(id, version) else {
+        let Some(s) = world.seen(v, id, version) else {
             t.fail(format!(
                 "{what} as {v}: `{}` v{version} was never written",
                 ev.uid
@@ -1140,7 +1185,7 @@ fn judge_cot(world: &World, what: &str, v: Who, events: &[CotEvent], t: &mut Tal
         match exp {
             Some(e) => {
                 match held.get(&s.id) {
-                    Some(ver) if *ver == s.version => {}
+                    Some(ver) if *ver == shown_version(v, s) => {}
                     Some(ver) => t.fail(format!(
                         "{what} as {v}: holds v{ver} of {}, not the latest",
                         s.label()
@@ -1876,6 +1921,7 @@ async fn nothing_leaks_on_any_channel() {
     //    notified. Each answer gives the version that state has.
     let mut world = World {
         versions: HashMap::new(),
+        shown: HashMap::new(),
         latest: BTreeMap::new(),
         reduced_seen: Mutex::default(),
     };
@@ -1897,6 +1943,7 @@ async fn nothing_leaks_on_any_channel() {
                 let mut s = s.clone();
                 s.notified = false;
                 s.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                s.shown_version = s.version;
                 out.push(s.clone());
                 if s.layer == "movements" {
                     let r = reply(
@@ -1912,6 +1959,7 @@ async fn nothing_leaks_on_any_channel() {
                     if r.status != StatusCode::OK {
                         return Err(format!("position {}: {} {}", s.label(), r.status, r.body));
                     }
+                    s.shown_version += 1; // the first report: from no position
                     s.position = Some(*report);
                     s.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
                     out.push(s.clone());
@@ -2236,6 +2284,7 @@ async fn nothing_leaks_on_any_channel() {
     //     only versions the oracle allows, 404 where it allows none.
     let then = World {
         versions: world.versions.clone(),
+        shown: world.shown.clone(),
         latest: latest_before,
         reduced_seen: Mutex::new(HashMap::new()),
     };
@@ -2298,7 +2347,7 @@ async fn nothing_leaks_on_any_channel() {
                         else {
                             continue;
                         };
-                        let Some(state) = world_ref.at(&s.id, n) else {
+                        let Some(state) = world_ref.seen(v, &s.id, n) else {
                             continue;
                         };
                         match oracle(v, state) {
@@ -2485,6 +2534,7 @@ async fn apply(
                     }
                     next.notified = true;
                     next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    next.shown_version += 1;
                 }
                 Transition::Depart { position } => {
                     let token = Some(tokens[&s.author].as_str());
@@ -2499,6 +2549,7 @@ async fn apply(
                     }
                     next.departed = true;
                     next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    next.shown_version += 1;
                     written.push(next.clone());
                     let r = reply(
                         app.request(Method::POST, &format!("{path}/positions"), token)
@@ -2510,6 +2561,9 @@ async fn apply(
                     .await;
                     if r.status != StatusCode::OK {
                         return Err(format!("report {}: {} {}", s.label(), r.status, r.body));
+                    }
+                    if !stays_in_cell(next.precision_m, next.position, position) {
+                        next.shown_version += 1;
                     }
                     next.position = Some(position);
                     next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
@@ -2564,6 +2618,7 @@ async fn apply(
                     next.precision_m = precision_m;
                     next.field_markings = field_markings;
                     next.version = r.body["properties"]["version"].as_u64().unwrap_or(0);
+                    next.shown_version += 1;
                     // The coordinator's answer is the full item: it must say what was asked.
                     let p = &r.body["properties"];
                     let got_fm = p.get("field_markings").cloned().unwrap_or(json!({}));

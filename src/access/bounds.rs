@@ -2,8 +2,9 @@
 //! grows with the route's legs, the buffer (which decides how many items lie near it) and
 //! those items' vertices; a 10,000-vertex route with a 50 km buffer through two 10,000-vertex
 //! areas took 10–15 s of CPU. A request is measured before it is run: beyond the bounds it is
-//! refused with a 422 that says which figure to lower. The alerter's own checks are not
-//! bounded here: their routes are movements already admitted. Pure.
+//! refused with a 422 that says which figure to lower. The alerter's own checks are held to
+//! the same bounds (`check_bounded`): a movement whose remaining route costs more is not
+//! checked, and the alerter says so (`route_unchecked`). Pure.
 
 use std::sync::Arc;
 
@@ -103,13 +104,7 @@ pub fn check_items_bounded(
             ));
         }
     }
-    let work = candidates.iter().fold(0u64, |sum, c| {
-        let seen = match c.view.precision_m() {
-            None => std::borrow::Cow::Borrowed(&c.item.geometry),
-            Some(p) => std::borrow::Cow::Owned(c.item.geometry.reduced(p)),
-        };
-        sum.saturating_add(route.work(&seen))
-    });
+    let work = work(&route, &candidates);
     if work > MAX_WORK {
         return Err(Invalid::new(
             route_field,
@@ -122,6 +117,72 @@ pub fn check_items_bounded(
                 plan.buffer_m
             ),
         ));
+    }
+    Ok(measure(plan, &route, candidates, settings, now))
+}
+
+/// The segment comparisons measuring `candidates` against `route` takes, on the geometry each
+/// view shows.
+fn work(route: &Route, candidates: &[Candidate<'_>]) -> u64 {
+    candidates.iter().fold(0u64, |sum, c| {
+        let seen = match c.view.precision_m() {
+            None => std::borrow::Cow::Borrowed(&c.item.geometry),
+            Some(p) => std::borrow::Cow::Owned(c.item.geometry.reduced(p)),
+        };
+        sum.saturating_add(route.work(&seen))
+    })
+}
+
+/// A check the server would not run: what it would have cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Beyond {
+    /// Items near the route.
+    pub candidates: usize,
+    /// Segment comparisons (0 when the candidates alone were too many, and not counted).
+    pub work: u64,
+}
+
+impl std::fmt::Display for Beyond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.work == 0 {
+            write!(
+                f,
+                "{} items near the route, more than the {MAX_CANDIDATES} one check measures",
+                self.candidates
+            )
+        } else {
+            write!(
+                f,
+                "{} segment comparisons with {} items near the route, more than the \
+                 {MAX_WORK} one check may make",
+                self.work, self.candidates
+            )
+        }
+    }
+}
+
+/// `check` held to the bounds a client's check is held to (`MAX_CANDIDATES`, `MAX_WORK`),
+/// measured before it runs: the server's own checks (the alerter's) cost no more than a
+/// client's may.
+pub fn check_bounded(
+    plan: &Plan,
+    candidates: Vec<Candidate<'_>>,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Report, Beyond> {
+    if candidates.len() > MAX_CANDIDATES {
+        return Err(Beyond {
+            candidates: candidates.len(),
+            work: 0,
+        });
+    }
+    let route = Route::new(&plan.route, plan.buffer_m);
+    let work = work(&route, &candidates);
+    if work > MAX_WORK {
+        return Err(Beyond {
+            candidates: candidates.len(),
+            work,
+        });
     }
     Ok(measure(plan, &route, candidates, settings, now))
 }

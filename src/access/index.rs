@@ -417,6 +417,7 @@ mod tests {
                 last_verified: None,
             }),
             origin: None,
+            coarse: None,
         })
     }
 

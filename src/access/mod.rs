@@ -40,8 +40,8 @@ use crate::model::{Constraint, ConstraintStatus, Incident, Invalid, Item, Layer,
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{Exercise, Scope};
 pub use bounds::{
-    check_items_bounded, MAX_AHEAD_DAYS, MAX_CANDIDATES, MAX_PAST_DAYS, MAX_TRAVEL_DAYS, MAX_WORK,
-    MIN_SPEED_KMH,
+    check_bounded, check_items_bounded, Beyond, MAX_AHEAD_DAYS, MAX_CANDIDATES, MAX_PAST_DAYS,
+    MAX_TRAVEL_DAYS, MAX_WORK, MIN_SPEED_KMH,
 };
 pub use route::{cut, Track};
 use route::{delta, lerp, reach, Frame, Reach, Route};

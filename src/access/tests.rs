@@ -59,6 +59,7 @@ fn item(id: &str, geometry: Geometry, props: Props) -> Item {
         common: Common::default(),
         props,
         origin: None,
+        coarse: None,
     }
 }
 

@@ -155,18 +155,22 @@ pub fn remaining_plan(
 }
 
 /// The conflicts of `candidates` with a plan, judged on the items as they are (the server's
-/// own judgement; each recipient later reads it through its own view).
+/// own judgement; each recipient later reads it through its own view). Held to the bounds of
+/// a client's check: `Err` says what it would have cost, and nothing was measured.
 pub fn conflicts(
     plan: &access::Plan,
     candidates: &[Arc<Item>],
     settings: &Settings,
     now: DateTime<Utc>,
-) -> Vec<access::Conflict> {
-    let candidates = candidates.iter().map(|item| access::Candidate {
-        item,
-        view: View::FULL,
-    });
-    access::check(plan, candidates, &settings.access, now).conflicts
+) -> Result<Vec<access::Conflict>, access::Beyond> {
+    let candidates = candidates
+        .iter()
+        .map(|item| access::Candidate {
+            item,
+            view: View::FULL,
+        })
+        .collect();
+    Ok(access::check_bounded(plan, candidates, &settings.access, now)?.conflicts)
 }
 
 /// A route conflict alert, raised: `c` is the conflict of `item` with `plan`. An item with a
@@ -195,6 +199,7 @@ pub fn route_conflict(
         r.geometry = geometry;
         r.common.precision_m = None;
         let c = conflicts(plan, &[Arc::new(r)], settings, now)
+            .ok()?
             .into_iter()
             .next()?;
         Some(Reduced {
@@ -529,6 +534,14 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         }
         (AlertKind::RouteConflict, _) => {
             format!("{name}: {what} no longer conflicts with its route")
+        }
+        // What made the check too dear is not told: it counts items the reader may not see.
+        (AlertKind::RouteUnchecked, AlertState::Raised) => format!(
+            "{name}: its remaining route is too long or too crowded to check; route conflicts \
+             are not watched for it"
+        ),
+        (AlertKind::RouteUnchecked, _) => {
+            format!("{name}: its remaining route is checked for conflicts again")
         }
         (AlertKind::Geofence, AlertState::Raised) if inside => {
             format!("{name} entered {what}")

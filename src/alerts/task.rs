@@ -21,7 +21,7 @@ use super::{
     remaining_plan, route_conflict, sharing_changed, watched, withdraw, Alert, AlertKind,
     AlertState, Settings, Tracks,
 };
-use crate::access::index::grow;
+use crate::access::{self, index::grow};
 use crate::log::{Actor, Change};
 use crate::model::{Geometry, Item, Layer, MovementStatus, Notification};
 use crate::picture::{Committed, Live, Picture};
@@ -200,15 +200,18 @@ fn judge_pair(
         (Some(item), true) => {
             let near = grow(&m.geometry.bbox(), settings.buffer_m + 1_000.0)
                 .intersects(&crate::access::index::filing_box(item));
-            if near {
-                remaining_plan(m, tracks, now, settings).and_then(|plan| {
-                    let c = conflicts(&plan, std::slice::from_ref(item), settings, now)
-                        .into_iter()
-                        .next()?;
-                    Some((c, plan))
-                })
-            } else {
-                None
+            let plan = near
+                .then(|| remaining_plan(m, tracks, now, settings))
+                .flatten();
+            match plan {
+                Some(plan) => {
+                    match conflicts(&plan, std::slice::from_ref(item), settings, now) {
+                        Ok(found) => found.into_iter().next().map(|c| (c, plan)),
+                        // Not judged: an active conflict about the item stays as it is.
+                        Err(beyond) => return unchecked(picture, m, beyond, out),
+                    }
+                }
+                None => None,
             }
         }
         _ => None,
@@ -273,9 +276,22 @@ fn judge_route(
         .flatten();
     if let Some(plan) = &plan {
         let near = picture.near(&plan.corridor(), crate::access::index::INDEXED);
-        for c in conflicts(plan, &near, settings, now) {
-            found.insert(c.id.clone(), c);
+        match conflicts(plan, &near, settings, now) {
+            Ok(conflicts) => {
+                for c in conflicts {
+                    found.insert(c.id.clone(), c);
+                }
+            }
+            // Nothing was judged: the active conflicts stay until a check can be made.
+            Err(beyond) => return unchecked(picture, m, beyond, out),
         }
+    }
+    let key = AlertKind::RouteUnchecked.as_str();
+    if picture.alerts().is_active(&m.id, key) {
+        out.push(Alerted::new(
+            m,
+            movement_alert(m, AlertKind::RouteUnchecked, AlertState::Ended),
+        ));
     }
     for (id, c) in &found {
         let key = item_key(AlertKind::RouteConflict, id);
@@ -294,6 +310,26 @@ fn judge_route(
             out.push(end(picture, m, l));
         }
     }
+}
+
+/// A movement whose remaining route costs more to check than a client's check may (issue 20):
+/// raises `route_unchecked` once, and logs what it would have cost for the operator (the
+/// alert does not say: the figures count items its readers may not see).
+fn unchecked(picture: &Picture, m: &Item, beyond: access::Beyond, out: &mut Vec<Alerted>) {
+    let key = AlertKind::RouteUnchecked.as_str();
+    if picture.alerts().is_active(&m.id, key) {
+        return;
+    }
+    tracing::warn!(
+        movement = %m.id,
+        cost = %beyond,
+        "route conflicts are not watched for this movement: its remaining route costs more to \
+         check than a check may"
+    );
+    out.push(Alerted::new(
+        m,
+        movement_alert(m, AlertKind::RouteUnchecked, AlertState::Raised),
+    ));
 }
 
 /// Geofence and off-route for an en-route convoy at its last reported position; a position

@@ -411,3 +411,125 @@ fn a_sharing_change_withdraws_without_telling_the_items_state() {
         serde_json::from_value(serde_json::to_value(&withdrawal.alert).unwrap()).unwrap();
     assert_eq!(back, withdrawal.alert);
 }
+
+/// Issue 20 (residual 3): the alerter's own checks are held to a client's bounds. A watched
+/// movement whose remaining route would cost more than `access::MAX_WORK` comparisons is not
+/// checked: it gets one `route_unchecked` (no figures in its words, they count items its
+/// readers may not see), its active conflicts stay, and once the route fits again the
+/// condition ends and conflicts are judged again.
+#[test]
+fn a_route_beyond_the_bounds_is_said_unchecked_not_measured_without_end() {
+    // 3,000 legs along 36.0 N, through a 4,000-vertex closed area around the whole route.
+    let n = 3_000;
+    let route: Vec<Value> = (0..=n)
+        .map(|i| json!([44.0 + 0.5 * f64::from(i) / f64::from(n), 36.0]))
+        .collect();
+    let mut m = item(
+        Layer::Movements,
+        "m",
+        json!({"type": "Feature", "geometry": {"type": "LineString", "coordinates": route},
+            "properties": {"name": "c", "window_start": "2030-01-10T04:00:00Z",
+                "window_end": "2030-01-10T20:00:00Z"}}),
+    );
+    if let Props::Movement(mv) = &mut m.props {
+        // Watched, and no `unacknowledged` to tell apart.
+        mv.notification = Notification::Acknowledged;
+    }
+    let ring: Vec<Value> = (0..=4_000)
+        .map(|i| {
+            let a = std::f64::consts::TAU * f64::from(i % 4_000) / 4_000.0;
+            json!([44.25 + 0.4 * a.cos(), 36.0 + 0.1 * a.sin()])
+        })
+        .collect();
+    let big = item(
+        Layer::Constraints,
+        "big",
+        json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"category": "hostilities", "kind": "operation_area", "status": "closed"}}),
+    );
+    let small = area("small", [44.2, 36.0], "closed", json!({}));
+    let mut p = picture(vec![m.clone(), big, small]);
+    let mut tracks = Tracks::default();
+    let started = std::time::Instant::now();
+    let out = task::sweep(&p, &mut tracks, &settings(), now());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "measured, not bounded: {:?}",
+        started.elapsed()
+    );
+    let kinds: Vec<_> = out.iter().map(|a| (a.alert.kind, a.alert.state)).collect();
+    assert_eq!(
+        kinds,
+        vec![(AlertKind::RouteUnchecked, AlertState::Raised)],
+        "not measured, said so once"
+    );
+    let raise = &out[0].alert;
+    let (mv, _) = recipient(
+        &Policy::default_policy(),
+        &Viewer::new(Role::Coordinator, "OCHA"),
+        &m,
+        raise,
+    )
+    .expect("coordinators are told");
+    let logged = Logged {
+        seq: 1,
+        at: now(),
+        movement: "m".into(),
+        alert: raise.clone(),
+    };
+    let said = render(&logged, &m, &mv, None)["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(said.contains("not watched"), "{said}");
+    assert!(
+        !said.chars().any(|c| c.is_ascii_digit()),
+        "no figures: {said}"
+    );
+    let event = |seq: u64, item_id: &str, layer: Layer, change: crate::log::Change| Event {
+        seq,
+        at: now(),
+        actor: crate::log::Actor::system(),
+        layer,
+        item_id: item_id.into(),
+        change,
+    };
+    p.replay(
+        &event(
+            1,
+            "m",
+            Layer::Movements,
+            crate::log::Change::Alert(Box::new(raise.clone())),
+        ),
+        [1; 32],
+    )
+    .unwrap();
+    assert!(
+        task::sweep(&p, &mut tracks, &settings(), now()).is_empty(),
+        "raised once"
+    );
+    // The big area goes: the route fits, the condition ends and the small area conflicts.
+    p.replay(
+        &event(
+            2,
+            "big",
+            Layer::Constraints,
+            crate::log::Change::Retired { version: 2 },
+        ),
+        [2; 32],
+    )
+    .unwrap();
+    let out = task::sweep(&p, &mut tracks, &settings(), now());
+    let mut kinds: Vec<_> = out
+        .iter()
+        .map(|a| (a.alert.kind.as_str(), a.alert.state))
+        .collect();
+    kinds.sort_by_key(|k| k.0);
+    assert_eq!(
+        kinds,
+        vec![
+            ("route_conflict", AlertState::Raised),
+            ("route_unchecked", AlertState::Ended)
+        ]
+    );
+}

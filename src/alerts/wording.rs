@@ -79,6 +79,8 @@ pub(super) fn alert(
         (AlertKind::RouteConflict, _) => {
             base("msg.alert.route_conflict_ended").phrase("item", what())
         }
+        (AlertKind::RouteUnchecked, AlertState::Raised) => base("msg.alert.route_unchecked"),
+        (AlertKind::RouteUnchecked, _) => base("msg.alert.route_checked_again"),
         (AlertKind::Geofence, AlertState::Raised) if f.inside => {
             base("msg.alert.geofence_entered").phrase("item", what())
         }

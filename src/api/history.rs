@@ -94,6 +94,9 @@ pub async fn history(
     // Whether the caller could see the version before: a retirement is shown only then, so
     // that the end of an item it may no longer see tells it nothing.
     let mut last_seen = false;
+    // The version and time the caller was shown last: a view that reduces the position is
+    // shown no new one for a report that stays in its cell, and lists no entry for it.
+    let mut last_stamp = None;
     for v in &versions {
         let item = match &v.after {
             Some(item) if item.layer == layer => item,
@@ -117,12 +120,17 @@ pub async fn history(
             last_seen = false;
             continue;
         };
+        let stamp = feature::stamp(item, &view);
+        if last_seen && last_stamp == Some(stamp) {
+            continue;
+        }
         last_seen = true;
+        last_stamp = Some(stamp);
         shown.push(json!({
             "seq": v.seq,
-            "at": crate::log::format_time(v.at),
+            "at": crate::log::format_time(stamp.at),
             "change": v.kind,
-            "version": item.version,
+            "version": stamp.version,
             "by": author(&state, &viewer, &v.actor),
             "feature": feature::render(item, &view),
         }));

@@ -177,7 +177,8 @@ pub(super) fn view_of(
         .ok_or(ApiError::NotFound)
 }
 
-/// A Feature response with the item's version as ETag.
+/// A Feature response with the item's version as the caller is shown it as ETag
+/// (`feature::stamp`).
 pub(super) fn feature_response(
     state: &AppState,
     viewer: &Viewer,
@@ -189,7 +190,8 @@ pub(super) fn feature_response(
         .decide(item, viewer)
         .ok_or(ApiError::NotFound)?;
     let mut resp = geojson(status, &feature::render(item, &view));
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
+    let shown = feature::stamp(item, &view).version;
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{shown}\"")) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     Ok(resp)
@@ -253,9 +255,14 @@ pub async fn create(
     Ok(resp)
 }
 
-/// `If-Match: 3`, `"3"` or `W/"3"`; `*` (RFC 9110 §13.1.1: any current version) asks for
-/// no particular version, as no header does: the item must exist, which every route that
-/// takes If-Match requires anyway.
+/// A weak entity tag in If-Match never matches (RFC 9110 §13.1.1: If-Match compares strongly),
+/// so it stands for a version no item has: versions start at 1, and the writer answers `412`
+/// with the current one.
+const WEAK_TAG: u64 = 0;
+
+/// `If-Match: 3` or `"3"`; `*` (RFC 9110 §13.1.1: any current version) asks for no particular
+/// version, as no header does: the item must exist, which every route that takes If-Match
+/// requires anyway. A weak tag (`W/"3"`) is well formed but never matches: `412`.
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -264,12 +271,16 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     if text == "*" {
         return Ok(None);
     }
-    let bare = text.trim_start_matches("W/").trim_matches('"');
-    bare.parse::<u64>().map(Some).map_err(|_| {
+    let (weak, tag) = match text.strip_prefix("W/") {
+        Some(tag) => (true, tag),
+        None => (false, text),
+    };
+    let version = tag.trim_matches('"').parse::<u64>().map_err(|_| {
         ApiError::BadRequest(format!(
             "If-Match must carry an item version (a number, as in the ETag), not `{text}`"
         ))
-    })
+    })?;
+    Ok(Some(if weak { WEAK_TAG } else { version }))
 }
 
 pub async fn patch(

@@ -273,6 +273,20 @@ pub struct Hub {
     pub stats: HubStats,
 }
 
+/// Whether a change leaves what a view shows of the item exactly as it was, so that it is not
+/// sent to that view at all: a position report inside the cell of a view that reduces the
+/// position (issue 20). Such a view is shown the same version and time before and after
+/// (`feature::stamp`); only then are the two renderings compared.
+fn unchanged_for(c: &Committed, before: Option<&View>, after: Option<&View>) -> bool {
+    match (&c.before, &c.after, before, after) {
+        (Some(b), Some(a), Some(vb), Some(va)) if vb == va && va.precision_m().is_some() => {
+            crate::feature::stamp(b, vb) == crate::feature::stamp(a, va)
+                && crate::feature::render(b, vb) == crate::feature::render(a, va)
+        }
+        _ => false,
+    }
+}
+
 /// What a change means to one subscriber.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Transition {
@@ -516,6 +530,9 @@ impl Hub {
             .after
             .as_ref()
             .and_then(|i| Some((i, self.policy.decide(i, &sub.viewer)?)));
+        if unchanged_for(c, vb.as_ref().map(|(_, v)| v), va.as_ref().map(|(_, v)| v)) {
+            return None;
+        }
         let before_fn = vb.map(|(i, v)| move || seen_bbox(i, &v));
         let after_fn = va.map(|(i, v)| move || seen_bbox(i, &v));
         let t = transition(
@@ -583,6 +600,8 @@ impl Hub {
         // One rendering (and one seen-bbox) per distinct view of the item after the change.
         let mut rendered: HashMap<View, (Shared, BBox, Arc<Shown>)> = HashMap::new();
         let mut remove: Option<Shared> = None;
+        // Per view: whether the change leaves what it shows as it was (judged once per view).
+        let mut unchanged: HashMap<View, bool> = HashMap::new();
         for (viewer, subs) in &reg.classes {
             let vb = c
                 .before
@@ -591,6 +610,15 @@ impl Hub {
             let va = c.after.as_ref().and_then(|i| self.policy.decide(i, viewer));
             if vb.is_none() && va.is_none() {
                 continue;
+            }
+            if let (Some(b), Some(a)) = (vb, va) {
+                if b == a
+                    && *unchanged
+                        .entry(a)
+                        .or_insert_with(|| unchanged_for(c, Some(&b), Some(&a)))
+                {
+                    continue;
+                }
             }
             let after_entry = match (&c.after, &va) {
                 (Some(item), Some(view)) => Some(

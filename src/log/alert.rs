@@ -20,6 +20,9 @@ pub const RECENT: usize = 1000;
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     RouteConflict,
+    /// The remaining route costs more to check than a check may (`access::check_bounded`):
+    /// route conflicts are not watched for it until it fits again.
+    RouteUnchecked,
     Geofence,
     OffRoute,
     NoReport,
@@ -31,6 +34,7 @@ impl AlertKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::RouteConflict => "route_conflict",
+            AlertKind::RouteUnchecked => "route_unchecked",
             AlertKind::Geofence => "geofence",
             AlertKind::OffRoute => "off_route",
             AlertKind::NoReport => "no_report",

@@ -388,6 +388,7 @@ impl Draft {
             common: self.common,
             props,
             origin: None,
+            coarse: None,
         }
     }
 

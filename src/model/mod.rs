@@ -233,7 +233,16 @@ impl<'de> Deserialize<'de> for Role {
 }
 
 /// Checks an organisation code: a short identifier, the same in tokens and `releasable_to`.
+/// `fed` is reserved: an organisation's chosen ids start with its code and a colon, and ids
+/// starting `fed:` name items federated from other centres, so `fed` could choose none.
 pub fn validate_org(org: &str) -> Result<(), String> {
+    if Some(org) == FEDERATED_ID_PREFIX.strip_suffix(':') {
+        return Err(format!(
+            "`{org}` is reserved and cannot be an organisation code: ids starting with \
+             `{FEDERATED_ID_PREFIX}` name items federated from other centres, and an \
+             organisation's own ids start with its code and a colon"
+        ));
+    }
     let ok = !org.is_empty()
         && org.len() <= 64
         && org
@@ -323,6 +332,21 @@ pub struct Item {
     /// Federated items are read-only here and never sent to another centre.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// What a view that reduces the item's position is shown as its version and time (issue
+    /// 20): a position report that leaves the position in the same cell of `precision_m`
+    /// changes nothing such a view sees, so it moves neither; every other change moves both
+    /// by one step. `None` while that is `version` and `updated_at` themselves (no report has
+    /// stayed in its cell). Kept by `picture::next_state`, the one definition of what an event
+    /// does; in the snapshots with the item, never in what is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coarse: Option<Stamp>,
+}
+
+/// A version and when it was made, as one kind of view is shown them (`Item::coarse`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub version: u64,
+    pub at: DateTime<Utc>,
 }
 
 /// The provenance of an item federated from another centre.

@@ -9,9 +9,19 @@ use super::{Command, Who, WriteError, WriterTask};
 use crate::log::alert::{finished, Alert, AlertBook, AlertState};
 use crate::log::Change;
 use crate::model::{Item, Layer, MovementStatus, Notification};
-use crate::policy::{Refusal, Write};
+use crate::policy::{Refusal, Viewer, Write};
 
 impl WriterTask {
+    /// The version of `item` as `viewer` is shown it (`feature::stamp`): what its If-Match
+    /// names. A view that reduces the position is shown a coarser count (issue 20).
+    fn shown_version(&self, viewer: &Viewer, item: &Item) -> u64 {
+        self.policy
+            .decide(item, viewer)
+            .map_or(item.version, |view| {
+                crate::feature::stamp(item, &view).version
+            })
+    }
+
     /// Checks one command against the item's current state; `None` when it changes nothing.
     pub(super) fn decide(
         &self,
@@ -66,11 +76,16 @@ impl WriterTask {
                     current: cur,
                     next: item,
                 })?;
-                if cur.version != *base_version {
+                // If-Match names the version as the caller is shown it; without, the base is
+                // the version the handler computed the change on.
+                let current = if *if_match {
+                    self.shown_version(viewer, cur)
+                } else {
+                    cur.version
+                };
+                if current != *base_version {
                     return Err(if *if_match {
-                        WriteError::PreconditionFailed {
-                            current: cur.version,
-                        }
+                        WriteError::PreconditionFailed { current }
                     } else {
                         WriteError::Retry
                     });
@@ -86,10 +101,9 @@ impl WriterTask {
                 let cur = on(*layer)?;
                 admit(Write::Retire { current: cur })?;
                 if let Some(v) = if_match {
-                    if *v != cur.version {
-                        return Err(WriteError::PreconditionFailed {
-                            current: cur.version,
-                        });
+                    let current = self.shown_version(viewer, cur);
+                    if *v != current {
+                        return Err(WriteError::PreconditionFailed { current });
                     }
                 }
                 Ok(Some((

@@ -8,7 +8,7 @@ import { fmtDateTimeZone, message, t, term } from "./i18n.js";
 export const NEW_MS = 60000;
 
 /** Severity of each kind: 3 high (the route or the convoy meets a hazard), 1 a notice. */
-const SEVERITY = { route_conflict: 3, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1 };
+const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1 };
 export const severityOf = (a) => SEVERITY[a.kind] || 2;
 
 /** A condition's key: alerts of one condition share it (raised, then ended). */

@@ -375,12 +375,21 @@ fn marker(index: u32, out: &mut Vec<u8>) {
 }
 
 /// The marker index an event names in its own `uid` attribute (the first `uid="` of the
-/// event; a delete names the marker only in its `<link uid>`, after its own uid).
+/// event; a delete names the marker only in its `<link uid>`, after its own uid). cmcop sends
+/// a marker back under its id in the sender's namespace (`ARMY:bench-7`, proto/COT.md); a
+/// router such as taky under the uid as sent.
 fn marker_index(event: &[u8]) -> Option<u32> {
     let at = find(event, b"uid=\"")? + 5;
-    let rest = event[at..].strip_prefix(PREFIX)?;
-    let end = rest.iter().position(|b| *b == b'"')?;
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    let end = event[at..].iter().position(|b| *b == b'"')?;
+    let uid = &event[at..at + end];
+    let name = match uid.iter().rposition(|b| *b == b':') {
+        Some(colon) => &uid[colon + 1..],
+        None => uid,
+    };
+    std::str::from_utf8(name.strip_prefix(PREFIX)?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The load client shares the machine's cores with the server it measures: a fast search

@@ -351,6 +351,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         if rel.from == self.id || !(rel.side == mine || mine == Side::Coordination) {
             return Flow::Continue;
         }
+        // Another client's event under the uid of an item this client sees would overwrite
+        // that item on its screen. Judged here, for the receiver: the sender may not see the
+        // item, and must not learn from its event's fate that it exists.
+        let uid = super::inbound::relayed_item(&rel.event.uid);
+        if super::inbound::visible_item(&self.state, &self.viewer, uid).is_some() {
+            return Flow::Continue;
+        }
         let bytes = rel.bytes(self.mode).clone();
         self.write(&bytes).await
     }

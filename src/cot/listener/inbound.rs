@@ -21,8 +21,8 @@ use crate::cot::stream::Mode;
 use crate::cot::xml::CotEvent;
 use crate::hub::Encoding;
 use crate::model::input::{parse_feature, parse_patch, Author};
-use crate::model::{Item, Layer};
-use crate::policy::Capability;
+use crate::model::{check_chosen_id, Item, Layer};
+use crate::policy::{Capability, Viewer};
 use crate::writer::{Channel, Command, WriteError};
 
 /// An inbound write submitted and not yet answered: the uid, what it was, how it ended.
@@ -52,13 +52,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             }
             Inbound::Control => Flow::Continue,
             Inbound::Relay => {
-                // A uid of the picture is not a client's own position: relaying it would
-                // overwrite that item on other screens with this client's copy.
-                let item_id = ev
-                    .uid
-                    .strip_suffix(mapping::ROUTE_SUFFIX)
-                    .unwrap_or(&ev.uid);
-                if self.current(item_id).is_some() {
+                // A uid of an item the client may see is its copy of that item, not its own
+                // position: relaying it would overwrite the item on other screens with this
+                // client's copy. A uid of an item it may not see is relayed like any other
+                // (else whether the item exists would show); each receiver that sees such an
+                // item drops it (`Connection::on_relay`).
+                if visible_item(&self.state, &self.viewer, relayed_item(&ev.uid)).is_some() {
                     tracing::debug!(peer = %self.peer, uid = %ev.uid, "CoT copy of an item not relayed");
                 } else if self.state.policy.may(&self.viewer, Capability::Relay) {
                     let side = self.state.policy.side(self.who.role);
@@ -113,10 +112,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         }
     }
 
-    pub(super) fn current(&self, uid: &str) -> Option<Arc<Item>> {
-        current(&self.state, uid)
-    }
-
     /// Waits until a write about `uid` may start: none about the same uid still in flight (so
     /// they apply in the order sent, each computed on the state the previous one left), and
     /// fewer than `MAX_IN_FLIGHT` in all.
@@ -147,16 +142,44 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
     }
 }
 
-pub(super) fn current(state: &Handle, uid: &str) -> Option<Arc<Item>> {
-    let live = state.live.read().unwrap_or_else(|e| e.into_inner());
-    live.picture.get(uid).cloned()
+/// The item a relayed event's uid would stand for (a movement's route drawing is `<id>.route`).
+pub(super) fn relayed_item(uid: &str) -> &str {
+    uid.strip_suffix(mapping::ROUTE_SUFFIX).unwrap_or(uid)
 }
 
-/// Retires the item `uid` names, as DELETE does (the writer's gate refuses an item the caller
-/// may not see as not found); nothing when there is no such item.
+/// The item `id` names if `viewer` may see it; an item it may not see is no item to it.
+pub(super) fn visible_item(state: &Handle, viewer: &Viewer, id: &str) -> Option<Arc<Item>> {
+    let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+    live.picture
+        .get(id)
+        .filter(|item| state.policy.decide(item, viewer).is_some())
+        .cloned()
+}
+
+/// What a CoT uid names for its sender (proto/COT.md, "What a client sends"): the item of that
+/// id when the sender may see it (its copy of a marker it was sent, or its own item); else an
+/// id in the sender's organisation's namespace, `ORG:uid` (the uid itself when it starts with
+/// `ORG:` already), as an id chosen on REST. A uid of an item hidden from the sender, of a
+/// retired one and a free one therefore name the same thing, and no outcome tells them apart.
+/// Returns the id and the item if the sender may see it.
+pub(super) fn resolve(state: &Handle, who: &Identity, uid: &str) -> (String, Option<Arc<Item>>) {
+    let viewer = who.viewer();
+    if let Some(item) = visible_item(state, &viewer, uid) {
+        return (uid.to_string(), Some(item));
+    }
+    let id = match check_chosen_id(uid, &who.org) {
+        Ok(()) => uid.to_string(),
+        Err(_) => format!("{}:{uid}", who.org),
+    };
+    let item = visible_item(state, &viewer, &id);
+    (id, item)
+}
+
+/// Retires the item `uid` names for the sender (`resolve`), as DELETE does; nothing when it
+/// names no item the sender may see.
 pub(super) async fn retire(state: &Handle, who: &Identity, uid: &str) -> Result<(), String> {
     let viewer = who.viewer();
-    let Some(item) = current(state, uid) else {
+    let (_, Some(item)) = resolve(state, who, uid) else {
         return Ok(());
     };
     let command = Command::Retire {
@@ -172,8 +195,9 @@ pub(super) async fn retire(state: &Handle, who: &Identity, uid: &str) -> Result<
         .map_err(|e| e.to_string())
 }
 
-/// Creates the item, or updates it when the uid names one the caller may change: exactly what
-/// POST and PATCH do.
+/// Creates the item, or updates it when the uid names one the caller may see (`resolve`):
+/// exactly what POST with a chosen id and PATCH do. A new item's id lies in the sender's
+/// namespace, where one held now or before is refused alike (the writer's `409`).
 pub(super) async fn upsert(
     state: &Handle,
     who: &Identity,
@@ -187,7 +211,8 @@ pub(super) async fn upsert(
     let viewer = who.viewer();
     for _ in 0..UPDATE_RETRIES {
         let now = Utc::now();
-        let command = match current(state, uid) {
+        let (id, current) = resolve(state, who, uid);
+        let command = match current {
             Some(cur) => {
                 // Whether the caller may see it, and change it, is the writer's gate's to say.
                 if cur.layer != layer {
@@ -205,13 +230,13 @@ pub(super) async fn upsert(
                 }
             }
             None => {
-                let f = mapping::create_feature(uid, geometry, defaults, &properties);
+                let f = mapping::create_feature(&id, geometry, defaults, &properties);
                 let draft = parse_feature(layer, &f, now).map_err(|e| e.to_string())?;
                 let author = Author {
                     org: &who.org,
                     side: policy.side(who.role),
                 };
-                Command::Create(draft.into_new_item(uid.to_string(), layer, author, now))
+                Command::Create(draft.into_new_item(id, layer, author, now))
             }
         };
         match state
