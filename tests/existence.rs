@@ -48,15 +48,18 @@ enum Route {
     Alerts,
     /// `POST /api/v1/{layer}` with the id chosen.
     Create,
+    /// `GET /api/v1/audit?item=ID` (a role without `audit`: 403, whatever the id).
+    Audit,
 }
 
-const ITEM_ROUTES: [Route; 6] = [
+const ITEM_ROUTES: [Route; 7] = [
     Route::Get,
     Route::Patch,
     Route::PatchIfMatch,
     Route::Delete,
     Route::DeleteIfMatch,
     Route::Create,
+    Route::Audit,
 ];
 const MOVEMENT_ROUTES: [Route; 5] = [
     Route::Positions,
@@ -112,6 +115,11 @@ async fn ask(app: &TestApp, token: &str, layer: &str, id: &str, route: Route) ->
         Route::Create => app
             .request(Method::POST, &format!("/api/v1/{layer}"), Some(token))
             .json(&feature(layer, id, "public")),
+        Route::Audit => app.request(
+            Method::GET,
+            &format!("/api/v1/audit?item={id}"),
+            Some(token),
+        ),
     };
     let r = reply(req).await;
     Answer {

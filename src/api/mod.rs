@@ -8,6 +8,7 @@
 mod access;
 mod alerts;
 mod areas;
+mod audit;
 mod history;
 mod imports;
 mod items;
@@ -71,9 +72,17 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::Log>>,
     /// The administrative areas items are attributed to (reference data).
     pub gazetteer: Arc<crate::gazetteer::Gazetteer>,
+    /// Deliveries counted for the audit (`GET /api/v1/audit`).
+    pub audit: Arc<crate::audit::Recorder>,
 }
 
 impl AppState {
+    /// Records for the audit that `viewer` received `ids` over REST.
+    pub fn audit_rest<'a>(&self, viewer: &Viewer, ids: impl IntoIterator<Item = &'a str>) {
+        self.audit
+            .record(viewer, crate::audit::Channel::Rest, chrono::Utc::now(), ids);
+    }
+
     /// The items the caller may see among `items`, each with its view.
     pub fn visible<'a>(
         &self,
@@ -110,6 +119,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/areas/admin"),
     ("GET", "/api/v1/displacements/figures"),
     ("POST", "/api/v1/import/{format}"),
+    ("GET", "/api/v1/audit"),
     ("GET", "/takproto/1"),
 ];
 
@@ -144,6 +154,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/areas/admin", get(areas::admin))
         .route("/api/v1/displacements/figures", get(areas::figures))
         .route("/api/v1/import/{format}", post(imports::import))
+        .route("/api/v1/audit", get(audit::audit))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .route("/web/enrol", post(meta::enrol))
