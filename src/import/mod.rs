@@ -161,7 +161,8 @@ pub fn plan(
                     event_id: Some(row.source_id),
                     column: None,
                     message: format!(
-                        "`{}` was retired (deleted from the picture); ids are never reused, so                          the row is left out and the item stays retired",
+                        "`{}` was retired (deleted from the picture); ids are never reused, so \
+                         the row is left out and the item stays retired",
                         row.id
                     ),
                 });

@@ -272,35 +272,6 @@ pub async fn acled_import_passes_the_write_gate_row_by_row(backend: Backend) {
         .await;
     assert_eq!(f["properties"]["version"], 2);
 
-    // A row the writer refuses after the gate passed the others refuses the whole group: the
-    // importer's row 2 now names an item a coordinator marked beyond what the importer may
-    // change (it is hidden from it). Row 1's revision is not written either.
-    let coord = app.token(Role::Coordinator, "OCHA").await;
-    let (status, body) = app
-        .patch(
-            "/api/v1/incidents/UNHCR:acled-IRQ33102",
-            &coord,
-            json!({"properties": {"marking": "military"}}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let before = log_seq(&mut app).await;
-    let r = import(&app, &unhcr, "", &with_fatalities("IRQ33101", 11)).await;
-    assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
-    assert!(
-        r.body["detail"].as_str().unwrap_or("").contains("row 2"),
-        "{}",
-        r.body
-    );
-    assert_eq!(log_seq(&mut app).await, before, "nothing was written");
-    let (_, f) = app
-        .get("/api/v1/incidents/UNHCR:acled-IRQ33101", &unhcr)
-        .await;
-    assert_eq!(
-        f["properties"]["version"], 2,
-        "row 1's revision was not written"
-    );
-
     // A military liaison may mark them military; the civil side then does not see them.
     let r = import(
         &app,
