@@ -9,7 +9,9 @@
 //! bounding boxes keeps a look-up to the few areas near the point. Pure: the caller reads the
 //! file.
 
-use std::collections::BTreeSet;
+mod names;
+
+use std::collections::{BTreeSet, HashMap};
 
 use geo::{
     BoundingRect, Closest, Contains, Distance, Haversine, HaversineClosestPoint, InteriorPoint,
@@ -77,6 +79,8 @@ pub struct Gazetteer {
     areas: Vec<AdminArea>,
     tree: RTree<Entry>,
     nearest_within_m: f64,
+    /// (level, name key) → areas (`find`).
+    names: HashMap<(u8, String), Vec<usize>>,
 }
 
 impl std::fmt::Debug for Gazetteer {
@@ -104,7 +108,7 @@ impl Gazetteer {
         if features.is_empty() || features.len() > MAX_AREAS {
             return Err(format!("1 to {MAX_AREAS} areas, not {}", features.len()));
         }
-        let mut areas = Vec::with_capacity(features.len());
+        let mut areas: Vec<(AdminArea, Vec<String>)> = Vec::with_capacity(features.len());
         let mut seen = BTreeSet::new();
         let mut positions = 0;
         for (i, f) in features.iter().enumerate() {
@@ -112,10 +116,17 @@ impl Gazetteer {
             if !seen.insert(area.pcode.clone()) {
                 return Err(format!("features[{i}]: P-code `{}` twice", area.pcode));
             }
-            areas.push(area);
+            // Other names the file gives the area (`names`: an array of strings).
+            let also = f["properties"]["names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect();
+            areas.push((area, also));
         }
         // A parent is an area of the file, or the country (a two-letter ISO 3166-1 code).
-        for (i, a) in areas.iter().enumerate() {
+        for (i, (a, _)) in areas.iter().enumerate() {
             if let Some(p) = &a.parent {
                 if !seen.contains(p) && p.len() > 2 {
                     return Err(format!(
@@ -124,7 +135,8 @@ impl Gazetteer {
                 }
             }
         }
-        areas.sort_by(|a, b| a.pcode.cmp(&b.pcode));
+        areas.sort_by(|a, b| a.0.pcode.cmp(&b.0.pcode));
+        let (areas, also): (Vec<AdminArea>, Vec<Vec<String>>) = areas.into_iter().unzip();
         let entries = areas
             .iter()
             .enumerate()
@@ -137,6 +149,7 @@ impl Gazetteer {
             })
             .collect();
         Ok(Gazetteer {
+            names: names::index(&areas, &also),
             areas,
             tree: RTree::bulk_load(entries),
             nearest_within_m,

@@ -8,6 +8,7 @@ pub mod access;
 pub mod admin;
 pub mod alerts;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cluster;
 pub mod config;

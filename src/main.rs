@@ -53,7 +53,8 @@ enum Command {
     /// Import a file into a running server, all or nothing (`POST /api/v1/import/FORMAT`):
     /// prints what was created, updated and left unchanged, or every refused row and exits 1.
     Import {
-        /// The file's format: `acled` (ACLED's CSV export → incidents).
+        /// The file's format: `acled` (ACLED's CSV export → incidents) or `hxl` (a CSV with an
+        /// HXL hashtag row, such as IOM DTM's → displacements).
         format: String,
         /// The file.
         file: PathBuf,

@@ -199,6 +199,14 @@ impl Application {
         // CoT changes are rendered once per view on the hub's task (TAK over WebSocket is
         // always on, so the renderer is too).
         hub.set_renderer(crate::cot::listener::renderer(config.cot.stale_seconds));
+        // Deliveries are counted for the audit by the hub, the CoT pictures and REST.
+        let audit = Arc::new(crate::audit::Recorder::new(
+            config.audit.enabled,
+            config.audit.max_entries,
+        ));
+        if config.audit.enabled {
+            hub.set_audit(audit.clone());
+        }
         let shutdown = CancellationToken::new();
         let cot_handle = crate::cot::listener::Handle {
             config: Arc::new(config.cot.clone()),
@@ -234,6 +242,7 @@ impl Application {
             published: published_rx,
             cluster,
             gazetteer,
+            audit,
         };
         Ok(Application {
             listener,
@@ -306,6 +315,14 @@ impl Application {
             self.state.published.clone(),
             hub_shutdown.clone(),
         ));
+        // The audit's writer stops last, after every task that records, and writes what is left.
+        let audit_shutdown = CancellationToken::new();
+        let audit_task = tokio::spawn(crate::audit::task::run(
+            self.state.audit.clone(),
+            self.state.store.clone(),
+            self.state.config.audit.clone(),
+            audit_shutdown.clone(),
+        ));
         // Long-lived connections (WebSocket) follow the server's shutdown.
         {
             let (outer, inner) = (shutdown.clone(), self.state.shutdown.clone());
@@ -374,6 +391,13 @@ impl Application {
             .is_err()
         {
             tracing::warn!("tasks still running after the shutdown timeout");
+        }
+        audit_shutdown.cancel();
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, audit_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit's last write did not end in time");
         }
         tracing::info!("stopped");
         Ok(())

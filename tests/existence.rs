@@ -50,11 +50,13 @@ enum Route {
     Create,
     /// `GET /api/v1/areas/admin?item={layer}/{id}`.
     AdminArea,
+    /// `GET /api/v1/audit?item=ID` (a role without `audit`: 403, whatever the id).
+    Audit,
 }
 
 // History is not among them: it lists a retired item's versions to a caller who saw them
 // (proto/API.md, "Ids"), as this test's retired item was public.
-const ITEM_ROUTES: [Route; 7] = [
+const ITEM_ROUTES: [Route; 8] = [
     Route::Get,
     Route::Patch,
     Route::PatchIfMatch,
@@ -62,6 +64,7 @@ const ITEM_ROUTES: [Route; 7] = [
     Route::DeleteIfMatch,
     Route::Create,
     Route::AdminArea,
+    Route::Audit,
 ];
 const MOVEMENT_ROUTES: [Route; 5] = [
     Route::Positions,
@@ -120,6 +123,11 @@ async fn ask(app: &TestApp, token: &str, layer: &str, id: &str, route: Route) ->
         Route::AdminArea => app.request(
             Method::GET,
             &format!("/api/v1/areas/admin?item={layer}/{id}"),
+            Some(token),
+        ),
+        Route::Audit => app.request(
+            Method::GET,
+            &format!("/api/v1/audit?item={id}"),
             Some(token),
         ),
     };

@@ -2327,6 +2327,58 @@ async fn nothing_leaks_on_any_channel() {
                 .map(move |s| (*v, s))
         })
         .collect();
+    // The audit (issue 15.7): a role without `audit` gets the same 403 whatever the item; for a
+    // coordinator, every delivery listed went to a viewer the oracle lets see some version of
+    // the item (so no channel delivered it where it must not go), and an item no viewer of the
+    // caller's could see lists none.
+    let audits: Vec<Tally> = stream::iter(sampled.clone())
+        .map(|(v, s)| async move {
+            let mut t = Tally::default();
+            let path = format!("/api/v1/audit?item={}", s.id);
+            let r = reply(app.request(Method::GET, &path, Some(tokens[&v].as_str()))).await;
+            let written = by_id.get(s.id.as_str()).cloned().unwrap_or_default();
+            if v.role != Role::Coordinator {
+                t.case(None);
+                if r.status != StatusCode::FORBIDDEN {
+                    t.fail(format!("audit as {v}: {} answered {}", s.label(), r.status));
+                }
+                return t;
+            }
+            let expected = Expected {
+                hidden: BTreeSet::new(),
+                reduced: false,
+            };
+            t.case(Some(&expected));
+            if r.status != StatusCode::OK {
+                t.fail(format!("audit as {v}: {} answered {}", s.label(), r.status));
+                return t;
+            }
+            for d in r.body["deliveries"].as_array().into_iter().flatten() {
+                let (Some(org), Some(role)) = (d["org"].as_str(), d["role"].as_str()) else {
+                    t.fail(format!("audit as {v}: a delivery without org or role: {d}"));
+                    continue;
+                };
+                let Some(org) = ORGS.iter().copied().find(|o| *o == org) else {
+                    continue;
+                };
+                let Some(role) = Role::BUILT_IN.iter().find(|r| r.as_str() == role) else {
+                    continue;
+                };
+                let to = Who { role: *role, org };
+                if !written.iter().any(|w| oracle(to, w).is_some()) {
+                    t.fail(format!(
+                        "audit: {} was delivered to {to} by {}, who may see no version of it",
+                        s.label(),
+                        d["channel"]
+                    ));
+                }
+            }
+            t
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    audits.into_iter().for_each(|t| over_time.add(t));
     let histories: Vec<Tally> = stream::iter(sampled)
         .map(|(v, s)| async move {
             let mut t = Tally::default();
@@ -2460,7 +2512,7 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("CoT", &cot, min_cases, &mut out);
     // The access check judges constraints and incidents only: two of the five layers.
     report_and_check("access check", &access, min_cases / 2, &mut out);
-    report_and_check("replay, history", &over_time, min_cases, &mut out);
+    report_and_check("replay, history, audit", &over_time, min_cases, &mut out);
     report_and_check("WebSocket replay", &replay, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",

@@ -61,14 +61,24 @@ pub async fn import(r: ImportRequest<'_>) -> anyhow::Result<ExitCode> {
     let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status.is_success() {
         println!(
-            "imported {} rows of {}: {} created, {} updated, {} unchanged (log at seq {})",
+            "imported {} rows of {}: {} created, {} updated, {} unchanged, {} left out as \
+             retired (log at seq {})",
             answer["rows"],
             r.file.display(),
             answer["created"],
             answer["updated"],
             answer["unchanged"],
+            answer["retired"],
             answer["seq"]
         );
+        for row in answer["left_out"].as_array().into_iter().flatten() {
+            println!(
+                "  left out: row {} (line {}): {}",
+                row["row"],
+                row["line"],
+                row["message"].as_str().unwrap_or("")
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let detail = answer["detail"].as_str().unwrap_or(text.as_str());

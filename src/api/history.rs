@@ -138,6 +138,7 @@ pub async fn history(
     if shown.is_empty() {
         return Err(ApiError::NotFound);
     }
+    state.audit_rest(&viewer, [id.as_str()]);
     Ok(Json(json!({
         "id": id,
         "layer": layer.as_str(),

@@ -1,4 +1,5 @@
-//! `POST /api/v1/import/{format}`: a whole file (ACLED's CSV export) imported all or nothing.
+//! `POST /api/v1/import/{format}`: a whole file (ACLED's CSV export, an HXL CSV) imported all
+//! or nothing.
 //!
 //! The file is read and every row validated (`import::read`); any bad row refuses the file
 //! with the list of them (422, nothing written). The rows are planned against the picture
@@ -76,6 +77,7 @@ pub async fn import(
         marking,
         max_rows: state.config.import.max_rows,
         now,
+        gazetteer: state.gazetteer.clone(),
     };
     let rows = import::read(format, &bytes, &options).map_err(failure)?;
     let total = rows.len();
@@ -84,6 +86,7 @@ pub async fn import(
         import::plan(
             rows,
             |id| live.picture.get(id).cloned(),
+            |id| live.picture.is_retired(id),
             Author {
                 org: &who.org,
                 side: state.policy.side(who.role),
@@ -137,8 +140,13 @@ pub async fn import(
         "created": plan.created,
         "updated": plan.updated,
         "unchanged": plan.unchanged,
+        "retired": plan.retired.len(),
         "seq": seq,
     });
+    let mut body = body;
+    if !plan.retired.is_empty() {
+        body["left_out"] = serde_json::to_value(&plan.retired).unwrap_or_default();
+    }
     Ok((status, Json(body)).into_response())
 }
 

@@ -83,6 +83,7 @@ pub(super) fn render_visible(
         .filter(|(item, view)| scope.admits(item, view))
         .collect();
     visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    state.audit_rest(viewer, visible.iter().map(|(i, _)| i.id.as_str()));
     visible
         .iter()
         .map(|(item, view)| feature::render(item, view))
@@ -189,6 +190,7 @@ pub(super) fn feature_response(
         .policy
         .decide(item, viewer)
         .ok_or(ApiError::NotFound)?;
+    state.audit_rest(viewer, [item.id.as_str()]);
     let mut resp = geojson(status, &feature::render(item, &view));
     let shown = feature::stamp(item, &view).version;
     if let Ok(v) = HeaderValue::from_str(&format!("\"{shown}\"")) {

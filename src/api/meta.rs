@@ -96,6 +96,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Subscribers served a snapshot already rendered for their view and seq.",
         snapshots.shared,
     );
+    m.set_extra(
+        "cmcop_audit_dropped_total",
+        "counter",
+        "Deliveries not recorded for the audit because its memory bound was reached.",
+        state.audit.dropped(),
+    );
     let mut body = state.metrics.render();
     body.push_str(&state.hub.budget().render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

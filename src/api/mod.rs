@@ -8,6 +8,7 @@
 mod access;
 mod alerts;
 mod areas;
+mod audit;
 mod history;
 mod imports;
 mod items;
@@ -73,9 +74,17 @@ pub struct AppState {
     pub gazetteer: Arc<crate::gazetteer::Gazetteer>,
     /// Places for WebSocket replays running at once (`hub.max_replays`).
     pub replays: Arc<tokio::sync::Semaphore>,
+    /// Deliveries counted for the audit (`GET /api/v1/audit`).
+    pub audit: Arc<crate::audit::Recorder>,
 }
 
 impl AppState {
+    /// Records for the audit that `viewer` received `ids` over REST.
+    pub fn audit_rest<'a>(&self, viewer: &Viewer, ids: impl IntoIterator<Item = &'a str>) {
+        self.audit
+            .record(viewer, crate::audit::Channel::Rest, chrono::Utc::now(), ids);
+    }
+
     /// The items the caller may see among `items`, each with its view.
     pub fn visible<'a>(
         &self,
@@ -112,6 +121,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/areas/admin"),
     ("GET", "/api/v1/displacements/figures"),
     ("POST", "/api/v1/import/{format}"),
+    ("GET", "/api/v1/audit"),
     ("GET", "/takproto/1"),
 ];
 
@@ -146,6 +156,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/areas/admin", get(areas::admin))
         .route("/api/v1/displacements/figures", get(areas::figures))
         .route("/api/v1/import/{format}", post(imports::import))
+        .route("/api/v1/audit", get(audit::audit))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .route("/web/enrol", post(meta::enrol))

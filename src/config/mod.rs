@@ -10,6 +10,7 @@
 //! can judge (see `server::check_config`). Secrets (database passwords) never print: `Debug`
 //! masks them. Reads files and the environment only in `Config::load`.
 
+mod audit;
 mod cluster;
 mod cot;
 mod federation;
@@ -23,6 +24,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+pub use audit::AuditConfig;
 pub use cluster::ClusterConfig;
 pub use cot::{CotCertRule, CotConfig, CotInboundRule};
 pub use federation::{validate_centre, FederationConfig, PeerConfig, ShareConfig};
@@ -72,6 +74,7 @@ pub struct Config {
     pub federation: FederationConfig,
     pub cluster: ClusterConfig,
     pub import: ImportConfig,
+    pub audit: AuditConfig,
 }
 
 /// The defaults layer as TOML, parsed once.
@@ -122,6 +125,7 @@ section_defaults!(
     FederationConfig => federation,
     ClusterConfig => cluster,
     ImportConfig => import,
+    AuditConfig => audit,
 );
 
 /// Environment variables that override the file, and the key each replaces.
@@ -233,6 +237,7 @@ impl Config {
         self.web.validate()?;
         self.writer.validate()?;
         self.import.validate()?;
+        self.audit.validate()?;
         self.cot.validate()?;
         self.federation.validate()?;
         self.cluster.validate(&self.database)?;

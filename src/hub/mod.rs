@@ -21,6 +21,7 @@
 //! geodesically, from the position last delivered to it). Both are per subscriber and decided
 //! after the shared rendering, so each change is still encoded once per view.
 
+mod audit;
 pub mod budget;
 pub mod message;
 pub mod outbox;
@@ -42,6 +43,7 @@ use crate::model::{BBox, Item, Position};
 use crate::picture::{Committed, Live};
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
+use audit::Delivered;
 pub use budget::{Budget, Feed};
 pub use outbox::{Cut, Limits, Out, Outbox, Pushed};
 pub use shown::{Encoded, Encoding, Shown};
@@ -263,6 +265,8 @@ pub struct Hub {
     /// it. Without it (or for a subscriber that joined late) the subscriber renders on first
     /// use through the same `Shown`.
     renderer: OnceLock<Renderer>,
+    /// Where deliveries are counted for the audit (set at start; none in tools and tests).
+    audit: OnceLock<Arc<crate::audit::Recorder>>,
     live: Arc<RwLock<Live>>,
     policy: Arc<Policy>,
     limits: Limits,
@@ -340,6 +344,7 @@ impl Hub {
             .0;
         Hub {
             renderer: OnceLock::new(),
+            audit: OnceLock::new(),
             registry: Mutex::new(Registry {
                 cursor,
                 classes: HashMap::new(),
@@ -357,13 +362,6 @@ impl Hub {
     /// The rendered snapshots, shared per view and `seq`.
     pub fn snapshots(&self) -> &Snapshots {
         &self.snapshots
-    }
-
-    /// The snapshot a subscriber starts from (`Start::Snapshot`'s `seq` and `items`), in
-    /// parts, shared with every subscriber of the same view at the same `seq`.
-    pub fn snapshot_for(&self, sub: &Subscriber, seq: u64, items: &[Arc<Item>]) -> Arc<Rendered> {
-        self.snapshots
-            .get(&self.policy, &sub.viewer, &sub.scope, seq, items)
     }
 
     pub fn policy(&self) -> &Policy {
@@ -590,8 +588,9 @@ impl Hub {
         }
     }
 
-    /// Fans one committed change out to every registered subscriber.
-    fn fan_out(&self, reg: &Registry, c: &Committed) {
+    /// Fans one committed change out to every registered subscriber; what each viewer class
+    /// received, and by which channel, goes into `delivered` (for the audit).
+    fn fan_out(&self, reg: &Registry, c: &Committed, delivered: &mut Vec<Delivered>) {
         if let Change::Alert(a) = &c.event.change {
             return self.fan_out_alert(reg, c, a);
         }
@@ -649,6 +648,8 @@ impl Hub {
                 let b = *b;
                 move || b
             });
+            // The channels by which this class received the item's state.
+            let mut feeds = [false; 3];
             for sub in subs {
                 if sub.start_after >= seq {
                     continue;
@@ -687,6 +688,9 @@ impl Hub {
                     }
                     _ => {}
                 }
+                if shown.is_some() {
+                    feeds[sub.delivery.feed as usize] = true;
+                }
                 sub.push(
                     Out {
                         seq,
@@ -696,6 +700,11 @@ impl Hub {
                     },
                     &self.stats,
                 );
+            }
+            if self.audit.get().is_some() {
+                for feed in Feed::ALL.into_iter().filter(|f| feeds[*f as usize]) {
+                    delivered.push((viewer.clone(), feed.into(), id.clone()));
+                }
             }
         }
     }
@@ -717,10 +726,17 @@ impl Hub {
         match entries {
             Some(entries) if entries.is_empty() => false,
             Some(entries) => {
-                let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-                for c in &entries {
-                    self.fan_out(&reg, c);
-                    reg.cursor = c.event.seq;
+                let mut delivered = Vec::new();
+                {
+                    let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+                    for c in &entries {
+                        self.fan_out(&reg, c, &mut delivered);
+                        reg.cursor = c.event.seq;
+                    }
+                }
+                // One audit record per chunk of changes, outside the registry lock.
+                if let Some(audit) = self.audit.get() {
+                    audit.record_batch(chrono::Utc::now(), &delivered);
                 }
                 true
             }

@@ -123,6 +123,13 @@ impl Rendered {
         }
     }
 
+    /// Calls `f` with the items not yet in a rendered part and their views (all of them
+    /// until the first part is rendered).
+    pub fn with_items<T>(&self, f: impl FnOnce(&[(Arc<Item>, View)]) -> T) -> T {
+        let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        f(&progress.items[progress.next.min(progress.items.len())..])
+    }
+
     /// How many Features the whole snapshot carries.
     pub fn len(&self) -> usize {
         self.count
@@ -334,12 +341,24 @@ impl Snapshots {
         seq: u64,
         items: &[Arc<Item>],
     ) -> Arc<Rendered> {
+        self.get_tracked(policy, viewer, scope, seq, items).0
+    }
+
+    /// `get`, and whether the snapshot was rendered by this call (false: shared).
+    pub fn get_tracked(
+        &self,
+        policy: &crate::policy::Policy,
+        viewer: &Viewer,
+        scope: &Scope,
+        seq: u64,
+        items: &[Arc<Item>],
+    ) -> (Arc<Rendered>, bool) {
         let key = Key {
             viewer: viewer.clone(),
             scope: format!("{scope:?}"),
         };
         if let Some(found) = self.lookup(&key, seq) {
-            return found;
+            return (found, false);
         }
         // Filtered and sorted outside the lock: another view's subscriber need not wait.
         let fresh = Arc::new(Rendered::new(
@@ -373,12 +392,12 @@ impl Snapshots {
         match found {
             Found::Shared(r) => {
                 inner.stats.shared += 1;
-                return r;
+                return (r, false);
             }
             // A newer snapshot of this view is held: this late one is not kept.
             Found::Newer => {
                 inner.stats.rendered += 1;
-                return fresh;
+                return (fresh, true);
             }
             Found::Free => {}
         }
@@ -398,7 +417,7 @@ impl Snapshots {
         }
         inner.stats.rendered += 1;
         Self::trim(&mut inner, self.budget_bytes);
-        result
+        (result, true)
     }
 
     fn lookup(&self, key: &Key, seq: u64) -> Option<Arc<Rendered>> {

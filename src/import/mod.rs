@@ -8,24 +8,27 @@
 //! that is unchanged. The caller submits the commands as one `writer::Command::Group` on the
 //! `Import` channel, so the gate judges every row and either all of them land or none.
 //!
-//! A format is one module and one arm of `read`: `acled` (ACLED's CSV export → incidents).
+//! A format is one module and one arm of `read`: `acled` (ACLED's CSV export → incidents),
+//! `hxl` (a CSV with an HXL hashtag row, such as IOM DTM's → displacements).
 //! Pure: no IO, no clock (callers pass `now`).
 
 pub mod acled;
 pub mod csv;
+pub mod hxl;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::gazetteer::Gazetteer;
 use crate::model::input::{Author, Draft};
 use crate::model::{wire_enum, Item, Layer, Marking};
 use crate::writer::Command;
 
 wire_enum! {
     /// The file formats `POST /api/v1/import/{format}` and `cmcop import` read.
-    Format { Acled = "acled" }
+    Format { Acled = "acled", Hxl = "hxl" }
 }
 
 /// Most refused rows listed in one answer; the count says how many there were in all.
@@ -39,6 +42,8 @@ pub struct Options {
     /// Most data rows a file may have.
     pub max_rows: usize,
     pub now: DateTime<Utc>,
+    /// Where area names are resolved to P-codes (HXL).
+    pub gazetteer: Arc<Gazetteer>,
 }
 
 /// One data row, read and validated.
@@ -110,6 +115,7 @@ pub fn read(format: Format, bytes: &[u8], options: &Options) -> Result<Vec<Row>,
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         Format::Acled => acled::read(text, options),
+        Format::Hxl => hxl::read(text, options),
     }
 }
 
@@ -123,12 +129,21 @@ pub struct Plan {
     pub updated: usize,
     pub unchanged: usize,
     pub refused: Vec<Refused>,
+    /// Rows whose item was retired here: left out, and said so (a retired item stays retired).
+    pub retired: Vec<Refused>,
 }
 
-/// Plans `rows` against the items as they are now (`current` looks one up by id).
+/// Plans `rows` against the items as they are now (`current` looks one up by id, `retired`
+/// tells whether an id was retired).
+///
+/// A row whose item was retired (deleted from the picture) is left out and listed: someone
+/// took it off the picture on purpose (a duplicate, a wrong report), and the next export of the
+/// same source still has the row, so the import neither brings it back nor refuses the file
+/// for it. Ids are never reused; to show the row again, create it under another id.
 pub fn plan(
     rows: Vec<Row>,
     current: impl Fn(&str) -> Option<Arc<Item>>,
+    retired: impl Fn(&str) -> bool,
     author: Author<'_>,
     now: DateTime<Utc>,
 ) -> Plan {
@@ -139,6 +154,20 @@ pub fn plan(
         // tell nothing of them.
         row.id = format!("{}:{}", author.org, row.id);
         let command = match current(&row.id) {
+            None if retired(&row.id) => {
+                plan.retired.push(Refused {
+                    row: row.row,
+                    line: row.line,
+                    event_id: Some(row.source_id),
+                    column: None,
+                    message: format!(
+                        "`{}` was retired (deleted from the picture); ids are never reused, so \
+                         the row is left out and the item stays retired",
+                        row.id
+                    ),
+                });
+                continue;
+            }
             None => {
                 plan.created += 1;
                 Command::Create(row.draft.into_new_item(

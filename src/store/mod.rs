@@ -5,6 +5,7 @@
 //! returns only once its records are durably committed. The store knows records, not items: it
 //! never interprets a payload and never checks the chain (that is `log`'s job).
 
+mod audit;
 mod postgres;
 mod sqlite;
 
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 
 use crate::log::{Hash, Record};
 
+pub use audit::AuditRow;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -153,6 +155,14 @@ pub trait EventStore: Send + Sync + 'static {
         device_hash: &[u8],
         now: &str,
     ) -> Result<Option<TokenRow>, StoreError>;
+    /// Adds deliveries to the audit table in one transaction: a row's key already there gets
+    /// the earlier first, the later last and the sum of the counts.
+    async fn audit_add(&self, rows: &[AuditRow]) -> Result<(), StoreError>;
+    /// The deliveries of `item` on `since_day` (`YYYY-MM-DD`) and after, one row per
+    /// organisation, role and channel.
+    async fn audit_for(&self, item: &str, since_day: &str) -> Result<Vec<AuditRow>, StoreError>;
+    /// Deletes the days before `before_day`; how many rows went.
+    async fn audit_prune(&self, before_day: &str) -> Result<u64, StoreError>;
     /// Cheap liveness check for `/healthz`.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Which backend, for logs and health.
@@ -275,6 +285,25 @@ impl EventStore for Timed {
             WRITE_TIMEOUT,
             "a commit",
             self.inner.enrol_device(enrol_hash, device_hash, now),
+        )
+        .await
+    }
+    async fn audit_add(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        bounded(WRITE_TIMEOUT, "an audit write", self.inner.audit_add(rows)).await
+    }
+    async fn audit_for(&self, item: &str, since_day: &str) -> Result<Vec<AuditRow>, StoreError> {
+        bounded(
+            READ_TIMEOUT,
+            "an audit read",
+            self.inner.audit_for(item, since_day),
+        )
+        .await
+    }
+    async fn audit_prune(&self, before_day: &str) -> Result<u64, StoreError> {
+        bounded(
+            READ_TIMEOUT,
+            "an audit prune",
+            self.inner.audit_prune(before_day),
         )
         .await
     }

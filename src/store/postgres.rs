@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use super::audit::{self, AuditRow, AUDIT_CHUNK, PRUNE_AUDIT, SELECT_AUDIT};
 use super::{
     insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
     INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
@@ -209,6 +210,35 @@ impl EventStore for PgStore {
             return Ok(None);
         }
         self.find_token(device_hash).await
+    }
+
+    async fn audit_add(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(AUDIT_CHUNK) {
+            let mut q: QueryBuilder<Postgres> = audit::upsert(chunk, "LEAST", "GREATEST");
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_for(&self, item: &str, since_day: &str) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(SELECT_AUDIT)
+            .bind(item)
+            .bind(since_day)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| audit::audit_from_row(item, r))
+            .collect()
+    }
+
+    async fn audit_prune(&self, before_day: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(PRUNE_AUDIT)
+            .bind(before_day)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

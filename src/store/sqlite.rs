@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
+use super::audit::{self, AuditRow, AUDIT_CHUNK, PRUNE_AUDIT, SELECT_AUDIT};
 use super::{
     insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
     INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
@@ -320,6 +321,40 @@ impl EventStore for SqliteStore {
             return Ok(None);
         }
         self.find_token(device_hash).await
+    }
+
+    async fn audit_add(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        let pool = self.pool().await?;
+        self.write(async {
+            let mut tx = pool.begin().await?;
+            for chunk in rows.chunks(AUDIT_CHUNK) {
+                let mut q: QueryBuilder<Sqlite> = audit::upsert(chunk, "min", "max");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_for(&self, item: &str, since_day: &str) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = SELECT_AUDIT.replace("$1", "?").replace("$2", "?");
+        let rows = sqlx::query(&sql)
+            .bind(item)
+            .bind(since_day)
+            .fetch_all(&self.pool().await?)
+            .await?;
+        rows.iter()
+            .map(|r| audit::audit_from_row(item, r))
+            .collect()
+    }
+
+    async fn audit_prune(&self, before_day: &str) -> Result<u64, StoreError> {
+        let pool = self.pool().await?;
+        let sql = PRUNE_AUDIT.replace("$1", "?");
+        let q = sqlx::query(&sql).bind(before_day);
+        let done = self.write(async { Ok(q.execute(&pool).await?) }).await?;
+        Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

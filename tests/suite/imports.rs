@@ -13,12 +13,23 @@ use crate::common::{self, reply, test_config, Backend, Reply, TestApp, TestDb};
 /// A real-shaped ACLED export: 30 events in Iraq, notes with commas, quotes and line breaks.
 pub const ACLED: &str = include_str!("../fixtures/acled-iraq-2024.csv");
 
-/// Posts `body` as a CSV file to `/api/v1/import/{format}{query}`.
+/// Posts `body` as an ACLED export to `/api/v1/import/acled{query}`.
 pub(crate) async fn import(app: &TestApp, token: &str, query: &str, body: &str) -> Reply {
+    import_as(app, token, "acled", query, body).await
+}
+
+/// Posts `body` as a CSV file to `/api/v1/import/{format}{query}`.
+pub(crate) async fn import_as(
+    app: &TestApp,
+    token: &str,
+    format: &str,
+    query: &str,
+    body: &str,
+) -> Reply {
     reply(
         app.request(
             Method::POST,
-            &format!("/api/v1/import/acled{query}"),
+            &format!("/api/v1/import/{format}{query}"),
             Some(token),
         )
         .header("content-type", "text/csv")
@@ -225,9 +236,8 @@ pub async fn acled_import_passes_the_write_gate_row_by_row(backend: Backend) {
     let mut other = common::incident(json!({"marking": "military"}));
     other["id"] = json!("IQ-ARMY:acled-IRQ33130");
     app.create("incidents", &army, other).await;
-    // A row the writer refuses after the gate passed the others: the importer's own event 30
-    // was retired, and ids are never reused. The group is refused whole: row 1's revision is
-    // not written either.
+    // A row whose item the importer's organisation retired: left out and listed, the rest of
+    // the file imported (a retired item stays retired; ids are never reused).
     let r = import(&app, &unhcr, "", ACLED).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let (status, _) = app
@@ -236,20 +246,31 @@ pub async fn acled_import_passes_the_write_gate_row_by_row(backend: Backend) {
     assert!(status.is_success(), "{status}");
     let before = log_seq(&mut app).await;
     let r = import(&app, &unhcr, "", &with_fatalities("IRQ33101", 9)).await;
-    let p = r.problem(StatusCode::CONFLICT);
-    assert!(p["detail"].as_str().unwrap().contains("row 30"), "{p}");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(
-        log_seq(&mut app).await,
-        before,
-        "rows 1-29 were not written"
+        (&r.body["updated"], &r.body["unchanged"], &r.body["retired"]),
+        (&json!(1), &json!(28), &json!(1)),
+        "{}",
+        r.body
     );
+    let left = &r.body["left_out"][0];
+    assert_eq!(
+        (&left["row"], &left["event_id"]),
+        (&json!(30), &json!("IRQ33130"))
+    );
+    assert!(
+        left["message"].as_str().unwrap().contains("retired"),
+        "{left}"
+    );
+    assert_eq!(log_seq(&mut app).await, before + 1, "row 1's revision only");
+    let (status, _) = app
+        .get("/api/v1/incidents/UNHCR:acled-IRQ33130", &unhcr)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "it stays retired");
     let (_, f) = app
         .get("/api/v1/incidents/UNHCR:acled-IRQ33101", &unhcr)
         .await;
-    assert_eq!(
-        f["properties"]["version"], 1,
-        "row 1's revision was not written"
-    );
+    assert_eq!(f["properties"]["version"], 2);
 
     // A military liaison may mark them military; the civil side then does not see them.
     let r = import(

@@ -8,7 +8,8 @@
 //! - `validation`: each class of invalid input is a 422 that names the field.
 //! - `lifecycle`: merge patches, If-Match, retiring, notify/acknowledge, restarts.
 //! - `areas`: the displacement and areas layers, administrative areas and daily figures.
-//! - `imports`: ACLED imports, all or nothing, through the write gate.
+//! - `imports`: ACLED imports, all or nothing, through the write gate; `imports_hxl`: HXL.
+//! - `audit`: who received an item, by every channel; retention.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
 //!   pace, its controls and its errors.
@@ -16,9 +17,11 @@
 //!   on every REST route, judged by an oracle written from the contract.
 
 mod areas;
+mod audit;
 mod authz;
 mod http_errors;
 mod imports;
+mod imports_hxl;
 mod lifecycle;
 mod meta;
 mod over_time;
@@ -27,9 +30,11 @@ mod replay_ws;
 mod validation;
 
 pub use areas::*;
+pub use audit::*;
 pub use authz::*;
 pub use http_errors::*;
 pub use imports::*;
+pub use imports_hxl::*;
 pub use lifecycle::*;
 pub use meta::*;
 pub use over_time::*;
@@ -74,6 +79,11 @@ macro_rules! all_suite_tests {
             acled_import_with_a_bad_row_writes_nothing,
             acled_import_passes_the_write_gate_row_by_row,
             import_bounds_and_bad_requests_are_clear_errors,
+            hxl_import_creates_updates_and_leaves_unchanged_rows,
+            hxl_import_with_bad_rows_writes_nothing,
+            // audit (issue 15)
+            audit_names_who_received_an_item_by_every_channel,
+            audit_keeps_only_its_retention_period,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,

@@ -10,6 +10,7 @@
 //! on, and must never become a load generator aimed at someone else's server.
 
 mod append;
+mod audit;
 mod cluster;
 mod cot;
 mod fanout;
@@ -68,6 +69,9 @@ enum Command {
     /// Bytes on the wire per WebSocket encoding over the live demo, and the CPU cost of
     /// compression (issue #9). Runs the demo in process.
     Wire(wire::Args),
+    /// What recording deliveries for the audit costs REST reads: the same reads with
+    /// `[audit]` off and on, in process (issue 15.7).
+    Audit(audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             Command::Pictures(args) => pictures::run(args).await,
             Command::Overload(args) => overload::run(args).await,
             Command::Wire(args) => wire::run(args).await,
+            Command::Audit(args) => audit::run(args).await,
         }
     });
     match result {

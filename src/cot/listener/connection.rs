@@ -241,7 +241,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
     /// parts (`picture`): this connection holds one part at a time, not a copy of the picture.
     async fn send_picture(&mut self, seq: u64, items: Vec<Arc<Item>>) -> Flow {
         let stale_after = chrono::Duration::seconds(self.state.config.stale_seconds);
-        let picture = self.shared.pictures.get(
+        let (picture, fresh) = self.shared.pictures.get_tracked(
             &self.state.policy,
             &self.viewer,
             &self.scope,
@@ -251,6 +251,18 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             stale_after,
         );
         drop(items);
+        // Recorded once per view, when rendered (connections sharing it are of the same
+        // organisation and role).
+        if let (true, Some(audit)) = (fresh, self.state.hub.audit()) {
+            picture.with_items(|shown| {
+                audit.record(
+                    &self.viewer,
+                    crate::audit::Channel::Cot,
+                    Utc::now(),
+                    shown.iter().map(|(i, _)| i.id.as_str()),
+                )
+            });
+        }
         let mut now_held: HashSet<Arc<str>, foldhash::fast::RandomState> =
             HashSet::with_capacity_and_hasher(self.sent.len(), Default::default());
         let mut k = 0;

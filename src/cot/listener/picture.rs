@@ -77,6 +77,13 @@ impl Picture {
         }
     }
 
+    /// Calls `f` with the items not yet in a rendered part (all of them until the first part
+    /// is rendered).
+    pub fn with_items<T>(&self, f: impl FnOnce(&[(Arc<Item>, View)]) -> T) -> T {
+        let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        f(&progress.items[progress.next.min(progress.items.len())..])
+    }
+
     /// Part `index`, rendering it (and any before it) if no connection has yet; `None` past
     /// the last part. A picture of nothing is one empty part.
     pub fn part(&self, index: usize) -> Option<Arc<Part>> {
@@ -134,6 +141,7 @@ pub(super) struct Pictures {
 impl Pictures {
     /// The picture of `viewer`'s view at `seq` in `mode`: one being sent already if it is as
     /// new and fresh, else a new one (`items`: the whole picture at `seq`).
+    #[cfg(test)]
     #[allow(clippy::too_many_arguments)]
     pub fn get(
         &self,
@@ -145,6 +153,22 @@ impl Pictures {
         items: &[Arc<Item>],
         stale_after: chrono::Duration,
     ) -> Arc<Picture> {
+        self.get_tracked(policy, viewer, scope, mode, seq, items, stale_after)
+            .0
+    }
+
+    /// `get`, and whether the picture was rendered by this call (false: shared).
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_tracked(
+        &self,
+        policy: &Policy,
+        viewer: &Viewer,
+        scope: &Scope,
+        mode: Mode,
+        seq: u64,
+        items: &[Arc<Item>],
+        stale_after: chrono::Duration,
+    ) -> (Arc<Picture>, bool) {
         let key = Key {
             viewer: viewer.clone(),
             mode: mode as u8,
@@ -152,7 +176,7 @@ impl Pictures {
         };
         let usable = |p: &Arc<Picture>| p.seq == seq && p.made.elapsed() < FRESH;
         if let Some(found) = self.lookup(&key).filter(usable) {
-            return found;
+            return (found, false);
         }
         // Filtered outside the lock: connections of other views need not wait.
         let fresh = Arc::new(Picture::new(
@@ -166,11 +190,11 @@ impl Pictures {
         ));
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = inner.get(&key).and_then(Weak::upgrade).filter(usable) {
-            return found;
+            return (found, false);
         }
         inner.insert(key, Arc::downgrade(&fresh));
         inner.retain(|_, w| w.strong_count() > 0);
-        fresh
+        (fresh, true)
     }
 
     fn lookup(&self, key: &Key) -> Option<Arc<Picture>> {

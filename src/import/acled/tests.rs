@@ -11,6 +11,7 @@ fn options() -> Options {
         marking: Marking::Public,
         max_rows: 100,
         now: parse_time("2026-12-01T00:00:00Z").unwrap(),
+        gazetteer: std::sync::Arc::new(crate::gazetteer::Gazetteer::iraq(25_000.0)),
     }
 }
 
