@@ -8,6 +8,7 @@
 //! - `validation`: each class of invalid input is a 422 that names the field.
 //! - `lifecycle`: merge patches, If-Match, retiring, notify/acknowledge, restarts.
 //! - `areas`: the displacement and areas layers, administrative areas and daily figures.
+//! - `exports`: exports and OGC API – Features against the caller's picture, per role.
 //! - `imports`: ACLED imports, all or nothing, through the write gate.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
@@ -15,6 +16,7 @@
 
 mod areas;
 mod authz;
+mod exports;
 mod http_errors;
 mod imports;
 mod lifecycle;
@@ -25,6 +27,7 @@ mod validation;
 
 pub use areas::*;
 pub use authz::*;
+pub use exports::*;
 pub use http_errors::*;
 pub use imports::*;
 pub use lifecycle::*;
@@ -67,6 +70,11 @@ macro_rules! all_suite_tests {
             acled_import_with_a_bad_row_writes_nothing,
             acled_import_passes_the_write_gate_row_by_row,
             import_bounds_and_bad_requests_are_clear_errors,
+            // exports and OGC API (issue 16)
+            every_export_holds_the_callers_picture,
+            exports_filter_by_time_and_refuse_bad_parameters,
+            the_cap_feed_carries_the_callers_alerts,
+            ogc_api_serves_the_callers_layers_in_pages,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,
