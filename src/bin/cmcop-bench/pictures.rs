@@ -261,7 +261,7 @@ async fn cot(addr: SocketAddr, n: u64) -> anyhow::Result<Take> {
 }
 
 /// Writes `n` incidents to the log, sealed and chained, and a snapshot at the end.
-async fn build(url: &str, n: u64) -> anyhow::Result<()> {
+pub(crate) async fn build(url: &str, n: u64) -> anyhow::Result<()> {
     let store: Arc<dyn EventStore> = cmcop::store::open(url).await.context("store")?;
     let at = Utc::now();
     let feature = json!({
