@@ -94,7 +94,7 @@ impl Interval {
                 Interval { start, end }
             }
         };
-        i.ordered("the interval's start", "its end")?;
+        i.ordered("datetime: the interval's start", "its end")?;
         Ok(i)
     }
 

@@ -86,7 +86,7 @@ pub static SPEC: LayerSpec = LayerSpec {
         hxl: &[
             ("status", "#status"),
             ("as_of", "#date+effective"),
-            ("name", "#loc+name"),
+            ("name", "#meta+name"),
             ("admin_area", "#adm1+code"),
             ("source", "#meta+source"),
             ("description", "#description"),

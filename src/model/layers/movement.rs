@@ -220,7 +220,7 @@ pub static SPEC: LayerSpec = LayerSpec {
         start: "window_start",
         end: Some("window_end"),
         hxl: &[
-            ("name", "#activity+name"),
+            ("name", "#meta+name"),
             ("mode", "#activity+mode"),
             ("window_start", "#date+start"),
             ("window_end", "#date+end"),
