@@ -116,7 +116,13 @@ pub struct Kml {
     pub placemarks: Vec<Placemark>,
 }
 
-const GEOMETRIES: &[&str] = &["Point", "LineString", "Polygon", "MultiGeometry", "LinearRing"];
+const GEOMETRIES: &[&str] = &[
+    "Point",
+    "LineString",
+    "Polygon",
+    "MultiGeometry",
+    "LinearRing",
+];
 
 /// Reads a KML document; panics with the reason when it is not well-formed XML.
 pub fn read_kml(text: &str) -> Kml {
@@ -240,7 +246,10 @@ pub fn read_cap_feed(text: &str) -> Vec<CapAlert> {
         Node::Open { name, attrs, at } => {
             if path.is_empty() {
                 assert_eq!(name, "feed", "an Atom feed");
-                assert_eq!(attrs.get("xmlns").map(String::as_str), Some("http://www.w3.org/2005/Atom"));
+                assert_eq!(
+                    attrs.get("xmlns").map(String::as_str),
+                    Some("http://www.w3.org/2005/Atom")
+                );
             }
             if name == "alert" {
                 assert_eq!(
@@ -251,7 +260,11 @@ pub fn read_cap_feed(text: &str) -> Vec<CapAlert> {
             }
             path.push(name);
         }
-        Node::Close { name, text: value, at } => {
+        Node::Close {
+            name,
+            text: value,
+            at,
+        } => {
             if let Some(start) = alert_start {
                 if name == "alert" {
                     path.pop();
@@ -263,7 +276,10 @@ pub fn read_cap_feed(text: &str) -> Vec<CapAlert> {
                     });
                     return;
                 }
-                let inside = path.iter().position(|p| p == "alert").expect("inside alert");
+                let inside = path
+                    .iter()
+                    .position(|p| p == "alert")
+                    .expect("inside alert");
                 let key = path[inside + 1..].join("/");
                 match key.as_str() {
                     "info/parameter/valueName" => value_name = value,
