@@ -204,14 +204,24 @@ fn cap_feed(
         {
             continue;
         }
+        let exercise =
+            s.movement.common.exercise || a.item.as_ref().is_some_and(|i| i.common.exercise);
+        // An alert about an exercise movement or item is an exercise alert (CAP `Exercise`):
+        // left out unless exercise items are asked for, whichever of the two the scope admits.
+        let wanted = match scope.exercise {
+            crate::scope::Exercise::Exclude => !exercise,
+            crate::scope::Exercise::Include => true,
+            crate::scope::Exercise::Only => exercise,
+        };
+        if !wanted {
+            continue;
+        }
         let alert = crate::alerts::render(l, &s.movement, &s.mv, s.iv.as_ref());
         let movement = feature::render(&s.movement, &s.mv);
         let item = match (&a.item, &s.iv) {
             (Some(item), Some(view)) => Some(feature::render(item, view)),
             _ => None,
         };
-        let exercise =
-            s.movement.common.exercise || a.item.as_ref().is_some_and(|i| i.common.exercise);
         let ends = match a.state {
             AlertState::Ended => raised.get(&(l.movement.as_str(), a.key.as_str())).copied(),
             _ => None,

@@ -123,12 +123,7 @@ pub fn span_with<'a>(
     get: impl Fn(&str) -> Option<&'a Value>,
 ) -> Span {
     let read = |name: &str| get(name).and_then(Value::as_str).and_then(instant);
-    let Some((start, first_end)) = read(spec.start) else {
-        return Span {
-            start: updated_at,
-            end: Some(updated_at),
-        };
-    };
+    let (start, first_end) = read(spec.start).unwrap_or((updated_at, updated_at));
     let end = match spec.end {
         None => Some(first_end),
         Some(name) => read(name).map(|t| t.1),
