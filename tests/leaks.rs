@@ -1,7 +1,8 @@
 //! The leak property test (issue #7.3): random items and random subscribers of every role and
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
 //! WebSocket snapshot, live deltas and replay; CoT over mutual TLS and over plain TCP; the access
-//! check; convoy alerts over the WebSocket and REST), judged against an oracle written here
+//! check; convoy alerts over the WebSocket and REST; exports as GeoJSON, KML and CSV, the CAP
+//! feed of alerts, OGC API – Features pages), judged against an oracle written here
 //! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
 //! Items get random layers, authors, markings, `releasable_to`, per-field markings and
@@ -2217,6 +2218,8 @@ async fn nothing_leaks_on_any_channel() {
         &mut access,
     )
     .await;
+    // 6a. Exports and OGC API – Features (issue 16), after the transitions.
+    let exports = exports_and_ogc(app, tokens, &world, &viewers).await;
     let mut one = Tally::default();
     let world_ref = &world;
     let pairs: Vec<(Who, &State)> = viewers
@@ -2514,6 +2517,7 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("access check", &access, min_cases / 2, &mut out);
     report_and_check("replay, history, audit", &over_time, min_cases, &mut out);
     report_and_check("WebSocket replay", &replay, min_cases, &mut out);
+    report_and_check("exports, OGC API", &exports, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
         alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.geofence, alerts.failures.len()
@@ -2784,4 +2788,173 @@ async fn rest_lists(
         rest.add(t);
         access.add(a);
     }
+}
+
+// ---- Exports and OGC API – Features (issue 16) ---------------------------------------------
+
+/// A text export (KML, CSV) a viewer received: every item the oracle allows is there (its id),
+/// no other item is (not even its id), no hidden free text appears (its canary), the visible
+/// free text does, and a reduced item's exact coordinates appear nowhere.
+fn judge_text(world: &World, what: &str, v: Who, text: &str, t: &mut Tally) {
+    let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let ids = find_ids(text, |before, after| !alnum(before) && !alnum(after));
+    for s in world.latest.values() {
+        let exp = oracle(v, s);
+        t.case(exp.as_ref());
+        match exp {
+            None if ids.contains(s.id.as_str()) => {
+                t.fail(format!("{what} as {v}: {} leaked", s.label()))
+            }
+            None => {}
+            Some(e) => {
+                if !ids.contains(s.id.as_str()) {
+                    t.fail(format!("{what} as {v}: {} is missing", s.label()));
+                    continue;
+                }
+                for field in text_fields(s.layer) {
+                    let present = text.contains(&canary(field, &s.id));
+                    if e.hidden.contains(field) && present {
+                        t.fail(format!(
+                            "{what} as {v}: the text of hidden `{field}` of {} leaked",
+                            s.label()
+                        ));
+                    } else if !e.hidden.contains(field) && !present {
+                        t.fail(format!(
+                            "{what} as {v}: the text of `{field}` of {} is missing",
+                            s.label()
+                        ));
+                    }
+                }
+                if e.reduced {
+                    for p in s.exact_positions() {
+                        for x in p {
+                            let exact = format!("{x}");
+                            if exact.len() > 6 && text.contains(&exact) {
+                                t.fail(format!(
+                                    "{what} as {v}: exact coordinate {exact} of reduced {}",
+                                    s.label()
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every viewer's GeoJSON, KML and CSV exports and its OGC API pages of every layer, judged
+/// against the oracle; its CAP feed holds exactly the alerts `GET /api/v1/alerts` lists it.
+async fn exports_and_ogc(
+    app: &TestApp,
+    tokens: &HashMap<Who, String>,
+    world: &World,
+    viewers: &[Who],
+) -> Tally {
+    let done: Vec<Tally> = stream::iter(viewers)
+        .map(|v| async move {
+            let mut t = Tally::default();
+            let token = tokens[v].as_str();
+            let (status, body) = app.get("/api/v1/export/geojson", token).await;
+            if status != StatusCode::OK {
+                t.fail(format!("GeoJSON export as {v}: {status} {body}"));
+            } else {
+                judge_collection(world, "GeoJSON export", *v, None, &body, &mut t);
+            }
+            for format in ["kml", "csv"] {
+                let r = reply(app.request(
+                    Method::GET,
+                    &format!("/api/v1/export/{format}"),
+                    Some(token),
+                ))
+                .await;
+                match (r.status, &r.body) {
+                    (StatusCode::OK, Value::String(text)) => {
+                        judge_text(world, &format!("{format} export"), *v, text, &mut t)
+                    }
+                    (status, body) => t.fail(format!("{format} export as {v}: {status} {body}")),
+                }
+            }
+            for layer in [
+                "movements",
+                "constraints",
+                "incidents",
+                "displacements",
+                "areas",
+            ] {
+                let path = format!("/api/v1/ogc/collections/{layer}/items?limit=10000");
+                let (status, body) = app.get(&path, token).await;
+                if status != StatusCode::OK {
+                    t.fail(format!("GET {path} as {v}: {status} {body}"));
+                    continue;
+                }
+                if body["numberMatched"] != body["features"].as_array().map_or(0, Vec::len) {
+                    t.fail(format!(
+                        "GET {path} as {v}: numberMatched {} for {} features",
+                        body["numberMatched"],
+                        body["features"].as_array().map_or(0, Vec::len)
+                    ));
+                }
+                judge_collection(world, "OGC API items", *v, Some(layer), &body, &mut t);
+            }
+            // The CAP feed: the same alerts as the viewer's list, by id.
+            let (_, list) = app.get("/api/v1/alerts?state=recent", token).await;
+            let listed: BTreeSet<u64> = list["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a["id"].as_u64())
+                .collect();
+            let r = reply(app.request(Method::GET, "/api/v1/export/cap", Some(token))).await;
+            if let Value::String(feed) = &r.body {
+                let carried: BTreeSet<u64> = common::readers::read_cap_feed(feed)
+                    .iter()
+                    .filter_map(|a| a.fields.get("identifier")?.rsplit('.').next()?.parse().ok())
+                    .collect();
+                t.messages += carried.len() as u64;
+                let (_, after) = app.get("/api/v1/alerts?state=recent", token).await;
+                let either: BTreeSet<u64> = after["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a["id"].as_u64())
+                    .chain(listed.iter().copied())
+                    .collect();
+                if !carried.is_subset(&either) {
+                    t.fail(format!(
+                        "CAP feed as {v}: {:?} carried but never listed",
+                        carried.difference(&either).collect::<Vec<_>>()
+                    ));
+                }
+                // The alerter may have added alerts between the requests, never removed one it
+                // listed (the feed holds the same most recent alerts).
+                if !listed.is_subset(&carried) {
+                    t.fail(format!(
+                        "CAP feed as {v}: {:?} listed but not carried",
+                        listed.difference(&carried).collect::<Vec<_>>()
+                    ));
+                }
+                for s in world.latest.values() {
+                    if oracle(*v, s).is_none() {
+                        for field in text_fields(s.layer) {
+                            if feed.contains(&canary(field, &s.id)) {
+                                t.fail(format!(
+                                    "CAP feed as {v}: the text of `{field}` of {} leaked",
+                                    s.label()
+                                ));
+                            }
+                        }
+                    }
+                }
+            } else {
+                t.fail(format!("CAP feed as {v}: {} {}", r.status, r.body));
+            }
+            t
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut all = Tally::default();
+    done.into_iter().for_each(|t| all.add(t));
+    all
 }

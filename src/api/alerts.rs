@@ -5,6 +5,8 @@
 //! left the picture are not listed: whom they were for is judged on the movement as it is. Nor
 //! are alerts about an item the caller can no longer see (a withdrawal is; issue 20.2).
 
+use std::sync::Arc;
+
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::Deserialize;
@@ -12,6 +14,9 @@ use serde_json::{json, Value};
 
 use super::{ApiError, ApiResult, AppState, Caller};
 use crate::alerts;
+use crate::log::alert::Logged;
+use crate::model::Item;
+use crate::policy::{View, Viewer};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,13 +41,39 @@ pub async fn list(
         }
     };
     let viewer = who.viewer();
+    let (seq, shown) = shown(&state, &viewer, recent, q.movement.as_deref());
+    let alerts: Vec<Value> = shown
+        .iter()
+        .map(|s| alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref()))
+        .collect();
+    Ok(Json(json!({"seq": seq, "alerts": alerts})))
+}
+
+/// An alert the caller may see: the alert, its movement as it is now, and how the caller sees
+/// the movement and the item.
+pub(super) struct Shown {
+    pub logged: Arc<Logged>,
+    pub movement: Arc<Item>,
+    pub mv: View,
+    pub iv: Option<View>,
+}
+
+/// The alerts `viewer` may see — active ones, or the most recent of every state — with the
+/// sequence number the picture is at: what `GET /api/v1/alerts` lists and the CAP export
+/// carries, decided once, here.
+pub(super) fn shown(
+    state: &AppState,
+    viewer: &Viewer,
+    recent: bool,
+    movement: Option<&str>,
+) -> (u64, Vec<Shown>) {
     let (seq, entries) = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         let book = live.picture.alerts();
         let logged = if recent { book.recent() } else { book.active() };
         let entries: Vec<_> = logged
             .into_iter()
-            .filter(|l| q.movement.as_deref().is_none_or(|m| m == l.movement))
+            .filter(|l| movement.is_none_or(|m| m == l.movement))
             .filter_map(|l| {
                 let movement = live.picture.get(&l.movement)?.clone();
                 // The item as it is now: an alert about an item the caller can no longer see
@@ -58,15 +89,20 @@ pub async fn list(
             .collect();
         (live.picture.head().0, entries)
     };
-    let alerts: Vec<Value> = entries
-        .iter()
-        .filter_map(|(l, movement, now)| {
-            if !alerts::still_visible(&state.policy, &viewer, &l.alert, now.as_deref()) {
+    let shown = entries
+        .into_iter()
+        .filter_map(|(logged, movement, now)| {
+            if !alerts::still_visible(&state.policy, viewer, &logged.alert, now.as_deref()) {
                 return None;
             }
-            let (mv, iv) = alerts::recipient(&state.policy, &viewer, movement, &l.alert)?;
-            Some(alerts::render(l, movement, &mv, iv.as_ref()))
+            let (mv, iv) = alerts::recipient(&state.policy, viewer, &movement, &logged.alert)?;
+            Some(Shown {
+                logged,
+                movement,
+                mv,
+                iv,
+            })
         })
         .collect();
-    Ok(Json(json!({"seq": seq, "alerts": alerts})))
+    (seq, shown)
 }

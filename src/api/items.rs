@@ -41,19 +41,27 @@ pub struct ListQuery {
 
 /// The scope a list query asks for.
 fn scope(q: ListQuery, state: &AppState) -> ApiResult<Scope> {
-    let bbox = q
-        .bbox
+    scope_of(q.bbox, q.exercise, q.layers, state)
+}
+
+/// The scope that `bbox`, `exercise` and `layers` parameters ask for (each may be absent).
+pub(super) fn scope_of(
+    bbox: Option<String>,
+    exercise: Option<String>,
+    layers: Option<String>,
+    state: &AppState,
+) -> ApiResult<Scope> {
+    let bbox = bbox
         .map(|b| BBox::parse(&b))
         .transpose()
         .map_err(|e| ApiError::BadRequest(format!("bbox: {e}")))?;
     let exercise = Exercise::parse(
-        q.exercise
+        exercise
             .as_deref()
             .unwrap_or(state.config.picture.exercise.as_str()),
     )
     .map_err(|e| ApiError::BadRequest(format!("exercise: {e}")))?;
-    let layers = q
-        .layers
+    let layers = layers
         .map(|l| {
             l.split(',')
                 .map(|name| {
@@ -71,18 +79,15 @@ fn scope(q: ListQuery, state: &AppState) -> ApiResult<Scope> {
     })
 }
 
-/// Renders what `viewer` may see of `items` that pass `filter`, sorted by id for stable output.
+/// Renders what `viewer` may see of `items` within `scope`, in id order: the whole-picture
+/// rendering the WebSocket snapshot and the CoT picture make (`hub::snapshot::shown_in_order`).
 pub(super) fn render_visible(
     state: &AppState,
     viewer: &Viewer,
     items: Vec<Arc<Item>>,
     scope: &Scope,
 ) -> Vec<Value> {
-    let mut visible: Vec<_> = state
-        .visible(viewer, items)
-        .filter(|(item, view)| scope.admits(item, view))
-        .collect();
-    visible.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let visible = crate::hub::snapshot::shown_in_order(&items, &state.policy, viewer, scope);
     state.audit_rest(viewer, visible.iter().map(|(i, _)| i.id.as_str()));
     visible
         .iter()
@@ -90,7 +95,7 @@ pub(super) fn render_visible(
         .collect()
 }
 
-fn collect(state: &AppState, layer: Option<Layer>) -> (u64, Vec<Arc<Item>>) {
+pub(super) fn collect(state: &AppState, layer: Option<Layer>) -> (u64, Vec<Arc<Item>>) {
     let live = state.live.read().unwrap_or_else(|e| e.into_inner());
     (live.picture.head().0, live.picture.collect(layer))
 }

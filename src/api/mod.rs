@@ -9,11 +9,13 @@ mod access;
 mod alerts;
 mod areas;
 mod audit;
+mod export;
 mod history;
 mod imports;
 mod items;
 mod meta;
 mod movements;
+mod ogc;
 pub mod problem;
 pub mod tak;
 pub mod ws;
@@ -122,6 +124,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/displacements/figures"),
     ("POST", "/api/v1/import/{format}"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/export/{format}"),
+    ("GET", "/api/v1/ogc"),
+    ("GET", "/api/v1/ogc/conformance"),
+    ("GET", "/api/v1/ogc/collections"),
+    ("GET", "/api/v1/ogc/collections/{layer}"),
+    ("GET", "/api/v1/ogc/collections/{layer}/items"),
+    ("GET", "/api/v1/ogc/collections/{layer}/items/{featureId}"),
     ("GET", "/takproto/1"),
 ];
 
@@ -157,6 +166,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/displacements/figures", get(areas::figures))
         .route("/api/v1/import/{format}", post(imports::import))
         .route("/api/v1/audit", get(audit::audit))
+        .route("/api/v1/export/{format}", get(export::export))
+        .route("/api/v1/ogc", get(ogc::landing))
+        .route("/api/v1/ogc/conformance", get(ogc::conformance))
+        .route("/api/v1/ogc/collections", get(ogc::collections))
+        .route("/api/v1/ogc/collections/{layer}", get(ogc::one_collection))
+        .route("/api/v1/ogc/collections/{layer}/items", get(ogc::items))
+        .route(
+            "/api/v1/ogc/collections/{layer}/items/{featureId}",
+            get(ogc::item),
+        )
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .route("/web/enrol", post(meta::enrol))

@@ -305,6 +305,34 @@ pub struct LayerSpec {
     /// (`areas/admin`); `api` tests that every such route is listed here.
     pub reserved_ids: &'static [&'static str],
     pub cot: CotSpec,
+    pub export: ExportSpec,
+}
+
+/// How a layer appears in exports and as an OGC API collection (`export`, `api::ogc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportSpec {
+    /// The collection's title (OGC API) and the KML folder's name.
+    pub title: &'static str,
+    /// What a Placemark is called: the first of these the Feature has, else the id.
+    pub label: &'static [&'static str],
+    /// The property the wall colours an item by: its values are the keys of the layer's entry
+    /// in `PALETTE` (`web/app/symbols.js`), which the KML styles are made from.
+    pub colour_by: &'static str,
+    /// The item's time, which `from`/`to` and OGC `datetime` are compared with: it starts at
+    /// this property (a time or a date)...
+    pub start: &'static str,
+    /// ...and ends at this one (unset: in force until further notice), or at once when `None`.
+    pub end: Option<&'static str>,
+    /// The HXL hashtag of every property, in declaration order (the CSV's second row).
+    pub hxl: &'static [(&'static str, &'static str)],
+}
+
+impl ExportSpec {
+    /// The HXL hashtag of a property.
+    pub fn hashtag(&self, name: &str) -> Option<&'static str> {
+        let hxl: &'static [(&'static str, &'static str)] = self.hxl;
+        hxl.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+    }
 }
 
 impl LayerSpec {
@@ -377,6 +405,30 @@ pub static ENVELOPE: &[FieldSpec] = &[
     FieldSpec::new("origin", 0, Kind::Object).server(
         "the provenance of an item federated from another centre, set by the federation link",
     ),
+];
+
+/// The HXL hashtags of the envelope's properties as exports write them (CSV columns before the
+/// layers' own), with the columns only exports add: where the item is (`lat`, `lon`: a point on
+/// the geometry as the caller sees it; `wkt`: that geometry) and whether the view reduced it.
+pub static ENVELOPE_HXL: &[(&str, &str)] = &[
+    ("id", "#meta+id"),
+    ("layer", "#meta+layer"),
+    ("exercise", "#meta+exercise"),
+    ("org", "#org"),
+    ("marking", "#meta+marking"),
+    ("releasable_to", "#org+releasable"),
+    ("field_markings", "#meta+field_markings"),
+    ("version", "#meta+version"),
+    ("created_at", "#date+created"),
+    ("updated_at", "#date+updated"),
+    ("expires_at", "#date+expires"),
+    ("stale", "#status+stale"),
+    ("precision_m", "#geo+precision"),
+    ("precision_reduced", "#geo+reduced"),
+    ("origin", "#meta+origin"),
+    ("lat", "#geo+lat"),
+    ("lon", "#geo+lon"),
+    ("wkt", "#geo+wkt"),
 ];
 
 /// Envelope properties policy may hide (owner-only fields, for instance).

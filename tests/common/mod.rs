@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pki;
+pub mod readers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -10,6 +10,7 @@
 //! - `areas`: the displacement and areas layers, administrative areas and daily figures.
 //! - `imports`: ACLED imports, all or nothing, through the write gate; `imports_hxl`: HXL.
 //! - `audit`: who received an item, by every channel; retention.
+//! - `exports`: exports and OGC API – Features against the caller's picture, per role.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
 //!   pace, its controls and its errors.
@@ -19,6 +20,7 @@
 mod areas;
 mod audit;
 mod authz;
+mod exports;
 mod http_errors;
 mod imports;
 mod imports_hxl;
@@ -32,6 +34,7 @@ mod validation;
 pub use areas::*;
 pub use audit::*;
 pub use authz::*;
+pub use exports::*;
 pub use http_errors::*;
 pub use imports::*;
 pub use imports_hxl::*;
@@ -84,6 +87,11 @@ macro_rules! all_suite_tests {
             // audit (issue 15)
             audit_names_who_received_an_item_by_every_channel,
             audit_keeps_only_its_retention_period,
+            // exports and OGC API (issue 16)
+            every_export_holds_the_callers_picture,
+            exports_filter_by_time_and_refuse_bad_parameters,
+            the_cap_feed_carries_the_callers_alerts,
+            ogc_api_serves_the_callers_layers_in_pages,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,

@@ -15,6 +15,7 @@ mod cluster;
 mod cot;
 mod fanout;
 mod overload;
+mod ogc;
 mod pictures;
 mod process;
 mod sample;
@@ -66,6 +67,9 @@ enum Command {
     /// Large pictures (issue 19): 1,000 to 1,000,000 items taken whole over the WebSocket in
     /// each encoding and over CoT; first and last frame, bytes, server memory.
     Pictures(pictures::Args),
+    /// OGC API – Features pages (1,000 items by default) and whole-picture exports (issue 16):
+    /// time per page, bytes, server memory.
+    Ogc(ogc::Args),
     /// Bytes on the wire per WebSocket encoding over the live demo, and the CPU cost of
     /// compression (issue #9). Runs the demo in process.
     Wire(wire::Args),
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
             Command::Fanout(args) => fanout::run(args).await,
             Command::Pictures(args) => pictures::run(args).await,
             Command::Overload(args) => overload::run(args).await,
+            Command::Ogc(args) => ogc::run(args).await,
             Command::Wire(args) => wire::run(args).await,
             Command::Audit(args) => audit::run(args).await,
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::checks::{check_area_code, check_text, date, MAX_SHORT, MAX_TEXT};
 use crate::model::geometry::GeometryKind;
-use crate::model::schema::{CotSpec, FieldSpec, Kind, LayerSpec};
+use crate::model::schema::{CotSpec, ExportSpec, FieldSpec, Kind, LayerSpec};
 use crate::model::{wire_enum, Invalid, Layer};
 
 wire_enum! {
@@ -76,6 +76,21 @@ pub static SPEC: LayerSpec = LayerSpec {
         remarks_to: "description",
         callsign_to: "name",
         time_to: None,
+    },
+    export: ExportSpec {
+        title: "Areas retaken or safe for return",
+        label: &["name", "admin_area"],
+        colour_by: "status",
+        start: "as_of",
+        end: None,
+        hxl: &[
+            ("status", "#status"),
+            ("as_of", "#date+effective"),
+            ("name", "#meta+name"),
+            ("admin_area", "#adm1+code"),
+            ("source", "#meta+source"),
+            ("description", "#description"),
+        ],
     },
 };
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::checks::{check_text, opt_time, MAX_SHORT, MAX_TEXT};
 use crate::model::geometry::GeometryKind;
-use crate::model::schema::{CotSpec, FieldSpec, Kind, LayerSpec};
+use crate::model::schema::{CotSpec, ExportSpec, FieldSpec, Kind, LayerSpec};
 use crate::model::{wire_enum, Invalid, Layer};
 
 wire_enum! {
@@ -191,6 +191,26 @@ pub static SPEC: LayerSpec = LayerSpec {
         remarks_to: "description",
         callsign_to: "source",
         time_to: None,
+    },
+    export: ExportSpec {
+        title: "Access constraints",
+        label: &["kind", "category"],
+        colour_by: "status",
+        start: "valid_from",
+        end: Some("valid_until"),
+        hxl: &[
+            ("category", "#access+category"),
+            ("kind", "#access+type"),
+            ("status", "#status"),
+            ("restriction", "#access+restriction"),
+            ("valid_from", "#date+start+valid"),
+            ("valid_until", "#date+end+valid"),
+            ("daily_hours", "#date+hours"),
+            ("description", "#description"),
+            ("source", "#meta+source"),
+            ("reliability", "#meta+reliability"),
+            ("last_verified", "#date+verified"),
+        ],
     },
 };
 

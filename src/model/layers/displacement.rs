@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::checks::{check_area_code, check_text, date, MAX_SHORT, MAX_TEXT};
 use crate::model::geometry::GeometryKind;
-use crate::model::schema::{CotSpec, FieldSpec, Kind, LayerSpec};
+use crate::model::schema::{CotSpec, ExportSpec, FieldSpec, Kind, LayerSpec};
 use crate::model::{wire_enum, Invalid, Layer};
 
 wire_enum! {
@@ -117,6 +117,27 @@ pub static SPEC: LayerSpec = LayerSpec {
         remarks_to: "description",
         callsign_to: "site",
         time_to: None,
+    },
+    export: ExportSpec {
+        title: "Displacement",
+        label: &["site", "origin_place"],
+        colour_by: "direction",
+        start: "reported_on",
+        end: None,
+        hxl: &[
+            ("reported_on", "#date+reported"),
+            ("direction", "#event+direction"),
+            ("individuals", "#affected+ind"),
+            ("households", "#affected+hh"),
+            ("shelter", "#affected+shelter"),
+            ("origin_place", "#loc+origin"),
+            ("origin_area", "#adm1+code+origin"),
+            ("destination_area", "#adm1+code+dest"),
+            ("site", "#loc+site"),
+            ("cause", "#cause"),
+            ("source", "#meta+source"),
+            ("description", "#description"),
+        ],
     },
 };
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::checks::{check_str, check_text, time, MAX_LIST, MAX_SHORT, MAX_TEXT};
 use crate::model::geometry::GeometryKind;
-use crate::model::schema::{CotSpec, FieldSpec, Kind, LayerSpec, Member};
+use crate::model::schema::{CotSpec, ExportSpec, FieldSpec, Kind, LayerSpec, Member};
 use crate::model::{wire_enum, Invalid, Layer};
 
 wire_enum! {
@@ -218,6 +218,27 @@ pub static SPEC: LayerSpec = LayerSpec {
         remarks_to: "description",
         callsign_to: "source",
         time_to: Some("occurred_at"),
+    },
+    export: ExportSpec {
+        title: "Security incidents",
+        label: &["sub_event_type", "event_type"],
+        colour_by: "event_type",
+        start: "occurred_at",
+        end: None,
+        hxl: &[
+            ("occurred_at", "#date+occurred"),
+            ("time_precision", "#date+precision"),
+            ("event_type", "#event+type"),
+            ("sub_event_type", "#event+type+sub"),
+            ("severity", "#severity"),
+            ("fatalities", "#affected+killed"),
+            ("actors", "#org+actors"),
+            ("description", "#description"),
+            ("source", "#meta+source"),
+            ("verification", "#status+verification"),
+            ("geo_precision", "#geo+precision+loc"),
+            ("aid_workers", "#affected+aid_workers"),
+        ],
     },
 };
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::model::checks::{check_str, check_text, time, MAX_LIST, MAX_SHORT, MAX_TEXT};
 use crate::model::geometry::{parse_position, GeometryKind};
-use crate::model::schema::{CotSpec, FieldSpec, Kind, LayerSpec, Member, SideRule};
+use crate::model::schema::{CotSpec, ExportSpec, FieldSpec, Kind, LayerSpec, Member, SideRule};
 use crate::model::{wire_enum, Invalid, Layer, Position, Side};
 
 wire_enum! { Mode { Road = "road", Air = "air" } }
@@ -212,6 +212,36 @@ pub static SPEC: LayerSpec = LayerSpec {
         remarks_to: "description",
         callsign_to: "name",
         time_to: None,
+    },
+    export: ExportSpec {
+        title: "Movements",
+        label: &["name"],
+        colour_by: "status",
+        start: "window_start",
+        end: Some("window_end"),
+        hxl: &[
+            ("name", "#meta+name"),
+            ("mode", "#activity+mode"),
+            ("window_start", "#date+start"),
+            ("window_end", "#date+end"),
+            ("status", "#status"),
+            ("emergency", "#status+emergency"),
+            ("vehicles", "#item+vehicles"),
+            ("personnel", "#capacity+personnel"),
+            ("cargo", "#item+cargo"),
+            ("contact", "#contact"),
+            ("description", "#description"),
+            ("waypoints", "#loc+waypoints"),
+            ("notification", "#status+notification"),
+            ("notified_at", "#date+notified"),
+            ("notification_deadline", "#date+deadline"),
+            ("notified_late", "#status+late"),
+            ("acknowledged_by", "#org+acknowledged"),
+            ("position", "#geo+position"),
+            ("position_at", "#date+position"),
+            ("speed_kmh", "#value+speed_kmh"),
+            ("heading", "#value+heading"),
+        ],
     },
 };
 
