@@ -76,7 +76,7 @@ pub fn head(feed: &Feed) -> String {
     let _ = writeln!(
         out,
         "<id>urn:cmcop:{}:alerts</id>",
-        escape(&token(feed.sender))
+        escape(token(feed.sender))
     );
     let _ = writeln!(out, "<title>{}</title>", escape(feed.title));
     let _ = writeln!(
@@ -204,7 +204,7 @@ pub fn entry(feed: &Feed, e: &Entry, out: &mut String) {
     let _ = write!(
         out,
         "<entry><id>urn:cmcop:{}:alert:{id}</id><title>{}</title><updated>{}</updated>",
-        escape(&token(feed.sender)),
+        escape(token(feed.sender)),
         escape(&headline),
         crate::log::format_time(at)
     );
@@ -216,7 +216,7 @@ pub fn entry(feed: &Feed, e: &Entry, out: &mut String) {
         out,
         "<identifier>{}</identifier><sender>{}</sender><sent>{}</sent><status>{}</status><msgType>{}</msgType><scope>Restricted</scope><restriction>{}</restriction>",
         escape(&ident),
-        escape(&token(feed.sender)),
+        escape(token(feed.sender)),
         cap_time(at),
         if e.exercise { "Exercise" } else { "Actual" },
         if ended { "Cancel" } else { "Alert" },
@@ -226,8 +226,8 @@ pub fn entry(feed: &Feed, e: &Entry, out: &mut String) {
         let _ = write!(
             out,
             "<references>{},{},{}</references>",
-            escape(&token(feed.sender)),
-            escape(&identifier(feed.sender, raised)),
+            escape(token(feed.sender)),
+            escape(identifier(feed.sender, raised)),
             cap_time(raised_at)
         );
     }

@@ -32,9 +32,9 @@ fn kml_colour(hex: &str, alpha: u8) -> String {
 
 fn style(out: &mut String, id: &str, hex: &str, exercise: bool) {
     let (line, fill) = if exercise { (0x80, 0x30) } else { (0xff, 0x59) };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<Style id=\"{id}\"><IconStyle><color>{}</color></IconStyle><LabelStyle><color>{}</color></LabelStyle><LineStyle><color>{}</color><width>{}</width></LineStyle><PolyStyle><color>{}</color></PolyStyle></Style>\n",
+        "<Style id=\"{id}\"><IconStyle><color>{}</color></IconStyle><LabelStyle><color>{}</color></LabelStyle><LineStyle><color>{}</color><width>{}</width></LineStyle><PolyStyle><color>{}</color></PolyStyle></Style>",
         kml_colour(hex, line),
         kml_colour(hex, line),
         kml_colour(hex, line),
@@ -146,7 +146,7 @@ pub fn placemark(layer: Layer, feature: &Value, out: &mut String) {
     if exercise {
         out.push_str(EXERCISE_PREFIX);
     }
-    out.push_str(&escape(&label(layer, feature)));
+    out.push_str(&escape(label(layer, feature)));
     out.push_str("</name>");
     let span = span_of_feature(spec, feature);
     let time = crate::log::format_time;
