@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod protobuf;
 mod shown;
 pub mod snapshot;
+mod thinning;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -150,52 +151,6 @@ impl Subscriber {
             .bytes()
     }
 
-    /// Position thinning: whether the change goes to this subscriber at all. Remembers the
-    /// position it was sent, so call it only for a change that is then pushed (or sent).
-    /// Distances are measured on the position as the subscriber sees it (snapped when its view
-    /// reduces precision), so thinning reveals nothing finer than the view shows.
-    pub fn passes_thinning(&self, c: &Committed, t: &Transition, view: Option<&View>) -> bool {
-        let Some(min_move_m) = self.delivery.min_move_m else {
-            return true;
-        };
-        let mut last = self
-            .delivered_positions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let id = c.event.item_id.as_str();
-        match t {
-            Transition::Remove => {
-                last.remove(id);
-                true
-            }
-            Transition::Upsert => {
-                let now = c
-                    .after
-                    .as_ref()
-                    .and_then(|i| i.movement())
-                    .and_then(|m| m.position)
-                    .map(|p| seen_position(p, view));
-                if let (Change::Position { .. }, Some(p), Some(prev)) =
-                    (&c.event.change, now, last.get(id))
-                {
-                    if geodesic_m(*prev, p) <= min_move_m {
-                        return false;
-                    }
-                }
-                match now {
-                    Some(p) => {
-                        last.insert(Arc::from(id), p);
-                    }
-                    None => {
-                        last.remove(id);
-                    }
-                }
-                true
-            }
-            Transition::Nothing => true,
-        }
-    }
-
     fn push(&self, out: Out, stats: &HubStats) {
         let pushed = self
             .outbox
@@ -212,20 +167,6 @@ impl Subscriber {
         }
         self.notify.notify_one();
     }
-}
-
-/// A position as a viewer receives it.
-fn seen_position(p: Position, view: Option<&View>) -> Position {
-    match view.and_then(View::precision_m) {
-        Some(precision) => crate::model::geometry::snap(p, precision),
-        None => p,
-    }
-}
-
-/// Geodesic distance in metres (WGS84) between two `[lon, lat]` positions.
-fn geodesic_m(a: Position, b: Position) -> f64 {
-    use geo::{Distance, Geodesic};
-    Geodesic::distance(geo::Point::new(a[0], a[1]), geo::Point::new(b[0], b[1]))
 }
 
 /// The subscriber fell too far behind even with conflation, or over a memory budget.
@@ -429,8 +370,10 @@ impl Hub {
                 };
                 let view = self.policy.decide(item, &viewer);
                 if let Some(v) = view.filter(|v| scope.admits(item, v)) {
-                    delivered_positions
-                        .insert(Arc::from(item.id.as_str()), seen_position(p, Some(&v)));
+                    delivered_positions.insert(
+                        Arc::from(item.id.as_str()),
+                        thinning::seen_position(p, Some(&v)),
+                    );
                 }
             }
         }

@@ -69,7 +69,7 @@ pub async fn import_posts_a_file_to_a_running_server(backend: Backend) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
     assert!(
-        said.contains("30 created, 0 updated, 0 unchanged (log at seq 30)"),
+        said.contains("30 created, 0 updated, 0 unchanged, 0 left out as retired (log at seq 30)"),
         "{said}"
     );
     let p = picture(&server, &wall).await;
