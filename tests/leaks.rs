@@ -2840,7 +2840,7 @@ fn judge_text(world: &World, what: &str, v: Who, text: &str, t: &mut Tally) {
                             let exact = format!("{x}");
                             if exact.len() > 6
                                 && !shown_exactly.contains(&exact)
-                                && text.contains(&exact)
+                                && contains_number(text, &exact)
                             {
                                 t.fail(format!(
                                     "{what} as {v}: exact coordinate {exact} of reduced {}",
@@ -2853,6 +2853,18 @@ fn judge_text(world: &World, what: &str, v: Who, text: &str, t: &mut Tally) {
             }
         }
     }
+}
+
+/// Whether `number` appears in `text` as a whole number, not as the start or the end of a
+/// longer one (`43.4394` is not in `43.43941`).
+fn contains_number(text: &str, number: &str) -> bool {
+    let bytes = text.as_bytes();
+    let part = |b: u8| b.is_ascii_digit() || b == b'.';
+    text.match_indices(number).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + number.len()).copied();
+        !before.is_some_and(part) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
 }
 
 /// Every viewer's GeoJSON, KML and CSV exports and its OGC API pages of every layer, judged
