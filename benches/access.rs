@@ -118,6 +118,7 @@ fn envelope(id: String, geometry: Geometry, props: Props, rng: &mut StdRng) -> I
         props,
         origin: None,
         coarse: None,
+        grid_stamps: Vec::new(),
     }
 }
 

@@ -70,6 +70,7 @@ fn area(id: &str, centre: Position, r: f64, n: usize) -> Arc<Item> {
         }),
         origin: None,
         coarse: None,
+        grid_stamps: Vec::new(),
     })
 }
 

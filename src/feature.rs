@@ -19,13 +19,7 @@ use crate::policy::View;
 /// `Item::coarse` when there is one: a position report that stays in its cell moves nothing
 /// it sees, not even these (issue 20), so neither when reports come nor how many do shows.
 pub fn stamp(item: &Item, view: &View) -> Stamp {
-    match (view.precision_m(), item.coarse) {
-        (Some(_), Some(coarse)) => coarse,
-        _ => Stamp {
-            version: item.version,
-            at: item.updated_at,
-        },
-    }
+    item.shown_at(view.precision_m())
 }
 
 /// The item as a GeoJSON Feature, as `view` allows.

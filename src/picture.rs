@@ -11,7 +11,7 @@ use crate::access::index::{Capsule, SpatialIndex};
 use crate::log::alert::{finished, AlertBook, Logged};
 use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
 use crate::model::geometry::snap;
-use crate::model::{Item, Layer, Notification, Stamp};
+use crate::model::{GridStamp, Item, Layer, Notification, Stamp, AGREEMENT_GRIDS_M};
 
 /// Why an event cannot apply to the current state. Only a corrupt or foreign log gets here: the
 /// writer checks every command against the state before it makes an event.
@@ -51,12 +51,11 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
     let mut item = current.clone();
     item.version = event.change.version();
     item.updated_at = event.at;
-    item.coarse = coarse(current, &item, event);
     match &event.change {
         Change::Created(_) | Change::Alert(_) => unreachable!("handled above"),
         Change::Updated(next) => {
             let mut next = next.clone();
-            next.coarse = item.coarse;
+            restamp(current, &mut next, event);
             return Ok(Some(next));
         }
         Change::Retired { .. } | Change::Expired { .. } => return Ok(None),
@@ -79,17 +78,6 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
                 m.speed_kmh = report.speed_kmh;
                 m.heading = report.heading;
             }
-            // A report that leaves the position in its cell changes nothing a view that
-            // reduces the position sees (it hides the time, speed and heading of a report).
-            let cell = |m: Option<&crate::model::Movement>| {
-                let p = current.common.precision_m.filter(|p| *p > 0.0)?;
-                m?.position.map(|pos| snap(pos, p))
-            };
-            let stays = current.common.precision_m.is_some_and(|p| p > 0.0)
-                && cell(current.movement()) == cell(item.movement());
-            if stays {
-                item.coarse = Some(shown(current));
-            }
         }
         Change::Notified { deadline, late, .. } => {
             let m = item
@@ -111,26 +99,56 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
             m.notification = Notification::Acknowledged;
         }
     }
+    restamp(current, &mut item, event);
     Ok(Some(item))
 }
 
-/// The version and time a view that reduces `item`'s position is shown (`Item::coarse`).
-fn shown(item: &Item) -> Stamp {
-    item.coarse.unwrap_or(Stamp {
-        version: item.version,
-        at: item.updated_at,
-    })
-}
-
-/// `Item::coarse` after a change that such a view sees: one step on from what it was shown,
-/// at the change's time; `None` when that is the item's own version and time. (A position
-/// report that stays in its cell keeps the stamp as it was: `next_state`.)
-fn coarse(current: &Item, next: &Item, event: &Event) -> Option<Stamp> {
-    let stamp = Stamp {
-        version: shown(current).version + 1,
-        at: event.at,
+/// `Item::coarse` and `Item::grid_stamps` of `next`, the item after `event`: for each grid a
+/// view may reduce the position to (the item's own `precision_m`, and every agreement grid
+/// coarser than it), what such a view is shown. A position report that leaves the position in
+/// its cell of the grid changes nothing that view sees, so it keeps the stamp as it was; every
+/// other change moves it one step, to the change's time. A stamp equal to the item's own
+/// version and time is not kept.
+fn restamp(current: &Item, next: &mut Item, event: &Event) {
+    let report = matches!(event.change, Change::Position { .. });
+    let position = |item: &Item| item.movement().and_then(|m| m.position);
+    let (from, to) = (position(current), position(next));
+    let cell = |p: Option<crate::model::Position>, grid: f64| p.map(|p| snap(p, grid));
+    // A change of `precision_m` changes which grid a viewer gets: each stamp goes on from what
+    // the same viewer was shown before, at the grid it had then (the item's own for this side's
+    // reduced viewers, the coarser of the item's own and the agreement's for a peer).
+    let was = current.common.precision_m.filter(|p| *p > 0.0);
+    let step = |before: Option<f64>, grid: f64| {
+        let before = current.shown_at(before);
+        if report && cell(from, grid) == cell(to, grid) {
+            before
+        } else {
+            Stamp {
+                version: before.version + 1,
+                at: event.at,
+            }
+        }
     };
-    (stamp.version != next.version || stamp.at != next.updated_at).then_some(stamp)
+    let own = Stamp {
+        version: next.version,
+        at: next.updated_at,
+    };
+    let precision = next.common.precision_m.filter(|p| *p > 0.0);
+    next.coarse = precision.map(|p| step(was, p)).filter(|s| *s != own);
+    // A federated item is never sent to another centre: no agreement's grid applies to it.
+    let shared = next.origin.is_none();
+    next.grid_stamps = AGREEMENT_GRIDS_M
+        .iter()
+        .filter(|g| shared && precision.is_none_or(|p| f64::from(**g) > p))
+        .map(|g| GridStamp {
+            grid_m: *g,
+            stamp: step(
+                Some(was.map_or(f64::from(*g), |w| w.max(f64::from(*g)))),
+                f64::from(*g),
+            ),
+        })
+        .filter(|g| g.stamp != own)
+        .collect();
 }
 
 /// Every current item, at sequence number `seq`.
@@ -529,5 +547,86 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
+    }
+
+    /// Issue 20: a view at an agreement's grid counts only the changes it can see, whether the
+    /// item has a `precision_m` of its own (finer) or none; a report that stays in that grid's
+    /// cell moves neither its version nor its time.
+    #[test]
+    fn each_agreement_grid_counts_only_reports_that_leave_its_cell() {
+        let t0 = crate::model::parse_time("2026-11-29T10:00:00Z").unwrap();
+        for own in [None, Some(1_000.0)] {
+            let mut f = serde_json::json!({"type": "Feature",
+                "geometry": {"type": "LineString",
+                             "coordinates": [[44.009, 36.191], [43.119, 36.335]]},
+                "properties": {"name": "convoy", "window_start": "2026-11-30T06:00:00Z",
+                               "window_end": "2026-11-30T12:00:00Z", "marking": "civil"}});
+            if let Some(p) = own {
+                f["properties"]["precision_m"] = serde_json::json!(p);
+            }
+            let item = parse_feature(Layer::Movements, &f, t0)
+                .unwrap()
+                .into_new_item(
+                    "m1".into(),
+                    Layer::Movements,
+                    Author {
+                        org: "WFP",
+                        side: Side::Civil,
+                    },
+                    t0,
+                );
+            let mut picture = Picture::new();
+            let event = |seq: u64, change: Change| Event {
+                seq,
+                at: t0 + chrono::Duration::minutes(seq as i64),
+                actor: Actor::system(),
+                layer: Layer::Movements,
+                item_id: "m1".into(),
+                change,
+            };
+            picture
+                .replay(&event(1, Change::Created(item)), GENESIS)
+                .unwrap();
+            // About 1.1 km apart each: every report leaves its 1 km cell, the first three stay
+            // in one 20 km cell, the last leaves it.
+            let reports = [[44.0, 36.2], [44.012, 36.2], [44.024, 36.2], [44.4, 36.2]];
+            let mut seen = Vec::new();
+            for (n, position) in reports.into_iter().enumerate() {
+                let seq = n as u64 + 2;
+                let report = crate::log::PositionReport {
+                    position,
+                    at: t0,
+                    speed_kmh: None,
+                    heading: None,
+                    late: false,
+                };
+                let change = Change::Position {
+                    version: seq,
+                    report,
+                };
+                picture.replay(&event(seq, change), GENESIS).unwrap();
+                let item = picture.get("m1").unwrap();
+                assert_eq!(item.version, seq);
+                seen.push(item.shown_at(Some(20_000.0)));
+                if let Some(p) = own {
+                    assert_eq!(item.shown_at(Some(p)).version, seq, "{own:?}: own grid");
+                }
+            }
+            let versions: Vec<u64> = seen.iter().map(|s| s.version).collect();
+            // The first report places the convoy (from nowhere): one step; the next two stay in
+            // its 20 km cell; the last leaves it.
+            assert_eq!(versions, [2, 2, 2, 3], "{own:?}");
+            assert_eq!(seen[2].at, seen[0].at, "{own:?}: no report time shows");
+            assert_eq!(seen[3].at, t0 + chrono::Duration::minutes(5));
+            // What the picture keeps survives a snapshot.
+            let snap: Snapshot =
+                serde_json::from_slice(&picture.snapshot_view().to_json().unwrap()).unwrap();
+            let again = Picture::from_snapshot(snap);
+            assert_eq!(
+                again.get("m1").unwrap().shown_at(Some(20_000.0)),
+                seen[3],
+                "{own:?}"
+            );
+        }
     }
 }

@@ -270,8 +270,16 @@ impl Sharing {
             crate::model::validate_org(o).map_err(|e| format!("releasable_to: {e}"))?;
         }
         if let Some(p) = self.precision_m {
-            if !(1.0..=100_000.0).contains(&p) {
-                return Err("precision_m must be between 1 and 100000 metres".into());
+            // Only for these grids does the picture know what a view is shown of an item's
+            // version and time without revealing when its position is reported (issue 20).
+            if !crate::model::AGREEMENT_GRIDS_M
+                .iter()
+                .any(|g| f64::from(*g) == p)
+            {
+                return Err(format!(
+                    "precision_m must be one of {:?} metres, not {p}",
+                    crate::model::AGREEMENT_GRIDS_M
+                ));
             }
         }
         Ok(Agreement {

@@ -1288,3 +1288,72 @@ async fn a_link_follows_a_feed_older_than_agreements_with_snapshots() {
     );
     jcc.stop().await;
 }
+
+/// Issue 20: a peer whose agreement alone reduces a convoy (it has no `precision_m` of its own)
+/// learns nothing of a position report that stays in the agreement's cell: no message on the
+/// feed, and the report that leaves the cell comes one version step after the last it saw,
+/// at that report's time.
+#[tokio::test]
+async fn a_peer_learns_nothing_of_reports_within_its_agreement_cell() {
+    let pki = Pki::new("federation test CA");
+    pki.issue("localhost-jcmc", true);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = jcmc_config(&db, &pki);
+    config.federation.peers[0].share.precision_m = Some(20_000.0);
+    config.validate().unwrap();
+    let mut jcmc = TestApp::spawn_with(db, config).await;
+    let w = writers(&mut jcmc).await;
+    let convoy = notified_movement(&jcmc, &w.wfp, json!({"marking": "joint"})).await;
+    let path = format!("/api/v1/movements/{convoy}/positions");
+    let report = |lon: f64| json!({"position": [lon, 36.2], "at": chrono::Utc::now().to_rfc3339()});
+    // The first report places the convoy.
+    let (s, b) = jcmc.post(&path, &w.wfp, report(44.0)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    let cert = pki.issue("jcc-link", false);
+    let mut ws = feed_client(jcmc.federation_addr.unwrap(), &pki.ca_pem, &cert)
+        .await
+        .expect("JCC's certificate is served");
+    let features = snapshot(&mut ws).await;
+    let seen = features
+        .iter()
+        .find(|f| f["id"] == convoy.as_str())
+        .expect("the convoy is shared")
+        .clone();
+    assert_eq!(seen["properties"]["precision_m"], 20_000.0, "{seen}");
+    let placed = seen["properties"]["version"].as_u64().unwrap();
+
+    // About 1.1 km apart: each leaves a 1 km cell, none leaves its 20 km cell...
+    for lon in [44.012, 44.024] {
+        let (s, b) = jcmc.post(&path, &w.wfp, report(lon)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    // ...this one does.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (s, b) = jcmc.post(&path, &w.wfp, report(44.4)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, owner) = jcmc
+        .get(&format!("/api/v1/movements/{convoy}"), &w.wfp)
+        .await;
+    assert_eq!(owner["properties"]["version"], placed + 3, "{owner}");
+
+    let next = next_json(&mut ws).await;
+    let next = match next["type"].as_str() {
+        Some("batch") => {
+            let all = next["messages"].as_array().unwrap();
+            assert_eq!(all.len(), 1, "nothing but the report that leaves: {next}");
+            all[0].clone()
+        }
+        _ => next,
+    };
+    assert_eq!(
+        next["type"], "upsert",
+        "nothing before the report that leaves: {next}"
+    );
+    let p = &next["feature"]["properties"];
+    assert_eq!(next["feature"]["id"], convoy.as_str(), "{next}");
+    assert_eq!(p["version"], placed + 1, "one step, not three: {p}");
+    assert_eq!(p["updated_at"], owner["properties"]["updated_at"], "{p}");
+    let _ = ws.close(None).await;
+    jcmc.stop().await;
+}

@@ -418,6 +418,7 @@ mod tests {
             }),
             origin: None,
             coarse: None,
+            grid_stamps: Vec::new(),
         })
     }
 

@@ -60,6 +60,7 @@ fn item(id: &str, geometry: Geometry, props: Props) -> Item {
         props,
         origin: None,
         coarse: None,
+        grid_stamps: Vec::new(),
     }
 }
 

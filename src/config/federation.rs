@@ -84,7 +84,9 @@ pub struct ShareConfig {
     #[serde(default)]
     pub hidden_fields: Vec<String>,
     /// Geometry sent across at no finer than this grid, in metres (the item's own
-    /// `precision_m` applies too; the coarser wins).
+    /// `precision_m` applies too; the coarser wins): one of 100, 200, 500, 1000, 2000, 5000,
+    /// 10000, 20000, 50000 or 100000 (`model::AGREEMENT_GRIDS_M`), the grids for which the
+    /// picture keeps what a peer is shown of an item's version and time.
     #[serde(default)]
     pub precision_m: Option<f64>,
     /// Humanitarian movements are shared only once notified (default true).

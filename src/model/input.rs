@@ -389,6 +389,7 @@ impl Draft {
             props,
             origin: None,
             coarse: None,
+            grid_stamps: Vec::new(),
         }
     }
 

@@ -340,6 +340,26 @@ pub struct Item {
     /// does; in the snapshots with the item, never in what is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coarse: Option<Stamp>,
+    /// The same for the grids of `AGREEMENT_GRIDS_M` coarser than `precision_m`, the grids a
+    /// peer centre's agreement may reduce the position to: one entry for each that is not
+    /// `version` and `updated_at` themselves, in the order of that list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grid_stamps: Vec<GridStamp>,
+}
+
+/// The grids, in metres, a sharing agreement may reduce positions to (`share.precision_m`).
+/// The picture keeps the version and time a view at each of them is shown (`Item::grid_stamps`)
+/// from the log alone, so the list is fixed here rather than read from the configuration.
+pub const AGREEMENT_GRIDS_M: [u32; 10] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+];
+
+/// `Item::coarse` for one of `AGREEMENT_GRIDS_M`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridStamp {
+    pub grid_m: u32,
+    #[serde(flatten)]
+    pub stamp: Stamp,
 }
 
 /// A version and when it was made, as one kind of view is shown them (`Item::coarse`).
@@ -397,6 +417,24 @@ pub fn federated_id(centre: &str, origin_id: &str) -> String {
 }
 
 impl Item {
+    /// The version and time a view at `precision` (metres; `None` for exact) is shown: the
+    /// item's own for an exact view, else `coarse` for the item's own grid or the entry of
+    /// `grid_stamps` for an agreement's, each standing for the item's own while absent.
+    pub fn shown_at(&self, precision: Option<f64>) -> Stamp {
+        let own = Stamp {
+            version: self.version,
+            at: self.updated_at,
+        };
+        let Some(p) = precision else { return own };
+        if self.common.precision_m == Some(p) {
+            return self.coarse.unwrap_or(own);
+        }
+        self.grid_stamps
+            .iter()
+            .find(|g| f64::from(g.grid_m) == p)
+            .map_or(own, |g| g.stamp)
+    }
+
     pub fn movement(&self) -> Option<&Movement> {
         match &self.props {
             Props::Movement(m) => Some(m),

@@ -330,10 +330,13 @@ fn federate(
 }
 
 /// Whether `next` (a federated item from the feed) says nothing new about `current`: equal
-/// apart from what this centre counts itself (its version, the feed position).
+/// apart from what this centre counts itself (its version, the feed position, what its
+/// reduced viewers are shown of the version: `Item::coarse`, `Item::grid_stamps`).
 pub fn federated_unchanged(current: &Item, next: &Item) -> bool {
     let mut next = next.clone();
     next.version = current.version;
+    next.coarse = current.coarse;
+    next.grid_stamps.clone_from(&current.grid_stamps);
     if let (Some(n), Some(c)) = (next.origin.as_mut(), current.origin.as_ref()) {
         n.seq = c.seq;
     }
