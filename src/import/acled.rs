@@ -26,7 +26,8 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::csv::records;
-use super::{Failure, Options, Refused, Row, MAX_REPORTED};
+use super::rows::{read_rows, Read, Shape};
+use super::{Failure, Options, Refused, Row};
 use crate::model::input::parse_feature;
 use crate::model::layers::incident::EventType;
 use crate::model::{validate_id, Invalid, Layer};
@@ -149,84 +150,36 @@ pub fn read(text: &str, options: &Options) -> Result<Vec<Row>, Failure> {
         Some(Ok(h)) => h,
     };
     let columns = Columns::of(&header.fields, header.line)?;
-    let mut rows = Vec::new();
-    let mut refused = Vec::new();
-    let mut refused_count = 0usize;
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (n, record) in records.enumerate() {
-        let row = n + 1;
-        if row > options.max_rows {
-            return Err(Failure::TooManyRows(format!(
-                "the file has more than {} rows (import.max_rows); split it",
-                options.max_rows
-            )));
-        }
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                refused.push(Refused {
-                    row,
-                    line: e.line,
-                    event_id: None,
-                    column: None,
-                    message: format!("{}; the rest of the file cannot be read", e.message),
-                });
-                refused_count += 1;
-                break;
-            }
-        };
-        let fields = Fields {
-            columns: &columns,
-            values: &record.fields,
-        };
-        let event_id = fields.get("event_id_cnty").to_string();
-        let result = if record.fields.len() != columns.count {
-            Err(Invalid::new(
-                "",
-                format!(
-                    "the row has {} fields, the header {}",
-                    record.fields.len(),
-                    columns.count
-                ),
-            ))
-        } else if let Some(first) = seen.get(&event_id) {
-            Err(Invalid::new(
+    let shape = Shape {
+        layer: Layer::Incidents,
+        width: columns.count,
+        width_from: "the header",
+        max_rows: options.max_rows,
+    };
+    read_rows(
+        records,
+        &shape,
+        |values| {
+            Fields::of(&columns, values)
+                .get("event_id_cnty")
+                .to_string()
+        },
+        |values| {
+            let fields = Fields::of(&columns, values);
+            let (id, draft) = row_to_draft(&fields, options)?;
+            Ok(Read {
+                source_id: fields.get("event_id_cnty").to_string(),
+                id,
+                draft,
+            })
+        },
+        |event_id, first| {
+            Invalid::new(
                 "event_id_cnty",
                 format!("event `{event_id}` is also row {first}; an event appears once"),
-            ))
-        } else {
-            row_to_draft(&fields, options)
-        };
-        match result {
-            Ok((id, draft)) => {
-                seen.insert(event_id.clone(), row);
-                rows.push(Row {
-                    row,
-                    line: record.line,
-                    source_id: event_id,
-                    id,
-                    layer: Layer::Incidents,
-                    draft,
-                });
-            }
-            Err(e) => {
-                refused_count += 1;
-                if refused.len() < MAX_REPORTED {
-                    refused.push(Refused {
-                        row,
-                        line: record.line,
-                        event_id: (!event_id.is_empty()).then_some(event_id),
-                        column: (!e.field.is_empty()).then_some(e.field),
-                        message: e.message,
-                    });
-                }
-            }
-        }
-    }
-    if refused_count > 0 {
-        return Err(Failure::Refused(refused));
-    }
-    Ok(rows)
+            )
+        },
+    )
 }
 
 /// The header: where each named column is.
@@ -275,7 +228,11 @@ struct Fields<'a> {
     values: &'a [String],
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    fn of(columns: &'a Columns, values: &'a [String]) -> Fields<'a> {
+        Fields { columns, values }
+    }
+
     /// The value of `column`, trimmed; empty when the column is absent.
     fn get(&self, column: &str) -> &str {
         self.columns

@@ -30,14 +30,13 @@
 //! Importing the same flows again therefore updates or leaves them unchanged; a row whose key
 //! is another row's is refused (give the file an id column).
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::csv::records;
-use super::{Failure, Options, Refused, Row, MAX_REPORTED};
+use super::rows::{read_rows, Read, Shape};
+use super::{Failure, Options, Refused, Row};
 use crate::gazetteer::{AdminArea, Gazetteer};
 use crate::model::input::parse_feature;
 use crate::model::layers::displacement::Shelter;
@@ -84,89 +83,34 @@ pub fn read(text: &str, options: &Options) -> Result<Vec<Row>, Failure> {
     };
     let columns = Columns::of(&hashtags)?;
     let gazetteer = &options.gazetteer;
-    let mut rows = Vec::new();
-    let mut refused = Vec::new();
-    let mut refused_count = 0usize;
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (n, record) in records.enumerate() {
-        let row = n + 1;
-        if row > options.max_rows {
-            return Err(Failure::TooManyRows(format!(
-                "the file has more than {} rows (import.max_rows); split it",
-                options.max_rows
-            )));
-        }
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                refused.push(Refused {
-                    row,
-                    line: e.line,
-                    event_id: None,
-                    column: None,
-                    message: format!("{}; the rest of the file cannot be read", e.message),
-                });
-                refused_count += 1;
-                break;
-            }
-        };
-        let fields = Fields {
-            columns: &columns,
-            values: &record.fields,
-        };
-        let result = if record.fields.len() != columns.count {
-            Err(Invalid::new(
-                "",
-                format!(
-                    "the row has {} fields, the hashtag row {}",
-                    record.fields.len(),
-                    columns.count
-                ),
-            ))
-        } else {
-            row_to_draft(&fields, gazetteer, options)
-        };
-        let result = result.and_then(|(id, draft)| match seen.get(&id) {
-            Some(first) => Err(Invalid::new(
+    let shape = Shape {
+        layer: Layer::Displacements,
+        width: columns.count,
+        width_from: "the hashtag row",
+        max_rows: options.max_rows,
+    };
+    read_rows(
+        records,
+        &shape,
+        |values| Fields::of(&columns, values).get(Field::Id).to_string(),
+        |values| {
+            let (id, draft) = row_to_draft(&Fields::of(&columns, values), gazetteer, options)?;
+            Ok(Read {
+                source_id: id.clone(),
+                id,
+                draft,
+            })
+        },
+        |id, first| {
+            Invalid::new(
                 "",
                 format!(
                     "row {first} is the same flow (`{id}`: same source, date, direction, origin, \
                      destination, site and shelter); merge them, or give each row a `#meta+id`"
                 ),
-            )),
-            None => Ok((id, draft)),
-        });
-        let own_id = fields.get(Field::Id);
-        match result {
-            Ok((id, draft)) => {
-                seen.insert(id.clone(), row);
-                rows.push(Row {
-                    row,
-                    line: record.line,
-                    source_id: id.clone(),
-                    id,
-                    layer: Layer::Displacements,
-                    draft,
-                });
-            }
-            Err(e) => {
-                refused_count += 1;
-                if refused.len() < MAX_REPORTED {
-                    refused.push(Refused {
-                        row,
-                        line: record.line,
-                        event_id: (!own_id.is_empty()).then(|| own_id.to_string()),
-                        column: (!e.field.is_empty()).then_some(e.field),
-                        message: e.message,
-                    });
-                }
-            }
-        }
-    }
-    if refused_count > 0 {
-        return Err(Failure::Refused(refused));
-    }
-    Ok(rows)
+            )
+        },
+    )
 }
 
 /// One record's values by field.
@@ -175,7 +119,11 @@ struct Fields<'a> {
     values: &'a [String],
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
+    fn of(columns: &'a Columns, values: &'a [String]) -> Fields<'a> {
+        Fields { columns, values }
+    }
+
     /// The value of `field`, trimmed; empty when no column gives it.
     fn get(&self, field: Field) -> &str {
         self.columns

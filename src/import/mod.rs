@@ -15,6 +15,7 @@
 pub mod acled;
 pub mod csv;
 pub mod hxl;
+mod rows;
 
 use std::sync::Arc;
 
