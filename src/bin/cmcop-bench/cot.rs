@@ -358,19 +358,24 @@ async fn wait_port(addr: SocketAddr, within: Duration) -> anyhow::Result<()> {
 const PREFIX: &[u8] = b"bench-";
 
 fn marker(index: u32, out: &mut Vec<u8>) {
+    write_marker(out, "bench", index, "benchmark marker");
+}
+
+/// A CoT marker event `NAME-INDEX` (callsign NAME) with `remarks`, stale in an hour; markers
+/// are spread over a small area so that each is a distinct place. Also the overload load's.
+pub(crate) fn write_marker(out: &mut Vec<u8>, name: &str, index: u32, remarks: &str) {
+    use std::io::Write;
     let now = Utc::now();
     let t = now.format("%Y-%m-%dT%H:%M:%S%.3fZ");
     let stale = (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ");
-    // Spread over a small area so the markers are distinct places.
     let lat = 36.0 + (index % 1000) as f64 * 0.0005;
     let lon = 43.0 + (index / 1000 % 1000) as f64 * 0.0005;
-    use std::io::Write;
     let _ = writeln!(
         out,
-        "<event version=\"2.0\" uid=\"bench-{index}\" type=\"a-u-G\" how=\"h-g-i-g-o\" \
+        "<event version=\"2.0\" uid=\"{name}-{index}\" type=\"a-u-G\" how=\"h-g-i-g-o\" \
          time=\"{t}\" start=\"{t}\" stale=\"{stale}\"><point lat=\"{lat:.5}\" lon=\"{lon:.5}\" \
-         hae=\"0\" ce=\"10\" le=\"10\"/><detail><contact callsign=\"bench\"/>\
-         <remarks>benchmark marker</remarks></detail></event>"
+         hae=\"0\" ce=\"10\" le=\"10\"/><detail><contact callsign=\"{name}\"/>\
+         <remarks>{remarks}</remarks></detail></event>"
     );
 }
 

@@ -471,20 +471,8 @@ async fn send(sender: Sender, rate: f64, markers: u32, duration: Duration) -> an
 }
 
 fn marker(index: u32, out: &mut Vec<u8>) {
-    use std::io::Write;
-    let now = Utc::now();
-    let t = now.format("%Y-%m-%dT%H:%M:%S%.3fZ");
-    let stale = (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.3fZ");
-    let lat = 36.0 + (index % 1000) as f64 * 0.0005;
-    let lon = 43.0 + (index / 1000 % 1000) as f64 * 0.0005;
-    let _ = writeln!(
-        out,
-        "<event version=\"2.0\" uid=\"load-{index}\" type=\"a-u-G\" how=\"h-g-i-g-o\" \
-         time=\"{t}\" start=\"{t}\" stale=\"{stale}\"><point lat=\"{lat:.5}\" lon=\"{lon:.5}\" \
-         hae=\"0\" ce=\"10\" le=\"10\"/><detail><contact callsign=\"load\"/>\
-         <remarks>overload marker sent={}</remarks></detail></event>",
-        now_micros()
-    );
+    let remarks = format!("overload marker sent={}", now_micros());
+    super::cot::write_marker(out, "load", index, &remarks);
 }
 
 #[cfg(test)]
