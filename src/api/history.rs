@@ -57,6 +57,9 @@ fn parse_at(text: &str) -> ApiResult<DateTime<Utc>> {
 
 /// `GET /api/v1/picture?at=TIME`: the picture after the last event stamped at or before
 /// `TIME`, rebuilt from the nearest older snapshot and the log, filtered for the caller.
+/// How long a past picture waits for a place among `hub.max_replays` before a 429.
+const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(super) async fn picture_at(
     state: &AppState,
     viewer: &Viewer,
@@ -64,6 +67,20 @@ pub(super) async fn picture_at(
     scope: &Scope,
 ) -> ApiResult<axum::response::Response> {
     let at = parse_at(at)?;
+    // Rebuilding a past picture costs up to a second of a core: it takes one of the places
+    // WebSocket replays take (`hub.max_replays`), waiting briefly for one.
+    let _slot = tokio::time::timeout(REPLAY_WAIT, state.replays.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::Busy {
+            reason: format!(
+                "{} past pictures and replays are being made on this server (hub.max_replays); \
+             try again shortly",
+                state.config.hub.max_replays
+            ),
+            retry_after: 1,
+        })?;
     let store = state.store.as_ref();
     let seq = replay::seq_at(store, at).await?;
     let picture = replay::picture_at(store, seq).await?;

@@ -531,6 +531,8 @@ pub async fn ws_replay_bad_requests_get_errors_and_keep_the_connection(backend: 
         )
         .await;
         until(&mut ws, |m| m["type"] == "snapshot" && m["last"] == true).await;
+        // Paused, it holds its place: an empty period would otherwise be skipped to its end.
+        send(&mut ws, json!({"type": "pause"})).await;
         held.push(ws);
     }
     let mut ws = connect(&app, &token).await;
@@ -542,6 +544,14 @@ pub async fn ws_replay_bad_requests_get_errors_and_keep_the_connection(backend: 
     let msgs = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(msgs[0]["code"], "unavailable", "{}", msgs[0]);
     assert!(msgs[0]["message"].as_str().unwrap().contains("max_replays"));
+    // A past picture over REST takes the same places: a 429 after a short wait, not a queue.
+    let past = format!("/api/v1/picture?at={}", t(-1));
+    let (status, body) = app.get(&past, &token).await;
+    assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("max_replays"),
+        "{body}"
+    );
     // One ends: a place is free again.
     send(&mut held[0], json!({"type": "stop"})).await;
     until(&mut held[0], is_end).await;
@@ -552,5 +562,9 @@ pub async fn ws_replay_bad_requests_get_errors_and_keep_the_connection(backend: 
     .await;
     let msgs = until(&mut ws, |m| m["type"] == "snapshot" || m["type"] == "error").await;
     assert_eq!(msgs.last().unwrap().1["type"], "snapshot", "{msgs:?}");
+    send(&mut held[1], json!({"type": "stop"})).await;
+    until(&mut held[1], is_end).await;
+    let (status, body) = app.get(&past, &token).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     app.stop().await;
 }
