@@ -85,6 +85,8 @@ pub async fn export(
         return cap_feed(&state, &who, &viewer, &scope, &interval, &uri.to_string());
     }
     let (seq, mut shown) = selection(&state, &viewer, &scope, &interval);
+    // An export is a REST answer: what it carries is recorded for the audit like any other.
+    state.audit_rest(&viewer, shown.iter().map(|(i, _)| i.id.as_str()));
     // Grouped by layer (KML folders), in id order within each.
     shown.sort_by_key(|(item, _)| Layer::ALL.iter().position(|l| *l == item.layer));
     let layers = scope.layers.as_deref().unwrap_or(Layer::ALL);
@@ -219,9 +221,17 @@ fn cap_feed(
         let alert = crate::alerts::render(l, &s.movement, &s.mv, s.iv.as_ref());
         let movement = feature::render(&s.movement, &s.mv);
         let item = match (&a.item, &s.iv) {
-            (Some(item), Some(view)) => Some(feature::render(item, view)),
+            (Some(item), Some(view)) => Some((item, feature::render(item, view))),
             _ => None,
         };
+        let carried = item.as_ref().map(|(i, _)| i.id.as_str());
+        state.audit_rest(
+            viewer,
+            [Some(s.movement.id.as_str()), carried]
+                .into_iter()
+                .flatten(),
+        );
+        let item = item.map(|(_, f)| f);
         let ends = match a.state {
             AlertState::Ended => raised.get(&(l.movement.as_str(), a.key.as_str())).copied(),
             _ => None,

@@ -272,12 +272,12 @@ pub async fn items(
         Some(layer.to_string()),
         &state,
     )?;
-    let (seq, shown) = selection(&state, &who.viewer(), &scope, &interval);
+    let viewer = who.viewer();
+    let (seq, shown) = selection(&state, &viewer, &scope, &interval);
     let matched = shown.len();
-    let page: Vec<Value> = shown
-        .iter()
-        .skip(offset)
-        .take(limit)
+    let page = || shown.iter().skip(offset).take(limit);
+    state.audit_rest(&viewer, page().map(|(item, _)| item.id.as_str()));
+    let page: Vec<Value> = page()
         .map(|(item, view)| feature::render(item, view))
         .collect();
     drop(shown);
@@ -348,6 +348,7 @@ pub async fn item(
         .policy
         .decide(&item, &viewer)
         .ok_or(ApiError::NotFound)?;
+    state.audit_rest(&viewer, [item.id.as_str()]);
     let mut f = feature::render(&item, &view);
     let b = base(&state, &headers);
     if let Some(obj) = f.as_object_mut() {

@@ -124,6 +124,23 @@ pub async fn audit_names_who_received_an_item_by_every_channel(backend: Backend)
         "{answer}"
     );
 
+    // D: exports and OGC API pages are REST answers too: IOM takes a KML export, a page of
+    // the OGC collection and the OGC item, three deliveries.
+    let iom = app.token(Role::CivilLiaison, "IOM").await;
+    for path in [
+        "/api/v1/export/kml".to_string(),
+        "/api/v1/ogc/collections/incidents/items?limit=10".to_string(),
+        format!("/api/v1/ogc/collections/incidents/items/{id}"),
+    ] {
+        let r = common::reply(app.request(reqwest::Method::GET, &path, Some(&iom))).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+    }
+    let (_, answer) = app.get(&format!("/api/v1/audit?item={id}"), &coord).await;
+    assert!(
+        rows(&answer).contains(&row("IOM", "civil_liaison", "rest", 3)),
+        "{answer}"
+    );
+
     // Existence: a free id answers like an item nobody received, the id aside.
     let free = "ARMY:never-was";
     let (status, none) = app.get(&format!("/api/v1/audit?item={free}"), &coord).await;
