@@ -134,6 +134,19 @@ pub struct Plan {
     pub retired: Vec<Refused>,
 }
 
+/// `draft` of an item that exists already, shared as the item is now: the file says what
+/// happened, not who may see it. `--marking` applies to the items an import creates; an
+/// item's marking, releases, field markings and precision, once on the picture, are changed
+/// there (a coordinator who narrows an imported item is not undone by the next import).
+fn keep_sharing(mut draft: Draft, current: &Item) -> Draft {
+    let now = &current.common;
+    draft.common.marking = now.marking;
+    draft.common.releasable_to.clone_from(&now.releasable_to);
+    draft.common.field_markings.clone_from(&now.field_markings);
+    draft.common.precision_m = now.precision_m;
+    draft
+}
+
 /// Plans `rows` against the items as they are now (`current` looks one up by id, `retired`
 /// tells whether an id was retired).
 ///
@@ -178,7 +191,7 @@ pub fn plan(
                     now,
                 ))
             }
-            Some(cur) => match row.draft.revise(&cur, now) {
+            Some(cur) => match keep_sharing(row.draft, &cur).revise(&cur, now) {
                 Err(e) => {
                     plan.refused.push(Refused {
                         row: row.row,

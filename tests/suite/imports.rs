@@ -142,6 +142,20 @@ pub async fn acled_import_creates_updates_and_leaves_unchanged_rows(backend: Bac
     let versions = h["versions"].as_array().expect("versions");
     assert_eq!(versions.len(), 2, "{h}");
     assert_eq!(versions[1]["feature"]["properties"]["fatalities"], 3, "{h}");
+
+    // A coordinator narrows one imported event to `joint`; a later export revises its toll:
+    // the revision lands and the narrowing holds (sharing is decided on the picture).
+    let coord = app.token(Role::Coordinator, "OCHA").await;
+    let path = "/api/v1/incidents/UNHCR:acled-IRQ33114";
+    let (status, b) = app
+        .patch(path, &coord, json!({"properties": {"marking": "joint"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let r = import(&app, &unhcr, "", &with_fatalities("IRQ33114", 13)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (_, f) = app.get(path, &coord).await;
+    assert_eq!(f["properties"]["fatalities"], 13, "{f}");
+    assert_eq!(f["properties"]["marking"], "joint", "{f}");
     app.stop().await;
 }
 
