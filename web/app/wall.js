@@ -32,7 +32,12 @@ if (requireSession()) {
     renderCounts(shown());
     renderAlerts(shown());
   };
-  const timeline = new Timeline(document.getElementById("timeline"), { onShow: () => draw() });
+  const timeline = new Timeline(document.getElementById("timeline"), {
+    onShow: () => {
+      draw();
+      renderStatus(feed, timeline.active());
+    },
+  });
   window.cmcopTimeline = timeline;
   const feed = new LiveFeed({
     onChange: () => {
@@ -44,7 +49,7 @@ if (requireSession()) {
         fitPicture(map, items);
       }
     },
-    onStatus: () => renderStatus(feed),
+    onStatus: () => renderStatus(feed, timeline.active()),
   }).start();
   window.cmcopFeed = feed;
   // The conditions active now (live ones follow over the feed), if the role receives alerts.
@@ -71,7 +76,7 @@ if (requireSession()) {
     syncLegend(true);
     renderCounts(shown());
     renderAlerts(shown());
-    renderStatus(feed);
+    renderStatus(feed, timeline.active());
   });
 
   let viewIndex = 0;
@@ -90,7 +95,7 @@ if (requireSession()) {
 
   setInterval(() => {
     renderClocks();
-    renderStatus(feed);
+    renderStatus(feed, timeline.active());
   }, 1000);
   // Incidents fade with age: restyle now and then even when nothing changes.
   setInterval(() => items.sync(shown().features.values()), 60000);
@@ -128,19 +133,22 @@ function renderClocks() {
   document.getElementById("date-local").textContent = fmtDate(now);
 }
 
-function renderStatus(feed) {
+/** The feed's state in the side panel; `past` while the time slider shows a past moment. */
+function renderStatus(feed, past = false) {
   const now = Date.now();
   const last = document.getElementById("last-update");
   // Relative and absolute, with its zone: "12 s ago · 08:06:35 UTC".
   last.textContent = feed.lastChangeAt
     ? `${t("age.ago", { age: fmtAge((now - feed.lastChangeAt) / 1000) })} · ${fmtClock(new Date(feed.lastChangeAt), "UTC")} UTC`
     : "—";
-  // One state for the panel and the banner, so they never disagree ("Live" only when live).
+  // One state for the panel and the banner, so they never disagree ("Live" only when live):
+  // while the slider shows a past moment the panel says so, as the NOT LIVE banner does.
   const state = feed.state(now);
+  const said = past && state === "live" ? "past" : state;
   const conn = document.getElementById("connection");
-  conn.textContent = t("feed." + state);
-  conn.className = "connection " + (state === "live" ? "ok" : "down");
-  conn.dataset.state = state;
+  conn.textContent = t("feed." + said);
+  conn.className = "connection " + (said === "live" ? "ok" : "down");
+  conn.dataset.state = said;
   const warning = document.getElementById("feed-warning");
   const stopped = state === "stopped";
   warning.hidden = !stopped;

@@ -110,6 +110,9 @@ export async function timelineTests(h) {
         await page.waitForSelector("#past-banner:not([hidden])", { timeout: 3000 });
         await page.waitForFunction((id) => window.cmcopTimeline.features.has(id), then.id, { timeout: 5000 });
         await page.waitForTimeout(1500);
+        // The side panel agrees with the banner: not "Live" while the past shows.
+        const conn = await page.evaluate(() => document.getElementById("connection").dataset.state);
+        if (conn !== "past") throw new Error(`${name}: the side panel's feed state is ${conn} beside the NOT LIVE banner`);
         const m = await page.evaluate(() => {
           const r = (sel) => document.querySelector(sel).getBoundingClientRect();
           const tl = r("#timeline");
