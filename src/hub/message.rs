@@ -53,22 +53,23 @@ pub fn snapshot_part(seq: u64, part: u32, last: bool, features: &[u8]) -> Bytes 
     Bytes::from(out)
 }
 
-/// One message as is, several as one `batch`.
-pub fn frame(messages: &[Out]) -> String {
+/// One message as is, several as one `batch`: bytes the connection checks as UTF-8 once, when
+/// it makes them a text frame. One message is its shared JSON itself, not a copy.
+pub fn frame(messages: &[Out]) -> Bytes {
     if let [one] = messages {
-        return String::from_utf8_lossy(&one.bytes).into_owned();
+        return one.bytes.json().clone();
     }
     let len: usize = messages.iter().map(|m| m.bytes.len() + 1).sum();
-    let mut out = String::with_capacity(len + 32);
-    out.push_str(r#"{"type":"batch","messages":["#);
+    let mut out = Vec::with_capacity(len + 32);
+    out.extend_from_slice(br#"{"type":"batch","messages":["#);
     for (i, m) in messages.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push_str(&String::from_utf8_lossy(&m.bytes));
+        out.extend_from_slice(m.bytes.json());
     }
-    out.push_str("]}");
-    out
+    out.extend_from_slice(b"]}");
+    Bytes::from(out)
 }
 
 pub fn error(code: &str, message: &str) -> String {
@@ -504,10 +505,10 @@ mod tests {
             bytes: remove(2, "b").into(),
             shown: None,
         };
-        let v: Value = serde_json::from_str(&frame(&[a.clone(), b])).unwrap();
+        let v: Value = serde_json::from_slice(&frame(&[a.clone(), b])).unwrap();
         assert_eq!(v["type"], "batch");
         assert_eq!(v["messages"][1]["seq"], 2);
-        let one: Value = serde_json::from_str(&frame(&[a])).unwrap();
+        let one: Value = serde_json::from_slice(&frame(&[a])).unwrap();
         assert_eq!(one["type"], "remove");
     }
 }

@@ -88,7 +88,7 @@ impl Wire {
     /// Changes from the outbox as one frame: the message itself, or a `batch` of them.
     pub fn frame(&self, outs: &[Out]) -> WireFrame {
         match (self.encoding, self.deflate) {
-            (Encoding::Json, false) => WireFrame::Text(Bytes::from(super::message::frame(outs))),
+            (Encoding::Json, false) => WireFrame::Text(super::message::frame(outs)),
             (Encoding::Protobuf, false) => match outs {
                 [one] => WireFrame::Binary(one.bytes.protobuf().clone()),
                 _ => {
