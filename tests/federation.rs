@@ -1357,3 +1357,229 @@ async fn a_peer_learns_nothing_of_reports_within_its_agreement_cell() {
     let _ = ws.close(None).await;
     jcmc.stop().await;
 }
+
+/// The border view as a property (issue 20: the leak property test covers every channel): many
+/// random items — layer, author, marking, release, precision, a field marking, draft or
+/// notified, exercise or not — written at JCMC, then the feed JCC's certificate receives checked
+/// item by item against proto/FEDERATION.md's rules restated here: exactly the items the
+/// agreement shares, each with the other side's marking, none of the fields it withholds, and
+/// its geometry on the coarser of the item's grid and the agreement's.
+#[tokio::test]
+async fn the_feed_shares_exactly_what_the_agreement_says() {
+    use rand::rngs::StdRng;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("CMCOP_LEAK_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("federation border property: seed {seed} (replay with CMCOP_LEAK_SEED={seed})");
+    let mut rng = StdRng::seed_from_u64(seed);
+    const AGREEMENT_GRID: f64 = 5_000.0;
+    let pki = Pki::new("federation test CA");
+    pki.issue("localhost-jcmc", true);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = jcmc_config(&db, &pki);
+    config.federation.peers[0].share.precision_m = Some(AGREEMENT_GRID);
+    config.validate().unwrap();
+    let mut jcmc = TestApp::spawn_with(db, config).await;
+    let w = writers(&mut jcmc).await;
+    let authors = [
+        ("WFP", &w.wfp),
+        ("ARMY", &w.army),
+        ("MSF", &w.msf),
+        ("JCMC", &w.coord),
+    ];
+
+    // What was written, and what the agreement (SHARE_JCMC_TO_JCC, at a 5 km grid) says of it.
+    struct Written {
+        id: String,
+        layer: &'static str,
+        marking: &'static str,
+        exact: [f64; 2],
+        own_precision: Option<f64>,
+        shared: bool,
+        withheld: Vec<&'static str>,
+    }
+    let mut written = Vec::new();
+    let mut refused = 0;
+    for _ in 0..120 {
+        let layer = *["movements", "constraints", "incidents"]
+            .choose(&mut rng)
+            .unwrap();
+        let (org, token) = *authors.choose(&mut rng).unwrap();
+        let marking = *["public", "joint", "joint", "civil", "military", "restricted"]
+            .choose(&mut rng)
+            .unwrap();
+        let released = rng.gen_bool(0.2);
+        let own_precision = *[None, Some(1_000.0), Some(20_000.0)]
+            .choose(&mut rng)
+            .unwrap();
+        let field_marked = rng.gen_bool(0.3);
+        let exercise = rng.gen_bool(0.15);
+        let notify = layer == "movements" && rng.gen_bool(0.6);
+        let mut props = json!({"marking": marking, "exercise": exercise});
+        if released {
+            props["releasable_to"] = json!(["JCC"]);
+        }
+        if let Some(p) = own_precision {
+            props["precision_m"] = json!(p);
+        }
+        let marked_field = match layer {
+            "movements" => "name",
+            "constraints" => "restriction",
+            _ => "actors",
+        };
+        if field_marked {
+            props["field_markings"] = json!({marked_field: "military"});
+        }
+        let (feature, exact) = match layer {
+            "movements" => (movement(props), [44.009, 36.191]),
+            "constraints" => (constraint(props), [43.55, 36.27]),
+            _ => {
+                props["actors"] = json!(["unknown armed group"]);
+                (incident(props), [43.2, 36.3])
+            }
+        };
+        let r = common::reply(
+            jcmc.request(
+                reqwest::Method::POST,
+                &format!("/api/v1/{layer}"),
+                Some(token),
+            )
+            .json(&feature),
+        )
+        .await;
+        if r.status == StatusCode::FORBIDDEN {
+            refused += 1; // a marking this author may not give
+            continue;
+        }
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        if notify {
+            let (s, b) = jcmc
+                .post(&format!("/api/v1/movements/{id}/notify"), token, json!({}))
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        // proto/FEDERATION.md with SHARE_JCMC_TO_JCC: layers movements and constraints;
+        // organisations WFP, ARMY, JCMC; markings public and joint, or released to JCC; the
+        // marking must map to the other side; movements once notified; no exercise items.
+        let shared = ["movements", "constraints"].contains(&layer)
+            && ["WFP", "ARMY", "JCMC"].contains(&org)
+            && (released || ["public", "joint"].contains(&marking))
+            && ["public", "joint", "military"].contains(&marking)
+            && (layer != "movements" || notify)
+            && !exercise;
+        let mut withheld = vec![
+            "contact",
+            "cargo",
+            "personnel",
+            "description",
+            "releasable_to",
+            "field_markings",
+        ];
+        if field_marked {
+            withheld.push(marked_field);
+        }
+        written.push(Written {
+            id,
+            layer,
+            marking,
+            exact,
+            own_precision,
+            shared,
+            withheld,
+        });
+    }
+
+    let cert = pki.issue("jcc-link", false);
+    let mut ws = feed_client(jcmc.federation_addr.unwrap(), &pki.ca_pem, &cert)
+        .await
+        .expect("JCC's certificate is served");
+    let features = snapshot(&mut ws).await;
+    let got: HashMap<String, &Value> = features
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap().to_string(), f))
+        .collect();
+    let mut failures = Vec::new();
+    let (mut shared, mut withheld_checked) = (0, 0);
+    for s in &written {
+        let what = format!(
+            "{} {} marked {} (precision {:?})",
+            s.layer, s.id, s.marking, s.own_precision
+        );
+        let Some(f) = got.get(&s.id) else {
+            if s.shared {
+                failures.push(format!("{what}: shared by the agreement, not on the feed"));
+            }
+            continue;
+        };
+        if !s.shared {
+            failures.push(format!("{what}: on the feed, not shared by the agreement"));
+            continue;
+        }
+        shared += 1;
+        let p = &f["properties"];
+        let other_side = match s.marking {
+            "military" => "restricted",
+            m => m,
+        };
+        if p["marking"] != other_side {
+            failures.push(format!("{what}: marked {} on the other side", p["marking"]));
+        }
+        for field in &s.withheld {
+            let (top, sub) = field.split_once('.').unwrap_or((field, ""));
+            let present = if sub.is_empty() {
+                p.get(top).is_some()
+            } else {
+                p.get(top).and_then(|v| v.get(sub)).is_some()
+            };
+            withheld_checked += 1;
+            if present {
+                failures.push(format!("{what}: `{field}` crossed"));
+            }
+        }
+        if p["vehicles"].get("plates").is_some() {
+            failures.push(format!("{what}: plates crossed"));
+        }
+        let grid = s
+            .own_precision
+            .map_or(AGREEMENT_GRID, |p| p.max(AGREEMENT_GRID));
+        if p["precision_m"] != grid || p["precision_reduced"] != true {
+            failures.push(format!("{what}: precision {} not {grid}", p["precision_m"]));
+        }
+        let coords: Vec<[f64; 2]> = match &f["geometry"]["coordinates"] {
+            Value::Array(a) if a.first().is_some_and(Value::is_number) => {
+                vec![[a[0].as_f64().unwrap(), a[1].as_f64().unwrap()]]
+            }
+            Value::Array(a) => a
+                .iter()
+                .map(|c| [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()])
+                .collect(),
+            other => panic!("{what}: geometry {other}"),
+        };
+        let cell = cmcop::model::geometry::snap(s.exact, grid);
+        if !coords.contains(&cell) {
+            failures.push(format!(
+                "{what}: no coordinate is {cell:?}, the {grid} m cell of {:?}: {coords:?}",
+                s.exact
+            ));
+        }
+        if coords.contains(&s.exact) {
+            failures.push(format!("{what}: an exact coordinate crossed"));
+        }
+    }
+    let unshared = written.iter().filter(|s| !s.shared).count();
+    println!(
+        "federation border property: {} written ({refused} refused by the gate), {shared} shared, {unshared} not, {withheld_checked} withheld fields checked",
+        written.len()
+    );
+    assert!(failures.is_empty(), "seed {seed}: {failures:#?}");
+    assert!(
+        shared >= 3 && unshared >= 3,
+        "seed {seed}: too few cases to mean anything"
+    );
+    let _ = ws.close(None).await;
+    jcmc.stop().await;
+}
