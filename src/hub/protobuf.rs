@@ -264,6 +264,12 @@ pub const KEYS: &[&str] = &[
     "cause",
     "as_of",
     "admin_area",
+    "sector",
+    "people_in_need",
+    "groups",
+    "priority",
+    "assessed_at",
+    "area",
 ];
 
 fn key_of(name: &str) -> u32 {

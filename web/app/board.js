@@ -81,6 +81,19 @@ const TABLES = {
       ["updated_at", (p) => p.updated_at],
     ],
   },
+  needs: {
+    status: "sector",
+    statuses: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
+    columns: [
+      ["sector", (p) => p.sector, true],
+      ["severity", (p) => p.severity],
+      ["people_in_need", (p) => p.people_in_need],
+      ["priority", (p) => p.priority, true],
+      ["area", (p) => p.area],
+      ["assessed_at", (p) => p.assessed_at],
+      ["org", (p) => p.org],
+    ],
+  },
 };
 
 /** The signed-in user ({role, org, name}), set once the session is known. */

@@ -26,6 +26,16 @@ export const PALETTE = {
   },
   displacements: { displacement: "#be30a2", return: "#b56380" },
   areas: { military_operations: "#fd8b96", contested: "#ea9d72", retaken: "#7570be", safe_for_return: "#28da9a" },
+  needs: {
+    food_security: "#f2a93b",
+    health: "#e8536b",
+    wash: "#3fa9f5",
+    shelter_nfi: "#b08a5a",
+    protection: "#9b6bd6",
+    education: "#f5d74a",
+    logistics: "#8a9bb0",
+    emergency_telecoms: "#4fd1c5",
+  },
 };
 
 /** Area outlines: the pattern says the status without colour. */
@@ -37,6 +47,7 @@ export const STATUSES = {
   constraints: ["closed", "restricted", "open", "unknown"],
   movements: ["planned", "en_route", "arrived", "aborted", "cancelled"],
   incidents: ["reported", "confirmed", "refuted"],
+  needs: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
 };
 
 export function colorOf(p) {
