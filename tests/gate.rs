@@ -279,7 +279,7 @@ fn feature(layer: Layer, id: &str, marking: &str) -> Value {
         Layer::Incidents => incident(json!({"marking": marking})),
         Layer::Constraints => constraint(json!({"marking": marking})),
         Layer::Displacements => displacement(json!({"marking": marking})),
-        Layer::Movements | Layer::Areas | Layer::Needs => {
+        Layer::Movements | Layer::Areas | Layer::Needs | Layer::Contacts => {
             unreachable!("the cases write points")
         }
     };
@@ -502,7 +502,7 @@ fn cot_event(write: &Write) -> CotEvent {
         Layer::Incidents => "a-u-G",
         Layer::Constraints => "b-m-p-s-m",
         Layer::Displacements => "a-n-G",
-        Layer::Movements | Layer::Areas | Layer::Needs => {
+        Layer::Movements | Layer::Areas | Layer::Needs | Layer::Contacts => {
             unreachable!("the cases write points")
         }
     };

@@ -165,7 +165,7 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
     let mut hidden: BTreeSet<&'static str> = ["releasable_to", "field_markings"].into();
     // "wall_display: ... with no personal fields (contact, plates)".
     if v.role == Role::WallDisplay {
-        hidden.extend(["contact", "vehicles.plates"]);
+        hidden.extend(["contact", "vehicles.plates", "phone", "email"]);
     }
     if !released {
         // "... never cargo, personnel, notes or description."
@@ -175,6 +175,14 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
         // proto/API.md: the military side never receives humanitarian free text unless released.
         if military && side_of(s.author.role) == Side::Civil {
             hidden.insert("description");
+        }
+        // proto/API.md: a contact point's personal fields stay on its side of the line.
+        let across = matches!(
+            (side_of(s.author.role), side_of(v.role)),
+            (Side::Civil, Side::Military) | (Side::Military, Side::Civil)
+        );
+        if across && s.layer == "contacts" {
+            hidden.extend(["phone", "email"]);
         }
     }
     // A field with its own marking is shown to that marking's audience only, released or not
@@ -290,6 +298,7 @@ fn text_fields(layer: &str) -> &'static [&'static str] {
         "displacements" => &["origin_place", "site", "cause", "source", "description"],
         "areas" => &["name", "source", "description"],
         "needs" => &["source", "description"],
+        "contacts" => &["name", "radio", "email", "duty_hours"],
         _ => &["description", "source", "actors"],
     }
 }
@@ -317,6 +326,7 @@ fn markable(layer: &str) -> &'static [&'static str] {
             "groups",
             "sector",
         ],
+        "contacts" => &["name", "radio", "email", "duty_hours", "phone", "function"],
         _ => &["description", "source", "actors", "severity"],
     }
 }
@@ -344,6 +354,7 @@ fn checked_fields(layer: &str) -> Vec<&'static str> {
             "groups",
             "assessed_at",
         ][..],
+        "contacts" => &["phone", "function", "side", "governorate", "confirmed_at"][..],
         _ => &["severity", "event_type", "verification"][..],
     });
     out.extend(["releasable_to", "field_markings"]);
@@ -400,11 +411,15 @@ fn random_precision(rng: &mut StdRng) -> Option<f64> {
 fn random_item(rng: &mut StdRng, index: usize) -> State {
     let (role, org) = AUTHORS[rng.gen_range(0..AUTHORS.len())];
     let layers: &[&'static str] = match side_of(role) {
-        Side::Civil if role == Role::CivilLiaison => {
-            &["movements", "incidents", "displacements", "needs"]
-        }
-        Side::Civil => &["movements", "incidents"],
-        Side::Military => &["constraints", "incidents", "areas"],
+        Side::Civil if role == Role::CivilLiaison => &[
+            "movements",
+            "incidents",
+            "displacements",
+            "needs",
+            "contacts",
+        ],
+        Side::Civil => &["movements", "incidents", "contacts"],
+        Side::Military => &["constraints", "incidents", "areas", "contacts"],
         _ => &[
             "movements",
             "constraints",
@@ -412,6 +427,7 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
             "displacements",
             "areas",
             "needs",
+            "contacts",
         ],
     };
     let layer = *layers.choose(rng).unwrap();
@@ -448,6 +464,7 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
             .choose(rng)
             .unwrap(),
         "needs" => *["wash", "health", "protection"].choose(rng).unwrap(),
+        "contacts" => *["liaison_officer", "duty_desk"].choose(rng).unwrap(),
         _ => "planned",
     };
     State {
@@ -506,6 +523,16 @@ fn feature(s: &State, occurred_at: &str) -> Value {
             "cause": c("cause"),
             "source": c("source"),
             "description": c("description"),
+        }),
+        "contacts" => json!({
+            "name": c("name"),
+            "function": s.status,
+            "governorate": "IQG15",
+            "phone": "+964 750 123 4567",
+            "radio": c("radio"),
+            "email": format!("{}@desk.example.org", c("email")),
+            "duty_hours": c("duty_hours"),
+            "confirmed_at": "2026-11-30T08:00:00Z",
         }),
         "needs" => json!({
             "sector": s.status,
@@ -2843,6 +2870,7 @@ async fn rest_lists(
                 "displacements",
                 "areas",
                 "needs",
+                "contacts",
             ];
             for what in &all[..if lists { all.len() } else { 1 }] {
                 let what = *what;
@@ -3017,6 +3045,7 @@ async fn exports_and_ogc(
                 "displacements",
                 "areas",
                 "needs",
+                "contacts",
             ] {
                 let path = format!("/api/v1/ogc/collections/{layer}/items?limit=10000");
                 let (status, body) = app.get(&path, token).await;

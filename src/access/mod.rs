@@ -363,7 +363,11 @@ fn measure<'a>(
         let conflict = match &c.item.props {
             Props::Constraint(k) => constraint_conflict(c, k, route, &timing, settings),
             Props::Incident(i) => incident_conflict(c, i, route, &timing, since, now),
-            Props::Movement(_) | Props::Displacement(_) | Props::Area(_) | Props::Need(_) => None,
+            Props::Movement(_)
+            | Props::Displacement(_)
+            | Props::Area(_)
+            | Props::Need(_)
+            | Props::Contact(_) => None,
         };
         conflicts.extend(conflict);
     }

@@ -46,6 +46,7 @@ fn item(id: &str, geometry: Geometry, props: Props) -> Item {
         Props::Displacement(_) => Layer::Displacements,
         Props::Area(_) => Layer::Areas,
         Props::Need(_) => Layer::Needs,
+        Props::Contact(_) => Layer::Contacts,
     };
     Item {
         id: id.into(),

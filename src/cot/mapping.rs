@@ -231,7 +231,7 @@ pub fn render(
             events.push(ev);
         }
         // A point marker whose callsign and start the layer declares.
-        Layer::Incidents | Layer::Displacements => {
+        Layer::Incidents | Layer::Displacements | Layer::Contacts => {
             let cot = &item.layer.spec().cot;
             let stale = expires.unwrap_or(default_stale);
             let mut ev = base(cot.types[0], "h-g-i-g-o", first, stale);

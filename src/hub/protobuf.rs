@@ -270,6 +270,14 @@ pub const KEYS: &[&str] = &[
     "priority",
     "assessed_at",
     "area",
+    "function",
+    "side",
+    "governorate",
+    "phone",
+    "radio",
+    "email",
+    "duty_hours",
+    "confirmed_at",
 ];
 
 fn key_of(name: &str) -> u32 {

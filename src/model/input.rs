@@ -20,6 +20,7 @@ pub use super::checks::{MAX_LIST, MAX_SHORT, MAX_TEXT};
 use super::geometry::Geometry;
 use super::layers::area::AreaInput;
 use super::layers::constraint::ConstraintInput;
+use super::layers::contact::{ContactDraft, ContactInput};
 use super::layers::displacement::DisplacementInput;
 use super::layers::incident::IncidentInput;
 pub use super::layers::movement::MovementInput;
@@ -51,6 +52,7 @@ pub enum DraftProps {
     Displacement(Displacement),
     Area(Area),
     Need(Need),
+    Contact(ContactDraft),
 }
 
 /// Parses a GeoJSON Feature posted to `layer`.
@@ -145,6 +147,10 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
         Layer::Needs => {
             let n: NeedInput = typed(layer_map)?;
             DraftProps::Need(n.validate(now)?)
+        }
+        Layer::Contacts => {
+            let c: ContactInput = typed(layer_map)?;
+            DraftProps::Contact(c.validate(now)?)
         }
     };
     Ok(Draft {
@@ -381,6 +387,7 @@ impl Draft {
             DraftProps::Displacement(d) => Props::Displacement(d),
             DraftProps::Area(a) => Props::Area(a),
             DraftProps::Need(n) => Props::Need(n),
+            DraftProps::Contact(c) => Props::Contact(c.by(author.side)),
         };
         Item {
             id,
@@ -421,6 +428,7 @@ impl Draft {
             (DraftProps::Displacement(d), Props::Displacement(slot)) => *slot = d,
             (DraftProps::Area(a), Props::Area(slot)) => *slot = a,
             (DraftProps::Need(n), Props::Need(slot)) => *slot = n,
+            (DraftProps::Contact(c), Props::Contact(slot)) => *slot = c.by(slot.side),
             _ => return Err(Invalid::new("", "the layer of an item cannot change")),
         }
         Ok(next)

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod area;
 pub mod constraint;
+pub mod contact;
 pub mod displacement;
 pub mod incident;
 pub mod movement;
@@ -15,6 +16,7 @@ pub use area::{Area, AreaStatus};
 pub use constraint::{
     Category, Constraint, ConstraintKind, ConstraintStatus, DailyHours, Reliability,
 };
+pub use contact::{Contact, Function};
 pub use displacement::{Direction, Displacement, Shelter};
 pub use incident::{AidOrgType, AidWorkers, EventType, Incident, TimePrecision, Verification};
 pub use movement::{Mode, Movement, MovementStatus, Notification, Vehicles, Waypoint};
@@ -31,6 +33,7 @@ pub enum Props {
     Displacement(Displacement),
     Area(Area),
     Need(Need),
+    Contact(Contact),
 }
 
 impl Props {
@@ -43,6 +46,7 @@ impl Props {
             Props::Displacement(d) => serde_json::to_value(d),
             Props::Area(a) => serde_json::to_value(a),
             Props::Need(n) => serde_json::to_value(n),
+            Props::Contact(c) => serde_json::to_value(c),
         }
     }
 }

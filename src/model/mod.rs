@@ -106,6 +106,7 @@ wire_enum! {
         Displacements = "displacements",
         Areas = "areas",
         Needs = "needs",
+        Contacts = "contacts",
     }
 }
 

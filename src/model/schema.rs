@@ -11,7 +11,7 @@
 //! Plain `static` tables built with `const fn`s, no procedural macros. Pure.
 
 use super::geometry::GeometryKind;
-use super::layers::{area, constraint, displacement, incident, movement, need};
+use super::layers::{area, constraint, contact, displacement, incident, movement, need};
 use super::{Layer, Marking, Side};
 
 /// Every layer's declaration, in the order of `Layer::ALL`.
@@ -22,6 +22,7 @@ pub static LAYERS: &[&LayerSpec] = &[
     &displacement::SPEC,
     &area::SPEC,
     &need::SPEC,
+    &contact::SPEC,
 ];
 
 impl Layer {
@@ -34,6 +35,7 @@ impl Layer {
             Layer::Displacements => &displacement::SPEC,
             Layer::Areas => &area::SPEC,
             Layer::Needs => &need::SPEC,
+            Layer::Contacts => &contact::SPEC,
         }
     }
 

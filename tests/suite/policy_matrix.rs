@@ -124,7 +124,7 @@ fn oracle(v: Who, c: &Case) -> Option<Expected> {
     let mut hidden: BTreeSet<&'static str> = ["releasable_to", "field_markings"].into();
     // "wall_display: ... with no personal fields (contact, plates)".
     if v.role == Role::WallDisplay {
-        hidden.extend(["contact", "vehicles.plates"]);
+        hidden.extend(["contact", "vehicles.plates", "phone", "email"]);
     }
     if !released {
         // "... then only their deconfliction fields ..., never cargo, personnel, notes or
@@ -135,6 +135,15 @@ fn oracle(v: Who, c: &Case) -> Option<Expected> {
         // proto/API.md: a military party never receives humanitarian free text unless released.
         if military && side_of(c.author.role) == Side::Civil {
             hidden.insert("description");
+        }
+        // proto/API.md: a contact point's personal number (and e-mail) is not shown to the
+        // other side of the civil-military line unless released.
+        let across = matches!(
+            (side_of(c.author.role), side_of(v.role)),
+            (Side::Civil, Side::Military) | (Side::Military, Side::Civil)
+        );
+        if across && c.layer == "contacts" {
+            hidden.extend(["phone", "email"]);
         }
     }
     // A field with its own marking is shown to that marking's audience only, released or not
@@ -196,6 +205,7 @@ impl Case {
         match self.layer {
             "movements" => vec![("vehicles.markings", "civil")],
             "constraints" => vec![("source", "military")],
+            "contacts" => vec![("duty_hours", "restricted")],
             _ => vec![("source", "restricted")],
         }
     }
@@ -204,7 +214,7 @@ impl Case {
         match self.layer {
             "movements" => json!({"type": "LineString", "coordinates": ROUTE}),
             "constraints" => json!({"type": "Polygon", "coordinates": [AREA]}),
-            "needs" => json!({"type": "Point", "coordinates": SITE}),
+            "needs" | "contacts" => json!({"type": "Point", "coordinates": SITE}),
             _ => json!({"type": "Point", "coordinates": SPOT}),
         }
     }
@@ -230,6 +240,16 @@ impl Case {
                 "description": "Khazer checkpoint",
                 "source": "liaison",
                 "reliability": "reliable",
+            }),
+            "contacts" => json!({
+                "name": "Khazer liaison",
+                "function": "liaison_officer",
+                "governorate": "IQG15",
+                "phone": "+964 750 111 2222",
+                "radio": "KILO 7",
+                "email": "liaison@example.org",
+                "duty_hours": "24/7",
+                "confirmed_at": "2026-11-30T08:00:00Z",
             }),
             "needs" => json!({
                 "sector": "wash",
@@ -300,6 +320,20 @@ impl Case {
                 "releasable_to",
                 "field_markings",
             ],
+            "contacts" => &[
+                "org",
+                "name",
+                "function",
+                "side",
+                "governorate",
+                "phone",
+                "radio",
+                "email",
+                "duty_hours",
+                "confirmed_at",
+                "releasable_to",
+                "field_markings",
+            ],
             "needs" => &[
                 "org",
                 "sector",
@@ -337,7 +371,7 @@ fn cases() -> Vec<Case> {
                 role: Role::ConvoyPlanner,
                 org: "WFP",
             },
-            &["movements", "incidents"],
+            &["movements", "incidents", "contacts"],
             &["public", "joint", "civil", "restricted"],
         ),
         (
@@ -353,7 +387,7 @@ fn cases() -> Vec<Case> {
                 role: Role::MilitaryLiaison,
                 org: "ARMY",
             },
-            &["constraints", "incidents"],
+            &["constraints", "incidents", "contacts"],
             &["public", "joint", "military", "restricted"],
         ),
         (
@@ -361,7 +395,7 @@ fn cases() -> Vec<Case> {
                 role: Role::Coordinator,
                 org: "JCMC",
             },
-            &["movements", "constraints", "incidents", "needs"],
+            &["movements", "constraints", "incidents", "needs", "contacts"],
             &["public", "joint", "civil", "military", "restricted"],
         ),
     ];
@@ -707,7 +741,15 @@ pub async fn policy_matrix_on_every_route(backend: Backend) {
         .collect();
     let cases_ref = &cases;
     let done: Vec<Tally> = stream::iter(viewers.iter().flat_map(|v| {
-        ["movements", "constraints", "incidents", "needs", "picture"].map(move |what| (*v, what))
+        [
+            "movements",
+            "constraints",
+            "incidents",
+            "needs",
+            "contacts",
+            "picture",
+        ]
+        .map(move |what| (*v, what))
     }))
     .map(|(v, what)| async move {
         let mut t = Tally::default();
@@ -860,7 +902,11 @@ pub async fn policy_matrix_on_every_route(backend: Backend) {
             let r = reply(
                 app.request(Method::PATCH, &item, tok)
                     .header(reqwest::header::IF_MATCH, STALE_VERSION)
-                    .json(&json!({"properties": {"description": "probe"}})),
+                    .json(&if c.layer == "contacts" {
+                        json!({"properties": {"radio": "probe"}})
+                    } else {
+                        json!({"properties": {"description": "probe"}})
+                    }),
             )
             .await;
             check_status(&ctx("PATCH"), &r, refused, &mut t.failures);
