@@ -20,7 +20,8 @@ export function unconfirmed(p, now = Date.now()) {
   return !Number.isFinite(since) || now - since > CONFIRM_WITHIN_DAYS * 86400 * 1000;
 }
 
-const DIRECTORY_COLUMNS = ["name", "function", "org", "side", "governorate", "phone", "radio", "email", "duty_hours", "confirmed_at"];
+/** The directory's columns: who, whose, where, how to reach them (phone, radio, e-mail), when. */
+const DIRECTORY_COLUMNS = ["name", "org", "governorate", "reach", "duty_hours", "confirmed_at"];
 const MAP_LAYERS = new Set(["needs", "contacts", "constraints"]);
 
 function el(tag, cls, text) {
@@ -105,7 +106,9 @@ if (requireSession()) {
     const f = feed.features.get(b.id);
     const p = f ? f.properties : {};
     const what = p.restriction || p.description || term(p.kind || b.category || "") || b.id;
-    return `${term(b.status)}: ${what}`;
+    // Its distance, when it is not where the need is.
+    const away = b.distance_m > 0 ? ` (${t("desk.km", { km: fmtNumber(b.distance_m / 1000, { maximumFractionDigits: 1 }) })})` : "";
+    return `${term(b.status)}: ${what}${away}`;
   }
 
   function renderPriorities() {
@@ -192,8 +195,9 @@ if (requireSession()) {
     dirSelect("dir-side", "side", ["civil", "military", "coordination"].map((s) => [s, term(s)]), "field.side");
     dirSelect("dir-governorate", "governorate", govs.map((g) => [g, areaName(g)]), "field.governorate");
     dirSelect("dir-function", "function", STATUSES.contacts.map((s) => [s, term(s)]), "field.function");
+    const label = (k) => t(k === "reach" ? "desk.reach" : "field." + k);
     const head = document.querySelector("#dir-table thead tr");
-    head.replaceChildren(...DIRECTORY_COLUMNS.map((k) => el("th", "", t("field." + k))));
+    head.replaceChildren(...DIRECTORY_COLUMNS.map((k) => el("th", "", label(k))));
     const body = document.querySelector("#dir-table tbody");
     body.replaceChildren();
     const now = Date.now();
@@ -206,37 +210,48 @@ if (requireSession()) {
     let shown = 0;
     for (const f of rows) {
       const p = f.properties;
-      const cells = DIRECTORY_COLUMNS.map((k) => {
-        const v = p[k];
-        if (v === undefined || v === null) return "";
-        if (k === "function" || k === "side") return term(v);
-        if (k === "governorate") return areaName(v);
-        if (k === "confirmed_at") return fmtDate(new Date(v));
-        return String(v);
-      });
-      if (filters.query && !cells.join(" ").toLowerCase().includes(filters.query)) continue;
+      const words = [p.name, term(p.function), p.org, term(p.side), areaName(p.governorate), p.phone, p.radio, p.email, p.duty_hours];
+      if (filters.query && !words.join(" ").toLowerCase().includes(filters.query)) continue;
       shown += 1;
       const tr = body.insertRow();
       tr.dataset.id = f.id;
       const stale = unconfirmed(p, now);
       if (stale) tr.classList.add("unconfirmed");
-      cells.forEach((c, i) => {
+      const cell = (key) => {
         const td = tr.insertCell();
-        td.dataset.label = t("field." + DIRECTORY_COLUMNS[i]);
-        const key = DIRECTORY_COLUMNS[i];
-        if ((key === "phone" || key === "email") && c) {
-          const a = el("a", "", c);
-          a.href = key === "phone" ? `tel:${c.replace(/[^+\d]/g, "")}` : `mailto:${c}`;
-          a.dir = "ltr";
-          td.append(a);
-        } else {
-          td.textContent = c;
-        }
-        if (key === "radio" || key === "phone") td.dir = "ltr";
-        if (key === "confirmed_at" && stale) {
-          td.append(" ", el("span", "tag unconfirmed", t("desk.unconfirmed")));
-        }
-      });
+        td.dataset.label = label(key);
+        return td;
+      };
+      const who = cell("name");
+      who.append(el("strong", "", p.name || f.id), el("div", "muted", term(p.function)));
+      const whose = cell("org");
+      whose.append(el("div", "", p.org), el("div", `muted side-${p.side}`, term(p.side)));
+      cell("governorate").textContent = p.governorate ? areaName(p.governorate) : "";
+      const reach = cell("reach");
+      // Numbers, call signs and addresses read left to right in either language.
+      const line = (kind, text, href, prefix) => {
+        const div = el("div", `reach-${kind}`);
+        if (prefix) div.append(el("span", "muted", prefix + " "));
+        const value = href ? el("a") : el("span");
+        // An address may break after its `@` and dots, never inside a word.
+        text.split(/(?<=[@.])/).forEach((part, i) => {
+          if (i) value.append(document.createElement("wbr"));
+          value.append(part);
+        });
+        if (href) value.href = href;
+        value.dir = "ltr";
+        div.append(value);
+        reach.append(div);
+      };
+      if (p.phone) line("phone", p.phone, `tel:${p.phone.replace(/[^+\d]/g, "")}`);
+      if (p.radio) line("radio", p.radio, null, t("desk.radio_short"));
+      if (p.email) line("email", p.email, `mailto:${p.email}`);
+      const hours = cell("duty_hours");
+      hours.textContent = p.duty_hours || "";
+      hours.dir = "auto";
+      const confirmed = cell("confirmed_at");
+      confirmed.textContent = p.confirmed_at ? fmtDate(new Date(p.confirmed_at)) : "";
+      if (stale) confirmed.append(" ", el("span", "tag unconfirmed", t("desk.unconfirmed")));
     }
     if (!shown) {
       const td = body.insertRow().insertCell();
@@ -267,6 +282,8 @@ if (requireSession()) {
   const draw = () => {
     items.sync([...feed.features.values()].filter((f) => MAP_LAYERS.has(f.properties.layer)));
     renderDirectory();
+    // The constraints the priorities name are worded from the feed.
+    renderPriorities();
   };
   const feed = new LiveFeed({
     onChange: (changed) => {
