@@ -16,12 +16,14 @@
 //!   pace, its controls and its errors.
 //! - `needs`: the needs layer, the geometry of an area P-code, and the priorities view joined
 //!   with access per caller.
+//! - `contacts`: the directory's contact points, their side and their personal fields.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
 
 mod areas;
 mod audit;
 mod authz;
+mod contacts;
 mod exports;
 mod http_errors;
 mod imports;
@@ -37,6 +39,7 @@ mod validation;
 pub use areas::*;
 pub use audit::*;
 pub use authz::*;
+pub use contacts::*;
 pub use exports::*;
 pub use http_errors::*;
 pub use imports::*;
@@ -131,6 +134,7 @@ macro_rules! all_suite_tests {
             // needs (issue 17)
             needs_take_their_area_and_are_written_by_their_roles,
             priorities_are_ordered_and_joined_with_access_per_caller,
+            contact_points_keep_personal_fields_on_their_side,
         );
     };
 }
