@@ -20,6 +20,14 @@ pub(super) struct Figures {
 }
 
 /// The movement as the viewer may name it: by its name, or by its id.
+/// A contact point, by name when the reader sees it.
+pub(super) fn contact(name: Option<&str>, id: &str) -> Message {
+    match name {
+        Some(n) => Message::new("msg.contact_named").with("name", n),
+        None => Message::new("msg.contact_id").with("id", id),
+    }
+}
+
 pub(super) fn movement(name: Option<&str>, id: &str) -> Message {
     match name {
         Some(n) => Message::new("msg.movement_named").with("name", n),
@@ -113,6 +121,9 @@ pub(super) fn alert(
             Some(org) => base("msg.alert.acknowledged_by").with("org", org),
             None => base("msg.alert.acknowledged"),
         },
+        (AlertKind::Unconfirmed, AlertState::Raised) => base("msg.alert.unconfirmed")
+            .with("days", crate::model::layers::contact::CONFIRM_WITHIN_DAYS),
+        (AlertKind::Unconfirmed, _) => base("msg.alert.confirmed"),
     }
 }
 

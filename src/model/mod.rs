@@ -413,6 +413,13 @@ impl Item {
         }
     }
 
+    pub fn contact(&self) -> Option<&layers::Contact> {
+        match &self.props {
+            Props::Contact(c) => Some(c),
+            _ => None,
+        }
+    }
+
     pub fn movement_mut(&mut self) -> Option<&mut Movement> {
         match &mut self.props {
             Props::Movement(m) => Some(m),

@@ -132,3 +132,84 @@ pub async fn contact_points_keep_personal_fields_on_their_side(backend: Backend)
     }
     app.stop().await;
 }
+
+/// The `unconfirmed` alerts `token` is told of, by state, once `done` holds or after 10 s.
+async fn reminders(
+    app: &TestApp,
+    token: &str,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = app.get("/api/v1/alerts?state=recent", token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let got: Vec<(String, String)> = body["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "unconfirmed")
+            .map(|a| {
+                (
+                    a["movement"].as_str().unwrap_or("").to_string(),
+                    a["state"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if done(&got) || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        // The alerter judges the change after it is published: wait for its event.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn an_unconfirmed_contact_point_reminds_its_organisation(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
+    let wfp_liaison = app.token(Role::CivilLiaison, "WFP").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let coord = app.token(Role::Coordinator, "JCMC").await;
+    let wall = app.token(Role::WallDisplay, "WFP").await;
+    let old = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
+    let stale = app
+        .create("contacts", &wfp, contact(json!({"confirmed_at": old})))
+        .await;
+    let fresh = app.create("contacts", &wfp, contact(json!({}))).await;
+    let _ = fresh;
+    let raised = |got: &[(String, String)]| got.iter().any(|(id, s)| *id == stale && s == "raised");
+    let got = reminders(&app, &wfp, raised).await;
+    assert_eq!(
+        got,
+        [(stale.clone(), "raised".to_string())],
+        "the owner is reminded once, of the stale one only"
+    );
+    assert!(
+        raised(&reminders(&app, &wfp_liaison, raised).await),
+        "its organisation's other roles too"
+    );
+    // Not the other organisations, not a coordinator of another one, not the room's wall.
+    for (who, token) in [
+        ("NRC", &nrc),
+        ("a coordinator", &coord),
+        ("a wall display", &wall),
+    ] {
+        // The owner was told, so the alert is in the log: one look is enough.
+        let got = reminders(&app, token, |_| true).await;
+        assert!(got.is_empty(), "{who} was told: {got:?}");
+    }
+    // Confirming it ends the reminder.
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/contacts/{stale}"),
+            &wfp,
+            json!({"properties": {"confirmed_at": chrono::Utc::now().to_rfc3339()}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ended = |got: &[(String, String)]| got.iter().any(|(id, s)| *id == stale && s == "ended");
+    assert!(
+        ended(&reminders(&app, &wfp, ended).await),
+        "confirmed, the reminder ends"
+    );
+    app.stop().await;
+}

@@ -135,6 +135,7 @@ macro_rules! all_suite_tests {
             needs_take_their_area_and_are_written_by_their_roles,
             priorities_are_ordered_and_joined_with_access_per_caller,
             contact_points_keep_personal_fields_on_their_side,
+            an_unconfirmed_contact_point_reminds_its_organisation,
         );
     };
 }
