@@ -11,7 +11,10 @@
 //
 // Pure: builds SVG strings and Leaflet style objects; draws nothing on a map itself.
 
-/** One palette for every layer; no two values closer than ΔE*76 = 20 (tested). */
+/**
+ * One palette for every layer; no two values closer than ΔE*76 = 20 (tested). Needs are
+ * coloured by sector and contact points by function (the greens).
+ */
 export const PALETTE = {
   constraints: { closed: "#ff3b30", restricted: "#ffb000", open: "#34c759", unknown: "#a1a1aa" },
   movements: { planned: "#5eb0ff", en_route: "#00e5ff", arrived: "#b9a6ff", aborted: "#ffa3d1", cancelled: "#5b6270" },
@@ -27,23 +30,23 @@ export const PALETTE = {
   displacements: { displacement: "#be30a2", return: "#b56380" },
   areas: { military_operations: "#fd8b96", contested: "#ea9d72", retaken: "#7570be", safe_for_return: "#28da9a" },
   needs: {
-    food_security: "#f2a93b",
-    health: "#e8536b",
-    wash: "#3fa9f5",
-    shelter_nfi: "#b08a5a",
-    protection: "#9b6bd6",
-    education: "#f5d74a",
-    logistics: "#8a9bb0",
-    emergency_telecoms: "#4fd1c5",
+    food_security: "#aa7700",
+    health: "#ff00dd",
+    wash: "#0077ff",
+    shelter_nfi: "#887755",
+    protection: "#ff88ff",
+    education: "#ffddaa",
+    logistics: "#778833",
+    emergency_telecoms: "#1199bb",
   },
   contacts: {
-    liaison_officer: "#7dd3fc",
-    duty_desk: "#a7f3d0",
-    access_negotiation: "#fcd34d",
-    security: "#fca5a5",
-    logistics: "#c4b5fd",
-    cluster_coordination: "#f9a8d4",
-    other: "#d4d4d8",
+    liaison_officer: "#00ff00",
+    duty_desk: "#cceeaa",
+    access_negotiation: "#228855",
+    security: "#cc5533",
+    logistics: "#77aa00",
+    cluster_coordination: "#44cc00",
+    other: "#aaff00",
   },
 };
 
