@@ -13,6 +13,10 @@ import { VIEWS, viewsFromUrl } from "./views.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 
+/** The coordination desk's layers, off the wall unless asked for (declared before the page's
+ * top-level code runs). */
+const DESK_LAYERS = ["needs", "contacts"];
+
 initTheme();
 
 if (requireSession()) {
@@ -170,9 +174,6 @@ const STATUS_ORDER = {
 
 /** The property a layer's counts are by, where it is not `status`. */
 const STATUS_FIELD = { incidents: "verification", displacements: "direction", needs: "sector", contacts: "function" };
-
-/** The coordination desk's layers, off the wall unless asked for. */
-const DESK_LAYERS = ["needs", "contacts"];
 
 function renderCounts(feed, hidden = new Set()) {
   const table = document.getElementById("counts");
