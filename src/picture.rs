@@ -39,8 +39,14 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
     }
     let current = current.ok_or_else(|| fail("no such item"))?;
     if let Change::Alert(a) = &event.change {
-        // An alert is about the movement; it changes nothing of it.
-        if current.layer != Layer::Movements {
+        // An alert is about the movement (or the contact point it reminds of); it changes
+        // nothing of it.
+        let on = match current.layer {
+            Layer::Movements => true,
+            Layer::Contacts => a.kind == crate::log::alert::AlertKind::Unconfirmed,
+            _ => false,
+        };
+        if !on {
             return Err(fail("alert on a non-movement"));
         }
         if a.version != current.version {
@@ -310,6 +316,10 @@ impl Picture {
                 .and_then(|i| i.movement())
                 .is_none_or(finished)
         {
+            self.alerts.forget(&event.item_id);
+        }
+        // A retired contact point needs no reminder any more.
+        if event.layer == Layer::Contacts && state.is_none() {
             self.alerts.forget(&event.item_id);
         }
         let fed = match (&event.change, &state) {

@@ -18,6 +18,10 @@
 //! - `unacknowledged` — notified, not acknowledged, and departing within
 //!   `unacknowledged_before_hours`;
 //! - `acknowledged:<org>` — a notice, not a condition: an acknowledgement was received.
+//! - `unconfirmed` — the one condition not about a movement (issue 17): a contact point not
+//!   confirmed for 30 days, logged on the contact point and addressed to its organisation only
+//!   (those who receive alerts and may change it); the smallest extension of the model: the
+//!   alert's `movement` is then the contact point's id.
 //!
 //! Recipients: the movement's organisation (not its wall displays, read by anyone in the room)
 //! and coordinators (military liaisons also receive `unacknowledged`), and of those only a
@@ -45,7 +49,8 @@ pub use crate::log::alert::{
 use crate::access::{self, index::Capsule, short_time, Track};
 use crate::model::layers::{EventType, Verification};
 use crate::model::{
-    ConstraintStatus, Geometry, Item, Movement, MovementStatus, Notification, Position, Props,
+    ConstraintStatus, Geometry, Item, Layer, Movement, MovementStatus, Notification, Position,
+    Props,
 };
 use crate::picture::Picture;
 use crate::policy::{Capability, Policy, View, Viewer};
@@ -310,7 +315,11 @@ pub fn geofence(
                 }
                 settings.buffer_m
             }
-            Props::Movement(_) | Props::Displacement(_) | Props::Area(_) => continue,
+            Props::Movement(_)
+            | Props::Displacement(_)
+            | Props::Area(_)
+            | Props::Need(_)
+            | Props::Contact(_) => continue,
         };
         if let Some((distance_m, inside)) = near_or_in(&item.geometry, p, hit) {
             let reduced = reduced_geometry(&item).and_then(|(precision_m, geometry)| {
@@ -407,6 +416,17 @@ pub fn recipient(
     movement: &Item,
     alert: &Alert,
 ) -> Option<(View, Option<View>)> {
+    // A contact point's reminder goes to those of its organisation who receive alerts and may
+    // confirm it (change it), not to the room's wall nor to the other organisations.
+    if alert.kind == AlertKind::Unconfirmed {
+        use crate::policy::Scope as Whose;
+        let receives =
+            policy.may(viewer, Capability::AlertsOwn) || policy.may(viewer, Capability::AlertsAll);
+        let confirms = policy.may(viewer, Capability::Change(Whose::Own))
+            || policy.may(viewer, Capability::Change(Whose::Any));
+        let own = *viewer.org == *movement.org && receives && confirms;
+        return own.then(|| policy.decide(movement, viewer).map(|v| (v, None)))?;
+    }
     // Who is addressed is the policy's: a role's `alerts:*` capabilities.
     let addressed = policy.may(viewer, Capability::AlertsAll)
         || (*viewer.org == *movement.org && policy.may(viewer, Capability::AlertsOwn))
@@ -449,11 +469,17 @@ pub fn in_scope(
 pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Value {
     let a = &l.alert;
     let shown_m = |f: &str| !mv.hidden.contains(f);
-    let name = movement
-        .movement()
-        .filter(|_| shown_m("name"))
-        .map(|m| format!("Movement \u{201c}{}\u{201d}", m.name))
-        .unwrap_or_else(|| format!("Movement {}", movement.id));
+    let contact = movement.contact().filter(|_| shown_m("name"));
+    let name = match (movement.movement(), contact) {
+        (_, Some(c)) => format!("Contact point \u{201c}{}\u{201d}", c.name),
+        (None, None) if movement.layer == Layer::Contacts => {
+            format!("Contact point {}", movement.id)
+        }
+        (m, _) => m
+            .filter(|_| shown_m("name"))
+            .map(|m| format!("Movement \u{201c}{}\u{201d}", m.name))
+            .unwrap_or_else(|| format!("Movement {}", movement.id)),
+    };
     let precision = iv.and_then(|v| v.precision_m());
     // `recipient` let a reduced view through only with figures measured for it.
     let reduced = precision.and(a.reduced.as_ref());
@@ -482,16 +508,21 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
             format!("{about}{d:.0} m")
         }
     };
-    let wording = wording::alert(
-        a,
-        l.at,
+    let subject = if movement.layer == Layer::Contacts {
+        wording::contact(contact.map(|c| c.name.as_str()), &movement.id)
+    } else {
         wording::movement(
             movement
                 .movement()
                 .filter(|_| shown_m("name"))
                 .map(|m| m.name.as_str()),
             &movement.id,
-        ),
+        )
+    };
+    let wording = wording::alert(
+        a,
+        l.at,
+        subject,
         match (&a.item, iv) {
             (Some(item), Some(v)) => Some(wording::item(item, v)),
             _ => None,
@@ -589,6 +620,11 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
             "{name}: notification acknowledged by {}",
             a.org.as_deref().unwrap_or("a military liaison")
         ),
+        (AlertKind::Unconfirmed, AlertState::Raised) => format!(
+            "{name} has not been confirmed for {} days: check its details and confirm them",
+            crate::model::layers::contact::CONFIRM_WITHIN_DAYS
+        ),
+        (AlertKind::Unconfirmed, _) => format!("{name} is confirmed"),
     };
     let mut out = json!({
         "id": l.seq,
@@ -675,6 +711,8 @@ fn describe(item: &Item, v: &View) -> String {
         Props::Movement(_) => format!("movement {}", item.id),
         Props::Displacement(_) => format!("displacement {}", item.id),
         Props::Area(_) => format!("area {}", item.id),
+        Props::Need(_) => format!("need {}", item.id),
+        Props::Contact(_) => format!("contact point {}", item.id),
     }
 }
 

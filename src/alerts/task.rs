@@ -44,6 +44,8 @@ pub struct Due {
     pub moved: BTreeSet<String>,
     /// Acknowledgements received: movement and organisation.
     pub acks: Vec<(String, String)>,
+    /// Contact points that changed (their confirmation).
+    pub contacts: BTreeSet<String>,
 }
 
 impl Due {
@@ -64,6 +66,9 @@ impl Due {
             }
             (Layer::Movements, _) => {
                 self.movements.insert(id.clone());
+            }
+            (Layer::Contacts, _) => {
+                self.contacts.insert(id.clone());
             }
             (_, _) => {
                 self.items.insert(id.clone());
@@ -108,7 +113,40 @@ pub fn judge(
             judge_position(picture, m, tracks, settings, now, &mut out);
         }
     }
+    for id in &due.contacts {
+        if let Some(c) = picture.get(id) {
+            judge_contact(picture, c, now, &mut out);
+        }
+    }
     out
+}
+
+/// Every contact point's confirmation (start-up and timer).
+pub fn sweep_contacts(picture: &Picture, now: DateTime<Utc>) -> Vec<Alerted> {
+    let mut out = Vec::new();
+    for c in picture.collect(Some(Layer::Contacts)) {
+        judge_contact(picture, &c, now, &mut out);
+    }
+    out
+}
+
+/// A contact point unconfirmed for `CONFIRM_WITHIN_DAYS` raises a reminder to its
+/// organisation; confirming it (or retiring it) ends the reminder.
+fn judge_contact(picture: &Picture, c: &Arc<Item>, now: DateTime<Utc>, out: &mut Vec<Alerted>) {
+    let Some(contact) = c.contact() else { return };
+    let key = AlertKind::Unconfirmed.as_str();
+    let due = contact.unconfirmed(c.created_at, now);
+    let active = picture.alerts().is_active(&c.id, key);
+    if due && !active {
+        let mut a = movement_alert(c, AlertKind::Unconfirmed, AlertState::Raised);
+        a.since = Some(contact.confirmed_at.unwrap_or(c.created_at));
+        out.push(Alerted::new(c, a));
+    } else if !due && active {
+        out.push(Alerted::new(
+            c,
+            movement_alert(c, AlertKind::Unconfirmed, AlertState::Ended),
+        ));
+    }
 }
 
 /// Every condition of every movement (start-up and timer).
@@ -124,7 +162,9 @@ pub fn sweep(
         .map(|m| m.id.clone())
         .collect();
     tracks.retain(|id| picture.get(id).is_some());
-    sweep_some(picture, &ids, tracks, settings, now)
+    let mut out = sweep_some(picture, &ids, tracks, settings, now);
+    out.extend(sweep_contacts(picture, now));
+    out
 }
 
 /// Every condition of the movements `ids` (a sweep, a few movements at a time).
@@ -465,6 +505,10 @@ pub async fn run_alerter(
                         alerts.extend(sweep_some(&live.picture, chunk, &mut tracks, &settings, Utc::now()));
                     }
                     tokio::task::yield_now().await;
+                }
+                {
+                    let live = live.read().unwrap_or_else(|e| e.into_inner());
+                    alerts.extend(sweep_contacts(&live.picture, Utc::now()));
                 }
                 alerts
             }

@@ -20,6 +20,14 @@ pub(super) struct Figures {
 }
 
 /// The movement as the viewer may name it: by its name, or by its id.
+/// A contact point, by name when the reader sees it.
+pub(super) fn contact(name: Option<&str>, id: &str) -> Message {
+    match name {
+        Some(n) => Message::new("msg.contact_named").with("name", n),
+        None => Message::new("msg.contact_id").with("id", id),
+    }
+}
+
 pub(super) fn movement(name: Option<&str>, id: &str) -> Message {
     match name {
         Some(n) => Message::new("msg.movement_named").with("name", n),
@@ -113,6 +121,9 @@ pub(super) fn alert(
             Some(org) => base("msg.alert.acknowledged_by").with("org", org),
             None => base("msg.alert.acknowledged"),
         },
+        (AlertKind::Unconfirmed, AlertState::Raised) => base("msg.alert.unconfirmed")
+            .with("days", crate::model::layers::contact::CONFIRM_WITHIN_DAYS),
+        (AlertKind::Unconfirmed, _) => base("msg.alert.confirmed"),
     }
 }
 
@@ -161,10 +172,12 @@ pub(super) fn item(item: &Item, v: &View) -> Message {
                 .with("id", item.id.as_str())
         }
         Props::Movement(_) => Message::new("msg.movement_id").with("id", item.id.as_str()),
-        // Displacement flows and dated areas are not judged against routes; should an alert
-        // ever name one, it is named by its layer and id.
-        Props::Displacement(_) | Props::Area(_) => Message::new("msg.item_id")
-            .with("layer", item.layer.as_str())
-            .with("id", item.id.as_str()),
+        // Displacement flows, dated areas and needs are not judged against routes; should an
+        // alert ever name one, it is named by its layer and id.
+        Props::Displacement(_) | Props::Area(_) | Props::Need(_) | Props::Contact(_) => {
+            Message::new("msg.item_id")
+                .with("layer", item.layer.as_str())
+                .with("id", item.id.as_str())
+        }
     }
 }

@@ -28,6 +28,9 @@ pub enum AlertKind {
     NoReport,
     Unacknowledged,
     Acknowledged,
+    /// A contact point not confirmed for 30 days (issue 17): logged on the contact point,
+    /// the one condition not about a movement.
+    Unconfirmed,
 }
 
 impl AlertKind {
@@ -40,6 +43,7 @@ impl AlertKind {
             AlertKind::NoReport => "no_report",
             AlertKind::Unacknowledged => "unacknowledged",
             AlertKind::Acknowledged => "acknowledged",
+            AlertKind::Unconfirmed => "unconfirmed",
         }
     }
 }
@@ -137,6 +141,8 @@ impl Alert {
 pub struct Logged {
     pub seq: u64,
     pub at: DateTime<Utc>,
+    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`). The
+    /// name is the log's and stays.
     pub movement: String,
     pub alert: Alert,
 }

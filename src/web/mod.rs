@@ -1,5 +1,5 @@
 //! The browser pages: sign-in (`/`), the wall display (`/wall`), the liaison board (`/board`)
-//! and the route planner (`/planner`), with their scripts, styles, translations, Leaflet and
+//! the route planner (`/planner`) and the coordination desk (`/desk`), with their scripts, styles, translations, Leaflet and
 //! the offline basemap, all embedded in the binary at build time from `web/`.
 //!
 //! The pages are plain clients of the public API: they call the same REST and WebSocket routes
@@ -65,6 +65,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/wall.js",
     "app/board.js",
     "app/planner.js",
+    "app/desk.js",
     "i18n/en.json",
     "i18n/ar.json",
     "vendor/leaflet/leaflet.js",
@@ -101,6 +102,10 @@ static PAGES: &[(&str, &str)] = &[
         "/planner",
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/planner.html")),
     ),
+    (
+        "/desk",
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/desk.html")),
+    ),
 ];
 
 /// The service worker (`/sw.js`); `%VERSION%` and `%PRECACHE%` are filled in when served.
@@ -112,6 +117,7 @@ pub const PATHS: &[&str] = &[
     "/wall",
     "/board",
     "/planner",
+    "/desk",
     "/static/{version}/{*path}",
     "/sw.js",
     "/web/session",

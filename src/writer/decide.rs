@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Command, Who, WriteError, WriterTask};
-use crate::log::alert::{finished, Alert, AlertBook, AlertState};
+use crate::log::alert::{finished, Alert, AlertBook, AlertKind, AlertState};
 use crate::log::Change;
 use crate::model::{Item, Layer, MovementStatus, Notification};
 use crate::policy::{Refusal, Viewer, Write};
@@ -236,8 +236,9 @@ fn decide_alert(
     alert: &Alert,
     current: Option<&Item>,
 ) -> Option<(Layer, Change)> {
-    let cur = current.filter(|c| c.layer == Layer::Movements)?;
-    if cur.movement().is_none_or(finished) {
+    let cur = current?;
+    let reminder = cur.layer == Layer::Contacts && alert.kind == AlertKind::Unconfirmed;
+    if !reminder && (cur.layer != Layer::Movements || cur.movement().is_none_or(finished)) {
         return None;
     }
     let active = book.is_active(id, &alert.key);
@@ -249,7 +250,7 @@ fn decide_alert(
     changes.then(|| {
         let mut alert = alert.clone();
         alert.version = cur.version;
-        (Layer::Movements, Change::Alert(Box::new(alert)))
+        (cur.layer, Change::Alert(Box::new(alert)))
     })
 }
 

@@ -14,18 +14,23 @@
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
 //!   pace, its controls and its errors.
+//! - `needs`: the needs layer, the geometry of an area P-code, and the priorities view joined
+//!   with access per caller.
+//! - `contacts`: the directory's contact points, their side and their personal fields.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
 
 mod areas;
 mod audit;
 mod authz;
+mod contacts;
 mod exports;
 mod http_errors;
 mod imports;
 mod imports_hxl;
 mod lifecycle;
 mod meta;
+mod needs;
 mod over_time;
 mod policy_matrix;
 mod replay_ws;
@@ -34,12 +39,14 @@ mod validation;
 pub use areas::*;
 pub use audit::*;
 pub use authz::*;
+pub use contacts::*;
 pub use exports::*;
 pub use http_errors::*;
 pub use imports::*;
 pub use imports_hxl::*;
 pub use lifecycle::*;
 pub use meta::*;
+pub use needs::*;
 pub use over_time::*;
 pub use policy_matrix::*;
 pub use replay_ws::*;
@@ -124,6 +131,11 @@ macro_rules! all_suite_tests {
             admin_areas_are_listed_and_points_attributed,
             displacement_figures_follow_the_flows_and_the_policy,
             the_new_layers_are_written_by_their_roles_only,
+            // needs (issue 17)
+            needs_take_their_area_and_are_written_by_their_roles,
+            priorities_are_ordered_and_joined_with_access_per_caller,
+            contact_points_keep_personal_fields_on_their_side,
+            an_unconfirmed_contact_point_reminds_its_organisation,
         );
     };
 }
@@ -147,6 +159,7 @@ pub async fn round_trip_per_layer(backend: Backend) {
         ("incidents", &army, common::incident(json!({}))),
         ("displacements", &nrc, common::displacement(json!({}))),
         ("areas", &army, common::area(json!({}))),
+        ("needs", &nrc, common::need(json!({}))),
     ] {
         let id = app.create(layer, token, feature.clone()).await;
         let (status, got) = app.get(&format!("/api/v1/{layer}/{id}"), token).await;

@@ -11,7 +11,10 @@
 //
 // Pure: builds SVG strings and Leaflet style objects; draws nothing on a map itself.
 
-/** One palette for every layer; no two values closer than ΔE*76 = 20 (tested). */
+/**
+ * One palette for every layer; no two values closer than ΔE*76 = 20 (tested). Needs are
+ * coloured by sector and contact points by function (the greens).
+ */
 export const PALETTE = {
   constraints: { closed: "#ff3b30", restricted: "#ffb000", open: "#34c759", unknown: "#a1a1aa" },
   movements: { planned: "#5eb0ff", en_route: "#00e5ff", arrived: "#b9a6ff", aborted: "#ffa3d1", cancelled: "#5b6270" },
@@ -26,6 +29,25 @@ export const PALETTE = {
   },
   displacements: { displacement: "#be30a2", return: "#b56380" },
   areas: { military_operations: "#fd8b96", contested: "#ea9d72", retaken: "#7570be", safe_for_return: "#28da9a" },
+  needs: {
+    food_security: "#aa7700",
+    health: "#ff00dd",
+    wash: "#0077ff",
+    shelter_nfi: "#887755",
+    protection: "#ff88ff",
+    education: "#ffddaa",
+    logistics: "#778833",
+    emergency_telecoms: "#1199bb",
+  },
+  contacts: {
+    liaison_officer: "#00ff00",
+    duty_desk: "#cceeaa",
+    access_negotiation: "#228855",
+    security: "#cc5533",
+    logistics: "#77aa00",
+    cluster_coordination: "#44cc00",
+    other: "#aaff00",
+  },
 };
 
 /** Area outlines: the pattern says the status without colour. */
@@ -37,12 +59,37 @@ export const STATUSES = {
   constraints: ["closed", "restricted", "open", "unknown"],
   movements: ["planned", "en_route", "arrived", "aborted", "cancelled"],
   incidents: ["reported", "confirmed", "refuted"],
+  needs: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
+  contacts: ["liaison_officer", "duty_desk", "access_negotiation", "security", "logistics", "cluster_coordination", "other"],
 };
+
+/**
+ * The severity of a need on the scale of humanitarian needs overviews (1 minimal to 5
+ * catastrophic), light to dark as the overviews' maps draw it; the sector's colour (PALETTE)
+ * rings it.
+ */
+export const SEVERITY = { 1: "#fff3c4", 2: "#fdd49e", 3: "#fc8d59", 4: "#d7301f", 5: "#7f0000" };
 
 export function colorOf(p) {
   if (p.layer === "incidents") return PALETTE.incidents[p.event_type] || PALETTE.incidents.other;
   if (p.layer === "displacements") return PALETTE.displacements[p.direction] || "#ffffff";
+  if (p.layer === "needs") return PALETTE.needs[p.sector] || "#ffffff";
+  if (p.layer === "contacts") return PALETTE.contacts[p.function] || PALETTE.contacts.other;
   return (PALETTE[p.layer] || {})[p.status] || "#ffffff";
+}
+
+/** A need's marker: a square filled by severity, ringed by its sector, with the figure. */
+export function needShape(severity, sectorColor) {
+  const fill = SEVERITY[severity] || "#a1a1aa";
+  const ink = severity >= 4 ? "#ffffff" : "#1a1a1a";
+  return `<rect x="2.5" y="2.5" width="19" height="19" rx="3" fill="${fill}" stroke="${sectorColor}" stroke-width="3"/>` +
+    `<text x="12" y="16.6" text-anchor="middle" font-size="12" font-weight="700" font-family="sans-serif" fill="${ink}">${severity || "?"}</text>`;
+}
+
+/** A contact point's marker: a speech-bubble badge in its function's colour. */
+export function contactShape(color) {
+  return `<path d="M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2h-8l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z" fill="${color}" stroke="#1a1a1a" stroke-width="1.5"/>` +
+    `<circle cx="8" cy="10.5" r="1.4" fill="#1a1a1a"/><circle cx="12" cy="10.5" r="1.4" fill="#1a1a1a"/><circle cx="16" cy="10.5" r="1.4" fill="#1a1a1a"/>`;
 }
 
 /** The organisations whose items are military (the deployment's `web.military_orgs`). */
@@ -240,6 +287,11 @@ export function milSymbol(sidc, size) {
  */
 export function pointMarker(p, size) {
   const color = colorOf(p);
+  if (p.layer === "needs" || p.layer === "contacts") {
+    const body = p.layer === "needs" ? needShape(p.severity, color) : contactShape(color);
+    const status = p.layer === "needs" ? `severity-${p.severity || "unknown"}` : `function-${p.function}`;
+    return { html: `<span class="sym sym-hum ${status}">${svg(body, size)}</span>`, size: [size, size], anchor: [size / 2, size / 2] };
+  }
   const status = p.layer === "incidents" ? p.verification : p.status;
   const shapeOf = () =>
     p.layer === "incidents" ? incidentShape(status, color) : p.layer === "movements" ? movementShape(status, color) : constraintShape(status, p.kind, color);

@@ -13,6 +13,10 @@ import { VIEWS, viewsFromUrl } from "./views.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 
+/** The coordination desk's layers, off the wall unless asked for (declared before the page's
+ * top-level code runs). */
+const DESK_LAYERS = ["needs", "contacts"];
+
 initTheme();
 
 if (requireSession()) {
@@ -21,7 +25,12 @@ if (requireSession()) {
   const first = VIEWS[rotation.names[0]] || VIEWS.iraq;
   const map = await createMap(document.getElementById("map"), { zoomControl: false, cursor: false, view: first });
   // `?hide=incidents,constraints:open` hides layers or statuses (a wall has no one to click).
-  const items = new ItemLayers(map, { scale: 1.5, labels: true, hidden: hiddenFromUrl() });
+  // The coordination desk's layers (needs, contact points) are the desk's: a wall shows them
+  // when its URL asks (`?show=needs,contacts`).
+  const hidden = hiddenFromUrl();
+  const show = new Set((new URLSearchParams(location.search).get("show") || "").split(","));
+  for (const layer of DESK_LAYERS) if (!show.has(layer)) hidden.add(layer);
+  const items = new ItemLayers(map, { scale: 1.5, labels: true, hidden });
   let fitted = rotation.names.length > 0;
   let legendKey = null;
   // What the wall draws: the live feed, or the time slider's past moment while it shows one.
@@ -29,7 +38,7 @@ if (requireSession()) {
   const draw = () => {
     items.sync(shown().features.values());
     syncLegend();
-    renderCounts(shown());
+    renderCounts(shown(), items.hidden);
     renderAlerts(shown());
   };
   const timeline = new Timeline(document.getElementById("timeline"), {
@@ -65,8 +74,8 @@ if (requireSession()) {
   // The legend names the layers of the picture over time only while the wall shows them.
   function syncLegend(force = false) {
     const present = new Set();
-    for (const f of shown().features.values()) present.add(f.properties.layer);
-    const key = ["displacements", "areas"].filter((l) => present.has(l)).join(",");
+    for (const f of shown().features.values()) if (!items.hidden.has(f.properties.layer)) present.add(f.properties.layer);
+    const key = ["displacements", "areas", ...DESK_LAYERS].filter((l) => present.has(l)).join(",");
     if (!force && key === legendKey) return;
     legendKey = key;
     renderLegend(document.getElementById("legend"), { present });
@@ -167,19 +176,22 @@ const STATUS_ORDER = {
   incidents: ["reported", "confirmed", "refuted"],
   displacements: ["displacement", "return"],
   areas: ["military_operations", "contested", "retaken", "safe_for_return"],
+  needs: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
+  contacts: ["liaison_officer", "duty_desk", "access_negotiation", "security", "logistics", "cluster_coordination", "other"],
 };
 
 /** The property a layer's counts are by, where it is not `status`. */
-const STATUS_FIELD = { incidents: "verification", displacements: "direction" };
+const STATUS_FIELD = { incidents: "verification", displacements: "direction", needs: "sector", contacts: "function" };
 
-function renderCounts(feed) {
+function renderCounts(feed, hidden = new Set()) {
   const table = document.getElementById("counts");
   table.replaceChildren();
   let exercises = 0;
   for (const layer of Object.keys(STATUS_ORDER)) {
     const features = feed.layer(layer);
     // The picture over time's layers are counted only while the wall shows some (room).
-    if (features.length === 0 && (layer === "displacements" || layer === "areas")) continue;
+    if (hidden.has(layer) && DESK_LAYERS.includes(layer)) continue;
+    if (features.length === 0 && (layer === "displacements" || layer === "areas" || DESK_LAYERS.includes(layer))) continue;
     const by = {};
     let stale = 0;
     let exercise = 0;

@@ -407,7 +407,7 @@ export async function facesTests(h) {
   for (const lang of ["en", "ar"]) {
     await check(`axe-core finds no serious or critical violation on any page (${lang})`, async () => {
       const found = [];
-      for (const [path, token] of [["/", null], ["/wall", tokens.wall_display], ["/board", tokens.coordinator], ["/planner", tokens.convoy_planner]]) {
+      for (const [path, token] of [["/", null], ["/wall", tokens.wall_display], ["/board", tokens.coordinator], ["/planner", tokens.convoy_planner], ["/desk", tokens.coordinator]]) {
         const page = await newPage(1600, 1000);
         if (token) {
           await signIn(page, token, `${path}?lang=${lang}`);

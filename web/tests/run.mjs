@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { facesTests } from "./faces.mjs";
 import { timelineTests } from "./timeline.mjs";
+import { deskTests } from "./desk.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shots = resolve(here, "../../test-output/screenshots");
@@ -684,6 +685,9 @@ try {
 
   // --- the time slider (issue 15) -----------------------------------------------------------
   await timelineTests({ base, tokens, unique, check, shot, rest, newPage, signIn });
+
+  // --- the coordination desk (issue 17) ------------------------------------------------------
+  await deskTests({ base, tokens, unique, check, shot, rest, newPage, signIn });
 
   // --- symbols, legibility, kiosk, accessibility (issue 18: 8, 9, 12) ----------------------
   await facesTests({ base, tokens, unique, check, shot, rest, newPage, signIn, browser, chromium, CHROMIUM_FLAGS, createInterface });
