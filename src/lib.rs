@@ -30,6 +30,7 @@ pub mod model;
 pub mod picture;
 pub mod policy;
 pub mod replay;
+pub mod report;
 pub mod scope;
 pub mod server;
 pub mod snapshot;

@@ -108,13 +108,15 @@ fn markup(doc: &Document) -> (String, Vec<(String, Vec<u8>)>) {
     }
     out.push_str("]\n");
     for b in &doc.blocks {
-        block(b, &mut out, &mut files);
+        block(b, doc.lang.rtl(), &mut out, &mut files);
         out.push('\n');
     }
     (out, files)
 }
 
-fn block(b: &Block, out: &mut String, files: &mut Vec<(String, Vec<u8>)>) {
+fn block(b: &Block, rtl: bool, out: &mut String, files: &mut Vec<(String, Vec<u8>)>) {
+    // The side a line starts on.
+    let side = if rtl { "right" } else { "left" };
     match b {
         Block::Heading { level, text } => {
             let _ = write!(
@@ -148,7 +150,7 @@ fn block(b: &Block, out: &mut String, files: &mut Vec<(String, Vec<u8>)>) {
             for f in figs {
                 let _ = write!(
                     out,
-                    "block(width: 100%, fill: {BAND}, inset: 6pt, stroke: (left: 2pt + {ACCENT}))[#text(size: 14pt, weight: \"bold\")"
+                    "block(width: 100%, fill: {BAND}, inset: 6pt, stroke: ({side}: 2pt + {ACCENT}))[#text(size: 14pt, weight: \"bold\")"
                 );
                 content(std::slice::from_ref(&f.value), out);
                 let _ = write!(out, " \\ #text(size: 8pt, fill: {MUTED})[#");
