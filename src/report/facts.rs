@@ -4,7 +4,7 @@
 //! passes `Policy::decide` for the audience and is read from `feature::render` with that view,
 //! so a hidden item is not counted and a hidden field is not read. Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -78,6 +78,8 @@ pub struct Ack {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
     pub movement: String,
+    /// The item the alert is about, if any.
+    pub item: Option<String>,
     pub kind: &'static str,
     pub at: DateTime<Utc>,
     pub seq: u64,
@@ -202,6 +204,7 @@ pub fn note(
             {
                 facts.alerts.push(Alert {
                     movement: id.to_string(),
+                    item: a.item.as_ref().map(|i| i.id.clone()),
                     kind: a.kind.as_str(),
                     at: event.at,
                     seq: event.seq,
@@ -286,8 +289,10 @@ pub fn at_end(ask: &Ask, facts: &mut Facts, picture: &Picture) {
     let mut items: Vec<&Arc<Item>> = picture.items().collect();
     items.sort_by(|a, b| a.id.cmp(&b.id));
     let mut flows = Vec::new();
+    let mut now: HashMap<String, Value> = HashMap::new();
     for item in items {
         let Some(f) = shown(ask, item) else { continue };
+        now.insert(item.id.clone(), f.clone());
         match item.layer {
             Layer::Incidents => {
                 let Some(i) = incident(ask, &f, &item.id) else {
@@ -325,6 +330,7 @@ pub fn at_end(ask: &Ask, facts: &mut Facts, picture: &Picture) {
         }
     }
     displacement(ask, facts, &flows);
+    as_now(facts, &now);
     facts
         .incidents
         .sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
@@ -374,4 +380,50 @@ fn displacement(ask: &Ask, facts: &mut Facts, flows: &[(String, Value)]) {
     facts
         .displacement
         .retain(|_, a| a.arrivals + a.returns + a.departures > 0 || a.present != 0);
+}
+
+/// Keeps of the period's changes only those about items the audience sees at the report's
+/// `seq`, with what it sees of them now: an item since retired, hidden or re-marked away from
+/// the audience does not exist for it (as everywhere else), and a field hidden from it since
+/// is not shown, nor a change that only that field tells of.
+fn as_now(facts: &mut Facts, now: &HashMap<String, Value>) {
+    let shows = |id: &str, field: &str| {
+        now.get(id)
+            .is_some_and(|f| !f["properties"][field].is_null())
+    };
+    let refresh_constraint = |c: &mut Constraint| {
+        if let Some(f) = now.get(&c.id) {
+            *c = constraint(f, &c.id);
+        }
+    };
+    facts.opened.retain(|c| now.contains_key(&c.id));
+    facts.opened.iter_mut().for_each(refresh_constraint);
+    facts.closed.retain(|c| shows(&c.id, "status"));
+    facts.closed.iter_mut().for_each(refresh_constraint);
+    let refresh_movement = |m: &mut Movement| {
+        if let Some(f) = now.get(&m.id) {
+            *m = movement(f, &m.id, m.at);
+        }
+    };
+    facts.notified.retain(|m| now.contains_key(&m.id));
+    facts.notified.iter_mut().for_each(refresh_movement);
+    for list in [&mut facts.completed, &mut facts.aborted] {
+        list.retain(|m| shows(&m.id, "status"));
+        list.iter_mut().for_each(refresh_movement);
+    }
+    facts.acknowledged.retain(|a| {
+        now.get(&a.id).is_some_and(|f| {
+            f["properties"]["acknowledged_by"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|o| o.as_str() == Some(a.org.as_str())))
+        })
+    });
+    for a in &mut facts.acknowledged {
+        if !shows(&a.id, "notified_at") {
+            a.minutes = None;
+        }
+    }
+    facts.alerts.retain(|a| {
+        now.contains_key(&a.movement) && a.item.as_ref().is_none_or(|i| now.contains_key(i))
+    });
 }
