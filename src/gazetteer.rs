@@ -47,6 +47,13 @@ pub struct AdminArea {
     geometry: Value,
 }
 
+impl AdminArea {
+    /// The area's boundary (drawn on report maps).
+    pub fn shape(&self) -> &geo::MultiPolygon<f64> {
+        &self.shape
+    }
+}
+
 /// How a point was attributed to its area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

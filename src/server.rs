@@ -72,12 +72,19 @@ pub enum StartError {
     Federation(#[from] crate::federation::FeedError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("reports: {0}")]
+    Reports(String),
 }
 
 /// A built server, bound and loaded, not yet serving.
 pub struct Application {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// When the scheduled reports are made, and for whom.
+    report_schedule: (
+        crate::report::schedule::Schedule,
+        Vec<crate::report::task::Audience>,
+    ),
     state: AppState,
     writer_task: WriterTask,
     /// The CoT listeners (issue #5), bound in `build` when configured.
@@ -220,7 +227,15 @@ impl Application {
             )),
             shutdown: shutdown.clone(),
         };
+        let (reports, schedule, audiences) = crate::report::task::from_config(
+            &config,
+            store.clone(),
+            policy.clone(),
+            gazetteer.clone(),
+        )
+        .map_err(StartError::Reports)?;
         let state = AppState {
+            reports,
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
             replays: Arc::new(tokio::sync::Semaphore::new(config.hub.max_replays)),
@@ -253,6 +268,7 @@ impl Application {
             federation,
             follower,
             history,
+            report_schedule: (schedule, audiences),
         })
     }
 
@@ -354,6 +370,14 @@ impl Application {
                 Err(e) => tracing::error!(error = %e, "alerts off: bad settings"),
             }
         }
+        let (schedule, audiences) = self.report_schedule;
+        tracker.spawn(crate::report::task::run_schedule(
+            self.state.reports.clone(),
+            schedule,
+            audiences,
+            self.state.published.clone(),
+            shutdown.clone(),
+        ));
         // CoT connections follow `state.shutdown`, like WebSocket connections.
         self.cot.spawn(self.state.cot.clone(), &tracker);
         // So do the federation feed's connections and the links to peers.

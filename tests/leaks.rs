@@ -2,7 +2,7 @@
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
 //! WebSocket snapshot, live deltas and replay; CoT over mutual TLS and over plain TCP; the access
 //! check; convoy alerts over the WebSocket and REST; exports as GeoJSON, KML and CSV, the CAP
-//! feed of alerts, OGC API – Features pages), judged against an oracle written here
+//! feed of alerts, OGC API – Features pages; situation reports), judged against an oracle written here
 //! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
 //! Items get random layers, authors, markings, `releasable_to`, per-field markings and
@@ -1994,6 +1994,7 @@ async fn nothing_leaks_on_any_channel() {
     // Convoy alerts: the movements' routes cross the items, so route conflicts are raised and
     // ended as items are written, remarked and retired.
     config.alerts.enabled = true;
+    config.reports.max_running = 2;
     config.alerts.check_interval_seconds = 1;
     // The smallest snapshot parts, so that snapshots travel in several (issue 19).
     config.hub.snapshot_part_kib = 16;
@@ -2351,6 +2352,8 @@ async fn nothing_leaks_on_any_channel() {
     .await;
     // 6a. Exports and OGC API – Features (issue 16), after the transitions.
     let exports = exports_and_ogc(app, tokens, &world, &viewers).await;
+    // 6b. Situation reports (issue 16), one per viewer, after the transitions.
+    let reports = reports_channel(app, tokens, &world, &viewers).await;
     let mut one = Tally::default();
     let world_ref = &world;
     let pairs: Vec<(Who, &State)> = viewers
@@ -2649,6 +2652,7 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("replay, history, audit", &over_time, min_cases, &mut out);
     report_and_check("WebSocket replay", &replay, min_cases, &mut out);
     report_and_check("exports, OGC API", &exports, min_cases, &mut out);
+    report_and_check("reports", &reports, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
         alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.geofence, alerts.failures.len()
@@ -3117,6 +3121,107 @@ async fn exports_and_ogc(
             t
         })
         .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut all = Tally::default();
+    done.into_iter().for_each(|t| all.add(t));
+    all
+}
+
+// ---- Situation reports (issue 16) ----------------------------------------------------------
+
+/// Every viewer's daily report (the 24 hours up to now, which hold every incident's
+/// `occurred_at`), its HTML judged: no item the oracle hides appears (its id or any of its
+/// canaries), no hidden field of a visible item appears, and every visible incident is counted
+/// (its id is in the appendix entry behind the incidents figure). The PDF is laid out from the
+/// same document; `tests/suite/reports.rs` reads its text back.
+async fn reports_channel(
+    app: &TestApp,
+    tokens: &HashMap<Who, String>,
+    world: &World,
+    viewers: &[Who],
+) -> Tally {
+    let done: Vec<Tally> = stream::iter(viewers)
+        .map(|v| async move {
+            let mut t = Tally::default();
+            let token = tokens[v].as_str();
+            let (status, r) = app
+                .post("/api/v1/reports", token, json!({"kind": "daily"}))
+                .await;
+            if status != StatusCode::ACCEPTED {
+                t.fail(format!("POST /api/v1/reports as {v}: {status} {r}"));
+                return t;
+            }
+            let id = r["id"].as_str().unwrap_or_default().to_string();
+            let mut report = r;
+            for _ in 0..1200 {
+                if report["status"] != "pending" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                report = app.get(&format!("/api/v1/reports/{id}"), token).await.1;
+            }
+            if report["status"] != "done" {
+                t.fail(format!("report as {v}: not made: {report}"));
+                return t;
+            }
+            let r = reply(app.request(
+                Method::GET,
+                &format!("/api/v1/reports/{id}.html"),
+                Some(token),
+            ))
+            .await;
+            let Value::String(html) = &r.body else {
+                t.fail(format!("report HTML as {v}: {} {}", r.status, r.body));
+                return t;
+            };
+            t.messages += 1;
+            let ids = find_ids(html, |before, after| {
+                let part = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+                !part(before) && !part(after)
+            });
+            let counted = html
+                .split("<section class=\"refs\" id=\"n-incidents\">")
+                .nth(1)
+                .and_then(|s| s.split("</section>").next())
+                .unwrap_or("");
+            for s in world.latest.values() {
+                let exp = oracle(*v, s);
+                t.case(exp.as_ref());
+                match exp {
+                    None => {
+                        if ids.contains(s.id.as_str()) {
+                            t.fail(format!("report as {v}: {} leaked", s.label()));
+                        }
+                        for field in text_fields(s.layer) {
+                            if html.contains(&canary(field, &s.id)) {
+                                t.fail(format!(
+                                    "report as {v}: the text of `{field}` of hidden {} leaked",
+                                    s.label()
+                                ));
+                            }
+                        }
+                    }
+                    Some(e) => {
+                        for field in &e.hidden {
+                            if html.contains(&canary(field, &s.id)) {
+                                t.fail(format!(
+                                    "report as {v}: the text of hidden `{field}` of {} leaked",
+                                    s.label()
+                                ));
+                            }
+                        }
+                        if s.layer == "incidents"
+                            && !counted.contains(&format!("<code>{}</code>", s.id))
+                        {
+                            t.fail(format!("report as {v}: {} is not counted", s.label()));
+                        }
+                    }
+                }
+            }
+            t
+        })
+        .buffer_unordered(4)
         .collect()
         .await;
     let mut all = Tally::default();

@@ -18,6 +18,7 @@ mod movements;
 mod needs;
 mod ogc;
 pub mod problem;
+mod reports;
 pub mod tak;
 pub mod ws;
 
@@ -79,6 +80,8 @@ pub struct AppState {
     pub replays: Arc<tokio::sync::Semaphore>,
     /// Deliveries counted for the audit (`GET /api/v1/audit`).
     pub audit: Arc<crate::audit::Recorder>,
+    /// Situation reports being made (`report::task`).
+    pub reports: Arc<crate::report::task::Reports>,
 }
 
 impl AppState {
@@ -133,6 +136,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/ogc/collections/{layer}"),
     ("GET", "/api/v1/ogc/collections/{layer}/items"),
     ("GET", "/api/v1/ogc/collections/{layer}/items/{featureId}"),
+    ("POST", "/api/v1/reports"),
+    ("GET", "/api/v1/reports"),
+    ("GET", "/api/v1/reports/{id}"),
+    ("GET", "/api/v1/reports/{id}.html"),
+    ("GET", "/api/v1/reports/{id}.pdf"),
     ("GET", "/takproto/1"),
 ];
 
@@ -170,6 +178,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/import/{format}", post(imports::import))
         .route("/api/v1/audit", get(audit::audit))
         .route("/api/v1/export/{format}", get(export::export))
+        .route("/api/v1/reports", get(reports::list).post(reports::create))
+        .route("/api/v1/reports/{id}", get(reports::get_one))
         .route("/api/v1/ogc", get(ogc::landing))
         .route("/api/v1/ogc/conformance", get(ogc::conformance))
         .route("/api/v1/ogc/collections", get(ogc::collections))

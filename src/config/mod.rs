@@ -17,6 +17,7 @@ mod federation;
 mod http;
 mod import;
 mod picture;
+mod reports;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use federation::{validate_centre, FederationConfig, PeerConfig, ShareConfig}
 pub use http::{HttpConfig, HubConfig, LogConfig, WebConfig};
 pub use import::ImportConfig;
 pub use picture::{AlertsConfig, AreasConfig, ExpiryConfig, NotificationConfig, PictureConfig};
+pub use reports::{ReportAudience, ReportsConfig, WEEKDAYS};
 pub use store::{redact_url, DatabaseConfig, SnapshotConfig, WriterConfig};
 
 /// The reference file, which is also the defaults layer.
@@ -75,6 +77,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub import: ImportConfig,
     pub audit: AuditConfig,
+    pub reports: ReportsConfig,
 }
 
 /// The defaults layer as TOML, parsed once.
@@ -126,6 +129,7 @@ section_defaults!(
     ClusterConfig => cluster,
     ImportConfig => import,
     AuditConfig => audit,
+    ReportsConfig => reports,
 );
 
 /// Environment variables that override the file, and the key each replaces.
@@ -238,6 +242,7 @@ impl Config {
         self.writer.validate()?;
         self.import.validate()?;
         self.audit.validate()?;
+        self.reports.validate()?;
         self.cot.validate()?;
         self.federation.validate()?;
         self.cluster.validate(&self.database)?;

@@ -7,6 +7,7 @@
 
 mod audit;
 mod postgres;
+mod reports;
 mod sqlite;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::log::{Hash, Record};
 
 pub use audit::AuditRow;
 pub use postgres::PgStore;
+pub use reports::{Rendering, ReportRow};
 pub use sqlite::SqliteStore;
 
 /// How many records one INSERT statement carries (well below both databases' bind limits).
@@ -163,6 +165,27 @@ pub trait EventStore: Send + Sync + 'static {
     async fn audit_for(&self, item: &str, since_day: &str) -> Result<Vec<AuditRow>, StoreError>;
     /// Deletes the days before `before_day`; how many rows went.
     async fn audit_prune(&self, before_day: &str) -> Result<u64, StoreError>;
+    /// Adds a report (pending); `false` when a report with its id is already there.
+    async fn report_insert(&self, row: &ReportRow) -> Result<bool, StoreError>;
+    /// Records how a report's making ended, with its renderings when it was made.
+    async fn report_finish(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        finished_at: &str,
+        rendered: Option<(&str, &[u8])>,
+    ) -> Result<(), StoreError>;
+    async fn report_get(&self, id: &str) -> Result<Option<ReportRow>, StoreError>;
+    /// An audience's reports, newest first.
+    async fn report_list(
+        &self,
+        role: &str,
+        org: &str,
+        limit: u32,
+    ) -> Result<Vec<ReportRow>, StoreError>;
+    /// A made report's HTML or PDF.
+    async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError>;
     /// Cheap liveness check for `/healthz`.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Which backend, for logs and health.
@@ -304,6 +327,54 @@ impl EventStore for Timed {
             READ_TIMEOUT,
             "an audit prune",
             self.inner.audit_prune(before_day),
+        )
+        .await
+    }
+    async fn report_insert(&self, row: &ReportRow) -> Result<bool, StoreError> {
+        bounded(
+            WRITE_TIMEOUT,
+            "a report write",
+            self.inner.report_insert(row),
+        )
+        .await
+    }
+    async fn report_finish(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        finished_at: &str,
+        rendered: Option<(&str, &[u8])>,
+    ) -> Result<(), StoreError> {
+        bounded(
+            WRITE_TIMEOUT,
+            "a report write",
+            self.inner
+                .report_finish(id, status, error, finished_at, rendered),
+        )
+        .await
+    }
+    async fn report_get(&self, id: &str) -> Result<Option<ReportRow>, StoreError> {
+        bounded(READ_TIMEOUT, "a report read", self.inner.report_get(id)).await
+    }
+    async fn report_list(
+        &self,
+        role: &str,
+        org: &str,
+        limit: u32,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        bounded(
+            READ_TIMEOUT,
+            "a report read",
+            self.inner.report_list(role, org, limit),
+        )
+        .await
+    }
+    async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError> {
+        bounded(
+            READ_TIMEOUT,
+            "a report read",
+            self.inner.report_body(id, as_),
         )
         .await
     }

@@ -11,6 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::audit::{self, AuditRow, AUDIT_CHUNK, PRUNE_AUDIT, SELECT_AUDIT};
+use super::reports::{self, Rendering, ReportRow};
 use super::{
     insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
     INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
@@ -239,6 +240,85 @@ impl EventStore for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn report_insert(&self, r: &ReportRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(reports::INSERT_REPORT)
+            .bind(&r.id)
+            .bind(&r.kind)
+            .bind(&r.lang)
+            .bind(&r.period_from)
+            .bind(&r.period_to)
+            .bind(&r.role)
+            .bind(&r.org)
+            .bind(r.seq.min(i64::MAX as u64) as i64)
+            .bind(&r.status)
+            .bind(&r.error)
+            .bind(r.scheduled as i64)
+            .bind(&r.created_at)
+            .bind(&r.finished_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn report_finish(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        finished_at: &str,
+        rendered: Option<(&str, &[u8])>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(reports::FINISH_REPORT)
+            .bind(id)
+            .bind(status)
+            .bind(error)
+            .bind(finished_at)
+            .bind(rendered.map(|r| r.0))
+            .bind(rendered.map(|r| r.1))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn report_get(&self, id: &str) -> Result<Option<ReportRow>, StoreError> {
+        let row = sqlx::query(&reports::select_one())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(reports::report_from_row).transpose()
+    }
+
+    async fn report_list(
+        &self,
+        role: &str,
+        org: &str,
+        limit: u32,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = sqlx::query(&reports::select_list())
+            .bind(role)
+            .bind(org)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(reports::report_from_row).collect()
+    }
+
+    async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(match as_ {
+            Rendering::Html => sqlx::query_scalar::<_, Option<String>>(reports::SELECT_HTML)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten()
+                .map(String::into_bytes),
+            Rendering::Pdf => sqlx::query_scalar::<_, Option<Vec<u8>>>(reports::SELECT_PDF)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -21,6 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::audit::{self, AuditRow, AUDIT_CHUNK, PRUNE_AUDIT, SELECT_AUDIT};
+use super::reports::{self, Rendering, ReportRow};
 use super::{
     insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
     INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
@@ -355,6 +356,92 @@ impl EventStore for SqliteStore {
         let q = sqlx::query(&sql).bind(before_day);
         let done = self.write(async { Ok(q.execute(&pool).await?) }).await?;
         Ok(done.rows_affected())
+    }
+
+    async fn report_insert(&self, r: &ReportRow) -> Result<bool, StoreError> {
+        let pool = self.pool().await?;
+        let sql = reports::sqlite(reports::INSERT_REPORT);
+        let q = sqlx::query(&sql)
+            .bind(&r.id)
+            .bind(&r.kind)
+            .bind(&r.lang)
+            .bind(&r.period_from)
+            .bind(&r.period_to)
+            .bind(&r.role)
+            .bind(&r.org)
+            .bind(r.seq.min(i64::MAX as u64) as i64)
+            .bind(&r.status)
+            .bind(&r.error)
+            .bind(r.scheduled as i64)
+            .bind(&r.created_at)
+            .bind(&r.finished_at);
+        let done = self.write(async { Ok(q.execute(&pool).await?) }).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn report_finish(
+        &self,
+        id: &str,
+        status: &str,
+        error: Option<&str>,
+        finished_at: &str,
+        rendered: Option<(&str, &[u8])>,
+    ) -> Result<(), StoreError> {
+        let pool = self.pool().await?;
+        let sql = reports::sqlite(reports::FINISH_REPORT);
+        let q = sqlx::query(&sql)
+            .bind(id)
+            .bind(status)
+            .bind(error)
+            .bind(finished_at)
+            .bind(rendered.map(|r| r.0))
+            .bind(rendered.map(|r| r.1));
+        self.write(async { Ok(q.execute(&pool).await?) }).await?;
+        Ok(())
+    }
+
+    async fn report_get(&self, id: &str) -> Result<Option<ReportRow>, StoreError> {
+        let row = sqlx::query(&reports::sqlite(&reports::select_one()))
+            .bind(id)
+            .fetch_optional(&self.pool().await?)
+            .await?;
+        row.as_ref().map(reports::report_from_row).transpose()
+    }
+
+    async fn report_list(
+        &self,
+        role: &str,
+        org: &str,
+        limit: u32,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = sqlx::query(&reports::sqlite(&reports::select_list()))
+            .bind(role)
+            .bind(org)
+            .bind(limit as i64)
+            .fetch_all(&self.pool().await?)
+            .await?;
+        rows.iter().map(reports::report_from_row).collect()
+    }
+
+    async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError> {
+        let pool = self.pool().await?;
+        Ok(match as_ {
+            Rendering::Html => {
+                sqlx::query_scalar::<_, Option<String>>(&reports::sqlite(reports::SELECT_HTML))
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await?
+                    .flatten()
+                    .map(String::into_bytes)
+            }
+            Rendering::Pdf => {
+                sqlx::query_scalar::<_, Option<Vec<u8>>>(&reports::sqlite(reports::SELECT_PDF))
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await?
+                    .flatten()
+            }
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -54,6 +54,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/i18n.js",
     "app/live.js",
     "app/alerts.js",
+    "app/reports.js",
     "app/timeline.js",
     "app/map.js",
     "app/symbols.js",

@@ -11,6 +11,7 @@
 //! - `imports`: ACLED imports, all or nothing, through the write gate; `imports_hxl`: HXL.
 //! - `audit`: who received an item, by every channel; retention.
 //! - `exports`: exports and OGC API – Features against the caller's picture, per role.
+//! - `reports`: situation reports per audience, read back from their HTML and PDF.
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
 //!   pace, its controls and its errors.
@@ -34,6 +35,7 @@ mod needs;
 mod over_time;
 mod policy_matrix;
 mod replay_ws;
+mod reports;
 mod validation;
 
 pub use areas::*;
@@ -50,6 +52,7 @@ pub use needs::*;
 pub use over_time::*;
 pub use policy_matrix::*;
 pub use replay_ws::*;
+pub use reports::*;
 pub use validation::*;
 
 use cmcop::model::Role;
@@ -99,6 +102,10 @@ macro_rules! all_suite_tests {
             exports_filter_by_time_and_refuse_bad_parameters,
             the_cap_feed_carries_the_callers_alerts,
             ogc_api_serves_the_callers_layers_in_pages,
+            // situation reports (issue 16)
+            reports_count_what_each_audience_may_see,
+            arabic_reports_extract_in_reading_order,
+            report_requests_are_checked_and_never_wait,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,

@@ -10,6 +10,7 @@ import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts, NEW_MS } from "./alerts.js";
 import { createMap, ItemLayers } from "./map.js";
 import { Timeline } from "./timeline.js";
+import { initReports } from "./reports.js";
 
 const TIME_FIELDS = new Set([
   "created_at", "updated_at", "window_start", "window_end", "occurred_at", "valid_from", "valid_until",
@@ -334,6 +335,8 @@ if (requireSession()) {
   const whoEl = document.getElementById("who");
   const showWho = () => (whoEl.textContent = `${term(me.role)} · ${me.org}`);
   showWho();
+  const reportsPanel = initReports(document.getElementById("section-reports"));
+  onLanguageChange(() => reportsPanel.render());
 
   let selected = null;
   const tables = {};

@@ -18,6 +18,7 @@ mod ogc;
 mod overload;
 mod pictures;
 mod process;
+mod report;
 mod sample;
 mod scrape;
 mod startup;
@@ -70,6 +71,9 @@ enum Command {
     /// OGC API – Features pages (1,000 items by default) and whole-picture exports (issue 16):
     /// time per page, bytes, server memory.
     Ogc(ogc::Args),
+    /// The monthly situation report from a log of 1,000,000 events, in process (issue 16):
+    /// time per step and peak memory.
+    Report(report::Args),
     /// Bytes on the wire per WebSocket encoding over the live demo, and the CPU cost of
     /// compression (issue #9). Runs the demo in process.
     Wire(wire::Args),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
             Command::Pictures(args) => pictures::run(args).await,
             Command::Overload(args) => overload::run(args).await,
             Command::Ogc(args) => ogc::run(args).await,
+            Command::Report(args) => report::run(args).await,
             Command::Wire(args) => wire::run(args).await,
             Command::Audit(args) => audit::run(args).await,
         }

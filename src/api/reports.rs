@@ -1,0 +1,213 @@
+//! Situation reports (issue 16): `POST /api/v1/reports` asks for one (202 at once, made in the
+//! background by `report::task`), `GET /api/v1/reports` lists the caller's, `GET
+//! /api/v1/reports/{id}` gives one's metadata, and `{id}.html` / `{id}.pdf` its renderings. A
+//! report is made for an audience — the caller's role and organisation — and holds only what
+//! that audience may see; it is served only to callers of that audience (to anyone else it
+//! does not exist: 404, as for a hidden item).
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
+use crate::document::Lang;
+use crate::model::{parse_time, Invalid};
+use crate::report::task::RequestError;
+use crate::report::{Kind, Period};
+use crate::store::{Rendering, ReportRow};
+
+const MEMBERS: &[&str] = &["kind", "from", "to", "lang"];
+/// The most reports a list gives.
+const LIST_LIMIT: u32 = 200;
+
+/// A report's metadata as the API gives it.
+fn describe(r: &ReportRow) -> Value {
+    let base = format!("/api/v1/reports/{}", r.id);
+    let done = r.status == "done";
+    json!({
+        "id": r.id,
+        "kind": r.kind,
+        "lang": r.lang,
+        "from": r.period_from,
+        "to": r.period_to,
+        "audience": {"role": r.role, "org": r.org},
+        "seq": r.seq,
+        "status": r.status,
+        "error": r.error,
+        "scheduled": r.scheduled,
+        "created_at": r.created_at,
+        "finished_at": r.finished_at,
+        "links": {
+            "self": base,
+            "html": done.then(|| format!("{base}.html")),
+            "pdf": done.then(|| format!("{base}.pdf")),
+        },
+    })
+}
+
+fn time_member(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, Invalid> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => parse_time(s)
+            .map(Some)
+            .map_err(|_| Invalid::new(name, "must be an RFC 3339 time")),
+        Some(_) => Err(Invalid::new(name, "must be an RFC 3339 time (a string)")),
+    }
+}
+
+/// `{"kind", "from"?, "to"?, "lang"}`.
+fn parse_request(body: &Value, now: DateTime<Utc>) -> Result<(Kind, Period, Lang), Invalid> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| Invalid::new("", "a report request is a JSON object"))?;
+    if let Some(key) = obj.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
+        return Err(Invalid::new(
+            key,
+            format!(
+                "unknown member of a report request (expected {})",
+                MEMBERS.join(", ")
+            ),
+        ));
+    }
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(Kind::parse)
+        .ok_or_else(|| Invalid::new("kind", "must be daily, weekly or monthly"))?;
+    let lang = match obj.get("lang") {
+        None | Some(Value::Null) => Lang::En,
+        Some(v) => v
+            .as_str()
+            .and_then(Lang::parse)
+            .ok_or_else(|| Invalid::new("lang", "must be en or ar"))?,
+    };
+    let from = time_member(obj, "from")?;
+    let to = time_member(obj, "to")?;
+    let period = Period::of_request(kind, from, to, now).map_err(|e| {
+        let field = if e.contains("`from`") && !e.contains("`to`") {
+            "from"
+        } else {
+            "to"
+        };
+        Invalid::new(field, e)
+    })?;
+    Ok((kind, period, lang))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let now = Utc::now();
+    let (kind, period, lang) = parse_request(&body, now)?;
+    let head = *state.published.borrow();
+    let row = state
+        .reports
+        .request(&who.viewer(), kind, period, lang, head, now, None)
+        .await
+        .map_err(|e| match e {
+            RequestError::Busy(_) => ApiError::Busy {
+                reason: e.to_string(),
+                retry_after: 5,
+            },
+            RequestError::Store(s) => s.into(),
+        })?;
+    let mut out = (StatusCode::ACCEPTED, Json(describe(&row))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/reports/{}", row.id)) {
+        out.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {LIST_LIMIT}"
+        )));
+    }
+    let rows = state
+        .store
+        .report_list(&who.role.to_string(), &who.org, limit)
+        .await?;
+    Ok(Json(json!({
+        "reports": rows.iter().map(describe).collect::<Vec<_>>(),
+    })))
+}
+
+/// `{id}`, `{id}.html` or `{id}.pdf`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (id, rendering) = match id.rsplit_once('.') {
+        Some((id, "html")) => (id, Some(Rendering::Html)),
+        Some((id, "pdf")) => (id, Some(Rendering::Pdf)),
+        Some(_) => return Err(ApiError::NotFound),
+        None => (id.as_str(), None),
+    };
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::NotFound);
+    }
+    let Some(row) = state.store.report_get(id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    // Another audience's report does not exist for the caller.
+    if row.role != who.role.to_string() || row.org != who.org {
+        return Err(ApiError::NotFound);
+    }
+    let Some(rendering) = rendering else {
+        return Ok(Json(describe(&row)).into_response());
+    };
+    if row.status != "done" {
+        return Err(ApiError::Conflict(format!(
+            "report {id} is {}; its renderings exist once it is done",
+            row.status
+        )));
+    }
+    let Some(bytes) = state.store.report_body(id, rendering).await? else {
+        return Err(ApiError::Internal(format!(
+            "report {id} is done but has no rendering"
+        )));
+    };
+    let (mime, ext) = match rendering {
+        Rendering::Html => ("text/html; charset=utf-8", "html"),
+        Rendering::Pdf => ("application/pdf", "pdf"),
+    };
+    let mut out = Response::new(Body::from(bytes));
+    let h = out.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{id}.{ext}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    // The page is self-contained: it may load nothing and run nothing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&row.seq.to_string()) {
+        h.insert("x-cmcop-seq", v);
+    }
+    Ok(out)
+}
