@@ -16,6 +16,7 @@ mod cot;
 mod federation;
 mod http;
 mod import;
+mod meetings;
 mod picture;
 mod store;
 
@@ -30,6 +31,7 @@ pub use cot::{CotCertRule, CotConfig, CotInboundRule};
 pub use federation::{validate_centre, FederationConfig, PeerConfig, ShareConfig};
 pub use http::{HttpConfig, HubConfig, LogConfig, WebConfig};
 pub use import::ImportConfig;
+pub use meetings::MeetingsConfig;
 pub use picture::{AlertsConfig, AreasConfig, ExpiryConfig, NotificationConfig, PictureConfig};
 pub use store::{redact_url, DatabaseConfig, SnapshotConfig, WriterConfig};
 
@@ -75,6 +77,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub import: ImportConfig,
     pub audit: AuditConfig,
+    pub meetings: MeetingsConfig,
 }
 
 /// The defaults layer as TOML, parsed once.
@@ -126,6 +129,7 @@ section_defaults!(
     ClusterConfig => cluster,
     ImportConfig => import,
     AuditConfig => audit,
+    MeetingsConfig => meetings,
 );
 
 /// Environment variables that override the file, and the key each replaces.
@@ -238,6 +242,7 @@ impl Config {
         self.writer.validate()?;
         self.import.validate()?;
         self.audit.validate()?;
+        self.meetings.validate()?;
         self.cot.validate()?;
         self.federation.validate()?;
         self.cluster.validate(&self.database)?;
