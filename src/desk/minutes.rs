@@ -106,7 +106,7 @@ const STYLE: &str = "@page{size:A4;margin:18mm 16mm}\
 body{font-family:'Noto Sans','Noto Sans Arabic','DejaVu Sans',Arial,sans-serif;font-size:10.5pt;line-height:1.45;color:#111;margin:0 auto;max-width:178mm;padding:8mm 0}\
 h1{font-size:17pt;margin:0 0 2mm}h2{font-size:12.5pt;margin:7mm 0 2mm;border-bottom:1.5pt solid #1f4e79;color:#1f4e79;padding-bottom:1mm;break-after:avoid}\
 .kind{color:#555;margin:0 0 4mm}dl{display:grid;grid-template-columns:max-content 1fr;gap:1mm 5mm;margin:0}dt{font-weight:bold}dd{margin:0}\
-ol,ul{padding-inline-start:7mm;margin:0}li{margin:1mm 0;break-inside:avoid}.tag{font-size:8.5pt;color:#1f4e79;font-weight:bold}\
+ol,ul{padding-inline-start:7mm;margin:0}li{margin:1mm 0;break-inside:avoid}.tag{font-size:8.5pt;color:#1f4e79;font-weight:bold}.ref{font-size:7.5pt;color:#777;font-family:monospace}\
 table{width:100%;border-collapse:collapse;font-size:9.5pt}th,td{border:0.6pt solid #999;padding:1.2mm 2mm;text-align:start;vertical-align:top}th{background:#e8eef5}\
 tr{break-inside:avoid}.overdue{color:#a40000;font-weight:bold}.note{font-size:8.5pt;color:#555;margin-top:8mm;border-top:0.5pt solid #bbb;padding-top:2mm}\
 @media print{body{padding:0;max-width:none}}";
@@ -197,7 +197,11 @@ pub fn html(meeting: &Value, lang: Lang, now: DateTime<Utc>) -> String {
                     esc(s(a, "text"))
                 ),
             };
-            h.push_str(&format!("<li>{body}</li>"));
+            let reference = match a.get("ref").and_then(Value::as_str) {
+                Some(r) => format!(" <span class=\"ref\"><bdi>{}</bdi></span>", esc(r)),
+                None => String::new(),
+            };
+            h.push_str(&format!("<li>{body}{reference}</li>"));
         }
         h.push_str("</ol>");
     }

@@ -1,7 +1,9 @@
 //! Who sees a coordination meeting and what of it, and who may change it (issue 17.2).
 //!
 //! A meeting exists for its participants' organisations, the chair's organisation and roles
-//! that see everything; for anyone else it does not exist (404, never counted). Within it, the
+//! that see everything; for anyone else it does not exist (404, never counted). A role whose
+//! tokens do not speak for their organisation (`own_items_in_full = false`: wall displays)
+//! takes part in no meeting. Within it, the
 //! chair's own records (agenda items of their own, decisions, action items) carry a marking and
 //! are shown by the role's markings, as an item's marking is; an agenda item about an item of
 //! the picture is shown only to whoever `Policy::decide` lets see that item (`desk::view`).
@@ -33,9 +35,12 @@ impl Policy {
         let Some(rp) = self.roles.get(&viewer.role) else {
             return false;
         };
+        // A role that does not speak for its organisation (a wall display, which anyone in
+        // the room reads: `own_items_in_full = false`) takes part in no meeting.
         rp.sees_all
-            || *viewer.org == *meeting.org
-            || meeting.participants.iter().any(|p| **p == *viewer.org)
+            || (rp.own_items_in_full
+                && (*viewer.org == *meeting.org
+                    || meeting.participants.iter().any(|p| **p == *viewer.org)))
     }
 
     /// Whether `viewer`, who sees `meeting`, sees one of its records marked `marking`: the
