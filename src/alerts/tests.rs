@@ -48,6 +48,7 @@ fn picture(items: Vec<Item>) -> Picture {
         retired: vec![],
         alerts: BookSnapshot::default(),
         federation: Default::default(),
+        meetings: vec![],
     })
 }
 
