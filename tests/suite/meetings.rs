@@ -530,6 +530,10 @@ pub async fn actions_live_carry_over_and_raise_overdue_alerts(backend: Backend) 
     assert_eq!(status, StatusCode::OK);
     let (_, m2) = app.get(&format!("/api/v1/meetings/{second}"), &nrc).await;
     assert_eq!(m2["carried"], json!([]), "{m2}");
+    // Every meeting event is in the chain, and the chain checks.
+    cmcop::admin::verify_log(app.state.store.as_ref())
+        .await
+        .expect("the log verifies with its meeting events");
     app.stop().await;
 }
 
