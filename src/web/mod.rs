@@ -1,6 +1,7 @@
-//! The browser pages: sign-in (`/`), the wall display (`/wall`), the liaison board (`/board`)
-//! and the route planner (`/planner`), with their scripts, styles, translations, Leaflet and
-//! the offline basemap, all embedded in the binary at build time from `web/`.
+//! The browser pages: sign-in (`/`), the wall display (`/wall`), the liaison board (`/board`),
+//! the route planner (`/planner`) and coordination meetings (`/meetings`), with their scripts,
+//! styles, translations, Leaflet and the offline basemap, all embedded in the binary at build
+//! time from `web/`.
 //!
 //! The pages are plain clients of the public API: they call the same REST and WebSocket routes
 //! with the signed-in user's token and show what the server sends. This module serves bytes; it
@@ -65,6 +66,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/wall.js",
     "app/board.js",
     "app/planner.js",
+    "app/meetings.js",
     "i18n/en.json",
     "i18n/ar.json",
     "vendor/leaflet/leaflet.js",
@@ -101,6 +103,10 @@ static PAGES: &[(&str, &str)] = &[
         "/planner",
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/planner.html")),
     ),
+    (
+        "/meetings",
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/meetings.html")),
+    ),
 ];
 
 /// The service worker (`/sw.js`); `%VERSION%` and `%PRECACHE%` are filled in when served.
@@ -112,6 +118,7 @@ pub const PATHS: &[&str] = &[
     "/wall",
     "/board",
     "/planner",
+    "/meetings",
     "/static/{version}/{*path}",
     "/sw.js",
     "/web/session",
