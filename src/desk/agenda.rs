@@ -4,8 +4,8 @@
 //! words are made from what that reader may see, `desk::view`).
 //!
 //! The window is "since the last meeting": from the start of the previous meeting of the same
-//! kind (the series) to `now`; a meeting with none before it looks back `default_window_hours`
-//! (`[meetings]` in the config). The draft holds, in this order:
+//! kind (the series) that has begun by `now`, to `now`; a meeting with none before it looks back
+//! `default_window_hours` (`[meetings]` in the config). The draft holds, in this order:
 //! 1. `awaiting_acknowledgement`: movements notified and not yet acknowledged, not ended;
 //! 2. `movement_blocked`: movements with a route conflict alert raised in the window whose
 //!    constraint was closed (`with` names the constraint);
@@ -44,7 +44,12 @@ pub fn window(
     let previous = book
         .all()
         .into_iter()
-        .filter(|m| m.id != meeting.id && m.kind == meeting.kind && m.starts_at < meeting.starts_at)
+        .filter(|m| {
+            m.id != meeting.id
+                && m.kind == meeting.kind
+                && m.starts_at < meeting.starts_at
+                && m.starts_at <= now
+        })
         .max_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.id.cmp(&b.id)));
     match previous {
         Some(p) => Window {
