@@ -94,6 +94,8 @@ fn envelope(id: String, geometry: Geometry, props: Props, rng: &mut StdRng) -> I
         Props::Incident(_) => Layer::Incidents,
         Props::Displacement(_) => Layer::Displacements,
         Props::Area(_) => Layer::Areas,
+        Props::Need(_) => Layer::Needs,
+        Props::Contact(_) => Layer::Contacts,
     };
     let marking = match rng.gen_range(0..10) {
         0 => Marking::Military,

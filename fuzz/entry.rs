@@ -96,6 +96,14 @@ fn base(layer: Layer) -> Item {
             "geometry": {"type": "Polygon", "coordinates": [[[43.15, 36.3], [43.25, 36.3],
                          [43.25, 36.4], [43.15, 36.3]]]},
             "properties": {"status": "retaken", "as_of": "2026-10-20"}}),
+        Layer::Needs => json!({"type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [43.13, 36.34]},
+            "properties": {"sector": "wash", "severity": 4, "people_in_need": 1200,
+                           "assessed_at": "2026-11-28T08:00:00Z", "area": "IQG15"}}),
+        Layer::Contacts => json!({"type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [44.01, 36.19]},
+            "properties": {"name": "WFP access desk", "function": "duty_desk",
+                           "phone": "+964 750 000 0000", "radio": "PAPA 1"}}),
     };
     let draft = parse_feature(layer, &feature, now()).expect("the base fixture is valid");
     draft.into_new_item("base".into(), layer, author(), now())

@@ -156,6 +156,17 @@ impl Gazetteer {
         })
     }
 
+    /// The geometry an item given only this area takes: the area's polygon, or the point its
+    /// name is drawn at when its boundary is several polygons or a point.
+    pub fn shape_of(&self, pcode: &str) -> Option<Value> {
+        let a = self.get(pcode)?;
+        Some(if a.geometry["type"] == "Polygon" {
+            a.geometry.clone()
+        } else {
+            json!({"type": "Point", "coordinates": a.label})
+        })
+    }
+
     pub fn areas(&self) -> &[AdminArea] {
         &self.areas
     }
@@ -406,6 +417,21 @@ mod tests {
             let at = g.attribute(a.label, 1).unwrap();
             assert_eq!((at.pcode.as_str(), at.how), (a.pcode.as_str(), How::Inside));
         }
+    }
+
+    /// A need given only an area takes its shape (`shape_of`): every embedded governorate's is
+    /// a valid Polygon for the needs layer.
+    #[test]
+    fn every_area_shape_is_a_valid_need_geometry() {
+        use crate::model::{Geometry, Layer};
+        let g = iraq();
+        for a in g.areas() {
+            let shape = g.shape_of(&a.pcode).unwrap();
+            let parsed = Geometry::parse(&shape, "geometry", Layer::Needs.geometry_kinds())
+                .unwrap_or_else(|e| panic!("{}: {e}", a.pcode));
+            assert!(matches!(parsed, Geometry::Polygon(_)), "{}", a.pcode);
+        }
+        assert_eq!(g.shape_of("IQG99"), None);
     }
 
     #[test]

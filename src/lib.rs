@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod model;
 pub mod picture;
 pub mod policy;
+pub mod priorities;
 pub mod replay;
 pub mod scope;
 pub mod server;

@@ -332,6 +332,10 @@ struct RoleFile {
     movements_once_notified: bool,
     #[serde(default)]
     movement_fields: Option<Vec<String>>,
+    /// Of contact points written on the other side of the civil-military line, the fields the
+    /// role receives (their personal ones are left out).
+    #[serde(default)]
+    contact_fields: Option<Vec<String>>,
     #[serde(default)]
     hide_from_side: HashMap<Side, Vec<String>>,
 }
@@ -354,6 +358,9 @@ struct RolePolicy {
     /// Fields of other organisations' movements this role does not see (the complement of the
     /// configured allow-list).
     movement_hidden: FieldSet,
+    /// Fields of contact points from the other side this role does not see (the complement of
+    /// `contact_fields`).
+    contact_hidden: FieldSet,
     hide_from_side: HashMap<Side, FieldSet>,
 }
 
@@ -380,29 +387,16 @@ impl Policy {
                 .map_err(|e| PolicyError::Invalid(format!("roles.{role}.may: {e}")))?;
             let hidden = FieldSet::of(&r.hidden_fields)
                 .map_err(|e| PolicyError::Invalid(format!("roles.{role}.hidden_fields: {e}")))?;
-            let movement_hidden = match &r.movement_fields {
-                None => FieldSet::EMPTY,
-                Some(allowed) => {
-                    let mut set = FieldSet::EMPTY;
-                    // Fields that belong to movements, for turning the allow-list into what
-                    // it hides.
-                    let movement_fields: Vec<&str> =
-                        Layer::Movements.spec().policy_fields().collect();
-                    for name in allowed {
-                        if !movement_fields.contains(&name.as_str()) {
-                            return Err(PolicyError::Invalid(format!(
-                                "roles.{role}.movement_fields: `{name}` is not a movement field"
-                            )));
-                        }
-                    }
-                    for f in &movement_fields {
-                        if !allowed.iter().any(|a| a == f) {
-                            set.insert(f).map_err(PolicyError::Invalid)?;
-                        }
-                    }
-                    set
-                }
-            };
+            let movement_hidden = allow_list(
+                Layer::Movements,
+                r.movement_fields.as_deref(),
+                &format!("roles.{role}.movement_fields"),
+            )?;
+            let contact_hidden = allow_list(
+                Layer::Contacts,
+                r.contact_fields.as_deref(),
+                &format!("roles.{role}.contact_fields"),
+            )?;
             let mut hide_from_side = HashMap::new();
             for (side, names) in &r.hide_from_side {
                 let set = FieldSet::of(names).map_err(|e| {
@@ -421,6 +415,7 @@ impl Policy {
                     hidden,
                     movements_once_notified: r.movements_once_notified,
                     movement_hidden,
+                    contact_hidden,
                     hide_from_side,
                 },
             );
@@ -492,6 +487,14 @@ impl Policy {
                 }
                 hidden = hidden.union(rp.movement_hidden);
             }
+            // A contact point's personal fields stay on its side of the civil-military line.
+            let across = matches!(
+                (item.side, rp.side),
+                (Side::Civil, Side::Military) | (Side::Military, Side::Civil)
+            );
+            if across && matches!(item.props, Props::Contact(_)) {
+                hidden = hidden.union(rp.contact_hidden);
+            }
             if let Some(set) = rp.hide_from_side.get(&item.side) {
                 hidden = hidden.union(*set);
             }
@@ -554,6 +557,33 @@ impl Policy {
         };
         Some(View::reduced_to(hidden, precision, Some(border)))
     }
+}
+
+/// What an allow-list of a layer's fields (`movement_fields`, `contact_fields`) hides: the
+/// layer's other fields; a name that is not the layer's is refused, naming `key`.
+fn allow_list(
+    layer: Layer,
+    allowed: Option<&[String]>,
+    key: &str,
+) -> Result<FieldSet, PolicyError> {
+    let Some(allowed) = allowed else {
+        return Ok(FieldSet::EMPTY);
+    };
+    let fields: Vec<&str> = layer.spec().policy_fields().collect();
+    for name in allowed {
+        if !fields.contains(&name.as_str()) {
+            return Err(PolicyError::Invalid(format!(
+                "{key}: `{name}` is not a field of {layer}"
+            )));
+        }
+    }
+    let mut set = FieldSet::EMPTY;
+    for f in &fields {
+        if !allowed.iter().any(|a| a == f) {
+            set.insert(f).map_err(PolicyError::Invalid)?;
+        }
+    }
+    Ok(set)
 }
 
 #[cfg(test)]

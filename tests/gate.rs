@@ -279,7 +279,9 @@ fn feature(layer: Layer, id: &str, marking: &str) -> Value {
         Layer::Incidents => incident(json!({"marking": marking})),
         Layer::Constraints => constraint(json!({"marking": marking})),
         Layer::Displacements => displacement(json!({"marking": marking})),
-        Layer::Movements | Layer::Areas => unreachable!("the cases write points"),
+        Layer::Movements | Layer::Areas | Layer::Needs | Layer::Contacts => {
+            unreachable!("the cases write points")
+        }
     };
     f["id"] = json!(id);
     f["geometry"] = json!({"type": "Point", "coordinates": [43.2, 36.3]});
@@ -500,7 +502,9 @@ fn cot_event(write: &Write) -> CotEvent {
         Layer::Incidents => "a-u-G",
         Layer::Constraints => "b-m-p-s-m",
         Layer::Displacements => "a-n-G",
-        Layer::Movements | Layer::Areas => unreachable!("the cases write points"),
+        Layer::Movements | Layer::Areas | Layer::Needs | Layer::Contacts => {
+            unreachable!("the cases write points")
+        }
     };
     let mut detail = Vec::new();
     match write {

@@ -166,7 +166,7 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
     let mut hidden: BTreeSet<&'static str> = ["releasable_to", "field_markings"].into();
     // "wall_display: ... with no personal fields (contact, plates)".
     if v.role == Role::WallDisplay {
-        hidden.extend(["contact", "vehicles.plates"]);
+        hidden.extend(["contact", "vehicles.plates", "phone", "email"]);
     }
     if !released {
         // "... never cargo, personnel, notes or description."
@@ -176,6 +176,14 @@ fn oracle(v: Who, s: &State) -> Option<Expected> {
         // proto/API.md: the military side never receives humanitarian free text unless released.
         if military && side_of(s.author.role) == Side::Civil {
             hidden.insert("description");
+        }
+        // proto/API.md: a contact point's personal fields stay on its side of the line.
+        let across = matches!(
+            (side_of(s.author.role), side_of(v.role)),
+            (Side::Civil, Side::Military) | (Side::Military, Side::Civil)
+        );
+        if across && s.layer == "contacts" {
+            hidden.extend(["phone", "email"]);
         }
     }
     // A field with its own marking is shown to that marking's audience only, released or not
@@ -290,6 +298,8 @@ fn text_fields(layer: &str) -> &'static [&'static str] {
         "constraints" => &["restriction", "description", "source"],
         "displacements" => &["origin_place", "site", "cause", "source", "description"],
         "areas" => &["name", "source", "description"],
+        "needs" => &["source", "description"],
+        "contacts" => &["name", "radio", "email", "duty_hours"],
         _ => &["description", "source", "actors"],
     }
 }
@@ -310,6 +320,14 @@ fn markable(layer: &str) -> &'static [&'static str] {
         "constraints" => &["restriction", "description", "source", "kind", "status"],
         "displacements" => &["site", "cause", "description", "individuals", "households"],
         "areas" => &["name", "source", "description", "status"],
+        "needs" => &[
+            "source",
+            "description",
+            "people_in_need",
+            "groups",
+            "sector",
+        ],
+        "contacts" => &["name", "radio", "email", "duty_hours", "phone", "function"],
         _ => &["description", "source", "actors", "severity"],
     }
 }
@@ -330,6 +348,14 @@ fn checked_fields(layer: &str) -> Vec<&'static str> {
         "constraints" => &["kind", "status", "category"][..],
         "displacements" => &["reported_on", "direction", "individuals", "households"][..],
         "areas" => &["status", "as_of"][..],
+        "needs" => &[
+            "sector",
+            "severity",
+            "people_in_need",
+            "groups",
+            "assessed_at",
+        ][..],
+        "contacts" => &["phone", "function", "side", "governorate", "confirmed_at"][..],
         _ => &["severity", "event_type", "verification"][..],
     });
     out.extend(["releasable_to", "field_markings"]);
@@ -386,15 +412,23 @@ fn random_precision(rng: &mut StdRng) -> Option<f64> {
 fn random_item(rng: &mut StdRng, index: usize) -> State {
     let (role, org) = AUTHORS[rng.gen_range(0..AUTHORS.len())];
     let layers: &[&'static str] = match side_of(role) {
-        Side::Civil if role == Role::CivilLiaison => &["movements", "incidents", "displacements"],
-        Side::Civil => &["movements", "incidents"],
-        Side::Military => &["constraints", "incidents", "areas"],
+        Side::Civil if role == Role::CivilLiaison => &[
+            "movements",
+            "incidents",
+            "displacements",
+            "needs",
+            "contacts",
+        ],
+        Side::Civil => &["movements", "incidents", "contacts"],
+        Side::Military => &["constraints", "incidents", "areas", "contacts"],
         _ => &[
             "movements",
             "constraints",
             "incidents",
             "displacements",
             "areas",
+            "needs",
+            "contacts",
         ],
     };
     let layer = *layers.choose(rng).unwrap();
@@ -403,7 +437,7 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
             let n = rng.gen_range(2..=4);
             json!({"type": "LineString", "coordinates": (0..n).map(|_| coord(rng)).collect::<Vec<_>>()})
         }
-        "areas" => {
+        "areas" | "needs" if layer == "areas" || rng.gen_bool(0.5) => {
             let [x, y] = coord(rng);
             let w = rng.gen_range(0.002..0.05);
             let h = rng.gen_range(0.002..0.05);
@@ -430,6 +464,8 @@ fn random_item(rng: &mut StdRng, index: usize) -> State {
         "areas" => *["retaken", "contested", "military_operations"]
             .choose(rng)
             .unwrap(),
+        "needs" => *["wash", "health", "protection"].choose(rng).unwrap(),
+        "contacts" => *["liaison_officer", "duty_desk"].choose(rng).unwrap(),
         _ => "planned",
     };
     State {
@@ -486,6 +522,25 @@ fn feature(s: &State, occurred_at: &str) -> Value {
             "origin_place": c("origin_place"),
             "site": c("site"),
             "cause": c("cause"),
+            "source": c("source"),
+            "description": c("description"),
+        }),
+        "contacts" => json!({
+            "name": c("name"),
+            "function": s.status,
+            "governorate": "IQG15",
+            "phone": "+964 750 123 4567",
+            "radio": c("radio"),
+            "email": format!("{}@desk.example.org", c("email")),
+            "duty_hours": c("duty_hours"),
+            "confirmed_at": "2026-11-30T08:00:00Z",
+        }),
+        "needs" => json!({
+            "sector": s.status,
+            "severity": 1 + individuals(&s.id) % 5,
+            "people_in_need": individuals(&s.id),
+            "groups": ["children"],
+            "assessed_at": "2026-11-30T08:00:00Z",
             "source": c("source"),
             "description": c("description"),
         }),
@@ -1458,6 +1513,82 @@ fn judge_figures(world: &World, v: Who, figures: &Value, t: &mut Tally) {
             "{ctx}: flows/incomplete/arrivals+returns/departures are {got:?}, expected \
              {counted}/{incomplete}/{total}/{total}"
         ));
+    }
+}
+
+/// The needs priorities a viewer received list exactly the needs it may see (so the test cannot
+/// pass by listing nothing), with none of their hidden fields, and name as lying behind them
+/// only constraints it may see whose status it is shown; no canary or id of anything it may
+/// not see appears anywhere in the answer.
+fn judge_priorities(world: &World, v: Who, body: &Value, t: &mut Tally) {
+    let ctx = format!("needs priorities as {v}");
+    let text = body.to_string();
+    let ids = ids_in(&text);
+    let entries: Vec<&Value> = body["governorates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["sectors"].as_array().into_iter().flatten())
+        .flat_map(|s| s["needs"].as_array().into_iter().flatten())
+        .collect();
+    let listed: BTreeSet<&str> = entries.iter().filter_map(|e| e["id"].as_str()).collect();
+    for s in world.latest.values() {
+        let exp = oracle(v, s);
+        if s.layer == "needs" {
+            t.case(exp.as_ref());
+            match (&exp, listed.contains(s.id.as_str())) {
+                (Some(_), false) => t.fail(format!("{ctx}: {} is missing", s.label())),
+                (None, true) => t.fail(format!("{ctx}: {} leaked", s.label())),
+                _ => {}
+            }
+        }
+        match &exp {
+            None => {
+                if ids.contains(s.id.as_str()) {
+                    t.fail(format!("{ctx}: the id of {} appears", s.label()));
+                }
+                for field in text_fields(s.layer) {
+                    if text.contains(&canary(field, &s.id)) {
+                        t.fail(format!(
+                            "{ctx}: the text of `{field}` of {} leaked",
+                            s.label()
+                        ));
+                    }
+                }
+            }
+            Some(e) => {
+                for field in text_fields(s.layer) {
+                    if e.hidden.contains(field) && text.contains(&canary(field, &s.id)) {
+                        t.fail(format!("{ctx}: hidden `{field}` of {} leaked", s.label()));
+                    }
+                }
+            }
+        }
+    }
+    for entry in &entries {
+        let Some(s) = entry["id"].as_str().and_then(|id| world.latest.get(id)) else {
+            t.fail(format!("{ctx}: unexpected entry {}", entry["id"]));
+            continue;
+        };
+        if let Some(e) = oracle(v, s) {
+            for field in checked_fields("needs") {
+                if e.hidden.contains(field) && entry["properties"].get(field).is_some() {
+                    t.fail(format!("{ctx}: hidden `{field}` of {} leaked", s.label()));
+                }
+            }
+        }
+        for b in entry["access"]["behind"].as_array().into_iter().flatten() {
+            let named = b["id"].as_str().and_then(|id| world.latest.get(id));
+            let seen = named.and_then(|k| oracle(v, k).map(|e| (k, e)));
+            match seen {
+                Some((k, e)) if k.layer == "constraints" && !e.hidden.contains("status") => {}
+                _ => t.fail(format!(
+                    "{ctx}: {} is said to lie behind {}, which the viewer may not see",
+                    s.label(),
+                    b["id"]
+                )),
+            }
+        }
     }
 }
 
@@ -2742,6 +2873,8 @@ async fn rest_lists(
                 "incidents",
                 "displacements",
                 "areas",
+                "needs",
+                "contacts",
             ];
             for what in &all[..if lists { all.len() } else { 1 }] {
                 let what = *what;
@@ -2770,6 +2903,12 @@ async fn rest_lists(
                 t.fail(format!("figures as {v}: {status} {figures}"));
             } else {
                 judge_figures(world, *v, &figures, &mut t);
+            }
+            let (status, priorities) = app.get("/api/v1/needs/priorities", token).await;
+            if status != StatusCode::OK {
+                t.fail(format!("priorities as {v}: {status} {priorities}"));
+            } else {
+                judge_priorities(world, *v, &priorities, &mut t);
             }
             let (status, report) = app
                 .post(
@@ -2909,6 +3048,8 @@ async fn exports_and_ogc(
                 "incidents",
                 "displacements",
                 "areas",
+                "needs",
+                "contacts",
             ] {
                 let path = format!("/api/v1/ogc/collections/{layer}/items?limit=10000");
                 let (status, body) = app.get(&path, token).await;

@@ -30,7 +30,7 @@ fn header(r: &common::Reply, name: reqwest::header::HeaderName) -> &str {
 #[tokio::test]
 async fn pages_are_html_revalidated_and_locked_down() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    for path in ["/", "/wall", "/board", "/planner"] {
+    for path in ["/", "/wall", "/board", "/planner", "/desk"] {
         let r = reply(app.request(Method::GET, path, None)).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         assert_eq!(r.content_type(), "text/html; charset=utf-8", "{path}");
@@ -221,7 +221,7 @@ async fn raw(
 async fn pages_and_assets_come_gzip_or_brotli_and_decode_to_the_same_bytes() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let version = cmcop::web::version();
-    let mut paths: Vec<String> = ["/", "/wall", "/board", "/planner", "/sw.js"]
+    let mut paths: Vec<String> = ["/", "/wall", "/board", "/planner", "/desk", "/sw.js"]
         .map(String::from)
         .to_vec();
     paths.extend(

@@ -45,7 +45,7 @@ pub use bounds::{
 };
 pub use route::{cut, Track};
 use route::{delta, lerp, reach, Frame, Reach, Route};
-pub use time::in_force;
+pub use time::{in_force, in_force_within};
 use time::{Timing, Window};
 
 /// The buffer around the route when the request gives none.
@@ -363,7 +363,11 @@ fn measure<'a>(
         let conflict = match &c.item.props {
             Props::Constraint(k) => constraint_conflict(c, k, route, &timing, settings),
             Props::Incident(i) => incident_conflict(c, i, route, &timing, since, now),
-            Props::Movement(_) | Props::Displacement(_) | Props::Area(_) => None,
+            Props::Movement(_)
+            | Props::Displacement(_)
+            | Props::Area(_)
+            | Props::Need(_)
+            | Props::Contact(_) => None,
         };
         conflicts.extend(conflict);
     }

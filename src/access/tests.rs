@@ -45,6 +45,8 @@ fn item(id: &str, geometry: Geometry, props: Props) -> Item {
         Props::Incident(_) => Layer::Incidents,
         Props::Displacement(_) => Layer::Displacements,
         Props::Area(_) => Layer::Areas,
+        Props::Need(_) => Layer::Needs,
+        Props::Contact(_) => Layer::Contacts,
     };
     Item {
         id: id.into(),

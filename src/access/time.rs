@@ -134,11 +134,18 @@ impl Window {
 
 /// Whether a constraint is in force at `t` (validity and daily hours, in `offset`).
 pub fn in_force(k: &Constraint, t: DateTime<Utc>, offset: FixedOffset) -> bool {
-    Window {
-        from: k.valid_from,
-        until: k.valid_until,
-        hours: k.daily_hours,
-    }
-    .first_in_force(t, t, offset)
-    .is_some()
+    in_force_within(k.valid_from, k.valid_until, k.daily_hours, t, offset)
+}
+
+/// Whether validity from `from` until `until` and daily `hours` (in `offset`) hold at `t`.
+pub fn in_force_within(
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    hours: Option<DailyHours>,
+    t: DateTime<Utc>,
+    offset: FixedOffset,
+) -> bool {
+    Window { from, until, hours }
+        .first_in_force(t, t, offset)
+        .is_some()
 }

@@ -310,7 +310,11 @@ pub fn geofence(
                 }
                 settings.buffer_m
             }
-            Props::Movement(_) | Props::Displacement(_) | Props::Area(_) => continue,
+            Props::Movement(_)
+            | Props::Displacement(_)
+            | Props::Area(_)
+            | Props::Need(_)
+            | Props::Contact(_) => continue,
         };
         if let Some((distance_m, inside)) = near_or_in(&item.geometry, p, hit) {
             let reduced = reduced_geometry(&item).and_then(|(precision_m, geometry)| {
@@ -675,6 +679,8 @@ fn describe(item: &Item, v: &View) -> String {
         Props::Movement(_) => format!("movement {}", item.id),
         Props::Displacement(_) => format!("displacement {}", item.id),
         Props::Area(_) => format!("area {}", item.id),
+        Props::Need(_) => format!("need {}", item.id),
+        Props::Contact(_) => format!("contact point {}", item.id),
     }
 }
 

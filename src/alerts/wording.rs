@@ -161,10 +161,12 @@ pub(super) fn item(item: &Item, v: &View) -> Message {
                 .with("id", item.id.as_str())
         }
         Props::Movement(_) => Message::new("msg.movement_id").with("id", item.id.as_str()),
-        // Displacement flows and dated areas are not judged against routes; should an alert
-        // ever name one, it is named by its layer and id.
-        Props::Displacement(_) | Props::Area(_) => Message::new("msg.item_id")
-            .with("layer", item.layer.as_str())
-            .with("id", item.id.as_str()),
+        // Displacement flows, dated areas and needs are not judged against routes; should an
+        // alert ever name one, it is named by its layer and id.
+        Props::Displacement(_) | Props::Area(_) | Props::Need(_) | Props::Contact(_) => {
+            Message::new("msg.item_id")
+                .with("layer", item.layer.as_str())
+                .with("id", item.id.as_str())
+        }
     }
 }

@@ -219,9 +219,10 @@ pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(layer): Path<String>,
-    JsonBody(body): JsonBody,
+    JsonBody(mut body): JsonBody,
 ) -> ApiResult<Response> {
     let layer = parse_layer(&layer)?;
+    super::needs::fill_create(&state, layer, &mut body)?;
     let now = Utc::now();
     let draft = parse_feature(layer, &body, now)?;
     if let Some(id) = &draft.id {
@@ -316,6 +317,8 @@ pub async fn patch(
                 },
             )
             .map_err(WriteError::from)?;
+        let mut body = body.clone();
+        super::needs::fill_patch(&state, &current, &mut body)?;
         let now = Utc::now();
         let draft = parse_patch(&current, &body, now)?;
         let next = draft.revise(&current, now)?;

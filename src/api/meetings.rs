@@ -20,7 +20,7 @@ use crate::desk::view::Reader;
 use crate::log::meeting::{
     Action, ActionStatus, AgendaItem, AgendaKind, Decision, Meeting, MeetingChange,
 };
-use crate::model::{Invalid, Props};
+use crate::model::{Invalid, Layer, Props};
 use crate::policy::Viewer;
 use crate::writer::{Channel, Command};
 
@@ -198,15 +198,48 @@ pub async fn draft(
             before.insert(item.clone(), i.severity);
         }
     }
+    // Needs severe and poorly reached, judged by the priorities on what the chair may see.
+    let local_offset = state
+        .config
+        .local_offset()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let features: Vec<Value> = {
+        let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+        let mut items = live.picture.collect(Some(Layer::Needs));
+        items.extend(live.picture.collect(Some(Layer::Constraints)));
+        items.extend(live.picture.collect(Some(Layer::Movements)));
+        items
+    }
+    .into_iter()
+    .filter_map(|i| {
+        let view = state.policy.decide(&i, &viewer)?;
+        Some(crate::feature::render(&i, &view))
+    })
+    .collect();
+    let priorities = crate::priorities::priorities(
+        &features,
+        &state.gazetteer,
+        &crate::priorities::Ask::default(),
+        &crate::priorities::Settings::new(local_offset),
+        now,
+    );
+    let needs = agenda::severe_and_cut_off(&priorities);
     // The draft holds only what the drafting chair may see: the stored agenda never names an
     // item its editor cannot see; each reader's view filters it again.
     let items = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         let picture = &live.picture;
-        agenda::draft(picture, picture.meetings(), &meeting, &window, &before)
-            .into_iter()
-            .filter(|a| drafter_sees(&state, &viewer, picture, a))
-            .collect::<Vec<_>>()
+        agenda::draft(
+            picture,
+            picture.meetings(),
+            &meeting,
+            &window,
+            &before,
+            &needs,
+        )
+        .into_iter()
+        .filter(|a| drafter_sees(&state, &viewer, picture, a))
+        .collect::<Vec<_>>()
     };
     submit(
         &state,

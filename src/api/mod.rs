@@ -16,6 +16,7 @@ mod items;
 mod meetings;
 mod meta;
 mod movements;
+mod needs;
 mod ogc;
 pub mod problem;
 pub mod tak;
@@ -123,6 +124,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/areas/admin"),
     ("GET", "/api/v1/displacements/figures"),
+    ("GET", "/api/v1/needs/priorities"),
     ("POST", "/api/v1/import/{format}"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/export/{format}"),
@@ -175,6 +177,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/areas/admin", get(areas::admin))
         .route("/api/v1/displacements/figures", get(areas::figures))
+        .route("/api/v1/needs/priorities", get(needs::priorities))
         .route("/api/v1/import/{format}", post(imports::import))
         .route("/api/v1/audit", get(audit::audit))
         .route("/api/v1/export/{format}", get(export::export))
@@ -381,6 +384,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(fixed, 2, "areas/admin and displacements/figures");
+        assert_eq!(
+            fixed, 3,
+            "areas/admin, displacements/figures and needs/priorities"
+        );
     }
 }

@@ -204,8 +204,34 @@ pub fn render(
             ev.detail.extend(shape_detail(&coords, colour, fill));
             events.push(ev);
         }
+        // A need: a marker at a site, or its area's shape, coloured by severity (HNO scale).
+        Layer::Needs => {
+            let colour = match props.get("severity").and_then(Value::as_u64) {
+                Some(4..=5) => RED,
+                Some(3) => AMBER,
+                Some(1..=2) => GREEN,
+                _ => GREY,
+            };
+            let cot = &item.layer.spec().cot;
+            let stale = expires.unwrap_or(default_stale);
+            let mut ev = if f["geometry"]["type"] == "Polygon" {
+                let fill = Some((colour & 0x00FF_FFFF) | 0x4000_0000);
+                let mut ev = base(cot.types[1], "h-g-i-g-o", centre(&coords), stale);
+                ev.detail = common_detail(&callsign(cot, item.layer, props), item.layer, props);
+                ev.detail.extend(shape_detail(&coords, colour, fill));
+                ev
+            } else {
+                let mut ev = base(cot.types[0], "h-g-i-g-o", first, stale);
+                ev.detail = common_detail(&callsign(cot, item.layer, props), item.layer, props);
+                ev
+            };
+            if let Some(at) = cot.time_to.and_then(|k| time_prop(props, k)) {
+                ev.start = at.min(stale);
+            }
+            events.push(ev);
+        }
         // A point marker whose callsign and start the layer declares.
-        Layer::Incidents | Layer::Displacements => {
+        Layer::Incidents | Layer::Displacements | Layer::Contacts => {
             let cot = &item.layer.spec().cot;
             let stale = expires.unwrap_or(default_stale);
             let mut ev = base(cot.types[0], "h-g-i-g-o", first, stale);

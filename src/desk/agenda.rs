@@ -14,7 +14,11 @@
 //! 5. `incident_escalating`: incidents recorded before the window whose severity is higher now
 //!    than at its start;
 //! 6. `constraint_changed`: constraints created or changed in the window;
-//! 7. `action_open`: action items of earlier meetings of the series still open (carried over).
+//! 7. `needs_access`: needs whose severity is severe or worse (`SEVERE`, 4 of 5) and whose
+//!    access is poor — behind a closed or restricted constraint in force, or reached by no
+//!    movement in the priorities' last days — as `priorities::priorities` judges them for the
+//!    drafting chair, most severe first (whatever the window: they are the situation now);
+//! 8. `action_open`: action items of earlier meetings of the series still open (carried over).
 
 use std::collections::HashMap;
 
@@ -96,13 +100,44 @@ fn item_ref(kind: AgendaKind, item: &Item) -> AgendaItem {
     }
 }
 
-/// The drafted agenda of `meeting` over `w`.
+/// The lowest severity of the humanitarian needs scale that is "severe" (4 severe, 5
+/// catastrophic).
+pub const SEVERE: u64 = 4;
+
+/// The needs among `p` that are severe and poorly reached, most severe first (then people in
+/// need, then id): the `needs_access` items of a draft.
+pub fn severe_and_cut_off(p: &crate::priorities::Priorities) -> Vec<String> {
+    let mut found: Vec<(u64, u64, String)> = p
+        .governorates
+        .iter()
+        .flat_map(|g| g.sectors.iter())
+        .flat_map(|s| s.needs.iter())
+        .filter_map(|e| {
+            let severity = e.properties.get("severity")?.as_u64()?;
+            let poor = e.access.status != "open" || e.access.movements_reached == 0;
+            (severity >= SEVERE && poor).then(|| {
+                let people = e
+                    .properties
+                    .get("people_in_need")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0);
+                (severity, people, e.id.clone())
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    found.into_iter().map(|(_, _, id)| id).collect()
+}
+
+/// The drafted agenda of `meeting` over `w`; `needs` are the severe, poorly reached needs
+/// (`severe_and_cut_off`).
 pub fn draft(
     picture: &Picture,
     book: &MeetingBook,
     meeting: &Meeting,
     w: &Window,
     before: &Escalation,
+    needs: &[String],
 ) -> Vec<AgendaItem> {
     let by_time = |mut v: Vec<(DateTime<Utc>, AgendaItem)>| {
         v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.reference.cmp(&b.1.reference)));
@@ -186,6 +221,13 @@ pub fn draft(
         .map(|i| (i.updated_at, item_ref(AgendaKind::ConstraintChanged, i)))
         .collect();
     agenda.extend(by_time(changed));
+
+    agenda.extend(
+        needs
+            .iter()
+            .filter_map(|id| picture.get(id))
+            .map(|i| item_ref(AgendaKind::NeedsAccess, i)),
+    );
 
     agenda.extend(carried(book, meeting).into_iter().map(|(m, a)| AgendaItem {
         kind: AgendaKind::ActionOpen,

@@ -209,6 +209,20 @@ fn subject(layer: Option<Layer>, id: &str, props: &Value) -> String {
                 None => kind,
             }
         }
+        Some(Layer::Needs) => {
+            let sector = s("sector").unwrap_or(id).replace('_', " ");
+            let mut words = match props.get("severity").and_then(Value::as_u64) {
+                Some(sev) => format!("{sector}, severity {sev}"),
+                None => sector,
+            };
+            if let Some(n) = props.get("people_in_need").and_then(Value::as_u64) {
+                words.push_str(&format!(", {n} in need"));
+            }
+            if let Some(area) = s("area") {
+                words.push_str(&format!(", {area}"));
+            }
+            words
+        }
         Some(Layer::Constraints) => {
             let kind = s("category").unwrap_or(id).replace('_', " ");
             match s("status") {

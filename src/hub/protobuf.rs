@@ -264,6 +264,20 @@ pub const KEYS: &[&str] = &[
     "cause",
     "as_of",
     "admin_area",
+    "sector",
+    "people_in_need",
+    "groups",
+    "priority",
+    "assessed_at",
+    "area",
+    "function",
+    "side",
+    "governorate",
+    "phone",
+    "radio",
+    "email",
+    "duty_hours",
+    "confirmed_at",
 ];
 
 fn key_of(name: &str) -> u32 {

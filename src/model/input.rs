@@ -20,9 +20,11 @@ pub use super::checks::{MAX_LIST, MAX_SHORT, MAX_TEXT};
 use super::geometry::Geometry;
 use super::layers::area::AreaInput;
 use super::layers::constraint::ConstraintInput;
+use super::layers::contact::{ContactDraft, ContactInput};
 use super::layers::displacement::DisplacementInput;
 use super::layers::incident::IncidentInput;
 pub use super::layers::movement::MovementInput;
+use super::layers::need::NeedInput;
 use super::layers::*;
 use super::schema::{envelope_read_only, envelope_writable};
 use super::{validate_id, validate_org, Common, Invalid, Item, Layer, Marking, Side};
@@ -49,6 +51,8 @@ pub enum DraftProps {
     Incident(Incident),
     Displacement(Displacement),
     Area(Area),
+    Need(Need),
+    Contact(ContactDraft),
 }
 
 /// Parses a GeoJSON Feature posted to `layer`.
@@ -139,6 +143,14 @@ pub fn parse_feature(layer: Layer, value: &Value, now: DateTime<Utc>) -> Result<
         Layer::Areas => {
             let a: AreaInput = typed(layer_map)?;
             DraftProps::Area(a.validate(now)?)
+        }
+        Layer::Needs => {
+            let n: NeedInput = typed(layer_map)?;
+            DraftProps::Need(n.validate(now)?)
+        }
+        Layer::Contacts => {
+            let c: ContactInput = typed(layer_map)?;
+            DraftProps::Contact(c.validate(now)?)
         }
     };
     Ok(Draft {
@@ -374,6 +386,8 @@ impl Draft {
             DraftProps::Incident(i) => Props::Incident(i),
             DraftProps::Displacement(d) => Props::Displacement(d),
             DraftProps::Area(a) => Props::Area(a),
+            DraftProps::Need(n) => Props::Need(n),
+            DraftProps::Contact(c) => Props::Contact(c.by(author.side)),
         };
         Item {
             id,
@@ -413,6 +427,8 @@ impl Draft {
             (DraftProps::Incident(i), Props::Incident(slot)) => *slot = i,
             (DraftProps::Displacement(d), Props::Displacement(slot)) => *slot = d,
             (DraftProps::Area(a), Props::Area(slot)) => *slot = a,
+            (DraftProps::Need(n), Props::Need(slot)) => *slot = n,
+            (DraftProps::Contact(c), Props::Contact(slot)) => *slot = c.by(slot.side),
             _ => return Err(Invalid::new("", "the layer of an item cannot change")),
         }
         Ok(next)

@@ -6,17 +6,21 @@ use serde::{Deserialize, Serialize};
 
 pub mod area;
 pub mod constraint;
+pub mod contact;
 pub mod displacement;
 pub mod incident;
 pub mod movement;
+pub mod need;
 
 pub use area::{Area, AreaStatus};
 pub use constraint::{
     Category, Constraint, ConstraintKind, ConstraintStatus, DailyHours, Reliability,
 };
+pub use contact::{Contact, Function};
 pub use displacement::{Direction, Displacement, Shelter};
 pub use incident::{AidOrgType, AidWorkers, EventType, Incident, TimePrecision, Verification};
 pub use movement::{Mode, Movement, MovementStatus, Notification, Vehicles, Waypoint};
+pub use need::{Group, Need, Priority, Sector};
 
 /// The properties of an item, by layer. Its serde shape (`{"movement": {...}}`) is the log's:
 /// it never changes.
@@ -28,6 +32,8 @@ pub enum Props {
     Incident(Incident),
     Displacement(Displacement),
     Area(Area),
+    Need(Need),
+    Contact(Contact),
 }
 
 impl Props {
@@ -39,6 +45,8 @@ impl Props {
             Props::Incident(i) => serde_json::to_value(i),
             Props::Displacement(d) => serde_json::to_value(d),
             Props::Area(a) => serde_json::to_value(a),
+            Props::Need(n) => serde_json::to_value(n),
+            Props::Contact(c) => serde_json::to_value(c),
         }
     }
 }

@@ -105,6 +105,8 @@ wire_enum! {
         Incidents = "incidents",
         Displacements = "displacements",
         Areas = "areas",
+        Needs = "needs",
+        Contacts = "contacts",
     }
 }
 
@@ -400,6 +402,13 @@ impl Item {
     pub fn movement(&self) -> Option<&Movement> {
         match &self.props {
             Props::Movement(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn need(&self) -> Option<&layers::Need> {
+        match &self.props {
+            Props::Need(n) => Some(n),
             _ => None,
         }
     }

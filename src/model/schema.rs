@@ -11,7 +11,7 @@
 //! Plain `static` tables built with `const fn`s, no procedural macros. Pure.
 
 use super::geometry::GeometryKind;
-use super::layers::{area, constraint, displacement, incident, movement};
+use super::layers::{area, constraint, contact, displacement, incident, movement, need};
 use super::{Layer, Marking, Side};
 
 /// Every layer's declaration, in the order of `Layer::ALL`.
@@ -21,6 +21,8 @@ pub static LAYERS: &[&LayerSpec] = &[
     &incident::SPEC,
     &displacement::SPEC,
     &area::SPEC,
+    &need::SPEC,
+    &contact::SPEC,
 ];
 
 impl Layer {
@@ -32,6 +34,8 @@ impl Layer {
             Layer::Incidents => &incident::SPEC,
             Layer::Displacements => &displacement::SPEC,
             Layer::Areas => &area::SPEC,
+            Layer::Needs => &need::SPEC,
+            Layer::Contacts => &contact::SPEC,
         }
     }
 

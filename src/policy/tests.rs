@@ -182,6 +182,7 @@ fn policy_file_agrees_with_the_declared_side_rules() {
         for rule in spec.side_rules {
             let key = match spec.layer {
                 Layer::Movements => "movement_fields",
+                Layer::Contacts => "contact_fields",
                 other => panic!("policy.toml has no per-side field list for {other}"),
             };
             let mut roles = 0;

@@ -1,7 +1,7 @@
 //! The browser pages: sign-in (`/`), the wall display (`/wall`), the liaison board (`/board`),
-//! the route planner (`/planner`) and coordination meetings (`/meetings`), with their scripts,
-//! styles, translations, Leaflet and the offline basemap, all embedded in the binary at build
-//! time from `web/`.
+//! the route planner (`/planner`), the coordination desk (`/desk`) and coordination meetings
+//! (`/meetings`), with their scripts, styles, translations, Leaflet and the offline basemap, all
+//! embedded in the binary at build time from `web/`.
 //!
 //! The pages are plain clients of the public API: they call the same REST and WebSocket routes
 //! with the signed-in user's token and show what the server sends. This module serves bytes; it
@@ -66,6 +66,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/wall.js",
     "app/board.js",
     "app/planner.js",
+    "app/desk.js",
     "app/meetings.js",
     "i18n/en.json",
     "i18n/ar.json",
@@ -104,6 +105,10 @@ static PAGES: &[(&str, &str)] = &[
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/planner.html")),
     ),
     (
+        "/desk",
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/desk.html")),
+    ),
+    (
         "/meetings",
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/meetings.html")),
     ),
@@ -118,6 +123,7 @@ pub const PATHS: &[&str] = &[
     "/wall",
     "/board",
     "/planner",
+    "/desk",
     "/meetings",
     "/static/{version}/{*path}",
     "/sw.js",

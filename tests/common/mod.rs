@@ -438,6 +438,27 @@ pub fn area(props: Value) -> Value {
     })
 }
 
+/// A need for water, sanitation and hygiene at a site in Mosul.
+pub fn need(props: Value) -> Value {
+    let mut p = json!({
+        "sector": "wash",
+        "severity": 4,
+        "people_in_need": 12000,
+        "groups": ["children", "idps_informal_sites"],
+        "priority": "high",
+        "assessed_at": "2026-11-30T08:00:00Z",
+        "area": "IQG15",
+        "source": "REACH MSNA",
+        "description": "water trucking below 7 l per person a day"
+    });
+    merge(&mut p, props);
+    json!({
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [43.13, 36.34]},
+        "properties": p
+    })
+}
+
 fn merge(target: &mut Value, patch: Value) {
     if let (Value::Object(t), Value::Object(p)) = (target, patch) {
         for (k, v) in p {

@@ -228,6 +228,41 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
                    "properties": {"category": "movement_restriction", "status": "restricted", "restriction": "escort"}}),
         )
         .await;
+    // Needs: severe and cut off (behind the restricted constraint, reached by no convoy), severe
+    // but reached by a convoy that arrived, and mild.
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let mut cut_off = common::need(json!({"severity": 5, "area": null}));
+    cut_off["geometry"] = json!({"type": "Point", "coordinates": [45.5, 34.5]});
+    let cut_off = app.create("needs", &nrc, cut_off).await;
+    let mut mild = common::need(json!({"severity": 2, "area": null}));
+    mild["geometry"] = json!({"type": "Point", "coordinates": [45.5, 34.5]});
+    app.create("needs", &nrc, mild).await;
+    let mut reached = common::need(json!({"severity": 5}));
+    reached["geometry"] = json!({"type": "Point", "coordinates": [43.119, 36.335]});
+    app.create("needs", &nrc, reached).await;
+    let arrived = app
+        .create(
+            "movements",
+            &wfp,
+            common::movement(json!({"name": "delivered"})),
+        )
+        .await;
+    patch_props(
+        &app,
+        &wfp,
+        "movements",
+        &arrived,
+        json!({"status": "en_route"}),
+    )
+    .await;
+    patch_props(
+        &app,
+        &wfp,
+        "movements",
+        &arrived,
+        json!({"status": "arrived"}),
+    )
+    .await;
     // A notified convoy whose route crosses the now closed checkpoint: blocked.
     let blocked = app
         .create(
@@ -286,6 +321,7 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
         ("incident_escalating", &calm),
         ("constraint_changed", &checkpoint),
         ("constraint_changed", &new_constraint),
+        ("needs_access", &cut_off),
         ("action_open", &carried),
     ]
     .iter()
@@ -324,9 +360,9 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{edited}");
     let got = edited["items"].as_array().unwrap();
-    assert_eq!(got.len(), 9);
+    assert_eq!(got.len(), 10);
     assert_eq!(got[0]["text"], "Khazer: reopening timeline");
-    assert_eq!(got[8]["text"], "Any other business");
+    assert_eq!(got[9]["text"], "Any other business");
     let (status, refused) = app
         .send(
             Method::PUT,

@@ -16,6 +16,8 @@
 //!   pace, its controls and its errors.
 //! - `meetings`: coordination meetings: the agenda drafted from a scripted history, action
 //!   items carried over and raised as overdue, the gate, the minutes per participant.
+//! - `needs`: the needs layer, the geometry of an area P-code, and the priorities view joined
+//!   with access per caller.
 //! - `policy_matrix`: every role against every marking, organisation, release and precision,
 //!   on every REST route, judged by an oracle written from the contract.
 
@@ -29,6 +31,7 @@ mod imports_hxl;
 mod lifecycle;
 mod meetings;
 mod meta;
+mod needs;
 mod over_time;
 mod policy_matrix;
 mod replay_ws;
@@ -44,6 +47,7 @@ pub use imports_hxl::*;
 pub use lifecycle::*;
 pub use meetings::*;
 pub use meta::*;
+pub use needs::*;
 pub use over_time::*;
 pub use policy_matrix::*;
 pub use replay_ws::*;
@@ -133,6 +137,9 @@ macro_rules! all_suite_tests {
             actions_live_carry_over_and_raise_overdue_alerts,
             meeting_writes_pass_the_gate_and_bad_input_is_named,
             minutes_follow_the_policy_for_each_participant,
+            // needs (issue 17)
+            needs_take_their_area_and_are_written_by_their_roles,
+            priorities_are_ordered_and_joined_with_access_per_caller,
         );
     };
 }
@@ -156,6 +163,7 @@ pub async fn round_trip_per_layer(backend: Backend) {
         ("incidents", &army, common::incident(json!({}))),
         ("displacements", &nrc, common::displacement(json!({}))),
         ("areas", &army, common::area(json!({}))),
+        ("needs", &nrc, common::need(json!({}))),
     ] {
         let id = app.create(layer, token, feature.clone()).await;
         let (status, got) = app.get(&format!("/api/v1/{layer}/{id}"), token).await;

@@ -42,6 +42,8 @@ const AREA: [[f64; 2]; 5] = [
     [43.5031, 36.2017],
 ];
 const SPOT: [f64; 2] = [43.2137, 36.3071];
+/// A need's site, inside `AREA` (where every constraint lies).
+const SITE: [f64; 2] = [43.5531, 36.2489];
 
 // ---- The oracle: proto/API.md's rules, restated --------------------------------------------
 
@@ -122,7 +124,7 @@ fn oracle(v: Who, c: &Case) -> Option<Expected> {
     let mut hidden: BTreeSet<&'static str> = ["releasable_to", "field_markings"].into();
     // "wall_display: ... with no personal fields (contact, plates)".
     if v.role == Role::WallDisplay {
-        hidden.extend(["contact", "vehicles.plates"]);
+        hidden.extend(["contact", "vehicles.plates", "phone", "email"]);
     }
     if !released {
         // "... then only their deconfliction fields ..., never cargo, personnel, notes or
@@ -133,6 +135,15 @@ fn oracle(v: Who, c: &Case) -> Option<Expected> {
         // proto/API.md: a military party never receives humanitarian free text unless released.
         if military && side_of(c.author.role) == Side::Civil {
             hidden.insert("description");
+        }
+        // proto/API.md: a contact point's personal number (and e-mail) is not shown to the
+        // other side of the civil-military line unless released.
+        let across = matches!(
+            (side_of(c.author.role), side_of(v.role)),
+            (Side::Civil, Side::Military) | (Side::Military, Side::Civil)
+        );
+        if across && c.layer == "contacts" {
+            hidden.extend(["phone", "email"]);
         }
     }
     // A field with its own marking is shown to that marking's audience only, released or not
@@ -194,6 +205,7 @@ impl Case {
         match self.layer {
             "movements" => vec![("vehicles.markings", "civil")],
             "constraints" => vec![("source", "military")],
+            "contacts" => vec![("duty_hours", "restricted")],
             _ => vec![("source", "restricted")],
         }
     }
@@ -202,6 +214,7 @@ impl Case {
         match self.layer {
             "movements" => json!({"type": "LineString", "coordinates": ROUTE}),
             "constraints" => json!({"type": "Polygon", "coordinates": [AREA]}),
+            "needs" | "contacts" => json!({"type": "Point", "coordinates": SITE}),
             _ => json!({"type": "Point", "coordinates": SPOT}),
         }
     }
@@ -227,6 +240,27 @@ impl Case {
                 "description": "Khazer checkpoint",
                 "source": "liaison",
                 "reliability": "reliable",
+            }),
+            "contacts" => json!({
+                "name": "Khazer liaison",
+                "function": "liaison_officer",
+                "governorate": "IQG15",
+                "phone": "+964 750 111 2222",
+                "radio": "KILO 7",
+                "email": "liaison@example.org",
+                "duty_hours": "24/7",
+                "confirmed_at": "2026-11-30T08:00:00Z",
+            }),
+            "needs" => json!({
+                "sector": "wash",
+                "severity": 4,
+                "people_in_need": 12000,
+                "groups": ["children"],
+                "priority": "high",
+                "assessed_at": "2026-11-30T08:00:00Z",
+                "area": "IQG15",
+                "source": "REACH MSNA",
+                "description": "water trucking",
             }),
             _ => json!({
                 "occurred_at": "2026-01-05T10:00:00Z",
@@ -286,6 +320,33 @@ impl Case {
                 "releasable_to",
                 "field_markings",
             ],
+            "contacts" => &[
+                "org",
+                "name",
+                "function",
+                "side",
+                "governorate",
+                "phone",
+                "radio",
+                "email",
+                "duty_hours",
+                "confirmed_at",
+                "releasable_to",
+                "field_markings",
+            ],
+            "needs" => &[
+                "org",
+                "sector",
+                "severity",
+                "people_in_need",
+                "groups",
+                "priority",
+                "area",
+                "source",
+                "description",
+                "releasable_to",
+                "field_markings",
+            ],
             _ => &[
                 "org",
                 "event_type",
@@ -304,13 +365,21 @@ impl Case {
 /// to the viewers' organisation or to someone else, with and without reduced precision, and
 /// for movements drafted or notified.
 fn cases() -> Vec<Case> {
-    let authors: [(Who, &[&str], &[&str]); 3] = [
+    let authors: [(Who, &[&str], &[&str]); 4] = [
         (
             Who {
                 role: Role::ConvoyPlanner,
                 org: "WFP",
             },
-            &["movements", "incidents"],
+            &["movements", "incidents", "contacts"],
+            &["public", "joint", "civil", "restricted"],
+        ),
+        (
+            Who {
+                role: Role::CivilLiaison,
+                org: "WFP",
+            },
+            &["needs"],
             &["public", "joint", "civil", "restricted"],
         ),
         (
@@ -318,7 +387,7 @@ fn cases() -> Vec<Case> {
                 role: Role::MilitaryLiaison,
                 org: "ARMY",
             },
-            &["constraints", "incidents"],
+            &["constraints", "incidents", "contacts"],
             &["public", "joint", "military", "restricted"],
         ),
         (
@@ -326,7 +395,7 @@ fn cases() -> Vec<Case> {
                 role: Role::Coordinator,
                 org: "JCMC",
             },
-            &["movements", "constraints", "incidents"],
+            &["movements", "constraints", "incidents", "needs", "contacts"],
             &["public", "joint", "civil", "military", "restricted"],
         ),
     ];
@@ -672,7 +741,15 @@ pub async fn policy_matrix_on_every_route(backend: Backend) {
         .collect();
     let cases_ref = &cases;
     let done: Vec<Tally> = stream::iter(viewers.iter().flat_map(|v| {
-        ["movements", "constraints", "incidents", "picture"].map(move |what| (*v, what))
+        [
+            "movements",
+            "constraints",
+            "incidents",
+            "needs",
+            "contacts",
+            "picture",
+        ]
+        .map(move |what| (*v, what))
     }))
     .map(|(v, what)| async move {
         let mut t = Tally::default();
@@ -719,6 +796,73 @@ pub async fn policy_matrix_on_every_route(backend: Backend) {
     done.into_iter().for_each(|t| tally.add(t));
     report("lists and picture", &tally);
 
+    // 2b. The needs priorities: exactly the needs each viewer may see, their fields as the
+    //     oracle says, each behind exactly the constraints the viewer may see (every constraint
+    //     is restricted and in force, around every need's site).
+    let done: Vec<Tally> = stream::iter(viewers.iter().copied())
+        .map(|v| async move {
+            let mut t = Tally::default();
+            let ctx = format!("GET /api/v1/needs/priorities as {}/{}", v.role, v.org);
+            let r =
+                reply(app.request(Method::GET, "/api/v1/needs/priorities", Some(token(v)))).await;
+            if r.status != StatusCode::OK {
+                t.failures.push(format!("{ctx}: {}: {}", r.status, r.body));
+                return t;
+            }
+            let entries: HashMap<&str, &Value> = r.body["governorates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|g| g["sectors"].as_array().into_iter().flatten())
+                .flat_map(|s| s["needs"].as_array().into_iter().flatten())
+                .map(|e| (e["id"].as_str().unwrap_or(""), e))
+                .collect();
+            let constraints: BTreeSet<&str> = cases_ref
+                .iter()
+                .filter(|c| c.layer == "constraints" && oracle(v, c).is_some())
+                .map(|c| c.id.as_str())
+                .collect();
+            let mut known = BTreeSet::new();
+            for c in cases_ref.iter().filter(|c| c.layer == "needs") {
+                known.insert(c.id.as_str());
+                match (oracle(v, c), entries.get(c.id.as_str())) {
+                    (Some(exp), Some(e)) => {
+                        for field in c.checked_fields() {
+                            let shown = e["properties"].get(*field).is_some();
+                            if shown && exp.hidden.contains(field) {
+                                t.failures
+                                    .push(format!("{ctx}: `{field}` of {} leaked", c.label()));
+                            }
+                        }
+                        let behind: BTreeSet<&str> = e["access"]["behind"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|b| b["id"].as_str())
+                            .collect();
+                        if behind != constraints {
+                            t.failures.push(format!(
+                                "{ctx}: {} is behind {behind:?}, expected {constraints:?}",
+                                c.label()
+                            ));
+                        }
+                    }
+                    (Some(_), None) => t.failures.push(format!("{ctx}: {} is missing", c.label())),
+                    (None, Some(_)) => t.failures.push(format!("{ctx}: {} leaked", c.label())),
+                    (None, None) => {}
+                }
+            }
+            for id in entries.keys().filter(|id| !known.contains(*id)) {
+                t.failures.push(format!("{ctx}: unexpected need `{id}`"));
+            }
+            t
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    done.into_iter().for_each(|t| tally.add(t));
+    report("needs priorities", &tally);
+
     // 3. GET one, and the write routes, by every role in the owner's and another organisation.
     //    PATCH and DELETE carry a stale If-Match: 404 when the item is invisible, 403 when it
     //    may not be changed, 412 when it may (so nothing is written). Notify only where it is a
@@ -758,7 +902,11 @@ pub async fn policy_matrix_on_every_route(backend: Backend) {
             let r = reply(
                 app.request(Method::PATCH, &item, tok)
                     .header(reqwest::header::IF_MATCH, STALE_VERSION)
-                    .json(&json!({"properties": {"description": "probe"}})),
+                    .json(&if c.layer == "contacts" {
+                        json!({"properties": {"radio": "probe"}})
+                    } else {
+                        json!({"properties": {"description": "probe"}})
+                    }),
             )
             .await;
             check_status(&ctx("PATCH"), &r, refused, &mut t.failures);

@@ -81,6 +81,32 @@ const TABLES = {
       ["updated_at", (p) => p.updated_at],
     ],
   },
+  needs: {
+    status: "sector",
+    statuses: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
+    columns: [
+      ["sector", (p) => p.sector, true],
+      ["severity", (p) => p.severity],
+      ["people_in_need", (p) => p.people_in_need],
+      ["priority", (p) => p.priority, true],
+      ["area", (p) => p.area],
+      ["assessed_at", (p) => p.assessed_at],
+      ["org", (p) => p.org],
+    ],
+  },
+  contacts: {
+    status: "function",
+    statuses: ["liaison_officer", "duty_desk", "access_negotiation", "security", "logistics", "cluster_coordination", "other"],
+    columns: [
+      ["name", (p) => p.name],
+      ["function", (p) => p.function, true],
+      ["org", (p) => p.org],
+      ["side", (p) => p.side, true],
+      ["governorate", (p) => p.governorate],
+      ["radio", (p) => p.radio],
+      ["confirmed_at", (p) => p.confirmed_at],
+    ],
+  },
 };
 
 /** The signed-in user ({role, org, name}), set once the session is known. */
@@ -457,6 +483,16 @@ if (requireSession()) {
       const dd = document.createElement("dd");
       // The detail says what the row says: who acknowledged, and whether we still have to.
       dd.textContent = k === "notification" ? notificationText(p) : detailValue(k, v);
+      // A movement's contact that names a contact point the reader may see links to it.
+      const linked = k === "contact" && typeof v === "string" && shown().features.get(v);
+      if (linked && linked.properties.layer === "contacts") {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "link contact-link";
+        b.textContent = t("board.contact_link", { name: linked.properties.name || v });
+        b.addEventListener("click", () => select(v));
+        dd.replaceChildren(b);
+      }
       dl.append(dt, dd);
     }
     const isMovement = p.layer === "movements";

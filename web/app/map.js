@@ -8,7 +8,7 @@
 import { fmtNumber, language, onLanguageChange, t, term } from "./i18n.js";
 import { api } from "./session.js";
 import { toMgrs } from "./mgrs.js";
-import { colorOf, constraintShape, ensurePatterns, incidentShape, milSymbol, movementShape, PALETTE, pathStyle, pointMarker, setMilitaryOrgs, sidcOf, STATUSES, svg } from "./symbols.js";
+import { colorOf, constraintShape, contactShape, ensurePatterns, incidentShape, milSymbol, movementShape, needShape, PALETTE, pathStyle, pointMarker, SEVERITY, setMilitaryOrgs, sidcOf, STATUSES, svg } from "./symbols.js";
 
 const L = window.L;
 
@@ -160,6 +160,11 @@ function tooltipText(f) {
     return `${p.site || p.destination_area || t("layer.displacements")} · ${term(p.direction)} · ${p.individuals ?? "?"} · ${p.reported_on || ""}`;
   }
   if (p.layer === "areas") return `${p.name || t("layer.areas")} · ${term(p.status)} · ${p.as_of || ""}`;
+  if (p.layer === "needs") {
+    const pin = p.people_in_need !== undefined ? ` · ${fmtNumber(p.people_in_need)}` : "";
+    return `${term(p.sector || "")} · ${t("field.severity")} ${p.severity ?? "?"}${pin}${p.area ? " · " + p.area : ""}`;
+  }
+  if (p.layer === "contacts") return `${p.name || t("layer.contacts")} · ${term(p.function)} · ${p.org}${p.radio ? " · " + p.radio : ""}`;
   const what = p.layer === "movements" ? p.name : p.layer === "constraints" ? term(p.kind || p.category) : term(p.sub_event_type || p.event_type);
   const status = p.layer === "incidents" ? term(p.verification) : term(p.status);
   return `${what || t("layer." + p.layer)} · ${status}${p.stale ? " · " + t("stale") : ""}`;
@@ -168,7 +173,8 @@ function tooltipText(f) {
 /** A divIcon marker for a point item (symbols.js decides its look); `scale` enlarges it. */
 function pointLayer(f, latlng, { scale, now }) {
   const p = f.properties;
-  const base = p.layer === "incidents" ? 16 + 3 * (p.severity || 1) : p.layer === "movements" ? 24 : 22;
+  const base =
+    p.layer === "incidents" || p.layer === "needs" ? 16 + 3 * (p.severity || 1) : p.layer === "movements" ? 24 : p.layer === "contacts" ? 20 : 22;
   const m = pointMarker(p, Math.round(base * scale));
   const fade = p.layer === "incidents" ? incidentOpacity(p, now) : 1;
   const icon = L.divIcon({
@@ -202,6 +208,15 @@ export function layerFor(f, { scale = 1, now = Date.now(), tooltips = true, labe
     }).addTo(layer);
   } else if (p.layer === "areas") {
     L.geoJSON(f, { style: () => pathStyle(p, { scale, area: true }) }).addTo(layer);
+  } else if (p.layer === "needs" && f.geometry.type === "Polygon") {
+    // An area's need: filled by severity, outlined in its sector's colour, its figure at the
+    // centre so the severity reads without colour.
+    const fill = SEVERITY[p.severity] || "#a1a1aa";
+    const area = L.geoJSON(f, {
+      style: () => ({ color: colorOf(p), weight: 2.5 * scale, dashArray: "6 4", fillColor: fill, fillOpacity: 0.28 * (p.stale ? 0.4 : 1), className: `need-area severity-${p.severity}` }),
+    }).addTo(layer);
+    const c = area.getBounds().getCenter();
+    pointLayer(f, c, { scale, now }).addTo(layer);
   } else if (p.layer === "movements") {
     L.geoJSON(f, { style: () => pathStyle(p, { scale }) }).addTo(layer);
     if (Array.isArray(p.position)) pointLayer(f, [p.position[1], p.position[0]], { scale, now }).addTo(layer);
@@ -231,7 +246,8 @@ function escapeHtml(s) {
 }
 
 /** The status a toggle names: an incident's verification, any other item's status. */
-const statusOf = (p) => (p.layer === "incidents" ? p.verification : p.layer === "displacements" ? p.direction : p.status);
+const STATUS_FIELD = { incidents: "verification", displacements: "direction", needs: "sector", contacts: "function" };
+const statusOf = (p) => p[STATUS_FIELD[p.layer] || "status"];
 
 /** `?hide=incidents,constraints:open`: layers, or layer:status pairs, a page leaves off. */
 export function hiddenFromUrl(search = location.search) {
@@ -393,6 +409,8 @@ export function legendGroups({ present = null } = {}) {
       "areas",
       STATUSES.areas.map((s) => [s, pathSwatch({ layer: "areas", status: s }, true)]),
     ],
+    ["needs", [1, 2, 3, 4, 5].map((s) => [`severity_${s}`, svg(needShape(s, NEUTRAL), 20)])],
+    ["contacts", [["contact_point", svg(contactShape(NEUTRAL), 20)]]],
   ].filter(([group]) => !OPTIONAL_GROUPS.has(group) || !present || present.has(group)).concat([
     [
       "symbols",
@@ -413,7 +431,7 @@ export function legendGroups({ present = null } = {}) {
  * Legend groups shown only where their layer is on the map when the page says what is
  * (`present`): a wall has no room for the legend of a layer it does not show.
  */
-const OPTIONAL_GROUPS = new Set(["displacements", "areas"]);
+const OPTIONAL_GROUPS = new Set(["displacements", "areas", "needs", "contacts"]);
 
 /** Fills `el` with the legend, in the current language; `present`: the layers on the map. */
 export function renderLegend(el, { present = null } = {}) {

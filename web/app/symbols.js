@@ -26,6 +26,25 @@ export const PALETTE = {
   },
   displacements: { displacement: "#be30a2", return: "#b56380" },
   areas: { military_operations: "#fd8b96", contested: "#ea9d72", retaken: "#7570be", safe_for_return: "#28da9a" },
+  needs: {
+    food_security: "#f2a93b",
+    health: "#e8536b",
+    wash: "#3fa9f5",
+    shelter_nfi: "#b08a5a",
+    protection: "#9b6bd6",
+    education: "#f5d74a",
+    logistics: "#8a9bb0",
+    emergency_telecoms: "#4fd1c5",
+  },
+  contacts: {
+    liaison_officer: "#7dd3fc",
+    duty_desk: "#a7f3d0",
+    access_negotiation: "#fcd34d",
+    security: "#fca5a5",
+    logistics: "#c4b5fd",
+    cluster_coordination: "#f9a8d4",
+    other: "#d4d4d8",
+  },
 };
 
 /** Area outlines: the pattern says the status without colour. */
@@ -37,12 +56,37 @@ export const STATUSES = {
   constraints: ["closed", "restricted", "open", "unknown"],
   movements: ["planned", "en_route", "arrived", "aborted", "cancelled"],
   incidents: ["reported", "confirmed", "refuted"],
+  needs: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
+  contacts: ["liaison_officer", "duty_desk", "access_negotiation", "security", "logistics", "cluster_coordination", "other"],
 };
+
+/**
+ * The severity of a need on the scale of humanitarian needs overviews (1 minimal to 5
+ * catastrophic), light to dark as the overviews' maps draw it; the sector's colour (PALETTE)
+ * rings it.
+ */
+export const SEVERITY = { 1: "#fff3c4", 2: "#fdd49e", 3: "#fc8d59", 4: "#d7301f", 5: "#7f0000" };
 
 export function colorOf(p) {
   if (p.layer === "incidents") return PALETTE.incidents[p.event_type] || PALETTE.incidents.other;
   if (p.layer === "displacements") return PALETTE.displacements[p.direction] || "#ffffff";
+  if (p.layer === "needs") return PALETTE.needs[p.sector] || "#ffffff";
+  if (p.layer === "contacts") return PALETTE.contacts[p.function] || PALETTE.contacts.other;
   return (PALETTE[p.layer] || {})[p.status] || "#ffffff";
+}
+
+/** A need's marker: a square filled by severity, ringed by its sector, with the figure. */
+export function needShape(severity, sectorColor) {
+  const fill = SEVERITY[severity] || "#a1a1aa";
+  const ink = severity >= 4 ? "#ffffff" : "#1a1a1a";
+  return `<rect x="2.5" y="2.5" width="19" height="19" rx="3" fill="${fill}" stroke="${sectorColor}" stroke-width="3"/>` +
+    `<text x="12" y="16.6" text-anchor="middle" font-size="12" font-weight="700" font-family="sans-serif" fill="${ink}">${severity || "?"}</text>`;
+}
+
+/** A contact point's marker: a speech-bubble badge in its function's colour. */
+export function contactShape(color) {
+  return `<path d="M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2h-8l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z" fill="${color}" stroke="#1a1a1a" stroke-width="1.5"/>` +
+    `<circle cx="8" cy="10.5" r="1.4" fill="#1a1a1a"/><circle cx="12" cy="10.5" r="1.4" fill="#1a1a1a"/><circle cx="16" cy="10.5" r="1.4" fill="#1a1a1a"/>`;
 }
 
 /** The organisations whose items are military (the deployment's `web.military_orgs`). */
@@ -240,6 +284,11 @@ export function milSymbol(sidc, size) {
  */
 export function pointMarker(p, size) {
   const color = colorOf(p);
+  if (p.layer === "needs" || p.layer === "contacts") {
+    const body = p.layer === "needs" ? needShape(p.severity, color) : contactShape(color);
+    const status = p.layer === "needs" ? `severity-${p.severity || "unknown"}` : `function-${p.function}`;
+    return { html: `<span class="sym sym-hum ${status}">${svg(body, size)}</span>`, size: [size, size], anchor: [size / 2, size / 2] };
+  }
   const status = p.layer === "incidents" ? p.verification : p.status;
   const shapeOf = () =>
     p.layer === "incidents" ? incidentShape(status, color) : p.layer === "movements" ? movementShape(status, color) : constraintShape(status, p.kind, color);

@@ -159,10 +159,12 @@ const STATUS_ORDER = {
   incidents: ["reported", "confirmed", "refuted"],
   displacements: ["displacement", "return"],
   areas: ["military_operations", "contested", "retaken", "safe_for_return"],
+  needs: ["food_security", "health", "wash", "shelter_nfi", "protection", "education", "logistics", "emergency_telecoms"],
+  contacts: ["liaison_officer", "duty_desk", "access_negotiation", "security", "logistics", "cluster_coordination", "other"],
 };
 
 /** The property a layer's counts are by, where it is not `status`. */
-const STATUS_FIELD = { incidents: "verification", displacements: "direction" };
+const STATUS_FIELD = { incidents: "verification", displacements: "direction", needs: "sector", contacts: "function" };
 
 function renderCounts(feed) {
   const table = document.getElementById("counts");
@@ -171,7 +173,7 @@ function renderCounts(feed) {
   for (const layer of Object.keys(STATUS_ORDER)) {
     const features = feed.layer(layer);
     // The picture over time's layers are counted only while the wall shows some (room).
-    if (features.length === 0 && (layer === "displacements" || layer === "areas")) continue;
+    if (features.length === 0 && (layer === "displacements" || layer === "areas" || layer === "needs" || layer === "contacts")) continue;
     const by = {};
     let stale = 0;
     let exercise = 0;
