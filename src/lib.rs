@@ -15,6 +15,7 @@ pub mod config;
 pub mod cot;
 pub mod demo;
 pub mod desk;
+pub mod document;
 pub mod export;
 pub mod feature;
 pub mod federation;
