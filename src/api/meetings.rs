@@ -534,17 +534,28 @@ pub async fn minutes_html(
         .into_response())
 }
 
-/// `GET .../minutes.pdf`: not built in this version (no PDF engine): a 501 that says so, for a
-/// meeting the caller may see (else 404, like every meeting route).
+/// `GET .../minutes.pdf?lang=en|ar`: the same minutes laid out as a PDF by the document engine
+/// (typst), off the async threads.
 pub async fn minutes_pdf(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
     q: Result<Query<MinutesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    lang(q)?;
-    shown(&state, &who.viewer(), &id)?;
-    Err(ApiError::NotImplemented(format!(
-        "minutes are not rendered as PDF by this server yet; get /api/v1/meetings/{id}/minutes.html and print it (A4 print styles)"
-    )))
+    let lang = lang(q)?;
+    let v = shown(&state, &who.viewer(), &id)?;
+    let doc = minutes::document(&v, lang, Utc::now());
+    let ident = format!("{id}-{}", v["version"]);
+    let pdf = tokio::task::spawn_blocking(move || crate::document::to_pdf(&doc, &ident))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf"),
+            (header::CONTENT_LANGUAGE, lang.code()),
+        ],
+        pdf,
+    )
+        .into_response())
 }

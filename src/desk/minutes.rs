@@ -1,10 +1,13 @@
 //! The minutes of a meeting as one self-contained HTML page (A4 print styles, English or
-//! Arabic right to left), written from the meeting as `view::Reader::meeting` showed it to the
-//! reader: the policy has already decided what is in it, so no other reader's items can be.
-//! Pure: no IO, no clock (`now` is when the minutes were made).
+//! Arabic right to left), and as a `document::Document` for the PDF engine, both written from
+//! the meeting as `view::Reader::meeting` showed it to the reader: the policy has already
+//! decided what is in it, so no other reader's items can be. Pure: no IO, no clock (`now` is
+//! when the minutes were made).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+use crate::document::{Block, Document, Text};
 
 /// The languages the minutes are written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +229,140 @@ pub fn html(meeting: &Value, lang: Lang, now: DateTime<Utc>) -> String {
         now.format("%Y-%m-%d %H:%M UTC")
     ));
     h
+}
+
+/// One agenda item's words: its kind in `lang`, then the item named as the reader sees it (or
+/// the chair's words), then its reference.
+fn agenda_line(lang: Lang, a: &Value) -> (String, String, Option<String>) {
+    let kind = word(lang, s(a, "kind")).to_string();
+    let edited = a.get("edited").and_then(Value::as_bool).unwrap_or(false);
+    let body = match a.get("subject").and_then(Value::as_str) {
+        Some(subject) if !edited => subject.to_string(),
+        _ => s(a, "text").to_string(),
+    };
+    (
+        kind,
+        body,
+        a.get("ref").and_then(Value::as_str).map(str::to_string),
+    )
+}
+
+fn actions_block(lang: Lang, list: &[Value]) -> Block {
+    if list.is_empty() {
+        return Block::Para(vec![Text::plain(word(lang, "none"))]);
+    }
+    Block::Table {
+        head: vec![
+            "#".into(),
+            word(lang, "actions").into(),
+            word(lang, "owner").into(),
+            word(lang, "due").into(),
+            word(lang, "status").into(),
+        ],
+        rows: list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let overdue = a.get("overdue").and_then(Value::as_bool).unwrap_or(false);
+                let status = if overdue && s(a, "status") == "open" {
+                    Text::strong(format!(
+                        "{} · {}",
+                        word(lang, "open"),
+                        word(lang, "overdue")
+                    ))
+                } else {
+                    Text::plain(word(lang, s(a, "status")))
+                };
+                vec![
+                    Text::plain((i + 1).to_string()),
+                    Text::plain(s(a, "text")),
+                    Text::plain(s(a, "owner_org")),
+                    Text::plain(when(s(a, "due"))),
+                    status,
+                ]
+            })
+            .collect(),
+        numeric: vec![true, false, false, false, false],
+    }
+}
+
+/// The minutes as a document for the PDF engine: the same sections as `html`.
+pub fn document(meeting: &Value, lang: Lang, now: DateTime<Utc>) -> Document {
+    let empty = Vec::new();
+    let list = |k: &str| meeting.get(k).and_then(Value::as_array).unwrap_or(&empty);
+    let heading = |k: &str| Block::Heading {
+        level: 1,
+        text: word(lang, k).to_string(),
+    };
+    let none = || Block::Para(vec![Text::plain(word(lang, "none"))]);
+    let participants = list("participants")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut blocks = vec![heading("agenda")];
+    if list("agenda").is_empty() {
+        blocks.push(none());
+    } else {
+        blocks.push(Block::Bullets(
+            list("agenda")
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let (kind, body, reference) = agenda_line(lang, a);
+                    let mut line = vec![
+                        Text::plain(format!("{}. ", i + 1)),
+                        Text::strong(kind),
+                        Text::plain(format!(" {body}")),
+                    ];
+                    if let Some(r) = reference {
+                        line.push(Text::plain(format!(" ({r})")));
+                    }
+                    line
+                })
+                .collect(),
+        ));
+    }
+    blocks.push(heading("decisions"));
+    if list("decisions").is_empty() {
+        blocks.push(none());
+    } else {
+        blocks.push(Block::Bullets(
+            list("decisions")
+                .iter()
+                .enumerate()
+                .map(|(i, d)| vec![Text::plain(format!("{}. {}", i + 1, s(d, "text")))])
+                .collect(),
+        ));
+    }
+    blocks.push(heading("actions"));
+    blocks.push(actions_block(lang, list("actions")));
+    blocks.push(heading("carried"));
+    blocks.push(actions_block(lang, list("carried")));
+    Document {
+        lang: match lang {
+            Lang::En => crate::document::Lang::En,
+            Lang::Ar => crate::document::Lang::Ar,
+        },
+        title: format!("{}: {}", word(lang, "minutes"), s(meeting, "title")),
+        subtitle: vec![
+            word(lang, s(meeting, "kind")).to_string(),
+            format!(
+                "{}: {}",
+                word(lang, "starts_at"),
+                when(s(meeting, "starts_at"))
+            ),
+            format!("{}: {}", word(lang, "chair"), s(meeting, "org")),
+            format!("{}: {participants}", word(lang, "participants")),
+        ],
+        footer: format!(
+            "{} {} {}",
+            word(lang, "audience"),
+            word(lang, "made"),
+            now.format("%Y-%m-%d %H:%M UTC")
+        ),
+        blocks,
+    }
 }
 
 #[cfg(test)]

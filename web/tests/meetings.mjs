@@ -95,6 +95,12 @@ export async function meetingsTests(h) {
     if (minutes.status !== 200 || !minutes.text.includes('dir="rtl"') || !minutes.text.includes(military.id)) {
       throw new Error(`minutes: ${minutes.status} ${minutes.text.slice(0, 200)}`);
     }
+    const pdf = await page.evaluate(async (id) => {
+      const r = await fetch(`/api/v1/meetings/${id}/minutes.pdf?lang=ar`, { headers: { Authorization: "Bearer " + sessionStorage.getItem("cmcop.token") } });
+      const head = new Uint8Array(await r.arrayBuffer()).slice(0, 4);
+      return { status: r.status, type: r.headers.get("content-type"), head: String.fromCharCode(...head) };
+    }, meeting.id);
+    if (pdf.status !== 200 || pdf.type !== "application/pdf" || pdf.head !== "%PDF") throw new Error(`PDF minutes: ${JSON.stringify(pdf)}`);
     await page.context().close();
   });
 
