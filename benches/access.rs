@@ -254,6 +254,7 @@ fn scenario(on_corridors: f64) {
         retired: vec![],
         alerts: Default::default(),
         federation: Default::default(),
+        meetings: vec![],
     });
     let build = started.elapsed();
     // What the writer pays per event: filing items one at a time, as `Picture::install` does.

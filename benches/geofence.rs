@@ -168,6 +168,7 @@ fn main() {
         retired: vec![],
         alerts: Default::default(),
         federation: Default::default(),
+        meetings: vec![],
     });
     let settings = Settings::new(chrono::FixedOffset::east_opt(3 * 3600).expect("+03:00"));
     let mut tracks = Tracks::default();

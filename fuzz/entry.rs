@@ -130,7 +130,7 @@ fn check_item(item: &Item, before: Option<&Item>) {
             org: "WFP".into(),
             name: "fuzz".into(),
         },
-        layer: item.layer,
+        layer: Some(item.layer),
         item_id: item.id.clone(),
         change,
     };

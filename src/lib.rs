@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod cot;
 pub mod demo;
+pub mod desk;
 pub mod document;
 pub mod export;
 pub mod feature;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::access::index::{Capsule, SpatialIndex};
 use crate::log::alert::{finished, AlertBook, Logged};
+use crate::log::meeting::MeetingBook;
 use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
 use crate::model::geometry::snap;
 use crate::model::{GridStamp, Item, Layer, Notification, Stamp, AGREEMENT_GRIDS_M};
@@ -37,6 +38,13 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
         }
         return Ok(Some(item.clone()));
     }
+    if let Change::Meeting(_) = &event.change {
+        // About no item: the picture's meeting book moves (`Picture::install`).
+        return match current {
+            None => Ok(None),
+            Some(_) => Err(fail("a meeting event on an item")),
+        };
+    }
     let current = current.ok_or_else(|| fail("no such item"))?;
     if let Change::Alert(a) = &event.change {
         // An alert is about the movement (or the contact point it reminds of); it changes
@@ -58,7 +66,9 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
     item.version = event.change.version();
     item.updated_at = event.at;
     match &event.change {
-        Change::Created(_) | Change::Alert(_) => unreachable!("handled above"),
+        Change::Created(_) | Change::Alert(_) | Change::Meeting(_) => {
+            unreachable!("handled above")
+        }
         Change::Updated(next) => {
             let mut next = next.clone();
             restamp(current, &mut next, event);
@@ -175,6 +185,8 @@ pub struct Picture {
     /// Per peer centre, how far its feed has been applied (the origin's sequence number), as
     /// recorded by the federated events of the log: where a federation link resumes.
     federation: BTreeMap<String, u64>,
+    /// Coordination meetings (issue 17.2): about no item, folded from their events.
+    meetings: MeetingBook,
 }
 
 impl Picture {
@@ -206,6 +218,7 @@ impl Picture {
             index,
             alerts: AlertBook::from_snapshot(s.alerts),
             federation: s.federation,
+            meetings: MeetingBook::from_snapshot(s.meetings),
         }
     }
 
@@ -221,6 +234,7 @@ impl Picture {
             retired,
             alerts: self.alerts.to_snapshot(),
             federation: self.federation.clone(),
+            meetings: self.meetings.to_snapshot(),
         }
     }
 
@@ -233,6 +247,7 @@ impl Picture {
             retired: self.retired.iter().cloned().collect(),
             alerts: self.alerts.to_snapshot(),
             federation: self.federation.clone(),
+            meetings: self.meetings.to_snapshot(),
         }
     }
 
@@ -244,6 +259,11 @@ impl Picture {
     /// Convoy alerts as of `seq`.
     pub fn alerts(&self) -> &AlertBook {
         &self.alerts
+    }
+
+    /// Coordination meetings as of `seq`.
+    pub fn meetings(&self) -> &MeetingBook {
+        &self.meetings
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Item>> {
@@ -310,7 +330,22 @@ impl Picture {
             self.hash = hash;
             return;
         }
-        if event.layer == Layer::Movements
+        if let Change::Meeting(m) = &event.change {
+            // Judged by the writer (or checked by `replay`) before: a corrupt event is skipped
+            // here, never half applied.
+            let next = self.meetings.next(&event.item_id, m, event.at);
+            debug_assert!(
+                next.is_ok(),
+                "a meeting event that does not apply: {next:?}"
+            );
+            if let Ok(next) = next {
+                self.meetings.install(next);
+            }
+            self.seq = event.seq;
+            self.hash = hash;
+            return;
+        }
+        if event.layer == Some(Layer::Movements)
             && state
                 .as_ref()
                 .and_then(|i| i.movement())
@@ -366,6 +401,15 @@ impl Picture {
                 item_id: event.item_id.clone(),
                 reason: format!("out of sequence after {}", self.seq),
             });
+        }
+        if let Change::Meeting(m) = &event.change {
+            self.meetings
+                .next(&event.item_id, m, event.at)
+                .map_err(|reason| ApplyError {
+                    seq: event.seq,
+                    item_id: event.item_id.clone(),
+                    reason,
+                })?;
         }
         let next = next_state(self.items.get(&event.item_id).map(|a| &**a), event)?;
         self.install(event, hash, next.map(Arc::new));
@@ -487,7 +531,7 @@ mod tests {
                 seq: n as u64 + 1,
                 at: now,
                 actor: Actor::system(),
-                layer: Layer::Constraints,
+                layer: Some(Layer::Constraints),
                 item_id: "fed:JCMC:k1".into(),
                 change,
             };
@@ -534,7 +578,7 @@ mod tests {
                 seq: n as u64 + 1,
                 at: now,
                 actor: Actor::system(),
-                layer: Layer::Incidents,
+                layer: Some(Layer::Incidents),
                 item_id: id.to_string(),
                 change: Change::Created(item),
             };

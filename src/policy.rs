@@ -16,8 +16,11 @@ use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
 
 mod agreement;
 mod authors;
+mod meetings;
 mod rights;
-pub use rights::{read_only_if_federated, Capability, Channel, Refusal, Rights, Scope, Write};
+pub use rights::{
+    read_only_if_federated, Capability, Channel, MeetingAct, Refusal, Rights, Scope, Write,
+};
 
 /// The policy shipped with cmcop; `config/policy.toml` is the same text.
 pub const DEFAULT_POLICY: &str = include_str!("../config/policy.toml");

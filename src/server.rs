@@ -369,6 +369,13 @@ impl Application {
                 }
                 Err(e) => tracing::error!(error = %e, "alerts off: bad settings"),
             }
+            // Overdue action items of coordination meetings are alerts too (issue 17.2).
+            tracker.spawn(crate::desk::task::run_overdue(
+                self.state.writer.clone(),
+                self.state.live.clone(),
+                std::time::Duration::from_secs(self.state.config.meetings.overdue_check_seconds),
+                shutdown.clone(),
+            ));
         }
         let (schedule, audiences) = self.report_schedule;
         tracker.spawn(crate::report::task::run_schedule(

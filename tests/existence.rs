@@ -494,3 +494,94 @@ async fn a_cot_uid_tells_no_hidden_item_from_a_retired_or_free_one() {
     assert!(got.iter().all(|e| e.uid != retired));
     app.stop().await;
 }
+
+/// A coordination meeting the caller takes no part in answers like an id no meeting has, on
+/// every meeting route; so does an action item marked for another side's eyes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meeting_one_takes_no_part_in_answers_like_a_free_id() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let ocha = app.token(Role::Coordinator, "OCHA").await;
+    let wfp = app.token(Role::ConvoyPlanner, "WFP").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let (status, m) = app
+        .post(
+            "/api/v1/meetings",
+            &ocha,
+            json!({"title": "weekly", "kind": "periodic",
+                   "starts_at": chrono::Utc::now().to_rfc3339(), "participants": ["WFP", "ARMY"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    let id = m["id"].as_str().unwrap().to_string();
+    let (status, a) = app
+        .post(
+            &format!("/api/v1/meetings/{id}/actions"),
+            &ocha,
+            json!({"text": "escort plan", "owner_org": "ARMY", "marking": "military",
+                   "due": chrono::Utc::now().to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    let hidden_action = a["id"].as_str().unwrap().to_string();
+    let free = format!("mtg-{}", uuid_like(&id));
+    async fn ask(app: &TestApp, token: &str, id: &str, action: &str) -> Vec<Answer> {
+        let base = format!("/api/v1/meetings/{id}");
+        let due = "2030-01-01T00:00:00Z";
+        let requests = [
+            app.request(Method::GET, &base, Some(token)),
+            app.request(Method::POST, &format!("{base}/agenda"), Some(token)),
+            app.request(Method::PUT, &format!("{base}/agenda"), Some(token))
+                .json(&json!({"items": [{"kind": "other", "text": "x"}]})),
+            app.request(Method::POST, &format!("{base}/actions"), Some(token))
+                .json(&json!({"text": "x", "owner_org": "WFP", "due": due})),
+            app.request(
+                Method::PATCH,
+                &format!("{base}/actions/{action}"),
+                Some(token),
+            )
+            .json(&json!({"status": "done"})),
+            app.request(Method::POST, &format!("{base}/decisions"), Some(token))
+                .json(&json!({"text": "x"})),
+            app.request(Method::GET, &format!("{base}/minutes.html"), Some(token)),
+            app.request(Method::GET, &format!("{base}/minutes.pdf"), Some(token)),
+        ];
+        let mut out = Vec::new();
+        for req in requests {
+            let r = reply(req).await;
+            out.push(Answer {
+                status: r.status,
+                content_type: r.content_type().to_string(),
+                body: without_id(&without_id(&r.body, id), action),
+            });
+        }
+        out
+    }
+    let hidden = ask(&app, &nrc, &id, "act-x").await;
+    let never = ask(&app, &nrc, &free, "act-x").await;
+    assert_eq!(hidden, never);
+    assert!(
+        hidden.iter().all(|a| a.status == StatusCode::NOT_FOUND),
+        "{hidden:?}"
+    );
+    // Within a meeting WFP takes part in: the military action answers like a free action id.
+    let path = |aid: &str| format!("/api/v1/meetings/{id}/actions/{aid}");
+    let a = reply(
+        app.request(Method::PATCH, &path(&hidden_action), Some(&wfp))
+            .json(&json!({"status": "done"})),
+    )
+    .await;
+    let b = reply(
+        app.request(Method::PATCH, &path("act-none"), Some(&wfp))
+            .json(&json!({"status": "done"})),
+    )
+    .await;
+    assert_eq!((a.status, a.body), (b.status, b.body));
+    let (_, seen) = app.get(&format!("/api/v1/meetings/{id}"), &wfp).await;
+    assert!(!seen.to_string().contains(&hidden_action), "{seen}");
+    app.stop().await;
+}
+
+/// An id of the meeting-id shape that no meeting has.
+fn uuid_like(id: &str) -> String {
+    id.trim_start_matches("mtg-").chars().rev().collect()
+}

@@ -1408,9 +1408,16 @@ async fn the_feed_shares_exactly_what_the_agreement_says() {
             .choose(&mut rng)
             .unwrap();
         let (org, token) = *authors.choose(&mut rng).unwrap();
-        let marking = *["public", "joint", "joint", "civil", "military", "restricted"]
-            .choose(&mut rng)
-            .unwrap();
+        let marking = *[
+            "public",
+            "joint",
+            "joint",
+            "civil",
+            "military",
+            "restricted",
+        ]
+        .choose(&mut rng)
+        .unwrap();
         let released = rng.gen_bool(0.2);
         let own_precision = *[None, Some(1_000.0), Some(20_000.0)]
             .choose(&mut rng)

@@ -2,7 +2,8 @@
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
 //! WebSocket snapshot, live deltas and replay; CoT over mutual TLS and over plain TCP; the access
 //! check; convoy alerts over the WebSocket and REST; exports as GeoJSON, KML and CSV, the CAP
-//! feed of alerts, OGC API – Features pages; situation reports), judged against an oracle written here
+//! feed of alerts, OGC API – Features pages; situation reports; a coordination meeting's agenda,
+//! as JSON and as minutes), judged against an oracle written here
 //! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
 //! Items get random layers, authors, markings, `releasable_to`, per-field markings and
@@ -2354,6 +2355,8 @@ async fn nothing_leaks_on_any_channel() {
     let exports = exports_and_ogc(app, tokens, &world, &viewers).await;
     // 6b. Situation reports (issue 16), one per viewer, after the transitions.
     let reports = reports_channel(app, tokens, &world, &viewers).await;
+    // 6c. A coordination meeting of every organisation, its agenda drafted from the picture.
+    let meetings = meetings_channel(app, tokens, &world, &viewers).await;
     let mut one = Tally::default();
     let world_ref = &world;
     let pairs: Vec<(Who, &State)> = viewers
@@ -2653,6 +2656,7 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("WebSocket replay", &replay, min_cases, &mut out);
     report_and_check("exports, OGC API", &exports, min_cases, &mut out);
     report_and_check("reports", &reports, min_cases, &mut out);
+    report_and_check("meetings, minutes", &meetings, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
         alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.geofence, alerts.failures.len()
@@ -3227,4 +3231,132 @@ async fn reports_channel(
     let mut all = Tally::default();
     done.into_iter().for_each(|t| all.add(t));
     all
+}
+
+// ---- Coordination meetings (issue 17) ------------------------------------------------------
+
+/// A coordinator of JCMC calls a meeting of every organisation and drafts its agenda from the
+/// picture (every item of the last week: every incident is new, every constraint changed). Each
+/// viewer's meeting (JSON) and minutes (HTML) must name every drafted item it may see and no
+/// other item, and no text of a field hidden from it; a wall display takes part in no meeting.
+async fn meetings_channel(
+    app: &TestApp,
+    tokens: &HashMap<Who, String>,
+    world: &World,
+    viewers: &[Who],
+) -> Tally {
+    let mut t = Tally::default();
+    let chair = tokens[&Who {
+        role: Role::Coordinator,
+        org: "JCMC",
+    }]
+        .as_str();
+    let (status, m) = app
+        .post(
+            "/api/v1/meetings",
+            chair,
+            json!({"title": "leak check", "kind": "emergency",
+                   "starts_at": chrono::Utc::now().to_rfc3339(), "participants": ORGS}),
+        )
+        .await;
+    if status != StatusCode::CREATED {
+        t.fail(format!("POST /api/v1/meetings: {status} {m}"));
+        return t;
+    }
+    let id = m["id"].as_str().unwrap_or_default().to_string();
+    let (status, agenda) = app
+        .post(&format!("/api/v1/meetings/{id}/agenda"), chair, json!({}))
+        .await;
+    if status != StatusCode::OK {
+        t.fail(format!("drafting the agenda: {status} {agenda}"));
+        return t;
+    }
+    let drafted: HashSet<String> = agenda["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["ref"].as_str().map(str::to_string))
+        .collect();
+    for s in world.latest.values() {
+        if !s.retired && matches!(s.layer, "incidents" | "constraints") && !drafted.contains(&s.id)
+        {
+            t.fail(format!("the draft lacks {}", s.label()));
+        }
+    }
+    let id = &id;
+    let drafted = &drafted;
+    let done: Vec<Tally> = stream::iter(viewers)
+        .map(|v| async move {
+            let mut t = Tally::default();
+            let token = tokens[v].as_str();
+            let takes_part = v.role != Role::WallDisplay;
+            let json_path = format!("/api/v1/meetings/{id}");
+            let html_path = format!("/api/v1/meetings/{id}/minutes.html?lang=ar");
+            let (status, view) = app.get(&json_path, token).await;
+            let minutes = reply(app.request(Method::GET, &html_path, Some(token))).await;
+            let expected = if takes_part {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            if status != expected || minutes.status != expected {
+                t.fail(format!(
+                    "meeting as {v}: {status} and minutes {}, expected {expected}",
+                    minutes.status
+                ));
+                return t;
+            }
+            let texts = [
+                ("meeting", view.to_string()),
+                (
+                    "minutes",
+                    minutes.body.as_str().unwrap_or_default().to_string(),
+                ),
+            ];
+            for s in world.latest.values() {
+                let exp = if takes_part { oracle(*v, s) } else { None };
+                t.case(exp.as_ref());
+                for (what, text) in &texts {
+                    let ids = find_ids(text, |b, a| {
+                        !b.is_some_and(|c| c.is_ascii_alphanumeric())
+                            && !a.is_some_and(|c| c.is_ascii_alphanumeric())
+                    });
+                    let named = ids.contains(s.id.as_str());
+                    match &exp {
+                        None if named => t.fail(format!("{what} as {v}: {} leaked", s.label())),
+                        None => {
+                            for field in text_fields(s.layer) {
+                                if text.contains(&canary(field, &s.id)) {
+                                    t.fail(format!(
+                                        "{what} as {v}: the text of `{field}` of hidden {} leaked",
+                                        s.label()
+                                    ));
+                                }
+                            }
+                        }
+                        Some(e) => {
+                            if drafted.contains(&s.id) && !named {
+                                t.fail(format!("{what} as {v}: drafted {} is missing", s.label()));
+                            }
+                            for field in text_fields(s.layer) {
+                                if e.hidden.contains(field) && text.contains(&canary(field, &s.id))
+                                {
+                                    t.fail(format!(
+                                        "{what} as {v}: the text of hidden `{field}` of {} leaked",
+                                        s.label()
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            t.messages += 2;
+            t
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    done.into_iter().for_each(|d| t.add(d));
+    t
 }

@@ -6,7 +6,7 @@
 
 const VERSION = "%VERSION%";
 const CACHE = `cmcop-${VERSION}`;
-const SHELLS = ["/", "/wall", "/board", "/planner", "/desk", "/web/config"];
+const SHELLS = ["/", "/wall", "/board", "/planner", "/desk", "/meetings", "/web/config"];
 const PRECACHE = %PRECACHE%;
 /** How long a page shell waits for the network before it opens from the cache. */
 const NETWORK_WAIT_MS = 4000;

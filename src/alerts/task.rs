@@ -56,15 +56,15 @@ impl Due {
             (_, Change::Alert(a)) if a.withdrawn => {
                 self.movements.insert(id.clone());
             }
-            (_, Change::Alert(_)) => {}
-            (Layer::Movements, Change::Position { .. }) => {
+            (_, Change::Alert(_)) | (None, _) => {}
+            (Some(Layer::Movements), Change::Position { .. }) => {
                 self.moved.insert(id.clone());
             }
-            (Layer::Movements, Change::Acknowledged { org, .. }) => {
+            (Some(Layer::Movements), Change::Acknowledged { org, .. }) => {
                 self.acks.push((id.clone(), org.clone()));
                 self.movements.insert(id.clone());
             }
-            (Layer::Movements, _) => {
+            (Some(Layer::Movements), _) => {
                 self.movements.insert(id.clone());
             }
             (Layer::Contacts, _) => {

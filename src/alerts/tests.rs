@@ -48,6 +48,7 @@ fn picture(items: Vec<Item>) -> Picture {
         retired: vec![],
         alerts: BookSnapshot::default(),
         federation: Default::default(),
+        meetings: vec![],
     })
 }
 
@@ -297,7 +298,7 @@ fn an_alert_event_leaves_the_movement_unchanged_and_fills_the_book() {
         seq: 1,
         at: now(),
         actor: crate::log::Actor::system(),
-        layer: Layer::Movements,
+        layer: Some(Layer::Movements),
         item_id: "m".into(),
         change: crate::log::Change::Alert(Box::new(alert.clone())),
     };
@@ -490,7 +491,7 @@ fn a_route_beyond_the_bounds_is_said_unchecked_not_measured_without_end() {
         seq,
         at: now(),
         actor: crate::log::Actor::system(),
-        layer,
+        layer: Some(layer),
         item_id: item_id.into(),
         change,
     };

@@ -13,6 +13,7 @@ mod export;
 mod history;
 mod imports;
 mod items;
+mod meetings;
 mod meta;
 mod movements;
 mod needs;
@@ -141,6 +142,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/reports/{id}"),
     ("GET", "/api/v1/reports/{id}.html"),
     ("GET", "/api/v1/reports/{id}.pdf"),
+    ("GET", "/api/v1/meetings"),
+    ("POST", "/api/v1/meetings"),
+    ("GET", "/api/v1/meetings/{id}"),
+    ("POST", "/api/v1/meetings/{id}/agenda"),
+    ("PUT", "/api/v1/meetings/{id}/agenda"),
+    ("POST", "/api/v1/meetings/{id}/actions"),
+    ("PATCH", "/api/v1/meetings/{id}/actions/{aid}"),
+    ("POST", "/api/v1/meetings/{id}/decisions"),
+    ("GET", "/api/v1/meetings/{id}/minutes.html"),
+    ("GET", "/api/v1/meetings/{id}/minutes.pdf"),
     ("GET", "/takproto/1"),
 ];
 
@@ -189,6 +200,20 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/ogc/collections/{layer}/items/{featureId}",
             get(ogc::item),
         )
+        .route("/api/v1/meetings", get(meetings::list).post(meetings::create))
+        .route("/api/v1/meetings/{id}", get(meetings::get_one))
+        .route(
+            "/api/v1/meetings/{id}/agenda",
+            post(meetings::draft).put(meetings::edit),
+        )
+        .route("/api/v1/meetings/{id}/actions", post(meetings::add_action))
+        .route(
+            "/api/v1/meetings/{id}/actions/{aid}",
+            axum::routing::patch(meetings::patch_action),
+        )
+        .route("/api/v1/meetings/{id}/decisions", post(meetings::add_decision))
+        .route("/api/v1/meetings/{id}/minutes.html", get(meetings::minutes_html))
+        .route("/api/v1/meetings/{id}/minutes.pdf", get(meetings::minutes_pdf))
         .route("/takproto/1", get(tak::upgrade))
         .route("/web/session", get(meta::session))
         .route("/web/enrol", post(meta::enrol))

@@ -16,6 +16,7 @@ mod cot;
 mod federation;
 mod http;
 mod import;
+mod meetings;
 mod picture;
 mod reports;
 mod store;
@@ -31,6 +32,7 @@ pub use cot::{CotCertRule, CotConfig, CotInboundRule};
 pub use federation::{validate_centre, FederationConfig, PeerConfig, ShareConfig};
 pub use http::{HttpConfig, HubConfig, LogConfig, WebConfig};
 pub use import::ImportConfig;
+pub use meetings::MeetingsConfig;
 pub use picture::{AlertsConfig, AreasConfig, ExpiryConfig, NotificationConfig, PictureConfig};
 pub use reports::{ReportAudience, ReportsConfig, WEEKDAYS};
 pub use store::{redact_url, DatabaseConfig, SnapshotConfig, WriterConfig};
@@ -78,6 +80,7 @@ pub struct Config {
     pub import: ImportConfig,
     pub audit: AuditConfig,
     pub reports: ReportsConfig,
+    pub meetings: MeetingsConfig,
 }
 
 /// The defaults layer as TOML, parsed once.
@@ -130,6 +133,7 @@ section_defaults!(
     ImportConfig => import,
     AuditConfig => audit,
     ReportsConfig => reports,
+    MeetingsConfig => meetings,
 );
 
 /// Environment variables that override the file, and the key each replaces.
@@ -243,6 +247,7 @@ impl Config {
         self.import.validate()?;
         self.audit.validate()?;
         self.reports.validate()?;
+        self.meetings.validate()?;
         self.cot.validate()?;
         self.federation.validate()?;
         self.cluster.validate(&self.database)?;

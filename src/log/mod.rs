@@ -6,6 +6,7 @@
 //! this module only defines and checks them.
 
 pub mod alert;
+pub mod meeting;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::model::{Item, Layer, Position};
 
 pub type Hash = [u8; 32];
+
+/// The `layer` column of an event about no item: a meeting's.
+pub const MEETINGS: &str = "meetings";
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: Hash = [0; 32];
@@ -92,6 +96,9 @@ pub enum Change {
         version: u64,
         origin_seq: u64,
     },
+    /// A coordination meeting created or changed, or an overdue action alert (issue 17.2).
+    /// About no item: the event's `layer` is `None` and `item_id` is the meeting's id.
+    Meeting(Box<meeting::MeetingEvent>),
 }
 
 impl Change {
@@ -107,6 +114,7 @@ impl Change {
             Change::Expired { .. } => "expired",
             Change::Alert(_) => "alert",
             Change::Withdrawn { .. } => "withdrawn",
+            Change::Meeting(_) => "meeting",
         }
     }
 
@@ -122,6 +130,7 @@ impl Change {
             | Change::Expired { version }
             | Change::Withdrawn { version, .. } => *version,
             Change::Alert(a) => a.version,
+            Change::Meeting(m) => m.version,
         }
     }
 
@@ -152,6 +161,7 @@ impl Change {
             })
             .to_string()),
             Change::Alert(a) => serde_json::to_string(a),
+            Change::Meeting(m) => serde_json::to_string(m),
             Change::Withdrawn {
                 version,
                 origin_seq,
@@ -191,6 +201,11 @@ impl Change {
                 .map(|a| Change::Alert(Box::new(a)))
                 .map_err(|e| e.to_string());
         }
+        if kind == "meeting" {
+            return serde_json::from_str(payload)
+                .map(|m| Change::Meeting(Box::new(m)))
+                .map_err(|e| e.to_string());
+        }
         let p: P = serde_json::from_str(payload).map_err(|e| e.to_string())?;
         let missing = |what: &str| format!("`{kind}` event without `{what}`");
         Ok(match kind {
@@ -225,7 +240,8 @@ pub struct Event {
     pub seq: u64,
     pub at: DateTime<Utc>,
     pub actor: Actor,
-    pub layer: Layer,
+    /// The item's layer; `None` for an event about no item of the picture (a meeting).
+    pub layer: Option<Layer>,
     pub item_id: String,
     pub change: Change,
 }
@@ -268,7 +284,7 @@ impl Record {
             org: event.actor.org.clone(),
             actor: event.actor.name.clone(),
             kind: event.change.kind().to_string(),
-            layer: event.layer.as_str().to_string(),
+            layer: event.layer.map_or(MEETINGS, Layer::as_str).to_string(),
             item_id: event.item_id.clone(),
             payload: event.change.payload(),
             prev_hash,
@@ -347,7 +363,10 @@ impl Record {
                 org: self.org.clone(),
                 name: self.actor.clone(),
             },
-            layer: self.layer.parse().map_err(corrupt)?,
+            layer: match self.layer.as_str() {
+                MEETINGS => None,
+                layer => Some(layer.parse().map_err(corrupt)?),
+            },
             item_id: self.item_id.clone(),
             change: Change::from_payload(&self.kind, &self.payload).map_err(corrupt)?,
         })
@@ -374,6 +393,9 @@ pub struct Snapshot {
     /// Per peer centre, how far its federation feed has been applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub federation: BTreeMap<String, u64>,
+    /// Coordination meetings as of `seq`. Absent in snapshots older than meetings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meetings: Vec<meeting::Meeting>,
 }
 
 /// A snapshot held as shared pointers: taken under the picture's lock in a moment (no item is
@@ -386,6 +408,7 @@ pub struct SnapshotView {
     pub retired: Vec<String>,
     pub alerts: alert::BookSnapshot,
     pub federation: BTreeMap<String, u64>,
+    pub meetings: Vec<meeting::Meeting>,
 }
 
 impl SnapshotView {
@@ -400,6 +423,8 @@ impl SnapshotView {
             alerts: &'a alert::BookSnapshot,
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             federation: &'a BTreeMap<String, u64>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            meetings: &'a [meeting::Meeting],
         }
         self.items.sort_by(|a, b| a.id.cmp(&b.id));
         self.retired.sort();
@@ -410,6 +435,7 @@ impl SnapshotView {
             retired: &self.retired,
             alerts: &self.alerts,
             federation: &self.federation,
+            meetings: &self.meetings,
         })
     }
 }
@@ -441,7 +467,7 @@ mod tests {
                 org: "WFP".into(),
                 name: "planner".into(),
             },
-            layer: Layer::Movements,
+            layer: Some(Layer::Movements),
             item_id: "m1".into(),
             change: Change::Acknowledged {
                 version: seq,

@@ -95,8 +95,9 @@ pub async fn history(store: &dyn EventStore, id: &str) -> Result<Vec<Version>, R
         let event = r
             .to_event()
             .map_err(|e| ReplayError::Corrupt(e.to_string()))?;
-        // Alerts are logged against the movement they concern but change nothing in it.
-        if matches!(event.change, Change::Alert(_)) {
+        // Alerts are logged against the movement they concern but change nothing in it; a
+        // meeting's events are about no item.
+        if matches!(event.change, Change::Alert(_) | Change::Meeting(_)) {
             continue;
         }
         let after = next_state(current.as_ref(), &event)

@@ -1,6 +1,7 @@
-//! The browser pages: sign-in (`/`), the wall display (`/wall`), the liaison board (`/board`)
-//! the route planner (`/planner`) and the coordination desk (`/desk`), with their scripts, styles, translations, Leaflet and
-//! the offline basemap, all embedded in the binary at build time from `web/`.
+//! The browser pages: sign-in (`/`), the wall display (`/wall`), the liaison board (`/board`),
+//! the route planner (`/planner`), the coordination desk (`/desk`) and coordination meetings
+//! (`/meetings`), with their scripts, styles, translations, Leaflet and the offline basemap, all
+//! embedded in the binary at build time from `web/`.
 //!
 //! The pages are plain clients of the public API: they call the same REST and WebSocket routes
 //! with the signed-in user's token and show what the server sends. This module serves bytes; it
@@ -67,6 +68,7 @@ static ASSETS: &[(&str, &[u8])] = embed![
     "app/board.js",
     "app/planner.js",
     "app/desk.js",
+    "app/meetings.js",
     "i18n/en.json",
     "i18n/ar.json",
     "vendor/leaflet/leaflet.js",
@@ -107,6 +109,10 @@ static PAGES: &[(&str, &str)] = &[
         "/desk",
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/desk.html")),
     ),
+    (
+        "/meetings",
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/meetings.html")),
+    ),
 ];
 
 /// The service worker (`/sw.js`); `%VERSION%` and `%PRECACHE%` are filled in when served.
@@ -119,6 +125,7 @@ pub const PATHS: &[&str] = &[
     "/board",
     "/planner",
     "/desk",
+    "/meetings",
     "/static/{version}/{*path}",
     "/sw.js",
     "/web/session",

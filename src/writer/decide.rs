@@ -223,6 +223,10 @@ impl WriterTask {
             Command::Group(_) => Err(WriteError::Conflict(
                 "a group is staged member by member".into(),
             )),
+            // Staged by `writer::meeting` against the meeting book; never an item's change.
+            Command::Meeting { .. } => Err(WriteError::Conflict(
+                "a meeting is staged against the meeting book".into(),
+            )),
         }
     }
 }

@@ -18,6 +18,7 @@
 mod cluster;
 mod decide;
 mod expiry;
+mod meeting;
 mod resync;
 
 use std::collections::HashMap;
@@ -100,6 +101,14 @@ pub enum Command {
     /// name distinct items. Answered with the `seq` of its last event (none when no member
     /// changed anything). Other requests of the same batch are unaffected either way.
     Group(Vec<Command>),
+    /// A coordination meeting `id` created or changed (issue 17.2): the change carries the
+    /// whole new state of what it touches, built by the caller; the writer judges it against
+    /// the meeting as staged (`writer::meeting`) and sets its times and version. An overdue
+    /// alert is the server's own.
+    Meeting {
+        id: String,
+        change: crate::log::meeting::MeetingChange,
+    },
 }
 
 /// Why a command was not accepted.
@@ -394,6 +403,7 @@ impl WriterTask {
         let mut overlay = Overlay {
             live,
             changed: HashMap::new(),
+            meetings: HashMap::new(),
             now,
         };
         let mut staged: Vec<Staged> = Vec::new();
@@ -445,6 +455,16 @@ impl WriterTask {
                     s.request = Some(req);
                     staged.push(s);
                 }
+                Ok(Step::Meeting(mut s, meeting)) => {
+                    // Marked in `changed` too, so that cluster mode defers a second change
+                    // to the same meeting in one round.
+                    overlay.changed.insert(s.event.item_id.clone(), None);
+                    overlay
+                        .meetings
+                        .insert(meeting.id.clone(), Arc::new(meeting));
+                    s.request = Some(req);
+                    staged.push(s);
+                }
             }
         }
         (staged, unchanged, deferred)
@@ -460,6 +480,9 @@ impl WriterTask {
         seq: u64,
     ) -> Result<Step, WriteError> {
         let id = command_id(command);
+        if let Command::Meeting { change, .. } = command {
+            return self.step_meeting(overlay, who, id, change, seq);
+        }
         let current = overlay.current(id);
         let picture = &overlay.live.picture;
         let retired = picture.is_retired(id);
@@ -478,7 +501,7 @@ impl WriterTask {
             seq,
             at: overlay.now,
             actor: who.actor.clone(),
-            layer,
+            layer: Some(layer),
             item_id: id.to_string(),
             change,
         };
@@ -534,6 +557,12 @@ impl WriterTask {
                     break;
                 }
                 Ok(Step::Nothing(_)) => {}
+                Ok(Step::Meeting(..)) => {
+                    result = Err(refuse(WriteError::Conflict(
+                        "a meeting is not changed in a group".into(),
+                    )));
+                    break;
+                }
                 Ok(Step::Event(s)) => {
                     let before = overlay
                         .changed
@@ -623,6 +652,8 @@ fn fail_all(requests: Vec<Request>, why: &str) {
 struct Overlay<'a> {
     live: &'a Live,
     changed: HashMap<String, Option<Arc<Item>>>,
+    /// Meetings as the batch's earlier meeting events left them.
+    meetings: HashMap<String, Arc<crate::log::meeting::Meeting>>,
     now: DateTime<Utc>,
 }
 
@@ -650,6 +681,8 @@ struct Who<'a> {
 enum Step {
     Event(Staged),
     Nothing(Option<Arc<Item>>),
+    /// A meeting event, with the meeting after it (for the batch's overlay).
+    Meeting(Staged, crate::log::meeting::Meeting),
 }
 
 /// The item a command is about; a group has none of its own (its members each have one).
@@ -664,6 +697,7 @@ fn command_id(c: &Command) -> &str {
         | Command::Acknowledge { id }
         | Command::MarkStale { id, .. }
         | Command::Expire { id, .. }
-        | Command::Alert { id, .. } => id,
+        | Command::Alert { id, .. }
+        | Command::Meeting { id, .. } => id,
     }
 }

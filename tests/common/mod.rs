@@ -506,7 +506,7 @@ pub async fn preload(db: &TestDb, n: u64) {
                 org: "INSO".into(),
                 name: "preload".into(),
             },
-            layer: cmcop::model::Layer::Incidents,
+            layer: Some(cmcop::model::Layer::Incidents),
             item_id: item.id.clone(),
             change: cmcop::log::Change::Created(item),
         };

@@ -15,6 +15,8 @@
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
 //!   pace, its controls and its errors.
+//! - `meetings`: coordination meetings: the agenda drafted from a scripted history, action
+//!   items carried over and raised as overdue, the gate, the minutes per participant.
 //! - `needs`: the needs layer, the geometry of an area P-code, and the priorities view joined
 //!   with access per caller.
 //! - `contacts`: the directory's contact points, their side and their personal fields.
@@ -30,6 +32,7 @@ mod http_errors;
 mod imports;
 mod imports_hxl;
 mod lifecycle;
+mod meetings;
 mod meta;
 mod needs;
 mod over_time;
@@ -47,6 +50,7 @@ pub use http_errors::*;
 pub use imports::*;
 pub use imports_hxl::*;
 pub use lifecycle::*;
+pub use meetings::*;
 pub use meta::*;
 pub use needs::*;
 pub use over_time::*;
@@ -138,6 +142,11 @@ macro_rules! all_suite_tests {
             admin_areas_are_listed_and_points_attributed,
             displacement_figures_follow_the_flows_and_the_policy,
             the_new_layers_are_written_by_their_roles_only,
+            // meetings (issue 17.2)
+            agenda_is_drafted_from_the_scripted_history,
+            actions_live_carry_over_and_raise_overdue_alerts,
+            meeting_writes_pass_the_gate_and_bad_input_is_named,
+            minutes_follow_the_policy_for_each_participant,
             // needs (issue 17)
             needs_take_their_area_and_are_written_by_their_roles,
             priorities_are_ordered_and_joined_with_access_per_caller,

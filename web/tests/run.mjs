@@ -21,6 +21,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { facesTests } from "./faces.mjs";
+import { meetingsTests } from "./meetings.mjs";
 import { timelineTests } from "./timeline.mjs";
 import { deskTests } from "./desk.mjs";
 
@@ -688,6 +689,9 @@ try {
 
   // --- the coordination desk (issue 17) ------------------------------------------------------
   await deskTests({ base, tokens, unique, check, shot, rest, newPage, signIn });
+
+  // --- coordination meetings (issue 17.2) ----------------------------------------------------
+  await meetingsTests({ base, tokens, unique, check, shot, rest, newPage, signIn });
 
   // --- symbols, legibility, kiosk, accessibility (issue 18: 8, 9, 12) ----------------------
   await facesTests({ base, tokens, unique, check, shot, rest, newPage, signIn, browser, chromium, CHROMIUM_FLAGS, createInterface });

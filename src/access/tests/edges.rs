@@ -174,6 +174,7 @@ fn a_route_reduced_to_one_place_is_checked_as_that_place() {
         items: items.to_vec(),
         retired: vec![],
         federation: Default::default(),
+        meetings: vec![],
     });
     let found = picture.near(&p.corridor(), &[Layer::Constraints]);
     let found: Vec<&str> = found.iter().map(|i| i.id.as_str()).collect();
@@ -236,6 +237,7 @@ fn indexed_search_finds_what_a_full_scan_finds() {
         items: items.clone(),
         retired: vec![],
         federation: Default::default(),
+        meetings: vec![],
     });
     let policy = Policy::default_policy();
     let planner = Viewer::new(Role::ConvoyPlanner, "WFP");

@@ -222,7 +222,7 @@ async fn preload(url: &str, n: u64) -> anyhow::Result<()> {
                 org: "INSO".into(),
                 name: "preload".into(),
             },
-            layer: cmcop::model::Layer::Incidents,
+            layer: Some(cmcop::model::Layer::Incidents),
             item_id: item.id.clone(),
             change: cmcop::log::Change::Created(item),
         };

@@ -300,7 +300,7 @@ pub(crate) async fn build(url: &str, n: u64) -> anyhow::Result<()> {
                 org: "INSO".into(),
                 name: "bench".into(),
             },
-            layer: Layer::Incidents,
+            layer: Some(Layer::Incidents),
             item_id: item.id.clone(),
             change: Change::Created(item),
         };

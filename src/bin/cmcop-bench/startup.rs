@@ -524,7 +524,7 @@ impl EventSource {
             seq,
             at,
             actor: actor(org),
-            layer: Layer::Movements,
+            layer: Some(Layer::Movements),
             item_id: format!("mv-{m}"),
             change: Change::Position {
                 version: self.versions[m],
@@ -560,7 +560,7 @@ impl EventSource {
             seq,
             at,
             actor: actor(org),
-            layer,
+            layer: Some(layer),
             item_id: id,
             change: Change::Created(item),
         })
