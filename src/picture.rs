@@ -354,7 +354,7 @@ impl Picture {
             self.alerts.forget(&event.item_id);
         }
         // A retired contact point needs no reminder any more.
-        if event.layer == Layer::Contacts && state.is_none() {
+        if event.layer == Some(Layer::Contacts) && state.is_none() {
             self.alerts.forget(&event.item_id);
         }
         let fed = match (&event.change, &state) {
@@ -634,7 +634,7 @@ mod tests {
                 seq,
                 at: t0 + chrono::Duration::minutes(seq as i64),
                 actor: Actor::system(),
-                layer: Layer::Movements,
+                layer: Some(Layer::Movements),
                 item_id: "m1".into(),
                 change,
             };

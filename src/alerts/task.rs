@@ -67,7 +67,7 @@ impl Due {
             (Some(Layer::Movements), _) => {
                 self.movements.insert(id.clone());
             }
-            (Layer::Contacts, _) => {
+            (Some(Layer::Contacts), _) => {
                 self.contacts.insert(id.clone());
             }
             (_, _) => {

@@ -43,7 +43,7 @@ fn draw_bars(
         .y_labels(6)
         .x_labels(labels.len().min(40))
         .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) if (*i as usize) % every == 0 => {
+            SegmentValue::CenterOf(i) if (*i as usize).is_multiple_of(every) => {
                 labels.get(*i as usize).cloned().unwrap_or_default()
             }
             _ => String::new(),
@@ -102,7 +102,7 @@ fn draw_line(
         .y_labels(6)
         .x_labels(labels.len().min(40))
         .x_label_formatter(&|i| {
-            if (*i as usize) % every == 0 {
+            if (*i as usize).is_multiple_of(every) {
                 labels.get(*i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()

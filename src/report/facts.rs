@@ -211,12 +211,12 @@ pub fn note(
                 });
             }
         }
-        (Change::Created(_), Layer::Constraints) => {
+        (Change::Created(_), Some(Layer::Constraints)) => {
             if let Some(f) = after.and_then(|i| shown(ask, i)) {
                 facts.opened.push(constraint(&f, id));
             }
         }
-        (_, Layer::Constraints) => {
+        (_, Some(Layer::Constraints)) => {
             // Closed: it restricted passage and now does not, or it left the picture.
             let Some(fb) = before.and_then(|i| shown(ask, i)) else {
                 return;
@@ -237,12 +237,12 @@ pub fn note(
                 }
             }
         }
-        (Change::Notified { .. }, Layer::Movements) => {
+        (Change::Notified { .. }, Some(Layer::Movements)) => {
             if let Some(f) = after.and_then(|i| shown(ask, i)) {
                 facts.notified.push(movement(&f, id, event.at));
             }
         }
-        (Change::Acknowledged { org, .. }, Layer::Movements) => {
+        (Change::Acknowledged { org, .. }, Some(Layer::Movements)) => {
             let Some(f) = after.and_then(|i| shown(ask, i)) else {
                 return;
             };
@@ -262,7 +262,7 @@ pub fn note(
                 minutes,
             });
         }
-        (Change::Updated(_), Layer::Movements) => {
+        (Change::Updated(_), Some(Layer::Movements)) => {
             let status = |i: Option<&Arc<Item>>| {
                 i.and_then(|i| shown(ask, i))
                     .map(|f| (text(&f["properties"], "status"), f))

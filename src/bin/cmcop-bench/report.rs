@@ -96,7 +96,7 @@ async fn build(store: &Arc<dyn EventStore>, n: u64) -> anyhow::Result<()> {
                 org: "INSO".into(),
                 name: "bench".into(),
             },
-            layer: Layer::Incidents,
+            layer: Some(Layer::Incidents),
             item_id: item.id.clone(),
             change: Change::Created(item),
         };

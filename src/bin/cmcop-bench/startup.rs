@@ -507,7 +507,7 @@ impl EventSource {
             let id = format!("cp-{}", self.constraints);
             return self.created(seq, at, Layer::Constraints, id, "UNDSS", &feature);
         }
-        if seq % 100 == 0 {
+        if seq.is_multiple_of(100) {
             self.incidents += 1;
             let feature = sample::incident_feature(&mut self.rng, self.incidents);
             let id = format!("inc-{}", self.incidents);
