@@ -2946,12 +2946,17 @@ fn judge_text(world: &World, what: &str, v: Who, text: &str, t: &mut Tally) {
     let alnum = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     let ids = find_ids(text, |before, after| !alnum(before) && !alnum(after));
     // A text file is searched whole, not item by item: a coordinate that an item the viewer
-    // sees exactly also has is rightly in the file, and says nothing about the reduced one.
+    // sees exactly also has is rightly in the file, and says nothing about the reduced one —
+    // its vertices, and the point on it a CSV row gives as `lat`/`lon` (a polygon's interior
+    // point can fall on a value another item's vertex has: seed 4493544948372525218).
     let shown_exactly: HashSet<String> = world
         .latest
         .values()
         .filter(|s| oracle(v, s).is_some_and(|e| !e.reduced))
-        .flat_map(|s| s.exact_positions())
+        .flat_map(|s| {
+            let on = cmcop::export::shape::Shape::of(&s.geometry).and_then(|g| g.point_on());
+            s.exact_positions().into_iter().chain(on)
+        })
         .flat_map(|p| p.into_iter().map(|x| format!("{x}")))
         .collect();
     for s in world.latest.values() {
