@@ -201,7 +201,9 @@ fn block(b: &Block, out: &mut String) {
             escape(caption, out);
             out.push_str("</figcaption></figure>");
         }
-        Block::Anchored { id, title, entries } => {
+        Block::Anchored {
+            id, title, entries, ..
+        } => {
             out.push_str("<section class=\"refs\" id=\"");
             escape(id, out);
             out.push_str("\"><h3>");

@@ -132,15 +132,22 @@ pub enum Block {
         /// The width as a share of the text width, 0 < w ≤ 1.
         width: f32,
     },
-    /// A titled list of references that links point to (an appendix entry).
+    /// A titled list of references that links point to (an appendix entry). The HTML lists
+    /// every entry; print lists the first `PRINT_LIST_MAX` and then `more`, its `{n}` replaced
+    /// by the number left out (a month of a busy log is hundreds of thousands of ids, pages no
+    /// one reads and more than a PDF can be laid out from in bounded memory).
     Anchored {
         id: String,
         title: String,
         entries: Vec<String>,
+        more: String,
     },
     /// A page break before what follows (in print).
     PageBreak,
 }
+
+/// The most entries of one `Block::Anchored` list that print (the PDF) shows.
+pub const PRINT_LIST_MAX: usize = 300;
 
 /// An anchor name usable in HTML ids and typst labels: ASCII letters, digits and `-`.
 pub fn anchor(parts: &[&str]) -> String {

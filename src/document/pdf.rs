@@ -221,12 +221,27 @@ fn block(b: &Block, rtl: bool, out: &mut String, files: &mut Vec<(String, Vec<u8
             out.push_str("]]]\n");
             files.push((path, svg.clone().into_bytes()));
         }
-        Block::Anchored { id, title, entries } => {
+        Block::Anchored {
+            id,
+            title,
+            entries,
+            more,
+        } => {
             out.push_str("#heading(level: 3, outlined: false)[#");
             lit(title, out);
             let _ = write!(out, "] <{id}>\n#text(size: 7pt, fill: {MUTED})[#");
-            lit(&entries.join(", "), out);
-            out.push_str("]\n");
+            let shown = entries.len().min(super::PRINT_LIST_MAX);
+            lit(&entries[..shown].join(", "), out);
+            out.push(']');
+            if entries.len() > shown {
+                out.push_str(" #text(size: 7pt, style: \"italic\")[#");
+                lit(
+                    &more.replace("{n}", &(entries.len() - shown).to_string()),
+                    out,
+                );
+                out.push(']');
+            }
+            out.push('\n');
         }
         Block::PageBreak => out.push_str("#pagebreak(weak: true)\n"),
     }

@@ -37,6 +37,7 @@ fn sample(lang: Lang) -> Document {
                 id: "n-incidents".to_string(),
                 title: "Incidents".to_string(),
                 entries: vec!["a:1".to_string(), "b:2".to_string()],
+                more: "and {n} more".to_string(),
             },
         ],
     }
@@ -88,4 +89,33 @@ fn anchors_are_safe_names() {
         "inc-iq-g01-battles-armed-clash"
     );
     assert_eq!(anchor(&["1x"]), "a1x");
+}
+
+#[test]
+fn print_lists_the_first_entries_and_says_how_many_more_the_html_lists() {
+    let entries: Vec<String> = (0..PRINT_LIST_MAX + 7).map(|i| format!("x:{i}")).collect();
+    let doc = Document {
+        lang: Lang::En,
+        title: "t".into(),
+        subtitle: Vec::new(),
+        footer: String::new(),
+        blocks: vec![Block::Anchored {
+            id: "n-x".into(),
+            title: "X".into(),
+            entries: entries.clone(),
+            more: "and {n} more".into(),
+        }],
+    };
+    let last_printed = format!("x:{}\"", PRINT_LIST_MAX - 1);
+    let first_left = format!("x:{}", PRINT_LIST_MAX);
+    let m = pdf::markup_for_tests(&doc);
+    assert!(m.contains(&format!("x:{}, ", PRINT_LIST_MAX - 2)));
+    assert!(m.contains(&last_printed), "the list ends at the bound");
+    assert!(!m.contains(&first_left));
+    assert!(m.contains("\"and 7 more\""));
+    let html = to_html(&doc);
+    for e in &entries {
+        assert!(html.contains(&format!("<code>{e}</code>")), "{e}");
+    }
+    assert!(!html.contains("more"));
 }

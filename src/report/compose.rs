@@ -13,6 +13,7 @@ use crate::gazetteer::Gazetteer;
 
 /// The appendix: one entry per linked figure, in the order first linked.
 struct Refs {
+    lang: Lang,
     entries: Vec<Block>,
     seen: BTreeSet<String>,
 }
@@ -30,6 +31,7 @@ impl Refs {
                 id: id.clone(),
                 title,
                 entries: ids.iter().cloned().collect(),
+                more: w(self.lang, "more_ids").to_string(),
             });
         }
         Text::linked(n, id)
@@ -136,6 +138,7 @@ fn local(spec: &Spec, t: DateTime<Utc>) -> String {
 pub fn compose(spec: &Spec, seq: u64, f: &Facts, g: &Gazetteer) -> Document {
     let lang = spec.lang;
     let mut refs = Refs {
+        lang,
         entries: Vec::new(),
         seen: BTreeSet::new(),
     };
@@ -329,7 +332,11 @@ pub fn compose(spec: &Spec, seq: u64, f: &Facts, g: &Gazetteer) -> Document {
     blocks.push(heading(1, w(lang, "map")));
     blocks.push(Block::Svg {
         svg: map::map(f, g, lang),
-        caption: w(lang, "map_caption").to_string(),
+        caption: if map::grouped(f) {
+            format!("{} {}", w(lang, "map_caption"), w(lang, "map_grouped"))
+        } else {
+            w(lang, "map_caption").to_string()
+        },
         width: 0.8,
     });
 

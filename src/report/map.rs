@@ -92,6 +92,72 @@ fn severity_colour(s: Option<u64>) -> &'static str {
     }
 }
 
+/// Above this many incidents with a position the map groups them into cells: a dot per
+/// incident stops being readable long before, and a month of a busy log (hundreds of
+/// thousands) is more shapes than an SVG reader (the PDF's among them) accepts.
+pub const MAX_DOTS: usize = 1_500;
+
+/// The side of a cell incidents are grouped in, in map pixels (the map is `WIDTH` wide).
+const CELL_PX: f64 = 12.0;
+
+/// Whether the map groups the period's incidents into cells (then its caption says so).
+pub fn grouped(facts: &Facts) -> bool {
+    facts
+        .incidents
+        .iter()
+        .filter(|i| i.position.is_some())
+        .nth(MAX_DOTS)
+        .is_some()
+}
+
+/// The incidents drawn a circle per cell of `CELL_PX`: centred on the cell's incidents'
+/// mean position, its area growing with their number, coloured by the most severe of them,
+/// with the number written on it. At most (WIDTH / CELL_PX) × (height / CELL_PX) shapes,
+/// whatever the period holds.
+fn incident_cells(out: &mut String, facts: &Facts, frame: &Frame) {
+    struct Cell {
+        n: u64,
+        x: f64,
+        y: f64,
+        worst: Option<u64>,
+    }
+    let mut cells: BTreeMap<(i64, i64), Cell> = BTreeMap::new();
+    for i in &facts.incidents {
+        let Some(p) = i.position else { continue };
+        let (x, y) = frame.xy(p);
+        let key = ((x / CELL_PX).floor() as i64, (y / CELL_PX).floor() as i64);
+        let c = cells.entry(key).or_insert(Cell {
+            n: 0,
+            x: 0.0,
+            y: 0.0,
+            worst: None,
+        });
+        c.n += 1;
+        c.x += x;
+        c.y += y;
+        c.worst = c.worst.max(i.severity);
+    }
+    let most = cells.values().map(|c| c.n).max().unwrap_or(1) as f64;
+    for c in cells.values() {
+        let (x, y) = (c.x / c.n as f64, c.y / c.n as f64);
+        // Area by count, from a dot's size for one up to a cell's width for the fullest.
+        let r = 3.0 + (CELL_PX * 0.9 - 3.0) * (c.n as f64 / most).sqrt();
+        let _ = write!(
+            out,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r:.1}\" fill=\"{}\" fill-opacity=\"0.85\" stroke=\"#3b0000\" stroke-width=\"0.6\"/>",
+            severity_colour(c.worst)
+        );
+        if r >= 7.0 {
+            let _ = write!(
+                out,
+                "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"6\" fill=\"#1a1a1a\" text-anchor=\"middle\">{}</text>",
+                y + 2.0,
+                c.n
+            );
+        }
+    }
+}
+
 /// The map of the period.
 pub fn map(facts: &Facts, gazetteer: &Gazetteer, lang: Lang) -> String {
     let areas: Vec<_> = gazetteer.areas().iter().filter(|a| a.level == 1).collect();
@@ -199,14 +265,18 @@ pub fn map(facts: &Facts, gazetteer: &Gazetteer, lang: Lang) -> String {
             );
         }
     }
-    for i in &facts.incidents {
-        if let Some(p) = i.position {
-            let (x, y) = frame.xy(p);
-            let _ = write!(
-                out,
-                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\" stroke=\"#3b0000\" stroke-width=\"0.6\"/>",
-                severity_colour(i.severity)
-            );
+    if grouped(facts) {
+        incident_cells(&mut out, facts, &frame);
+    } else {
+        for i in &facts.incidents {
+            if let Some(p) = i.position {
+                let (x, y) = frame.xy(p);
+                let _ = write!(
+                    out,
+                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"{}\" stroke=\"#3b0000\" stroke-width=\"0.6\"/>",
+                    severity_colour(i.severity)
+                );
+            }
         }
     }
     out.push_str("</svg>");
