@@ -3,6 +3,10 @@
 //! spatial index, then policy and measuring), without HTTP. Run with
 //! `cargo bench --bench access`; it prints the latency percentiles of 1,000 checks.
 
+// The server's allocator (src/main.rs): what a check costs here is what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};

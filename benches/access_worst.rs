@@ -5,6 +5,10 @@
 //! refused quickly. Run with `cargo bench --bench access_worst`; it prints each shape's work,
 //! its time (median and max of a few runs) and the answer.
 
+// The server's allocator (src/main.rs): what a check costs here is what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

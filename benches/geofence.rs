@@ -5,6 +5,10 @@
 //! spatial index, point-in-polygon and distance tests, off-route against the convoy's cached
 //! track, the book's active conditions). Run with `cargo bench --bench geofence`.
 
+// The server's allocator (src/main.rs): what a check costs here is what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -27,6 +27,12 @@ mod wire;
 mod writes;
 
 use std::process::ExitCode;
+
+// The server's allocator (src/main.rs): the subcommands that run server code in process
+// (`report`, `audit`, `append`) then cost what they cost in the server. The tool's own load
+// generation is unaffected by the choice.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};

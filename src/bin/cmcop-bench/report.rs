@@ -39,6 +39,12 @@ const TYPES: [&str; 4] = [
 ];
 
 /// This process's peak resident memory (VmHWM), MiB.
+/// Starts a new peak: the kernel's high-water mark of this process's resident memory is set
+/// back to the current size, so that the next `peak_mib` is the peak of one step.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -137,27 +143,40 @@ async fn measure(args: &Args, db: &FreshDb) -> anyhow::Result<()> {
         zone: chrono::FixedOffset::east_opt(3 * 3600).expect("an offset"),
     };
     let before = peak_mib();
+    reset_peak();
     let t = Instant::now();
     let facts = cmcop::report::gather(&*store, &policy, &gazetteer, &spec, args.events).await?;
-    let gathered = t.elapsed();
+    let gathered = (t.elapsed(), peak_mib());
+    reset_peak();
     let t = Instant::now();
     let doc = cmcop::report::document(&spec, args.events, &facts, &gazetteer);
     let html = cmcop::document::to_html(&doc);
-    let composed = t.elapsed();
+    let composed = (t.elapsed(), peak_mib());
+    reset_peak();
     let t = Instant::now();
     let pdf = cmcop::document::to_pdf(&doc, &spec.id)?;
-    let laid_out = t.elapsed();
+    let laid_out = (t.elapsed(), peak_mib());
     println!(
-        "monthly report from {} events: {} incidents counted; gather {:.1} s, document and HTML {:.2} s ({} bytes), PDF {:.2} s ({} bytes); peak memory {} MiB (before {} MiB)",
+        "monthly report from {} events: {} incidents counted (memory before: {before} MiB)",
         args.events,
         facts.incidents.len(),
-        gathered.as_secs_f64(),
-        composed.as_secs_f64(),
-        html.len(),
-        laid_out.as_secs_f64(),
-        pdf.len(),
-        peak_mib(),
-        before
+    );
+    println!(
+        "  gather:            {:>7.2} s, peak {:>6} MiB",
+        gathered.0.as_secs_f64(),
+        gathered.1
+    );
+    println!(
+        "  document and HTML: {:>7.2} s, peak {:>6} MiB, {} bytes of HTML",
+        composed.0.as_secs_f64(),
+        composed.1,
+        html.len()
+    );
+    println!(
+        "  PDF:               {:>7.2} s, peak {:>6} MiB, {} bytes of PDF",
+        laid_out.0.as_secs_f64(),
+        laid_out.1,
+        pdf.len()
     );
     Ok(())
 }
