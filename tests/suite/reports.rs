@@ -468,7 +468,7 @@ pub async fn arabic_reports_extract_in_reading_order(backend: Backend) {
         "تقرير الحالة اليومي",
         "الأرقام الرئيسية",
         "أبرز المستجدات",
-        "سجلت 2 حوادث",
+        "سجلت 2 من الحوادث",
         "معارك",
         "نينوى",
     ] {
