@@ -45,6 +45,15 @@ pub fn next_state(current: Option<&Item>, event: &Event) -> Result<Option<Item>,
             Some(_) => Err(fail("a meeting event on an item")),
         };
     }
+    if let Change::Alert(a) = &event.change {
+        if a.kind == crate::log::alert::AlertKind::Report {
+            // A report made: about no item (its id is the report's); only the book moves.
+            return match (current, event.layer) {
+                (None, None) => Ok(None),
+                _ => Err(fail("a report notice on an item")),
+            };
+        }
+    }
     let current = current.ok_or_else(|| fail("no such item"))?;
     if let Change::Alert(a) = &event.change {
         // An alert is about the movement (or the contact point it reminds of); it changes

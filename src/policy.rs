@@ -17,6 +17,7 @@ use crate::model::{Item, Layer, Marking, Notification, Props, Role, Side};
 mod agreement;
 mod authors;
 mod meetings;
+mod reports;
 mod rights;
 pub use rights::{
     read_only_if_federated, Capability, Channel, MeetingAct, Refusal, Rights, Scope, Write,

@@ -230,6 +230,7 @@ impl Application {
         let (reports, schedule, audiences) = crate::report::task::from_config(
             &config,
             store.clone(),
+            writer.clone(),
             policy.clone(),
             gazetteer.clone(),
         )

@@ -585,3 +585,72 @@ async fn a_meeting_one_takes_no_part_in_answers_like_a_free_id() {
 fn uuid_like(id: &str) -> String {
     id.trim_start_matches("mtg-").chars().rev().collect()
 }
+
+/// A situation report made for another audience (another organisation, or another role of the
+/// same organisation) answers like an id no report has, on every report route: its metadata,
+/// its renderings and its figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_audiences_report_answers_like_a_free_id() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let army_planner = app.token(Role::ConvoyPlanner, "ARMY").await;
+    let (status, r) = app
+        .post("/api/v1/reports", &army, json!({"kind": "daily"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let mut done = false;
+    for _ in 0..600 {
+        let (_, now) = app.get(&format!("/api/v1/reports/{id}"), &army).await;
+        if now["status"] == "done" {
+            done = true;
+            break;
+        }
+        assert_eq!(now["status"], "pending", "{now}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(done, "report {id} made");
+    // An id of the same shape that no report has.
+    let free: String = id.chars().rev().collect();
+    async fn ask(app: &TestApp, token: &str, id: &str) -> Vec<Answer> {
+        let base = format!("/api/v1/reports/{id}");
+        let mut out = Vec::new();
+        for path in [
+            base.clone(),
+            format!("{base}.html"),
+            format!("{base}.pdf"),
+            format!("{base}/map.svg"),
+            format!("{base}/map.png"),
+            format!("{base}/charts/incidents-per-day.svg"),
+            format!("{base}/charts/displacement-trend.png"),
+            format!("{base}/charts/nosuch.svg"),
+        ] {
+            let r = reply(app.request(Method::GET, &path, Some(token))).await;
+            out.push(Answer {
+                status: r.status,
+                content_type: r.content_type().to_string(),
+                body: without_id(&r.body, id),
+            });
+        }
+        out
+    }
+    // The audience itself is answered: the test would pass by answering 404 to everyone.
+    let own = ask(&app, &army, &id).await;
+    assert!(
+        own[..7].iter().all(|a| a.status == StatusCode::OK),
+        "{own:?}"
+    );
+    for token in [&nrc, &army_planner] {
+        let hidden = ask(&app, token, &id).await;
+        let never = ask(&app, token, &free).await;
+        assert_eq!(hidden, never);
+        assert!(
+            hidden.iter().all(|a| a.status == StatusCode::NOT_FOUND),
+            "{hidden:?}"
+        );
+        let (_, list) = app.get("/api/v1/reports", token).await;
+        assert!(!list.to_string().contains(&id), "{list}");
+    }
+    app.stop().await;
+}

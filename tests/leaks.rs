@@ -2,7 +2,8 @@
 //! organisation, on every channel that carries items (REST lists, one item and the picture; the
 //! WebSocket snapshot, live deltas and replay; CoT over mutual TLS and over plain TCP; the access
 //! check; convoy alerts over the WebSocket and REST; exports as GeoJSON, KML and CSV, the CAP
-//! feed of alerts, OGC API – Features pages; situation reports; a coordination meeting's agenda,
+//! feed of alerts, OGC API – Features pages; situation reports and the alerts announcing them;
+//! a coordination meeting's agenda,
 //! as JSON and as minutes), judged against an oracle written here
 //! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
@@ -2576,10 +2577,10 @@ async fn nothing_leaks_on_any_channel() {
         let token = token.to_string();
         async move {
             let (status, body) = app.get("/api/v1/alerts?state=recent", &token).await;
-            (
-                status,
-                body["alerts"].as_array().cloned().unwrap_or_default(),
-            )
+            // Convoy alerts; the notices of the reports of 6b are judged by `report_notices`.
+            let mut alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+            alerts.retain(|a| a["kind"] != "report");
+            (status, alerts)
         }
     };
     let mut all = Vec::new();
@@ -3150,6 +3151,8 @@ async fn reports_channel(
     world: &World,
     viewers: &[Who],
 ) -> Tally {
+    let made: Mutex<Vec<(Who, String)>> = Mutex::default();
+    let made_ref = &made;
     let done: Vec<Tally> = stream::iter(viewers)
         .map(|v| async move {
             let mut t = Tally::default();
@@ -3174,6 +3177,7 @@ async fn reports_channel(
                 t.fail(format!("report as {v}: not made: {report}"));
                 return t;
             }
+            made_ref.lock().unwrap().push((*v, id.clone()));
             let r = reply(app.request(
                 Method::GET,
                 &format!("/api/v1/reports/{id}.html"),
@@ -3235,7 +3239,61 @@ async fn reports_channel(
         .await;
     let mut all = Tally::default();
     done.into_iter().for_each(|t| all.add(t));
+    all.add(report_notices(app, tokens, viewers, &made.into_inner().unwrap()).await);
     all
+}
+
+/// The alerts that reports were made (issue 16): proto/API.md, "Situation reports" — a report
+/// is announced to its audience, the role and organisation it was made for, and to no one
+/// else. Every viewer made one report: in `GET /api/v1/alerts?state=recent` it must find the
+/// notice of every report made for its role and organisation (so the case cannot pass by
+/// telling no one), and none of another audience's (another organisation's, another role's,
+/// the other side's).
+async fn report_notices(
+    app: &TestApp,
+    tokens: &HashMap<Who, String>,
+    viewers: &[Who],
+    made: &[(Who, String)],
+) -> Tally {
+    let mut t = Tally::default();
+    for v in viewers {
+        let own: BTreeSet<&str> = made
+            .iter()
+            .filter(|(w, _)| w == v)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        // A notice is logged once its report is stored: wait for the viewer's own.
+        let mut told: BTreeSet<String> = BTreeSet::new();
+        for _ in 0..40 {
+            let (_, body) = app
+                .get("/api/v1/alerts?state=recent", tokens[v].as_str())
+                .await;
+            told = body["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["kind"] == "report")
+                .filter_map(|a| a["report"]["id"].as_str().map(str::to_string))
+                .collect();
+            if own.iter().all(|id| told.contains(*id)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        t.messages += told.len() as u64;
+        for (w, id) in made {
+            t.cases += 1;
+            match (w == v, told.contains(id)) {
+                (true, false) => t.fail(format!("{v} is not told of its own report {id}")),
+                (false, true) => t.fail(format!("{v} is told of {w}'s report {id}")),
+                _ => {}
+            }
+        }
+        for id in told.iter().filter(|id| !made.iter().any(|(_, m)| m == *id)) {
+            t.fail(format!("{v} is told of a report nobody made: {id}"));
+        }
+    }
+    t
 }
 
 // ---- Coordination meetings (issue 17) ------------------------------------------------------

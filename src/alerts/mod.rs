@@ -22,6 +22,8 @@
 //!   confirmed for 30 days, logged on the contact point and addressed to its organisation only
 //!   (those who receive alerts and may change it); the smallest extension of the model: the
 //!   alert's `movement` is then the contact point's id.
+//! - `report` — a notice, about no item (issue 16): a situation report was made; logged on the
+//!   report's id and told to the report's audience only (`report`).
 //!
 //! Recipients: the movement's organisation (not its wall displays, read by anyone in the room)
 //! and coordinators (military liaisons also receive `unacknowledged`), and of those only a
@@ -32,6 +34,7 @@
 //! if the reduced geometry meets the condition too, and reads distance, km and ETA measured on
 //! it, never the exact ones. Pure: the task that watches the picture is `task`.
 
+pub mod report;
 pub mod task;
 mod wording;
 
@@ -416,6 +419,10 @@ pub fn recipient(
     movement: &Item,
     alert: &Alert,
 ) -> Option<(View, Option<View>)> {
+    // A report notice is about no movement: its audience is `report::recipient`'s.
+    if report::is_report(alert) {
+        return None;
+    }
     // A contact point's reminder goes to those of its organisation who receive alerts and may
     // confirm it (change it), not to the room's wall nor to the other organisations.
     if alert.kind == AlertKind::Unconfirmed {
@@ -625,6 +632,8 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
             crate::model::layers::contact::CONFIRM_WITHIN_DAYS
         ),
         (AlertKind::Unconfirmed, _) => format!("{name} is confirmed"),
+        // Rendered by `report::render`; `recipient` lets none through here.
+        (AlertKind::Report, _) => format!("{name}: a report was made"),
     };
     let mut out = json!({
         "id": l.seq,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::log::alert::{Alert, AlertKind, AlertState};
+use crate::log::alert::{Alert, AlertKind, AlertState, ReportNote};
 use crate::message::Message;
 use crate::model::layers::{EventType, Verification};
 use crate::model::{Item, Props};
@@ -124,7 +124,18 @@ pub(super) fn alert(
         (AlertKind::Unconfirmed, AlertState::Raised) => base("msg.alert.unconfirmed")
             .with("days", crate::model::layers::contact::CONFIRM_WITHIN_DAYS),
         (AlertKind::Unconfirmed, _) => base("msg.alert.confirmed"),
+        // Worded by `report` from the notice alone; never reaches here with a movement.
+        (AlertKind::Report, _) => base("msg.alert.report_made"),
     }
+}
+
+/// A report made: its kind (a term), its period (times the page formats) and its id.
+pub(super) fn report(r: &ReportNote) -> Message {
+    Message::new("msg.alert.report_made")
+        .term("kind", &format!("{}_report", r.kind))
+        .time("from", r.from)
+        .time("to", r.to)
+        .with("id", r.id.as_str())
 }
 
 /// The item in a few words, naming only what the view shows (as `describe`).

@@ -1,5 +1,6 @@
 //! `GET /api/v1/alerts`: the convoy alerts the caller may see — the conditions active now, or
 //! the most recent alerts of every state — worded for the caller exactly as the hub words them.
+//! The recent ones include the notices of reports made for the caller's audience (issue 16).
 //!
 //! Query: `state=active` (default) or `recent`, `movement=ID`. Alerts about a movement that has
 //! left the picture are not listed: whom they were for is judged on the movement as it is. Nor
@@ -42,11 +43,37 @@ pub async fn list(
     };
     let viewer = who.viewer();
     let (seq, shown) = shown(&state, &viewer, recent, q.movement.as_deref());
-    let alerts: Vec<Value> = shown
+    let mut alerts: Vec<(u64, Value)> = shown
         .iter()
-        .map(|s| alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref()))
+        .map(|s| {
+            let body = alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref());
+            (s.logged.seq, body)
+        })
         .collect();
+    // Report notices are about no movement: listed among the recent alerts, never under a
+    // movement, and never active (each is a notice).
+    if recent && q.movement.is_none() {
+        alerts.extend(
+            reports_shown(&state, &viewer, seq)
+                .iter()
+                .map(|l| (l.seq, alerts::report::render(l))),
+        );
+        alerts.sort_by_key(|(seq, _)| *seq);
+    }
+    let alerts: Vec<Value> = alerts.into_iter().map(|(_, a)| a).collect();
     Ok(Json(json!({"seq": seq, "alerts": alerts})))
+}
+
+/// The recent report notices `viewer` is told of (its audience's reports), up to `seq`.
+fn reports_shown(state: &AppState, viewer: &Viewer, seq: u64) -> Vec<Arc<Logged>> {
+    let recent = {
+        let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+        live.picture.alerts().recent()
+    };
+    recent
+        .into_iter()
+        .filter(|l| l.seq <= seq && alerts::report::recipient(&state.policy, viewer, &l.alert))
+        .collect()
 }
 
 /// An alert the caller may see: the alert, its movement as it is now, and how the caller sees

@@ -142,6 +142,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/reports/{id}"),
     ("GET", "/api/v1/reports/{id}.html"),
     ("GET", "/api/v1/reports/{id}.pdf"),
+    ("GET", "/api/v1/reports/{id}/map.svg"),
+    ("GET", "/api/v1/reports/{id}/map.png"),
+    ("GET", "/api/v1/reports/{id}/charts/{name}.svg"),
+    ("GET", "/api/v1/reports/{id}/charts/{name}.png"),
     ("GET", "/api/v1/meetings"),
     ("POST", "/api/v1/meetings"),
     ("GET", "/api/v1/meetings/{id}"),
@@ -191,6 +195,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/export/{format}", get(export::export))
         .route("/api/v1/reports", get(reports::list).post(reports::create))
         .route("/api/v1/reports/{id}", get(reports::get_one))
+        .route("/api/v1/reports/{id}/{file}", get(reports::map))
+        .route("/api/v1/reports/{id}/charts/{file}", get(reports::chart))
         .route("/api/v1/ogc", get(ogc::landing))
         .route("/api/v1/ogc/conformance", get(ogc::conformance))
         .route("/api/v1/ogc/collections", get(ogc::collections))

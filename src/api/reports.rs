@@ -1,7 +1,8 @@
 //! Situation reports (issue 16): `POST /api/v1/reports` asks for one (202 at once, made in the
 //! background by `report::task`), `GET /api/v1/reports` lists the caller's, `GET
-//! /api/v1/reports/{id}` gives one's metadata, and `{id}.html` / `{id}.pdf` its renderings. A
-//! report is made for an audience — the caller's role and organisation — and holds only what
+//! /api/v1/reports/{id}` gives one's metadata, `{id}.html` / `{id}.pdf` its renderings, and
+//! `{id}/map.svg|png` / `{id}/charts/{name}.svg|png` its figures as files of their own (SVG as
+//! stored with the report, PNG rasterised from it on request). A report is made for an audience — the caller's role and organisation — and holds only what
 //! that audience may see; it is served only to callers of that audience (to anyone else it
 //! does not exist: 404, as for a hidden item).
 
@@ -15,8 +16,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
+use crate::auth::Identity;
 use crate::document::Lang;
 use crate::model::{parse_time, Invalid};
+use crate::report::figures::{self, Figure};
 use crate::report::task::RequestError;
 use crate::report::{Kind, Period};
 use crate::store::{Rendering, ReportRow};
@@ -46,6 +49,18 @@ fn describe(r: &ReportRow) -> Value {
             "self": base,
             "html": done.then(|| format!("{base}.html")),
             "pdf": done.then(|| format!("{base}.pdf")),
+            "figures": done.then(|| {
+                Figure::ALL
+                    .iter()
+                    .map(|f| {
+                        let path = format!("{base}/{}", f.path());
+                        (
+                            f.name().to_string(),
+                            json!({"svg": format!("{path}.svg"), "png": format!("{path}.png")}),
+                        )
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+            }),
         },
     })
 }
@@ -146,13 +161,72 @@ pub async fn list(
             "limit must be 1 to {LIST_LIMIT}"
         )));
     }
-    let rows = state
+    let viewer = who.viewer();
+    let mut rows = state
         .store
-        .report_list(&who.role.to_string(), &who.org, limit)
+        .report_list(&viewer.role.to_string(), &viewer.org, limit)
         .await?;
+    rows.retain(|r| state.policy.reads_report(&viewer, &r.role, &r.org));
     Ok(Json(json!({
         "reports": rows.iter().map(describe).collect::<Vec<_>>(),
     })))
+}
+
+/// The report `id` if it exists for the caller (its audience), else 404 as for a free id.
+async fn report_for(state: &AppState, who: &Identity, id: &str) -> ApiResult<ReportRow> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ApiError::NotFound);
+    }
+    let Some(row) = state.store.report_get(id).await? else {
+        return Err(ApiError::NotFound);
+    };
+    // Another audience's report does not exist for the caller.
+    if !state
+        .policy
+        .reads_report(&who.viewer(), &row.role, &row.org)
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok(row)
+}
+
+/// One of the report's renderings once it is done (409 before; the caller may see it).
+async fn rendering(state: &AppState, row: &ReportRow, as_: Rendering) -> ApiResult<Vec<u8>> {
+    if row.status != "done" {
+        return Err(ApiError::Conflict(format!(
+            "report {} is {}; its renderings exist once it is done",
+            row.id, row.status
+        )));
+    }
+    match (state.store.report_body(&row.id, as_).await?, as_) {
+        (Some(bytes), _) => Ok(bytes),
+        // A report made before figures were stored has none: they do not exist.
+        (None, Rendering::Figure(_)) => Err(ApiError::NotFound),
+        (None, _) => Err(ApiError::Internal(format!(
+            "report {} is done but has no rendering",
+            row.id
+        ))),
+    }
+}
+
+/// A rendering as a file: its type, its name, a policy that lets it load and run nothing,
+/// and the log sequence it was made from.
+fn file(row: &ReportRow, bytes: Vec<u8>, mime: &'static str, name: &str) -> Response {
+    let mut out = Response::new(Body::from(bytes));
+    let h = out.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    // The page and the figures are self-contained: they may load nothing and run nothing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&row.seq.to_string()) {
+        h.insert("x-cmcop-seq", v);
+    }
+    out
 }
 
 /// `{id}`, `{id}.html` or `{id}.pdf`.
@@ -161,53 +235,78 @@ pub async fn get_one(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (id, rendering) = match id.rsplit_once('.') {
+    let (id, rendering_of) = match id.rsplit_once('.') {
         Some((id, "html")) => (id, Some(Rendering::Html)),
         Some((id, "pdf")) => (id, Some(Rendering::Pdf)),
         Some(_) => return Err(ApiError::NotFound),
         None => (id.as_str(), None),
     };
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::NotFound);
-    }
-    let Some(row) = state.store.report_get(id).await? else {
-        return Err(ApiError::NotFound);
-    };
-    // Another audience's report does not exist for the caller.
-    if row.role != who.role.to_string() || row.org != who.org {
-        return Err(ApiError::NotFound);
-    }
-    let Some(rendering) = rendering else {
+    let row = report_for(&state, &who, id).await?;
+    let Some(as_) = rendering_of else {
         return Ok(Json(describe(&row)).into_response());
     };
-    if row.status != "done" {
-        return Err(ApiError::Conflict(format!(
-            "report {id} is {}; its renderings exist once it is done",
-            row.status
-        )));
-    }
-    let Some(bytes) = state.store.report_body(id, rendering).await? else {
-        return Err(ApiError::Internal(format!(
-            "report {id} is done but has no rendering"
-        )));
+    let bytes = rendering(&state, &row, as_).await?;
+    Ok(match as_ {
+        Rendering::Pdf => file(&row, bytes, "application/pdf", &format!("{id}.pdf")),
+        _ => file(
+            &row,
+            bytes,
+            "text/html; charset=utf-8",
+            &format!("{id}.html"),
+        ),
+    })
+}
+
+/// `{id}/map.svg` or `{id}/map.png`.
+pub async fn map(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    figure(&state, &who, &id, Figure::Map, &name).await
+}
+
+/// `{id}/charts/{name}.svg` or `.png`.
+pub async fn chart(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let which = name
+        .rsplit_once('.')
+        .and_then(|(chart, _)| Figure::chart(chart));
+    let Some(which) = which else {
+        // No such chart: answered like a report the caller may not see, whatever the id.
+        report_for(&state, &who, &id).await?;
+        return Err(ApiError::NotFound);
     };
-    let (mime, ext) = match rendering {
-        Rendering::Html => ("text/html; charset=utf-8", "html"),
-        Rendering::Pdf => ("application/pdf", "pdf"),
+    figure(&state, &who, &id, which, &name).await
+}
+
+/// A figure as SVG (as stored) or PNG (rasterised off the async threads); `name` is its file
+/// name (`map.svg`, `incidents-per-day.png`).
+async fn figure(
+    state: &AppState,
+    who: &Identity,
+    id: &str,
+    which: Figure,
+    name: &str,
+) -> ApiResult<Response> {
+    let row = report_for(state, who, id).await?;
+    let png = match name.strip_prefix(which.name()) {
+        Some(".svg") => false,
+        Some(".png") => true,
+        _ => return Err(ApiError::NotFound),
     };
-    let mut out = Response::new(Body::from(bytes));
-    let h = out.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{id}.{ext}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
+    let svg = rendering(state, &row, Rendering::Figure(which.name())).await?;
+    let file_name = format!("{id}-{name}");
+    if !png {
+        return Ok(file(&row, svg, "image/svg+xml", &file_name));
     }
-    // The page is self-contained: it may load nothing and run nothing.
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&row.seq.to_string()) {
-        h.insert("x-cmcop-seq", v);
-    }
-    Ok(out)
+    let svg = String::from_utf8(svg).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = tokio::task::spawn_blocking(move || figures::png(&svg))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Internal)?;
+    Ok(file(&row, bytes, "image/png", &file_name))
 }

@@ -36,6 +36,7 @@ td.n, th.n { text-align: end; font-variant-numeric: tabular-nums; }
 figure { margin: 2mm 0 4mm; break-inside: avoid; text-align: center; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 9pt; margin-top: 1mm; }
+figcaption a.file { font-size: 8pt; margin-inline-start: 2mm; }
 section.refs { font-size: 8.5pt; color: var(--muted); margin: 0 0 2mm; break-inside: avoid; }
 section.refs h3 { font-size: 9pt; color: var(--ink); margin: 2mm 0 0.5mm; }
 section.refs code { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; }
@@ -43,7 +44,7 @@ section.refs:target { background: #fff7d6; }
 footer.doc { color: var(--muted); font-size: 8.5pt; border-top: 1px solid var(--rule);
   margin-top: 6mm; padding-top: 2mm; }
 .pb { break-before: page; }
-@media print { body { padding: 0; max-width: none; } a { color: inherit; } }
+@media print { body { padding: 0; max-width: none; } a { color: inherit; } a.file { display: none; } }
 "#;
 
 /// Escapes text for HTML element content and attribute values.
@@ -189,6 +190,7 @@ fn block(b: &Block, out: &mut String) {
             svg,
             caption,
             width,
+            files,
         } => {
             let pct = (width.clamp(0.05, 1.0) * 100.0).round();
             out.push_str(&format!(
@@ -199,6 +201,15 @@ fn block(b: &Block, out: &mut String) {
             out.push_str(body);
             out.push_str("<figcaption>");
             escape(caption, out);
+            if let Some(path) = files {
+                for ext in ["svg", "png"] {
+                    out.push_str(" <a class=\"file\" href=\"");
+                    escape(&format!("{path}.{ext}"), out);
+                    out.push_str("\">");
+                    out.push_str(&ext.to_uppercase());
+                    out.push_str("</a>");
+                }
+            }
             out.push_str("</figcaption></figure>");
         }
         Block::Anchored {

@@ -131,6 +131,9 @@ pub enum Block {
         caption: String,
         /// The width as a share of the text width, 0 < w ≤ 1.
         width: f32,
+        /// Where the figure is also served as a file of its own (a path without extension,
+        /// `PATH.svg` and `PATH.png`): the HTML links to both; the PDF does not.
+        files: Option<String>,
     },
     /// A titled list of references that links point to (an appendix entry). The HTML lists
     /// every entry; print lists the first `PRINT_LIST_MAX` and then `more`, its `{n}` replaced

@@ -210,6 +210,7 @@ fn block(b: &Block, rtl: bool, out: &mut String, files: &mut Vec<(String, Vec<u8
             svg,
             caption,
             width,
+            files: _,
         } => {
             let path = format!("/figure-{}.svg", files.len() + 1);
             let pct = (width.clamp(0.05, 1.0) * 100.0).round();

@@ -32,6 +32,7 @@ fn sample(lang: Lang) -> Document {
                 svg: r##"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50" viewBox="0 0 100 50"><rect x="0" y="0" width="60" height="50" fill="#1f5f99"/></svg>"##.to_string(),
                 caption: "A bar".to_string(),
                 width: 0.5,
+                files: Some("/files/bar".to_string()),
             },
             Block::Anchored {
                 id: "n-incidents".to_string(),
@@ -50,6 +51,9 @@ fn html_is_escaped_self_contained_and_linked() {
     assert!(html.contains("<a href=\"#n-incidents\">3</a>"));
     assert!(html.contains("id=\"n-incidents\""));
     assert!(html.contains("<svg xmlns"));
+    // A figure served on its own is linked as SVG and PNG.
+    assert!(html.contains("<a class=\"file\" href=\"/files/bar.svg\">SVG</a>"));
+    assert!(html.contains("<a class=\"file\" href=\"/files/bar.png\">PNG</a>"));
     assert!(html.contains("@page { size: A4"));
     assert!(!html.contains("src=\"http"));
     assert!(html.contains("dir=\"ltr\""));

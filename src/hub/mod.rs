@@ -456,6 +456,10 @@ impl Hub {
     /// Renders one change for one subscriber (catch-up after `since`).
     pub fn delta_for(&self, sub: &Subscriber, c: &Committed) -> Option<Out> {
         if let Change::Alert(a) = &c.event.change {
+            if alerts::report::is_report(a) {
+                return alerts::report::recipient(&self.policy, &sub.viewer, a)
+                    .then(|| report_out(c, a));
+            }
             let movement = c.after.as_ref()?;
             let (mv, iv) = alerts::recipient(&self.policy, &sub.viewer, movement, a)?;
             if !alerts::in_scope(&sub.scope, movement, &mv, a, iv.as_ref()) {
@@ -531,10 +535,28 @@ impl Hub {
         }
     }
 
+    /// Fans a report notice out to the report's audience, worded once. It is about no place:
+    /// every subscriber of the audience gets it, whatever its scope.
+    fn fan_out_report(&self, reg: &Registry, c: &Committed, alert: &Alert) {
+        let mut rendered: Option<Out> = None;
+        for (viewer, subs) in &reg.classes {
+            if !alerts::report::recipient(&self.policy, viewer, alert) {
+                continue;
+            }
+            for sub in subs.iter().filter(|s| s.start_after < c.event.seq) {
+                let out = rendered.get_or_insert_with(|| report_out(c, alert));
+                sub.push(out.clone(), &self.stats);
+            }
+        }
+    }
+
     /// Fans one committed change out to every registered subscriber; what each viewer class
     /// received, and by which channel, goes into `delivered` (for the audit).
     fn fan_out(&self, reg: &Registry, c: &Committed, delivered: &mut Vec<Delivered>) {
         if let Change::Alert(a) = &c.event.change {
+            if alerts::report::is_report(a) {
+                return self.fan_out_report(reg, c, a);
+            }
             return self.fan_out_alert(reg, c, a);
         }
         let seq = c.event.seq;
@@ -719,6 +741,23 @@ fn alert_out(c: &Committed, movement: &Item, alert: &Alert, mv: &View, iv: Optio
         alert: alert.clone(),
     };
     let body = alerts::render(&logged, movement, mv, iv);
+    Out {
+        seq: c.event.seq,
+        id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
+        bytes: message::alert(c.event.seq, &body).into(),
+        shown: None,
+    }
+}
+
+/// A report notice as its audience reads it.
+fn report_out(c: &Committed, alert: &Alert) -> Out {
+    let logged = Logged {
+        seq: c.event.seq,
+        at: c.event.at,
+        movement: c.event.item_id.clone(),
+        alert: alert.clone(),
+    };
+    let body = alerts::report::render(&logged);
     Out {
         seq: c.event.seq,
         id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),

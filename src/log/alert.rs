@@ -31,6 +31,9 @@ pub enum AlertKind {
     /// A contact point not confirmed for 30 days (issue 17): logged on the contact point,
     /// the one condition not about a movement.
     Unconfirmed,
+    /// A situation report was made (issue 16): a notice about no item, logged on the report's
+    /// id, for the report's audience only.
+    Report,
 }
 
 impl AlertKind {
@@ -44,6 +47,7 @@ impl AlertKind {
             AlertKind::Unacknowledged => "unacknowledged",
             AlertKind::Acknowledged => "acknowledged",
             AlertKind::Unconfirmed => "unconfirmed",
+            AlertKind::Report => "report",
         }
     }
 }
@@ -100,6 +104,27 @@ pub struct Alert {
     /// again for whoever may see the item now (issue 20.2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub withdrawn: bool,
+    /// The report a `report` notice announces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportNote>,
+}
+
+/// What a `report` notice says of the report it announces: enough to word it and to decide
+/// who is told (its audience), without reading the reports table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportNote {
+    pub id: String,
+    /// `daily`, `weekly` or `monthly`.
+    pub kind: String,
+    /// `en` or `ar`.
+    pub lang: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The audience: a role and an organisation.
+    pub role: String,
+    pub org: String,
+    /// The log sequence the report was made from.
+    pub seq: u64,
 }
 
 /// An item alert's figures measured on the item's geometry reduced to `precision_m`.
@@ -132,7 +157,20 @@ impl Alert {
             since: None,
             reduced: None,
             withdrawn: false,
+            report: None,
         }
+    }
+
+    /// The notice that report `note` was made (logged on the report's id, about no item).
+    pub fn report_made(note: ReportNote) -> Alert {
+        let mut a = Alert::new(
+            0,
+            AlertKind::Report,
+            AlertState::Notice,
+            format!("report:{}", note.id),
+        );
+        a.report = Some(note);
+        a
     }
 }
 
@@ -141,8 +179,8 @@ impl Alert {
 pub struct Logged {
     pub seq: u64,
     pub at: DateTime<Utc>,
-    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`). The
-    /// name is the log's and stays.
+    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`); for a
+    /// `report` notice, the report's id (no item). The name is the log's and stays.
     pub movement: String,
     pub alert: Alert,
 }

@@ -20,6 +20,8 @@ pub type Hash = [u8; 32];
 
 /// The `layer` column of an event about no item: a meeting's.
 pub const MEETINGS: &str = "meetings";
+/// The `layer` column of a notice that a report was made (about no item: the report's id).
+pub const REPORTS: &str = "reports";
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: Hash = [0; 32];
@@ -284,7 +286,12 @@ impl Record {
             org: event.actor.org.clone(),
             actor: event.actor.name.clone(),
             kind: event.change.kind().to_string(),
-            layer: event.layer.map_or(MEETINGS, Layer::as_str).to_string(),
+            layer: match (event.layer, &event.change) {
+                (Some(layer), _) => layer.as_str(),
+                (None, Change::Alert(_)) => REPORTS,
+                (None, _) => MEETINGS,
+            }
+            .to_string(),
             item_id: event.item_id.clone(),
             payload: event.change.payload(),
             prev_hash,
@@ -364,7 +371,7 @@ impl Record {
                 name: self.actor.clone(),
             },
             layer: match self.layer.as_str() {
-                MEETINGS => None,
+                MEETINGS | REPORTS => None,
                 layer => Some(layer.parse().map_err(corrupt)?),
             },
             item_id: self.item_id.clone(),

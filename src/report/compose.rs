@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::facts::{Facts, Incident};
+use super::figures::{self, Figure};
 use super::words::{fill, term, w};
-use super::{charts, map, Spec};
+use super::{map, Spec};
 use crate::document::{anchor, Block, Document, KeyFigure, Lang, Text};
 use crate::gazetteer::Gazetteer;
 
@@ -115,17 +116,14 @@ fn hours(lang: Lang, minutes: i64) -> String {
     }
 }
 
-/// The days of the period in the report's zone, as labels `dd/mm`.
-fn days(spec: &Spec) -> Vec<NaiveDate> {
-    let first = spec.period.from.with_timezone(&spec.zone).date_naive();
-    let last = (spec.period.to - chrono::Duration::microseconds(1))
-        .with_timezone(&spec.zone)
-        .date_naive();
-    first
-        .iter_days()
-        .take_while(|d| *d <= last)
-        .take(100)
-        .collect()
+/// A figure of the report, linked to where it is served as a file of its own.
+fn figure(spec: &Spec, which: Figure, svg: String, caption: &str, width: f32) -> Block {
+    Block::Svg {
+        svg,
+        caption: caption.to_string(),
+        width,
+        files: Some(format!("/api/v1/reports/{}/{}", spec.id, which.path())),
+    }
 }
 
 fn local(spec: &Spec, t: DateTime<Utc>) -> String {
@@ -324,21 +322,24 @@ pub fn compose(spec: &Spec, seq: u64, f: &Facts, g: &Gazetteer) -> Document {
 
     incidents(spec, f, g, &mut refs, &mut blocks, &by_area);
     constraints(lang, f, &mut refs, &mut blocks);
-    movements(lang, f, &mut refs, &mut blocks);
+    movements(spec, f, &mut refs, &mut blocks);
     alerts(lang, f, &mut refs, &mut blocks);
     displacement(spec, f, g, &mut refs, &mut blocks);
     notable(spec, f, g, &mut blocks);
 
     blocks.push(heading(1, w(lang, "map")));
-    blocks.push(Block::Svg {
-        svg: map::map(f, g, lang),
-        caption: if map::grouped(f) {
-            format!("{} {}", w(lang, "map_caption"), w(lang, "map_grouped"))
-        } else {
-            w(lang, "map_caption").to_string()
-        },
-        width: 0.8,
-    });
+    let map_caption = if map::grouped(f) {
+        format!("{} {}", w(lang, "map_caption"), w(lang, "map_grouped"))
+    } else {
+        w(lang, "map_caption").to_string()
+    };
+    blocks.push(figure(
+        spec,
+        Figure::Map,
+        figures::svg(Figure::Map, spec, f, g),
+        &map_caption,
+        0.8,
+    ));
 
     blocks.push(Block::PageBreak);
     blocks.push(heading(1, w(lang, "appendix")));
@@ -448,23 +449,14 @@ fn incidents(
             numeric,
         });
     }
-    let days = days(spec);
-    let per_day: Vec<u64> = days
-        .iter()
-        .map(|d| {
-            f.incidents
-                .iter()
-                .filter(|i| i.at.with_timezone(&spec.zone).date_naive() == *d)
-                .count() as u64
-        })
-        .collect();
-    if days.len() > 1 {
-        let labels: Vec<String> = days.iter().map(|d| d.format("%d/%m").to_string()).collect();
-        blocks.push(Block::Svg {
-            svg: charts::bars(&labels, &per_day),
-            caption: w(lang, "chart_incidents").to_string(),
-            width: 0.85,
-        });
+    if figures::zone_days(spec).len() > 1 {
+        blocks.push(figure(
+            spec,
+            Figure::IncidentsPerDay,
+            figures::svg(Figure::IncidentsPerDay, spec, f, g),
+            w(lang, "chart_incidents"),
+            0.85,
+        ));
     }
 }
 
@@ -511,7 +503,8 @@ fn constraints(lang: Lang, f: &Facts, refs: &mut Refs, blocks: &mut Vec<Block>) 
     });
 }
 
-fn movements(lang: Lang, f: &Facts, refs: &mut Refs, blocks: &mut Vec<Block>) {
+fn movements(spec: &Spec, f: &Facts, refs: &mut Refs, blocks: &mut Vec<Block>) {
+    let lang = spec.lang;
     blocks.push(heading(1, w(lang, "movements")));
     let lists: [(&str, BTreeSet<String>); 4] = [
         ("notified", ids(f.notified.iter().map(|m| &m.id))),
@@ -551,15 +544,14 @@ fn movements(lang: Lang, f: &Facts, refs: &mut Refs, blocks: &mut Vec<Block>) {
         numeric: vec![false, true],
     });
     if !minutes.is_empty() {
-        let labels: Vec<String> = charts::ACK_BUCKETS
-            .iter()
-            .map(|(_, l)| l.to_string())
-            .collect();
-        blocks.push(Block::Svg {
-            svg: charts::bars(&labels, &charts::ack_buckets(minutes.iter().copied())),
-            caption: w(lang, "chart_ack").to_string(),
-            width: 0.7,
-        });
+        let s = figures::acknowledgement_times(f);
+        blocks.push(figure(
+            spec,
+            Figure::AcknowledgementTimes,
+            figures::chart(Figure::AcknowledgementTimes, &s),
+            w(lang, "chart_ack"),
+            0.7,
+        ));
     }
     if !f.aborted.is_empty() {
         let rows = f
@@ -672,25 +664,15 @@ fn displacement(spec: &Spec, f: &Facts, g: &Gazetteer, refs: &mut Refs, blocks: 
         rows,
         numeric: vec![false, true, true, true, true],
     });
-    // The figures' days are the flows' report dates (calendar days, not zone days).
-    let first = spec.period.from.date_naive();
-    let last = (spec.period.to - chrono::Duration::microseconds(1)).date_naive();
-    let days: Vec<NaiveDate> = first
-        .iter_days()
-        .take_while(|d| *d <= last)
-        .take(100)
-        .collect();
-    if days.len() > 1 {
-        let labels: Vec<String> = days.iter().map(|d| d.format("%d/%m").to_string()).collect();
-        let values: Vec<u64> = days
-            .iter()
-            .map(|d| f.displacement_days.get(d).copied().unwrap_or(0))
-            .collect();
-        blocks.push(Block::Svg {
-            svg: charts::line(&labels, &values),
-            caption: w(lang, "chart_displacement").to_string(),
-            width: 0.85,
-        });
+    let trend = figures::displacement_trend(spec, f);
+    if trend.labels.len() > 1 {
+        blocks.push(figure(
+            spec,
+            Figure::DisplacementTrend,
+            figures::chart(Figure::DisplacementTrend, &trend),
+            w(lang, "chart_displacement"),
+            0.85,
+        ));
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod charts;
 pub mod compose;
 pub mod facts;
+pub mod figures;
 pub mod map;
 pub mod schedule;
 pub mod task;
@@ -150,6 +151,8 @@ pub struct Spec {
 pub struct Made {
     pub html: String,
     pub pdf: Vec<u8>,
+    /// (name, SVG) of each figure (`figures::Figure`).
+    pub figures: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +238,21 @@ pub fn document(spec: &Spec, seq: u64, facts: &facts::Facts, gazetteer: &Gazette
     compose::compose(spec, seq, facts, gazetteer)
 }
 
-/// Makes the report at `seq`: HTML and PDF.
+/// Lays out a report from its facts: HTML, PDF and figures.
+pub fn lay_out(
+    spec: &Spec,
+    seq: u64,
+    facts: &facts::Facts,
+    gazetteer: &Gazetteer,
+) -> Result<Made, ReportError> {
+    let doc = document(spec, seq, facts, gazetteer);
+    let html = document::to_html(&doc);
+    let pdf = document::to_pdf(&doc, &spec.id)?;
+    let figures = figures::all(spec, facts, gazetteer);
+    Ok(Made { html, pdf, figures })
+}
+
+/// Makes the report at `seq`: HTML, PDF and figures.
 pub async fn make(
     store: &dyn EventStore,
     policy: &Policy,
@@ -244,10 +261,7 @@ pub async fn make(
     seq: u64,
 ) -> Result<Made, ReportError> {
     let facts = gather(store, policy, gazetteer, spec, seq).await?;
-    let doc = document(spec, seq, &facts, gazetteer);
-    let html = document::to_html(&doc);
-    let pdf = document::to_pdf(&doc, &spec.id)?;
-    Ok(Made { html, pdf })
+    lay_out(spec, seq, &facts, gazetteer)
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! Making reports off the request path: `Reports::request` stores a pending report and
 //! returns at once; a background task makes it (gathering the facts from the store, then
 //! laying out the HTML and the PDF on a blocking thread) and stores the result, done or
-//! failed. At most `reports.max_running` are made at once. `run_schedule` checks every minute
-//! which scheduled reports fell due and requests them for each configured audience.
+//! failed. At most `reports.max_running` are made at once. A report made is announced: a
+//! `report` notice goes through the writer into the log, and from there to the report's
+//! audience over `GET /api/v1/alerts` and the WebSocket (`alerts::report`). `run_schedule`
+//! checks every minute which scheduled reports fell due and requests them for each configured
+//! audience.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,13 +18,17 @@ use super::schedule::{scheduled_id, Schedule};
 use super::{Kind, Period, Spec};
 use crate::document::Lang;
 use crate::gazetteer::Gazetteer;
-use crate::log::format_time;
-use crate::policy::{Policy, Viewer};
-use crate::store::{EventStore, ReportRow, StoreError};
+use crate::log::alert::{Alert, ReportNote};
+use crate::log::{format_time, Actor};
+use crate::policy::{Channel, Policy, Viewer};
+use crate::store::{EventStore, Renderings, ReportRow, StoreError};
+use crate::writer::{Command, Writer};
 
 /// What the maker needs.
 pub struct Reports {
     store: Arc<dyn EventStore>,
+    /// Where the notice that a report was made goes (the server's own write).
+    writer: Writer,
     policy: Arc<Policy>,
     gazetteer: Arc<Gazetteer>,
     centre: String,
@@ -60,8 +67,10 @@ impl Drop for Place {
 }
 
 impl Reports {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn EventStore>,
+        writer: Writer,
         policy: Arc<Policy>,
         gazetteer: Arc<Gazetteer>,
         centre: String,
@@ -71,6 +80,7 @@ impl Reports {
     ) -> Reports {
         Reports {
             store,
+            writer,
             policy,
             gazetteer,
             centre,
@@ -148,11 +158,12 @@ impl Reports {
             centre: self.centre.clone(),
             zone: self.zone,
         };
-        let (store, policy, gazetteer, running) = (
+        let (store, policy, gazetteer, running, writer) = (
             self.store.clone(),
             self.policy.clone(),
             self.gazetteer.clone(),
             self.running.clone(),
+            self.writer.clone(),
         );
         tokio::spawn(async move {
             let _place = place;
@@ -162,9 +173,14 @@ impl Reports {
             let made = make(store.clone(), policy, gazetteer, spec.clone(), seq).await;
             let finished = format_time(Utc::now());
             let result = match &made {
-                Ok((html, pdf)) => {
+                Ok(m) => {
+                    let rendered = Renderings {
+                        html: &m.html,
+                        pdf: &m.pdf,
+                        figures: &m.figures,
+                    };
                     store
-                        .report_finish(&spec.id, "done", None, &finished, Some((html, pdf)))
+                        .report_finish(&spec.id, "done", None, &finished, Some(rendered))
                         .await
                 }
                 Err(e) => {
@@ -174,30 +190,54 @@ impl Reports {
                         .await
                 }
             };
-            if let Err(e) = result {
-                tracing::error!(id = %spec.id, error = %e, "report not stored");
+            match result {
+                Err(e) => tracing::error!(id = %spec.id, error = %e, "report not stored"),
+                Ok(()) if made.is_ok() => announce(&writer, &spec, seq).await,
+                Ok(()) => {}
             }
         });
         Ok(row)
     }
 }
 
-/// Gathers the facts, then lays out the document on a blocking thread.
+/// Tells the report's audience that it was made: a `report` notice through the writer (the
+/// server's own write), logged on the report's id.
+async fn announce(writer: &Writer, spec: &Spec, seq: u64) {
+    let note = ReportNote {
+        id: spec.id.clone(),
+        kind: spec.kind.as_str().to_string(),
+        lang: spec.lang.code().to_string(),
+        from: spec.period.from,
+        to: spec.period.to,
+        role: spec.viewer.role.to_string(),
+        org: spec.viewer.org.to_string(),
+        seq,
+    };
+    let command = Command::Alert {
+        id: spec.id.clone(),
+        alert: Box::new(Alert::report_made(note)),
+    };
+    if let Err(e) = writer
+        .submit(Channel::System, Actor::system(), Viewer::system(), command)
+        .await
+    {
+        tracing::warn!(id = %spec.id, error = %e, "report made but not announced");
+    }
+}
+
+/// Gathers the facts, then lays out the document and draws the figures on a blocking thread.
 async fn make(
     store: Arc<dyn EventStore>,
     policy: Arc<Policy>,
     gazetteer: Arc<Gazetteer>,
     spec: Spec,
     seq: u64,
-) -> Result<(String, Vec<u8>), String> {
+) -> Result<super::Made, String> {
     let facts = super::gather(&*store, &policy, &gazetteer, &spec, seq)
         .await
         .map_err(|e| e.to_string())?;
     tokio::task::spawn_blocking(move || {
-        let doc = super::document(&spec, seq, &facts, &gazetteer);
-        let html = crate::document::to_html(&doc);
-        let pdf = crate::document::to_pdf(&doc, &spec.id).map_err(|e| e.to_string())?;
-        Ok((html, pdf))
+        super::lay_out(&spec, seq, &facts, &gazetteer).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| format!("the layout stopped: {e}"))?
@@ -263,6 +303,7 @@ pub async fn run_schedule(
 pub fn from_config(
     config: &crate::config::Config,
     store: Arc<dyn EventStore>,
+    writer: Writer,
     policy: Arc<Policy>,
     gazetteer: Arc<Gazetteer>,
 ) -> Result<(Arc<Reports>, Schedule, Vec<Audience>), String> {
@@ -287,6 +328,7 @@ pub fn from_config(
     }
     let reports = Arc::new(Reports::new(
         store,
+        writer,
         policy,
         gazetteer,
         config.federation.centre.clone(),

@@ -106,6 +106,7 @@ fn a_map_of_many_incidents_groups_them_into_cells_and_still_lays_out() {
             svg,
             caption: String::new(),
             width: 0.8,
+            files: None,
         }],
     };
     let pdf = crate::document::to_pdf(&doc, "map").expect("the grouped map lays out");

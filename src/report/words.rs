@@ -7,14 +7,17 @@ use std::sync::LazyLock;
 
 use crate::document::Lang;
 
-/// Every word a report uses: (key, English, Arabic).
+/// Every word a report uses: (key, English, Arabic). The Arabic is written without short-vowel
+/// marks (as reports are), which PDF text extraction and search would otherwise split, and its
+/// sentences name counts as "N من ..." (N of the ...), which reads right whatever N is, with a
+/// word after each figure so that it extracts in reading order.
 const WORDS: &[(&str, &str, &str)] = &[
     ("daily", "Daily situation report", "تقرير الحالة اليومي"),
     ("weekly", "Weekly situation report", "تقرير الحالة الأسبوعي"),
     ("monthly", "Monthly situation report", "تقرير الحالة الشهري"),
     ("period", "Period", "الفترة"),
-    ("audience", "For", "معد لـ"),
-    ("made_from", "Made from the log at sequence", "أعد من السجل عند التسلسل"),
+    ("audience", "For", "الجمهور المستهدف"),
+    ("made_from", "Made from the log at sequence", "أعد من السجل حتى الرقم التسلسلي"),
     ("report", "Report", "التقرير"),
     ("footer_note", "Every figure links to the items behind it (appendix).", "كل رقم مرتبط بالعناصر التي يستند إليها (الملحق)."),
     ("highlights", "Highlights", "أبرز المستجدات"),
@@ -32,11 +35,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("hidden", "Not shared", "غير متاح"),
     ("constraints", "Access constraints", "قيود الوصول"),
     ("category", "Category", "الفئة"),
-    ("opened", "Opened", "فتحت"),
+    ("opened", "Opened", "فرضت"),
     ("closed", "Lifted", "رفعت"),
     ("in_force", "In force at the end", "سارية في نهاية الفترة"),
     ("movements", "Humanitarian movements", "التحركات الإنسانية"),
-    ("notified", "Notified", "أبلغ عنها"),
+    ("notified", "Notified", "تم الإشعار بها"),
     ("acknowledged", "Acknowledged", "تم الإقرار بها"),
     ("completed", "Completed", "اكتملت"),
     ("aborted", "Aborted", "ألغيت أثناء التنفيذ"),
@@ -61,19 +64,19 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("map_caption", "Incidents (dots, by severity), constraints in force (squares) and movement routes (lines) in the period", "الحوادث (نقاط حسب الشدة) والقيود السارية (مربعات) ومسارات التحركات (خطوط) خلال الفترة"),
     ("map_grouped", "(grouped: one circle per cell of the map, its area by the number of incidents, its colour the most severe, its number written when large enough).", "(مجمعة: دائرة واحدة لكل خلية من الخريطة، مساحتها بحسب عدد الحوادث ولونها بحسب أشدها، ويكتب عددها إذا اتسعت له)."),
     ("chart_incidents", "Incidents per day", "الحوادث يوميا"),
-    ("chart_ack", "Time to acknowledge each notified movement (hours)", "وقت الإقرار لكل تحرك مبلغ عنه (بالساعات)"),
+    ("chart_ack", "Time to acknowledge each notified movement (hours)", "مدة الإقرار بكل تحرك تم الإشعار به (بالساعات)"),
     ("chart_displacement", "Arrivals and returns per day", "الوافدون والعائدون يوميا"),
     ("appendix", "Appendix: items behind each figure", "ملحق: العناصر التي تستند إليها الأرقام"),
     ("more_ids", "… and {n} more, listed in the HTML edition of this report.", "… و{n} غيرها، مدرجة في نسخة HTML من هذا التقرير."),
     ("none", "None in the period.", "لا شيء خلال الفترة."),
     ("total", "Total", "المجموع"),
     ("exercise", "exercise", "تمرين"),
-    ("h_incidents", "{n} incidents were recorded ({prev} in the previous period), with {f} fatalities.", "سجلت {n} حوادث ({prev} في الفترة السابقة)، أسفرت عن {f} وفيات."),
-    ("h_top_area", "Most incidents were in {area} ({n}).", "وقع معظم الحوادث في {area} ({n})."),
-    ("h_constraints", "{opened} access constraints were opened and {closed} lifted; {force} were in force at the end of the period.", "فتح {opened} من قيود الوصول ورفع {closed}؛ وكان {force} منها ساريا في نهاية الفترة."),
-    ("h_movements", "{notified} movements were notified and {ack} acknowledged; {done} completed and {aborted} were aborted.", "أبلغ عن {notified} تحركا وتم الإقرار بـ {ack}؛ واكتمل {done} وألغي {aborted}."),
-    ("h_alerts", "{n} convoy alerts were raised.", "صدر {n} تنبيها بشأن القوافل."),
-    ("h_displacement", "{arr} arrivals and {ret} returns were reported.", "أبلغ عن {arr} وافدا و{ret} عائدا."),
+    ("h_incidents", "{n} incidents were recorded ({prev} in the previous period), with {f} fatalities.", "سجلت {n} من الحوادث مقابل {prev} في الفترة السابقة، وبلغ عدد الوفيات {f} في هذه الفترة."),
+    ("h_top_area", "Most incidents were in {area} ({n}).", "وقعت معظم الحوادث في {area} ({n})."),
+    ("h_constraints", "{opened} access constraints were opened and {closed} lifted; {force} were in force at the end of the period.", "فرض {opened} من قيود الوصول ورفع {closed} منها خلال الفترة، وبقي {force} منها ساريا في نهايتها."),
+    ("h_movements", "{notified} movements were notified and {ack} acknowledged; {done} completed and {aborted} were aborted.", "تم الإشعار بـ {notified} من التحركات والإقرار بـ {ack} منها، واكتمل {done} منها وألغي {aborted} أثناء التنفيذ."),
+    ("h_alerts", "{n} convoy alerts were raised.", "صدر {n} من تنبيهات القوافل خلال الفترة."),
+    ("h_displacement", "{arr} arrivals and {ret} returns were reported.", "أبلغ عن وصول {arr} من الوافدين وعودة {ret} من العائدين."),
 ];
 
 static TABLE: LazyLock<HashMap<&'static str, (&'static str, &'static str)>> =

@@ -19,7 +19,7 @@ use crate::log::{Hash, Record};
 
 pub use audit::AuditRow;
 pub use postgres::PgStore;
-pub use reports::{Rendering, ReportRow};
+pub use reports::{Rendering, Renderings, ReportRow};
 pub use sqlite::SqliteStore;
 
 /// How many records one INSERT statement carries (well below both databases' bind limits).
@@ -167,14 +167,15 @@ pub trait EventStore: Send + Sync + 'static {
     async fn audit_prune(&self, before_day: &str) -> Result<u64, StoreError>;
     /// Adds a report (pending); `false` when a report with its id is already there.
     async fn report_insert(&self, row: &ReportRow) -> Result<bool, StoreError>;
-    /// Records how a report's making ended, with its renderings when it was made.
+    /// Records how a report's making ended, with its renderings when it was made (in one
+    /// transaction: a report is done with all of them or with none).
     async fn report_finish(
         &self,
         id: &str,
         status: &str,
         error: Option<&str>,
         finished_at: &str,
-        rendered: Option<(&str, &[u8])>,
+        rendered: Option<Renderings<'_>>,
     ) -> Result<(), StoreError>;
     async fn report_get(&self, id: &str) -> Result<Option<ReportRow>, StoreError>;
     /// An audience's reports, newest first.
@@ -184,7 +185,7 @@ pub trait EventStore: Send + Sync + 'static {
         org: &str,
         limit: u32,
     ) -> Result<Vec<ReportRow>, StoreError>;
-    /// A made report's HTML or PDF.
+    /// A made report's HTML, PDF or one of its figures.
     async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError>;
     /// Cheap liveness check for `/healthz`.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -344,7 +345,7 @@ impl EventStore for Timed {
         status: &str,
         error: Option<&str>,
         finished_at: &str,
-        rendered: Option<(&str, &[u8])>,
+        rendered: Option<Renderings<'_>>,
     ) -> Result<(), StoreError> {
         bounded(
             WRITE_TIMEOUT,

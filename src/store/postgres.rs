@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::audit::{self, AuditRow, AUDIT_CHUNK, PRUNE_AUDIT, SELECT_AUDIT};
-use super::reports::{self, Rendering, ReportRow};
+use super::reports::{self, Rendering, Renderings, ReportRow};
 use super::{
     insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
     INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
@@ -243,20 +243,7 @@ impl EventStore for PgStore {
     }
 
     async fn report_insert(&self, r: &ReportRow) -> Result<bool, StoreError> {
-        let done = sqlx::query(reports::INSERT_REPORT)
-            .bind(&r.id)
-            .bind(&r.kind)
-            .bind(&r.lang)
-            .bind(&r.period_from)
-            .bind(&r.period_to)
-            .bind(&r.role)
-            .bind(&r.org)
-            .bind(r.seq.min(i64::MAX as u64) as i64)
-            .bind(&r.status)
-            .bind(&r.error)
-            .bind(r.scheduled as i64)
-            .bind(&r.created_at)
-            .bind(&r.finished_at)
+        let done = reports::bind_report!(sqlx::query(reports::INSERT_REPORT), r)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -268,17 +255,22 @@ impl EventStore for PgStore {
         status: &str,
         error: Option<&str>,
         finished_at: &str,
-        rendered: Option<(&str, &[u8])>,
+        rendered: Option<Renderings<'_>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(reports::FINISH_REPORT)
-            .bind(id)
-            .bind(status)
-            .bind(error)
-            .bind(finished_at)
-            .bind(rendered.map(|r| r.0))
-            .bind(rendered.map(|r| r.1))
-            .execute(&self.pool)
+        let mut tx = self.pool.begin().await?;
+        for (name, svg) in rendered.map_or(&[][..], |r| r.figures) {
+            sqlx::query(reports::INSERT_FIGURE)
+                .bind(id)
+                .bind(name)
+                .bind(svg)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let finish = sqlx::query(reports::FINISH_REPORT);
+        reports::bind_finish!(finish, id, status, error, finished_at, rendered)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -306,8 +298,9 @@ impl EventStore for PgStore {
     }
 
     async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError> {
+        let text = |sql| sqlx::query_scalar::<_, Option<String>>(sql);
         Ok(match as_ {
-            Rendering::Html => sqlx::query_scalar::<_, Option<String>>(reports::SELECT_HTML)
+            Rendering::Html => text(reports::SELECT_HTML)
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -318,6 +311,13 @@ impl EventStore for PgStore {
                 .fetch_optional(&self.pool)
                 .await?
                 .flatten(),
+            Rendering::Figure(name) => text(reports::SELECT_FIGURE)
+                .bind(id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten()
+                .map(String::into_bytes),
         })
     }
 

@@ -1,5 +1,7 @@
-//! The reports table (issue 16): a report's metadata, and its HTML and PDF once made. The SQL
-//! shared by both backends is here (`$n` placeholders, rewritten to `?` for SQLite).
+//! The reports table (issue 16): a report's metadata, and its HTML, PDF and figures (the map
+//! and charts as SVG, table `report_figures`) once made. What both backends share is here: the
+//! SQL (`$n` placeholders, rewritten to `?` for SQLite), the binding of a row's columns
+//! (`bind_report!`, `bind_finish!`) and the decoding of a row (`report_from_row`).
 
 use sqlx::Row;
 
@@ -32,6 +34,17 @@ pub struct ReportRow {
 pub enum Rendering {
     Html,
     Pdf,
+    /// One of its figures (the map, a chart) as SVG, by name.
+    Figure(&'static str),
+}
+
+/// A made report's renderings, stored with its status in one transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Renderings<'a> {
+    pub html: &'a str,
+    pub pdf: &'a [u8],
+    /// (name, SVG) of each figure.
+    pub figures: &'a [(String, String)],
 }
 
 pub(super) const INSERT_REPORT: &str = "INSERT INTO reports (id, kind, lang, period_from, \
@@ -58,6 +71,46 @@ pub(super) fn select_list() -> String {
 
 pub(super) const SELECT_HTML: &str = "SELECT html FROM reports WHERE id = $1";
 pub(super) const SELECT_PDF: &str = "SELECT pdf FROM reports WHERE id = $1";
+
+pub(super) const INSERT_FIGURE: &str = "INSERT INTO report_figures (report_id, name, svg) \
+     VALUES ($1, $2, $3) ON CONFLICT (report_id, name) DO NOTHING";
+pub(super) const SELECT_FIGURE: &str =
+    "SELECT svg FROM report_figures WHERE report_id = $1 AND name = $2";
+
+/// Binds a `ReportRow`'s columns to a query of `INSERT_REPORT`, in its order.
+macro_rules! bind_report {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind(&$r.id)
+            .bind(&$r.kind)
+            .bind(&$r.lang)
+            .bind(&$r.period_from)
+            .bind(&$r.period_to)
+            .bind(&$r.role)
+            .bind(&$r.org)
+            .bind($r.seq.min(i64::MAX as u64) as i64)
+            .bind(&$r.status)
+            .bind(&$r.error)
+            .bind($r.scheduled as i64)
+            .bind(&$r.created_at)
+            .bind(&$r.finished_at)
+    };
+}
+
+/// Binds how a report ended to a query of `FINISH_REPORT`, in its order.
+macro_rules! bind_finish {
+    ($query:expr, $id:expr, $status:expr, $error:expr, $finished_at:expr, $rendered:expr) => {
+        $query
+            .bind($id)
+            .bind($status)
+            .bind($error)
+            .bind($finished_at)
+            .bind($rendered.map(|r| r.html))
+            .bind($rendered.map(|r| r.pdf))
+    };
+}
+
+pub(super) use {bind_finish, bind_report};
 
 /// SQLite's numbered parameters (`?N`): bound by number, whatever their order in the text.
 pub(super) fn sqlite(sql: &str) -> String {

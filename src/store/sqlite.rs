@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::audit::{self, AuditRow, AUDIT_CHUNK, PRUNE_AUDIT, SELECT_AUDIT};
-use super::reports::{self, Rendering, ReportRow};
+use super::reports::{self, Rendering, Renderings, ReportRow};
 use super::{
     insert_events, record_from_row, token_from_row, EventStore, StoreError, TokenRow, ENROL_DEVICE,
     INSERT_CHUNK, KEEP_SNAPSHOTS, SELECT_EVENTS, SELECT_TOKENS,
@@ -361,20 +361,7 @@ impl EventStore for SqliteStore {
     async fn report_insert(&self, r: &ReportRow) -> Result<bool, StoreError> {
         let pool = self.pool().await?;
         let sql = reports::sqlite(reports::INSERT_REPORT);
-        let q = sqlx::query(&sql)
-            .bind(&r.id)
-            .bind(&r.kind)
-            .bind(&r.lang)
-            .bind(&r.period_from)
-            .bind(&r.period_to)
-            .bind(&r.role)
-            .bind(&r.org)
-            .bind(r.seq.min(i64::MAX as u64) as i64)
-            .bind(&r.status)
-            .bind(&r.error)
-            .bind(r.scheduled as i64)
-            .bind(&r.created_at)
-            .bind(&r.finished_at);
+        let q = reports::bind_report!(sqlx::query(&sql), r);
         let done = self.write(async { Ok(q.execute(&pool).await?) }).await?;
         Ok(done.rows_affected() == 1)
     }
@@ -385,19 +372,37 @@ impl EventStore for SqliteStore {
         status: &str,
         error: Option<&str>,
         finished_at: &str,
-        rendered: Option<(&str, &[u8])>,
+        rendered: Option<Renderings<'_>>,
     ) -> Result<(), StoreError> {
         let pool = self.pool().await?;
-        let sql = reports::sqlite(reports::FINISH_REPORT);
-        let q = sqlx::query(&sql)
-            .bind(id)
-            .bind(status)
-            .bind(error)
-            .bind(finished_at)
-            .bind(rendered.map(|r| r.0))
-            .bind(rendered.map(|r| r.1));
-        self.write(async { Ok(q.execute(&pool).await?) }).await?;
-        Ok(())
+        let (figure, finish) = (
+            reports::sqlite(reports::INSERT_FIGURE),
+            reports::sqlite(reports::FINISH_REPORT),
+        );
+        self.write(async {
+            let mut tx = pool.begin().await?;
+            for (name, svg) in rendered.map_or(&[][..], |r| r.figures) {
+                sqlx::query(&figure)
+                    .bind(id)
+                    .bind(name)
+                    .bind(svg)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            reports::bind_finish!(
+                sqlx::query(&finish),
+                id,
+                status,
+                error,
+                finished_at,
+                rendered
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn report_get(&self, id: &str) -> Result<Option<ReportRow>, StoreError> {
@@ -425,22 +430,31 @@ impl EventStore for SqliteStore {
 
     async fn report_body(&self, id: &str, as_: Rendering) -> Result<Option<Vec<u8>>, StoreError> {
         let pool = self.pool().await?;
+        let sql = reports::sqlite(match as_ {
+            Rendering::Html => reports::SELECT_HTML,
+            Rendering::Pdf => reports::SELECT_PDF,
+            Rendering::Figure(_) => reports::SELECT_FIGURE,
+        });
+        let text = || sqlx::query_scalar::<_, Option<String>>(&sql);
         Ok(match as_ {
-            Rendering::Html => {
-                sqlx::query_scalar::<_, Option<String>>(&reports::sqlite(reports::SELECT_HTML))
-                    .bind(id)
-                    .fetch_optional(&pool)
-                    .await?
-                    .flatten()
-                    .map(String::into_bytes)
-            }
-            Rendering::Pdf => {
-                sqlx::query_scalar::<_, Option<Vec<u8>>>(&reports::sqlite(reports::SELECT_PDF))
-                    .bind(id)
-                    .fetch_optional(&pool)
-                    .await?
-                    .flatten()
-            }
+            Rendering::Html => text()
+                .bind(id)
+                .fetch_optional(&pool)
+                .await?
+                .flatten()
+                .map(String::into_bytes),
+            Rendering::Pdf => sqlx::query_scalar::<_, Option<Vec<u8>>>(&sql)
+                .bind(id)
+                .fetch_optional(&pool)
+                .await?
+                .flatten(),
+            Rendering::Figure(name) => text()
+                .bind(id)
+                .bind(name)
+                .fetch_optional(&pool)
+                .await?
+                .flatten()
+                .map(String::into_bytes),
         })
     }
 

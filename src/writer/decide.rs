@@ -231,6 +231,31 @@ impl WriterTask {
     }
 }
 
+impl WriterTask {
+    /// A notice that a report was made: the server's own write, about no item (an id an item
+    /// holds or held is refused), carrying the report it announces.
+    pub(super) fn decide_report(
+        &self,
+        who: Who<'_>,
+        alert: &Alert,
+        current: Option<&Item>,
+        retired: bool,
+    ) -> Result<Option<Change>, WriteError> {
+        self.policy.admit(who.viewer, who.channel, Write::System)?;
+        if current.is_some() || retired {
+            return Err(WriteError::Conflict(
+                "a report notice names an id an item holds or held".into(),
+            ));
+        }
+        if alert.state != AlertState::Notice || alert.report.is_none() {
+            return Err(WriteError::Conflict(
+                "a report notice is a notice carrying its report".into(),
+            ));
+        }
+        Ok(Some(Change::Alert(Box::new(alert.clone()))))
+    }
+}
+
 /// An alert is logged when its movement is there and not finished, and when it changes the
 /// book; otherwise it is dropped (the alerter judges again on the new state). It takes the
 /// movement's current version: an alert changes nothing of the item.

@@ -81,7 +81,8 @@ pub enum Command {
     },
     /// The server's own: a convoy alert about movement `id` (raised, ended or a notice).
     /// Logged only when it changes the book: a raise of an active condition, or a clear of
-    /// one that is not active, changes nothing.
+    /// one that is not active, changes nothing. A `report` notice names the report's id, which
+    /// no item holds (issue 16).
     Alert {
         id: String,
         alert: Box<crate::log::alert::Alert>,
@@ -486,6 +487,29 @@ impl WriterTask {
         let current = overlay.current(id);
         let picture = &overlay.live.picture;
         let retired = picture.is_retired(id);
+        if let Command::Alert { alert, .. } = command {
+            if alert.kind == crate::log::alert::AlertKind::Report {
+                // A report made: an event about no item, admitted like every server alert.
+                let Some(change) = self.decide_report(who, alert, current.as_deref(), retired)?
+                else {
+                    return Ok(Step::Nothing(current));
+                };
+                let event = Event {
+                    seq,
+                    at: overlay.now,
+                    actor: who.actor.clone(),
+                    layer: None,
+                    item_id: id.to_string(),
+                    change,
+                };
+                return Ok(Step::Event(Staged {
+                    event,
+                    before: None,
+                    after: None,
+                    request: None,
+                }));
+            }
+        }
         let decided = self.decide(
             who,
             command,

@@ -73,6 +73,7 @@ fn concrete(path: &str, id: &str) -> String {
     path.replace("{layer}", "movements")
         .replace("{id}", id)
         .replace("{format}", "acled")
+        .replace("{name}", "incidents-per-day")
 }
 
 pub async fn every_route_answers(backend: Backend) {

@@ -11,7 +11,8 @@
 //! - `imports`: ACLED imports, all or nothing, through the write gate; `imports_hxl`: HXL.
 //! - `audit`: who received an item, by every channel; retention.
 //! - `exports`: exports and OGC API – Features against the caller's picture, per role.
-//! - `reports`: situation reports per audience, read back from their HTML and PDF.
+//! - `reports`: situation reports per audience, read back from their HTML, PDF and figures (SVG,
+//!   PNG); `report_alerts`: the alerts that announce them (REST, WebSocket).
 //! - `over_time`: the picture as it was (`?at=`) per role, and items' histories.
 //! - `replay_ws`: the WebSocket replay per role against what live subscribers were sent, its
 //!   pace, its controls and its errors.
@@ -38,6 +39,7 @@ mod needs;
 mod over_time;
 mod policy_matrix;
 mod replay_ws;
+mod report_alerts;
 mod reports;
 mod validation;
 
@@ -56,6 +58,7 @@ pub use needs::*;
 pub use over_time::*;
 pub use policy_matrix::*;
 pub use replay_ws::*;
+pub use report_alerts::*;
 pub use reports::*;
 pub use validation::*;
 
@@ -110,6 +113,8 @@ macro_rules! all_suite_tests {
             reports_count_what_each_audience_may_see,
             arabic_reports_extract_in_reading_order,
             report_requests_are_checked_and_never_wait,
+            a_made_report_is_announced_to_its_audience_only,
+            report_figures_are_files_of_their_own,
             // meta
             openapi_describes_exactly_the_routes,
             every_route_answers,

@@ -103,6 +103,31 @@ struct History {
     flow: String,
 }
 
+/// Changes an item's properties; it must be accepted.
+async fn change(app: &TestApp, token: &str, layer: &str, id: &str, properties: Value) {
+    let path = format!("/api/v1/{layer}/{id}");
+    let (s, b) = app
+        .patch(&path, token, json!({ "properties": properties }))
+        .await;
+    assert_eq!(s, StatusCode::OK, "PATCH {path}: {b}");
+}
+
+/// Notifies or acknowledges a movement; it must be accepted.
+async fn act(app: &TestApp, token: &str, id: &str, action: &str) {
+    let path = format!("/api/v1/movements/{id}/{action}");
+    let (s, b) = app.post(&path, token, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "POST {path}: {b}");
+}
+
+/// Each path answers `token` 404, as for an id nobody holds.
+async fn not_found(app: &TestApp, token: &str, paths: &[String]) {
+    for path in paths {
+        reply(app.request(Method::GET, path, Some(token)))
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
+}
+
 async fn script(app: &mut TestApp) -> History {
     let now = Utc::now();
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
@@ -135,7 +160,7 @@ async fn script(app: &mut TestApp) -> History {
         .create(
             "incidents",
             &army,
-            common::incident(json!({"event_type": "battles", "sub_event_type": null, "fatalities": 1, "occurred_at": at(120)})),
+            common::incident(json!({"event_type": "battles", "sub_event_type": null, "fatalities": 1, "occurred_at": at(90)})),
         )
         .await;
     let closed = app
@@ -155,14 +180,14 @@ async fn script(app: &mut TestApp) -> History {
     let lifted = app
         .create("constraints", &army, common::constraint(json!({})))
         .await;
-    let (s, b) = app
-        .patch(
-            &format!("/api/v1/constraints/{lifted}"),
-            &army,
-            json!({"properties": {"status": "open", "restriction": null}}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    change(
+        app,
+        &army,
+        "constraints",
+        &lifted,
+        json!({"status": "open", "restriction": null}),
+    )
+    .await;
     let window = json!({"window_start": at(-60), "window_end": at(-240)});
     let completed = app
         .create("movements", &wfp, common::movement(window.clone()))
@@ -177,45 +202,35 @@ async fn script(app: &mut TestApp) -> History {
         )
         .await;
     for id in [&completed, &aborted] {
-        let (s, b) = app
-            .post(&format!("/api/v1/movements/{id}/notify"), &wfp, json!({}))
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        act(app, &wfp, id, "notify").await;
     }
-    let (s, b) = app
-        .post(
-            &format!("/api/v1/movements/{completed}/acknowledge"),
-            &army,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    act(app, &army, &completed, "acknowledge").await;
     for status in ["en_route", "arrived"] {
-        let (s, b) = app
-            .patch(
-                &format!("/api/v1/movements/{completed}"),
-                &wfp,
-                json!({"properties": {"status": status}}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        change(
+            app,
+            &wfp,
+            "movements",
+            &completed,
+            json!({"status": status}),
+        )
+        .await;
     }
-    let (s, b) = app
-        .patch(
-            &format!("/api/v1/movements/{aborted}"),
-            &wfp,
-            json!({"properties": {"status": "en_route"}}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, b) = app
-        .patch(
-            &format!("/api/v1/movements/{aborted}"),
-            &wfp,
-            json!({"properties": {"status": "aborted", "description": "bridge down at Qayyarah"}}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    change(
+        app,
+        &wfp,
+        "movements",
+        &aborted,
+        json!({"status": "en_route"}),
+    )
+    .await;
+    change(
+        app,
+        &wfp,
+        "movements",
+        &aborted,
+        json!({"status": "aborted", "description": "bridge down at Qayyarah"}),
+    )
+    .await;
     let flow = app
         .create(
             "displacements",
@@ -250,7 +265,10 @@ pub async fn reports_count_what_each_audience_may_see(backend: Backend) {
     let nrc = app.token(Role::CivilLiaison, "NRC").await;
     let army = app.token(Role::MilitaryLiaison, "ARMY").await;
     let from = ts(Utc::now() - chrono::Duration::minutes(60));
-    let ask = json!({"kind": "daily", "from": from, "lang": "en"});
+    // A period that has ended (`to` now, to the microsecond): its `seq` is the last event
+    // before it, whatever is logged later (each report made logs the notice announcing it).
+    let to = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let ask = json!({"kind": "daily", "from": from, "to": to, "lang": "en"});
     let civil = made(&app, &nrc, ask.clone()).await;
     let military = made(&app, &army, ask.clone()).await;
     assert_eq!(civil["seq"], seq, "{civil}");
@@ -342,35 +360,42 @@ pub async fn reports_count_what_each_audience_may_see(backend: Backend) {
     assert!(!military_html.contains(&h.civil) && !military_html.contains("CIVILONLY"));
     let civil_pdf = pdf_text(&rendering(&app, &nrc, &civil, "pdf").await);
     let military_pdf = pdf_text(&rendering(&app, &army, &military, "pdf").await);
-    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
-    assert!(
-        civil_pdf.contains(&squeeze("Daily situation report")),
-        "{civil_pdf}"
+    // Which texts a PDF holds and which it does not (compared without white space).
+    let holds = |pdf: &str, yes: &[&str], no: &[&str]| {
+        let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        for text in yes {
+            assert!(pdf.contains(&squeeze(text)), "`{text}` is in: {pdf}");
+        }
+        for text in no {
+            assert!(!pdf.contains(&squeeze(text)), "`{text}` is not in: {pdf}");
+        }
+    };
+    holds(
+        &civil_pdf,
+        &[
+            "Daily situation report",
+            &h.civil,
+            "bridge down at Qayyarah",
+        ],
+        &[&h.military, "SECRETBRAVO", &h.secret_checkpoint],
     );
-    assert!(civil_pdf.contains(&squeeze(&h.civil)), "{civil_pdf}");
-    assert!(civil_pdf.contains(&squeeze("bridge down at Qayyarah")));
-    assert!(!civil_pdf.contains(&squeeze(&h.military)));
-    assert!(!civil_pdf.contains("SECRETBRAVO"));
-    assert!(!civil_pdf.contains(&squeeze(&h.secret_checkpoint)));
-    assert!(
-        military_pdf.contains(&squeeze(&h.military)),
-        "{military_pdf}"
+    holds(
+        &military_pdf,
+        &[&h.military, "SECRETBRAVO"],
+        &[&h.civil, "CIVILONLY", "bridge down"],
     );
-    assert!(military_pdf.contains("SECRETBRAVO"));
-    assert!(!military_pdf.contains(&squeeze(&h.civil)));
-    assert!(!military_pdf.contains("CIVILONLY"));
-    assert!(!military_pdf.contains(&squeeze("bridge down")));
 
     // Another audience's report does not exist for the caller.
     let id = civil["id"].as_str().unwrap();
-    for path in [
-        format!("/api/v1/reports/{id}"),
-        format!("/api/v1/reports/{id}.pdf"),
-    ] {
-        reply(app.request(Method::GET, &path, Some(&army)))
-            .await
-            .problem(StatusCode::NOT_FOUND);
-    }
+    not_found(
+        &app,
+        &army,
+        &[
+            format!("/api/v1/reports/{id}"),
+            format!("/api/v1/reports/{id}.pdf"),
+        ],
+    )
+    .await;
     let (_, list) = app.get("/api/v1/reports", &army).await;
     let listed: Vec<&str> = list["reports"]
         .as_array()
@@ -380,7 +405,8 @@ pub async fn reports_count_what_each_audience_may_see(backend: Backend) {
         .collect();
     assert_eq!(listed, vec![military["id"].as_str().unwrap()]);
 
-    // Made again at the same seq (nothing happened since), the report is the same.
+    // Made again at the same seq (nothing happened in the period since), the report is the
+    // same.
     let again = made(&app, &nrc, ask).await;
     assert_eq!(again["seq"], civil["seq"]);
     let again_html = String::from_utf8(rendering(&app, &nrc, &again, "html").await).unwrap();
@@ -442,7 +468,7 @@ pub async fn arabic_reports_extract_in_reading_order(backend: Backend) {
         "تقرير الحالة اليومي",
         "الأرقام الرئيسية",
         "أبرز المستجدات",
-        "سجلت 2 حوادث",
+        "سجلت 2 من الحوادث",
         "معارك",
         "نينوى",
     ] {
@@ -484,16 +510,15 @@ pub async fn report_requests_are_checked_and_never_wait(backend: Backend) {
             "{body}: the problem names `{member}`: {p}"
         );
     }
-    for path in [
+    let paths = [
         "/api/v1/reports/nosuch",
         "/api/v1/reports/nosuch.pdf",
         "/api/v1/reports/x.doc",
         "/api/v1/reports/..%2Fetc.html",
-    ] {
-        reply(app.request(Method::GET, path, Some(&nrc)))
-            .await
-            .problem(StatusCode::NOT_FOUND);
-    }
+        "/api/v1/reports/nosuch/map.svg",
+        "/api/v1/reports/nosuch/charts/incidents-per-day.png",
+    ];
+    not_found(&app, &nrc, &paths.map(String::from)).await;
     // The answer comes at once, pending; the renderings wait for `done`.
     let (s, r) = app
         .post("/api/v1/reports", &nrc, json!({"kind": "weekly"}))
@@ -504,5 +529,176 @@ pub async fn report_requests_are_checked_and_never_wait(backend: Backend) {
     assert!(r["links"]["pdf"].as_str().unwrap().ends_with(".pdf"));
     let pdf = rendering(&app, &nrc, &r, "pdf").await;
     assert!(pdf.starts_with(b"%PDF-"));
+    app.stop().await;
+}
+
+/// The `(width, height)` of an SVG document, parsed as XML, and the document.
+fn svg_size(svg: &str) -> (roxmltree::Document<'_>, f64, f64) {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG is XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let dim = |a: &str| -> f64 { root.attribute(a).expect(a).parse().expect("a number") };
+    let (w, h) = (dim("width"), dim("height"));
+    (doc, w, h)
+}
+
+/// Elements named `tag` whose attribute `attr` is `value` (any when `None`).
+fn count(doc: &roxmltree::Document, tag: &str, attr: &str, value: Option<&str>) -> usize {
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == tag)
+        .filter(|n| {
+            value.is_none_or(|v| n.attribute(attr).is_some_and(|a| a.eq_ignore_ascii_case(v)))
+        })
+        .count()
+}
+
+/// A PNG decoded: width, height and its pixels as RGBA.
+fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<[u8; 4]>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::ALPHA);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    assert_eq!(info.color_type, png::ColorType::Rgba, "{info:?}");
+    let pixels = buf[..info.buffer_size()]
+        .chunks_exact(4)
+        .map(|p| [p[0], p[1], p[2], p[3]])
+        .collect();
+    (info.width, info.height, pixels)
+}
+
+/// How many pixels are within a few steps of `rgb`, opaque.
+fn pixels_of(pixels: &[[u8; 4]], rgb: [u8; 3]) -> usize {
+    pixels
+        .iter()
+        .filter(|p| p[3] > 250 && (0..3).all(|i| p[i].abs_diff(rgb[i]) <= 6))
+        .count()
+}
+
+async fn fetch(app: &TestApp, token: &str, path: &str, mime: &str) -> Vec<u8> {
+    let resp = app
+        .request(Method::GET, path, Some(token))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let got = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(got, mime, "{path}");
+    resp.bytes().await.expect("read").to_vec()
+}
+
+pub async fn report_figures_are_files_of_their_own(backend: Backend) {
+    let mut app = TestApp::spawn_without_alerts(backend).await;
+    script(&mut app).await;
+    let nrc = app.token(Role::CivilLiaison, "NRC").await;
+    let army = app.token(Role::MilitaryLiaison, "ARMY").await;
+    // A week: the incidents chart has a bar per day, and the earlier incident is in it.
+    let civil = made(&app, &nrc, json!({"kind": "weekly"})).await;
+    let military = made(&app, &army, json!({"kind": "weekly"})).await;
+    let html = String::from_utf8(rendering(&app, &nrc, &civil, "html").await).unwrap();
+    let figures = civil["links"]["figures"].as_object().expect("figures");
+    let names: Vec<&str> = figures.keys().map(String::as_str).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let mut svgs = BTreeSet::new();
+    for (name, links) in figures {
+        for ext in ["svg", "png"] {
+            let link = links[ext].as_str().unwrap();
+            assert!(
+                html.contains(&format!("href=\"{link}\"")),
+                "the report links {link}"
+            );
+        }
+        let svg = fetch(&app, &nrc, links["svg"].as_str().unwrap(), "image/svg+xml").await;
+        let svg = String::from_utf8(svg).expect("UTF-8");
+        let (_, w, h) = svg_size(&svg);
+        let png = fetch(&app, &nrc, links["png"].as_str().unwrap(), "image/png").await;
+        let (pw, ph, pixels) = decode_png(&png);
+        assert_eq!(
+            (pw, ph),
+            ((w * 2.0).ceil() as u32, (h * 2.0).ceil() as u32),
+            "{name}: the PNG is the SVG at twice its size"
+        );
+        let distinct: BTreeSet<[u8; 4]> = pixels.iter().copied().collect();
+        assert!(distinct.len() > 10, "{name}: the PNG is drawn, not blank");
+        svgs.insert((name.clone(), svg, pixels));
+    }
+    let get = |n: &str| svgs.iter().find(|(name, _, _)| name == n).unwrap();
+    // The map: the audience's three incidents (dots) and its one constraint in force (a
+    // square); the military audience's has two constraints in force.
+    let (_, map, map_pixels) = get("map");
+    let (doc, ..) = svg_size(map);
+    assert_eq!(count(&doc, "circle", "r", None), 3, "{map}");
+    assert_eq!(count(&doc, "rect", "fill", Some("#f2b01e")), 1);
+    assert!(
+        count(&doc, "text", "", None) >= 18,
+        "the governorates are named"
+    );
+    assert!(
+        pixels_of(map_pixels, [0xf2, 0xb0, 0x1e]) > 20,
+        "the square is drawn"
+    );
+    let military_map = fetch(
+        &app,
+        &army,
+        military["links"]["figures"]["map"]["svg"].as_str().unwrap(),
+        "image/svg+xml",
+    )
+    .await;
+    let military_map = String::from_utf8(military_map).unwrap();
+    let (doc, ..) = svg_size(&military_map);
+    assert_eq!(count(&doc, "rect", "fill", Some("#f2b01e")), 2);
+    // Incidents per day: a bar per day of the week; the incidents fell on one day (two, should
+    // the last hour straddle midnight).
+    let (_, per_day, per_day_pixels) = get("incidents-per-day");
+    let (doc, ..) = svg_size(per_day);
+    let bars: Vec<f64> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "rect")
+        .filter(|n| {
+            n.attribute("fill")
+                .is_some_and(|f| f.eq_ignore_ascii_case("#1f5f99"))
+        })
+        .map(|n| n.attribute("height").unwrap().parse().unwrap())
+        .collect();
+    assert!((7..=8).contains(&bars.len()), "{bars:?}");
+    let drawn = bars.iter().filter(|h| **h > 0.0).count();
+    assert!((1..=2).contains(&drawn), "{bars:?}");
+    assert!(
+        pixels_of(per_day_pixels, [0x1f, 0x5f, 0x99]) > 100,
+        "the bars are drawn"
+    );
+    // Acknowledgement times: six buckets, the one acknowledgement in one of them.
+    let (_, ack, _) = get("acknowledgement-times");
+    let (doc, ..) = svg_size(ack);
+    assert_eq!(count(&doc, "rect", "fill", Some("#1f5f99")), 6);
+    // The displacement trend is a line.
+    let (_, trend, _) = get("displacement-trend");
+    let (doc, ..) = svg_size(trend);
+    assert!(count(&doc, "polyline", "", None) + count(&doc, "path", "", None) > 0);
+
+    // Another audience's report's figures do not exist; nor do other names.
+    let id = civil["id"].as_str().unwrap();
+    not_found(
+        &app,
+        &army,
+        &[
+            format!("/api/v1/reports/{id}/map.svg"),
+            format!("/api/v1/reports/{id}/charts/incidents-per-day.png"),
+        ],
+    )
+    .await;
+    let base = format!("/api/v1/reports/{id}");
+    not_found(
+        &app,
+        &nrc,
+        &[
+            format!("{base}/map.gif"),
+            format!("{base}/charts/map.svg"),
+            format!("{base}/charts/nosuch.svg"),
+            format!("{base}/charts/incidents-per-day"),
+            format!("{base}/legend.svg"),
+        ],
+    )
+    .await;
     app.stop().await;
 }

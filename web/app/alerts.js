@@ -3,12 +3,13 @@
 // is, and which rows just arrived ("new" for NEW_MS after they were received live).
 
 import { fmtDateTimeZone, message, t, term } from "./i18n.js";
+import { openReport } from "./reports.js";
 
 /** How long a row received live carries its "new" cue. */
 export const NEW_MS = 60000;
 
 /** Severity of each kind: 3 high (the route or the convoy meets a hazard), 1 a notice. */
-const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1 };
+const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1, report: 1 };
 export const severityOf = (a) => SEVERITY[a.kind] || 2;
 
 /** A condition's key: alerts of one condition share it (raised, then ended). */
@@ -33,9 +34,11 @@ export function isNew(a, now = Date.now()) {
 
 /**
  * One alert as a list row: severity badge, kind and state, time (with its zone), the message,
- * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item.
+ * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item. A
+ * `report` notice (a situation report made for the reader's audience) opens the report.
  */
 export function alertRow(a, { onOpen, now = Date.now() } = {}) {
+  if (a.report) onOpen = undefined;
   const li = document.createElement("li");
   const sev = severityOf(a);
   li.className = `alert-row sev-${sev} state-${a.state}` + (isNew(a, now) ? " new" : "");
@@ -70,6 +73,14 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   msg.textContent = message(a.message_key, a.message_params) ?? (a.message || "");
   main.append(head, msg);
   li.append(main);
+  if (a.report && a.report.links) {
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "link alert-report";
+    open.textContent = t("alerts.open_report");
+    open.addEventListener("click", () => openReport(a.report.links.html, "text/html").catch((e) => console.warn("report:", e.message)));
+    li.append(open);
+  }
   if (onOpen) {
     main.type = "button";
     main.addEventListener("click", () => onOpen(a.movement));

@@ -1,15 +1,17 @@
 // The situation reports panel of the board: the reports made for the reader's audience (its
 // role and organisation), newest first, each opened as HTML or PDF with the reader's token
 // (fetched, then shown from a blob, since a link cannot carry the token); buttons ask for a
-// daily, weekly or monthly report in the page's language. A report that becomes ready while
-// the page is open is announced in the panel.
+// daily, weekly or monthly report in the page's language; a made report's map and charts open
+// as SVG or PNG. A report that becomes ready while the page is open is announced in the panel
+// (and, to its audience, as a `report` alert in the alerts list).
 
 import { api, token } from "./session.js";
 import { fmtDateTime, language, t } from "./i18n.js";
 
 const POLL_MS = 30000;
 
-async function open(path, mime) {
+/** Opens a report's rendering (or a figure) in a new tab, fetched with the reader's token. */
+export async function openReport(path, mime) {
   const resp = await fetch(path, { headers: { Authorization: "Bearer " + token() }, cache: "no-store" });
   if (!resp.ok) throw new Error(`${resp.status}`);
   const blob = new Blob([await resp.arrayBuffer()], { type: mime });
@@ -38,10 +40,11 @@ export function initReports(section) {
         b.className = "link";
         b.textContent = t("reports." + kind);
         b.addEventListener("click", () =>
-          open(r.links[kind], mime).catch((e) => (status.textContent = t("reports.open_failed", { status: e.message }))),
+          openReport(r.links[kind], mime).catch((e) => (status.textContent = t("reports.open_failed", { status: e.message }))),
         );
         li.append(b, " ");
       }
+      if (r.links.figures) li.append(figures(r.links.figures));
     } else {
       const s = document.createElement("span");
       s.className = "muted";
@@ -49,6 +52,32 @@ export function initReports(section) {
       li.append(s);
     }
     return li;
+  }
+
+  // The map and the charts as files of their own, SVG and PNG.
+  function figures(links) {
+    const d = document.createElement("details");
+    d.className = "report-figures";
+    const summary = document.createElement("summary");
+    summary.textContent = t("reports.figures");
+    const ul = document.createElement("ul");
+    for (const [name, files] of Object.entries(links)) {
+      const li = document.createElement("li");
+      li.append(t("reports.figure." + name), " ");
+      for (const [ext, mime] of [["svg", "image/svg+xml"], ["png", "image/png"]]) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "link";
+        b.textContent = ext.toUpperCase();
+        b.addEventListener("click", () =>
+          openReport(files[ext], mime).catch((e) => (status.textContent = t("reports.open_failed", { status: e.message }))),
+        );
+        li.append(b, " ");
+      }
+      ul.append(li);
+    }
+    d.append(summary, ul);
+    return d;
   }
 
   function render() {
