@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::access::index::{Capsule, SpatialIndex};
 use crate::log::alert::{finished, AlertBook, Logged};
 use crate::log::meeting::MeetingBook;
@@ -317,6 +319,17 @@ impl Picture {
     /// caller to measure exactly. Movements are not indexed.
     pub fn near(&self, corridor: &[Capsule], layers: &[Layer]) -> Vec<Arc<Item>> {
         self.index.query(corridor, layers)
+    }
+
+    /// `near`, passing over incidents that happened outside `window` where the index may
+    /// (`SpatialIndex::query_within`).
+    pub fn near_within(
+        &self,
+        corridor: &[Capsule],
+        layers: &[Layer],
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Vec<Arc<Item>> {
+        self.index.query_within(corridor, layers, window)
     }
 
     /// How far the feed of peer `centre` has been applied (0: never).

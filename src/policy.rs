@@ -523,6 +523,35 @@ impl Policy {
         Some(View::reduced_to(hidden, precision, None))
     }
 
+    /// Whether `decide` may hide `field` of an item of `layer` from `viewer` for a reason
+    /// other than the item's own field markings (which the caller checks on the item): its
+    /// role's hidden fields or cross-side rules, the fields kept for the owner, the figures
+    /// that follow a reduced position. `false` means every item of the layer the viewer sees
+    /// without a field marking on `field` shows it. Conservative: a peer, or a role this
+    /// policy does not know, may be hidden anything.
+    pub fn may_hide(&self, viewer: &Viewer, layer: Layer, field: &str) -> bool {
+        if viewer.peer.is_some() {
+            return true;
+        }
+        let Some(rp) = self.roles.get(&viewer.role) else {
+            return true;
+        };
+        if rp.sees_all {
+            return false;
+        }
+        let mut hidden = self.owner_only.union(rp.hidden);
+        if layer == Layer::Movements {
+            hidden = hidden.union(rp.movement_hidden);
+        }
+        if layer == Layer::Contacts {
+            hidden = hidden.union(rp.contact_hidden);
+        }
+        for set in rp.hide_from_side.values() {
+            hidden = hidden.union(*set);
+        }
+        hidden.union(*FOLLOWS_POSITION).contains(field)
+    }
+
     /// What a peer centre sees of `item` under its agreement: the border view.
     fn decide_peer(&self, item: &Item, a: &Agreement) -> Option<View> {
         // No echo, no relay: what came from another centre stays here.

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use rstar::{RTree, RTreeObject, SelectionFunction, AABB};
 
-use crate::model::{BBox, Item, Layer, Position};
+use chrono::{DateTime, Utc};
+
+use crate::model::{BBox, Item, Layer, Position, Props};
 
 /// Metres per degree of latitude (the grid of `Geometry::reduced` uses the same figure).
 const M_PER_DEG: f64 = 111_320.0;
@@ -29,6 +31,31 @@ pub const INDEXED: &[Layer] = &[Layer::Constraints, Layer::Incidents];
 struct Entry {
     item: Arc<Item>,
     envelope: AABB<[f64; 2]>,
+    /// When an incident happened (microseconds since the epoch), where that time may be used to
+    /// pass it over without reading the item (`query_within`); `None` otherwise.
+    time: Option<i64>,
+}
+
+impl Entry {
+    fn new(item: &Arc<Item>) -> Entry {
+        Entry {
+            item: item.clone(),
+            envelope: aabb(&filing_box(item)),
+            time: filed_time(item),
+        }
+    }
+}
+
+/// An incident's `occurred_at`, unless a field marking on it may hide it from a viewer (then a
+/// search never passes it over by time: the check must treat it as a viewer who cannot see the
+/// time does).
+fn filed_time(item: &Item) -> Option<i64> {
+    match &item.props {
+        Props::Incident(i) if !item.common.field_markings.contains_key("occurred_at") => {
+            Some(i.occurred_at.timestamp_micros())
+        }
+        _ => None,
+    }
 }
 
 impl PartialEq for Entry {
@@ -319,10 +346,7 @@ impl SpatialIndex {
             let Some(slot) = slot(item.layer) else {
                 continue;
             };
-            let entry = Entry {
-                item: item.clone(),
-                envelope: aabb(&filing_box(item)),
-            };
+            let entry = Entry::new(item);
             filed.insert(item.id.clone(), entry.clone());
             per_layer[slot].push(entry);
         }
@@ -339,10 +363,7 @@ impl SpatialIndex {
             return;
         };
         self.remove(&item.id);
-        let entry = Entry {
-            item: item.clone(),
-            envelope: aabb(&filing_box(item)),
-        };
+        let entry = Entry::new(item);
         self.filed.insert(item.id.clone(), entry.clone());
         self.trees[slot].insert(entry);
     }
@@ -367,12 +388,32 @@ impl SpatialIndex {
     /// The items of `layers` filed under a box that may meet any of `corridor`, each once, in
     /// no particular order. A superset of what actually lies there.
     pub fn query(&self, corridor: &[Capsule], layers: &[Layer]) -> Vec<Arc<Item>> {
+        self.query_within(corridor, layers, None)
+    }
+
+    /// `query`, passing over the incidents that happened outside `window` (from and to,
+    /// inclusive) without reading them. Only for a caller that drops such incidents anyway
+    /// (the access check, for a viewer who always sees `occurred_at`): incidents whose time a
+    /// field marking may hide are never passed over. Still a superset of what lies there in
+    /// the window: times are compared to the microsecond, rounded down on both sides.
+    pub fn query_within(
+        &self,
+        corridor: &[Capsule],
+        layers: &[Layer],
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Vec<Arc<Item>> {
+        let window = window.map(|(a, b)| (a.timestamp_micros(), b.timestamp_micros()));
+        let keep = |e: &Entry| match (window, e.time) {
+            (Some((from, to)), Some(t)) => from <= t && t <= to,
+            _ => true,
+        };
         let mut found: Vec<&Arc<Item>> = Vec::new();
         for slot in layers.iter().filter_map(|l| slot(*l)) {
             for capsule in corridor {
                 found.extend(
                     self.trees[slot]
                         .locate_with_selection_function(InCapsule(capsule))
+                        .filter(|e| keep(e))
                         .map(|e| &e.item),
                 );
             }

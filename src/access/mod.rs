@@ -337,6 +337,26 @@ pub fn check_items(
     check(plan, candidates, settings, now)
 }
 
+/// The times outside which an incident near the route cannot conflict for `viewer`, when the
+/// viewer always sees when incidents happened: the spatial index may then pass such incidents
+/// over unread (`Picture::near_within`). `None` when a view may hide `occurred_at`: such an
+/// incident is measured as "time not shared with you", so it must not be passed over by a time
+/// the viewer does not see (that would tell them when it happened).
+pub fn incident_window(
+    plan: &Plan,
+    policy: &Policy,
+    viewer: &Viewer,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if policy.may_hide(viewer, Layer::Incidents, "occurred_at") {
+        return None;
+    }
+    Some((
+        now - Duration::hours(i64::from(plan.incidents_since_h)),
+        now,
+    ))
+}
+
 /// Measures `candidates` (already cleared by policy) against the plan.
 pub fn check<'a>(
     plan: &Plan,

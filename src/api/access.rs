@@ -254,10 +254,13 @@ pub async fn check(
             retry_after: 1,
         });
     };
+    // Incidents outside the look-back are passed over by the index unread when the viewer
+    // always sees when incidents happened (most of a busy picture's incidents near a route).
+    let window = access::incident_window(&plan, &state.policy, &viewer, now);
     let items = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         live.picture
-            .near(&plan.corridor(), crate::access::index::INDEXED)
+            .near_within(&plan.corridor(), crate::access::index::INDEXED, window)
     };
     // Measuring is CPU work that grows with the route and what lies near it; it runs off the
     // async workers so that a long route with a wide buffer cannot stall other requests, and

@@ -283,6 +283,11 @@ pub async fn chart(
     figure(&state, &who, &id, which, &name).await
 }
 
+/// How many PNG figures are drawn at once, and how long a further request waits for a place.
+const PNG_AT_ONCE: usize = 2;
+const PNG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+static PNG_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PNG_AT_ONCE);
+
 /// A figure as SVG (as stored) or PNG (rasterised off the async threads); `name` is its file
 /// name (`map.svg`, `incidents-per-day.png`).
 async fn figure(
@@ -304,6 +309,20 @@ async fn figure(
         return Ok(file(&row, svg, "image/svg+xml", &file_name));
     }
     let svg = String::from_utf8(svg).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Rasterising a map costs up to a second of a core: a few at a time, a further request
+    // waits briefly for a place and is then told to come back, so that a burst of image
+    // requests cannot take every core from the picture.
+    let _slot = tokio::time::timeout(PNG_WAIT, PNG_SLOTS.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::Busy {
+            reason: format!(
+                "{PNG_AT_ONCE} figure images are being drawn on this server; try again shortly \
+                 (the SVG edition is served without waiting)"
+            ),
+            retry_after: 1,
+        })?;
     let bytes = tokio::task::spawn_blocking(move || figures::png(&svg))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?

@@ -282,3 +282,125 @@ fn indexed_search_finds_what_a_full_scan_finds() {
         }
     }
 }
+
+/// Passing incidents over by time in the index (`incident_window`) changes no answer, for
+/// every role: times inside and outside the look-back, refuted ones, reduced positions, and
+/// incidents whose time a field marking hides from some viewers (measured, as "time not
+/// shared", by those viewers).
+#[test]
+fn passing_incidents_over_by_time_changes_no_answer() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let markings = [
+        Marking::Public,
+        Marking::Joint,
+        Marking::Civil,
+        Marking::Military,
+    ];
+    let mut items = Vec::new();
+    for i in 0..2_000 {
+        let base = lerp(ERBIL, delta(ERBIL, MOSUL), rng.gen_range(-0.1..1.1));
+        let p = [
+            base[0] + rng.gen_range(-0.05..0.05),
+            base[1] + rng.gen_range(-0.05..0.05),
+        ];
+        let mut it = if i % 5 == 0 {
+            constraint(&format!("c{i}"), Geometry::Point(p))
+        } else {
+            // From 20 days before `now` to a day after it.
+            let at = now() + chrono::Duration::minutes(rng.gen_range(-20 * 1440..1440));
+            let verification = if i % 9 == 0 {
+                Verification::Refuted
+            } else {
+                Verification::Reported
+            };
+            incident(&format!("i{i}"), p, &at.to_rfc3339(), verification)
+        };
+        it.common.marking = markings[i % markings.len()];
+        if i % 11 == 0 {
+            it.common
+                .field_markings
+                .insert("occurred_at".into(), Marking::Military);
+        }
+        if i % 7 == 0 {
+            it.common.precision_m = Some(2_000.0);
+        }
+        if i % 2 == 0 {
+            it.org = "WFP".into();
+            it.side = Side::Civil;
+        }
+        items.push(it);
+    }
+    let picture = Picture::from_snapshot(crate::log::Snapshot {
+        alerts: Default::default(),
+        seq: 0,
+        hash: crate::log::GENESIS,
+        items,
+        retired: vec![],
+        federation: Default::default(),
+        meetings: vec![],
+    });
+    let policy = Policy::default_policy();
+    let mut passed_over = 0;
+    for role in Role::BUILT_IN {
+        for org in ["WFP", "ARMY", "UNICEF"] {
+            let viewer = Viewer::new(*role, org);
+            for since_h in [6, 72, 24 * 30] {
+                let mut p = plan();
+                p.buffer_m = 3_000.0;
+                p.incidents_since_h = since_h;
+                let window = incident_window(&p, &policy, &viewer, now());
+                assert!(
+                    window.is_some(),
+                    "{role:?}: the default policy hides no time"
+                );
+                let layers = [Layer::Constraints, Layer::Incidents];
+                let all = picture.near(&p.corridor(), &layers);
+                let within = picture.near_within(&p.corridor(), &layers, window);
+                passed_over += all.len() - within.len();
+                let go = |set: &[Arc<Item>]| {
+                    check_items(
+                        &p,
+                        set,
+                        &policy,
+                        &viewer,
+                        Exercise::Exclude,
+                        &settings(),
+                        now(),
+                    )
+                };
+                let (a, b) = (go(&all), go(&within));
+                assert_eq!(a, b, "{role:?} {org} {since_h} h");
+                if since_h == 72 && *role == Role::ConvoyPlanner && org == "UNICEF" {
+                    // Some incidents are measured with their time not shared: the ones whose
+                    // time is marked military.
+                    assert!(a.conflicts.iter().any(|c| c.reason.contains("not shared")));
+                }
+            }
+        }
+    }
+    assert!(
+        passed_over > 10_000,
+        "the window passes incidents over: {passed_over}"
+    );
+}
+
+#[test]
+fn what_a_view_may_hide_is_known_per_role() {
+    let policy = Policy::default_policy();
+    for role in Role::BUILT_IN {
+        let v = Viewer::new(*role, "WFP");
+        assert!(
+            !policy.may_hide(&v, Layer::Incidents, "occurred_at"),
+            "{role:?}"
+        );
+    }
+    let military = Viewer::new(Role::MilitaryLiaison, "ARMY");
+    assert!(policy.may_hide(&military, Layer::Incidents, "description"));
+    assert!(policy.may_hide(&military, Layer::Movements, "cargo"));
+    assert!(!policy.may_hide(
+        &Viewer::new(Role::Coordinator, "OCHA"),
+        Layer::Movements,
+        "cargo"
+    ));
+    assert!(policy.may_hide(&Viewer::peer("other"), Layer::Incidents, "occurred_at"));
+}
