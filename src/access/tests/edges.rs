@@ -167,15 +167,7 @@ fn a_route_reduced_to_one_place_is_checked_as_that_place() {
     assert_eq!(c.exposure.from, p.depart);
     assert_eq!(Some(c.exposure.until), p.arrive);
     // The index search finds it, and only it.
-    let picture = Picture::from_snapshot(crate::log::Snapshot {
-        alerts: Default::default(),
-        seq: 0,
-        hash: crate::log::GENESIS,
-        items: items.to_vec(),
-        retired: vec![],
-        federation: Default::default(),
-        meetings: vec![],
-    });
+    let picture = picture_of(items.to_vec());
     let found = picture.near(&p.corridor(), &[Layer::Constraints]);
     let found: Vec<&str> = found.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(found, ["near"]);
@@ -230,15 +222,7 @@ fn indexed_search_finds_what_a_full_scan_finds() {
         }
         items.push(it);
     }
-    let picture = Picture::from_snapshot(crate::log::Snapshot {
-        alerts: Default::default(),
-        seq: 0,
-        hash: crate::log::GENESIS,
-        items: items.clone(),
-        retired: vec![],
-        federation: Default::default(),
-        meetings: vec![],
-    });
+    let picture = picture_of(items.clone());
     let policy = Policy::default_policy();
     let planner = Viewer::new(Role::ConvoyPlanner, "WFP");
     // The road as given, and as a GPS trace would give it: a vertex every few hundred metres.
@@ -330,15 +314,7 @@ fn passing_incidents_over_by_time_changes_no_answer() {
         }
         items.push(it);
     }
-    let picture = Picture::from_snapshot(crate::log::Snapshot {
-        alerts: Default::default(),
-        seq: 0,
-        hash: crate::log::GENESIS,
-        items,
-        retired: vec![],
-        federation: Default::default(),
-        meetings: vec![],
-    });
+    let picture = picture_of(items);
     let policy = Policy::default_policy();
     let mut passed_over = 0;
     for role in Role::BUILT_IN {
@@ -403,4 +379,17 @@ fn what_a_view_may_hide_is_known_per_role() {
         "cargo"
     ));
     assert!(policy.may_hide(&Viewer::peer("other"), Layer::Incidents, "occurred_at"));
+}
+
+/// A picture of `items` as a snapshot loads it (the index built in bulk).
+fn picture_of(items: Vec<Item>) -> Picture {
+    Picture::from_snapshot(crate::log::Snapshot {
+        alerts: Default::default(),
+        seq: 0,
+        hash: crate::log::GENESIS,
+        items,
+        retired: vec![],
+        federation: Default::default(),
+        meetings: vec![],
+    })
 }
