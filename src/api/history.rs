@@ -55,11 +55,12 @@ fn parse_at(text: &str) -> ApiResult<DateTime<Utc>> {
     Ok(at)
 }
 
-/// `GET /api/v1/picture?at=TIME`: the picture after the last event stamped at or before
-/// `TIME`, rebuilt from the nearest older snapshot and the log, filtered for the caller.
 /// How long a past picture waits for a place among `hub.max_replays` before a 429.
 const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// `GET /api/v1/picture?at=TIME`: the picture after the last event stamped at or before
+/// `TIME`, rebuilt from the nearest older snapshot or kept past picture and the log
+/// (`replay::rebuild`), filtered for the caller.
 pub(super) async fn picture_at(
     state: &AppState,
     viewer: &Viewer,
@@ -83,8 +84,11 @@ pub(super) async fn picture_at(
         })?;
     let store = state.store.as_ref();
     let seq = replay::seq_at(store, at).await?;
-    let picture = replay::picture_at(store, seq).await?;
+    let picture = replay::rebuild(store, Some(&state.past), seq).await?;
+    let rendering = std::time::Instant::now();
     let features = render_visible(state, viewer, picture.collect(None), scope);
+    drop(picture);
+    let count = features.len();
     let mut fc = feature::collection(features);
     fc["seq"] = json!(seq);
     fc["replay"] = json!({
@@ -93,7 +97,14 @@ pub(super) async fn picture_at(
         "policy": "current",
         "note": POLICY_NOTE,
     });
-    Ok(super::items::geojson(axum::http::StatusCode::OK, &fc))
+    let answer = super::items::geojson(axum::http::StatusCode::OK, &fc);
+    tracing::debug!(
+        seq,
+        features = count,
+        render_ms = rendering.elapsed().as_millis() as u64,
+        "past picture rendered"
+    );
+    Ok(answer)
 }
 
 /// `GET /api/v1/{layer}/{id}/history`: the versions of the item the caller may see, oldest
