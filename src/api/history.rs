@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::items::parse_layer;
-use super::items::render_visible;
+use super::items::visible_collection;
 use super::{ApiError, ApiResult, AppState, Caller};
 use crate::feature;
 use crate::policy::Viewer;
@@ -86,25 +86,27 @@ pub(super) async fn picture_at(
     let seq = replay::seq_at(store, at).await?;
     let picture = replay::rebuild(store, Some(&state.past), seq).await?;
     let rendering = std::time::Instant::now();
-    let features = render_visible(state, viewer, picture.collect(None), scope);
-    drop(picture);
-    let count = features.len();
-    let mut fc = feature::collection(features);
-    fc["seq"] = json!(seq);
-    fc["replay"] = json!({
+    let replay = json!({
         "at": crate::log::format_time(at),
         "seq": seq,
         "policy": "current",
         "note": POLICY_NOTE,
     });
-    let answer = super::items::geojson(axum::http::StatusCode::OK, &fc);
+    let items = picture.collect(None);
+    drop(picture);
+    let answer = visible_collection(
+        state,
+        viewer,
+        items,
+        scope,
+        &[("seq", json!(seq)), ("replay", replay)],
+    );
     tracing::debug!(
         seq,
-        features = count,
         render_ms = rendering.elapsed().as_millis() as u64,
         "past picture rendered"
     );
-    Ok(answer)
+    answer
 }
 
 /// `GET /api/v1/{layer}/{id}/history`: the versions of the item the caller may see, oldest
