@@ -126,8 +126,3 @@ fn snap_value(v: &mut Value, precision_m: f64) {
         *v = json!(snap(pos, precision_m));
     }
 }
-
-/// A FeatureCollection of rendered features.
-pub fn collection(features: Vec<Value>) -> Value {
-    json!({ "type": "FeatureCollection", "features": features })
-}

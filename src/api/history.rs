@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::items::parse_layer;
-use super::items::render_visible;
+use super::items::visible_collection;
 use super::{ApiError, ApiResult, AppState, Caller};
 use crate::feature;
 use crate::policy::Viewer;
@@ -55,11 +55,12 @@ fn parse_at(text: &str) -> ApiResult<DateTime<Utc>> {
     Ok(at)
 }
 
-/// `GET /api/v1/picture?at=TIME`: the picture after the last event stamped at or before
-/// `TIME`, rebuilt from the nearest older snapshot and the log, filtered for the caller.
 /// How long a past picture waits for a place among `hub.max_replays` before a 429.
 const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// `GET /api/v1/picture?at=TIME`: the picture after the last event stamped at or before
+/// `TIME`, rebuilt from the nearest older snapshot or kept past picture and the log
+/// (`replay::rebuild`), filtered for the caller.
 pub(super) async fn picture_at(
     state: &AppState,
     viewer: &Viewer,
@@ -83,17 +84,29 @@ pub(super) async fn picture_at(
         })?;
     let store = state.store.as_ref();
     let seq = replay::seq_at(store, at).await?;
-    let picture = replay::picture_at(store, seq).await?;
-    let features = render_visible(state, viewer, picture.collect(None), scope);
-    let mut fc = feature::collection(features);
-    fc["seq"] = json!(seq);
-    fc["replay"] = json!({
+    let picture = replay::rebuild(store, Some(&state.past), seq).await?;
+    let rendering = std::time::Instant::now();
+    let replay = json!({
         "at": crate::log::format_time(at),
         "seq": seq,
         "policy": "current",
         "note": POLICY_NOTE,
     });
-    Ok(super::items::geojson(axum::http::StatusCode::OK, &fc))
+    let items = picture.collect(None);
+    drop(picture);
+    let answer = visible_collection(
+        state,
+        viewer,
+        items,
+        scope,
+        &[("seq", json!(seq)), ("replay", replay)],
+    );
+    tracing::debug!(
+        seq,
+        render_ms = rendering.elapsed().as_millis() as u64,
+        "past picture rendered"
+    );
+    answer
 }
 
 /// `GET /api/v1/{layer}/{id}/history`: the versions of the item the caller may see, oldest

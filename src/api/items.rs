@@ -79,20 +79,47 @@ pub(super) fn scope_of(
     })
 }
 
-/// Renders what `viewer` may see of `items` within `scope`, in id order: the whole-picture
-/// rendering the WebSocket snapshot and the CoT picture make (`hub::snapshot::shown_in_order`).
-pub(super) fn render_visible(
+/// The FeatureCollection of what `viewer` may see of `items` within `scope`, in id order (the
+/// whole-picture rendering the WebSocket snapshot and the CoT picture make,
+/// `hub::snapshot::shown_in_order`), with `members` (`seq`, `replay`) beside `type` and
+/// `features`, as `application/geo+json`. Each Feature is written into the body as soon as it
+/// is rendered and dropped: a picture of 10,000 items never holds the whole answer as a tree.
+pub(super) fn visible_collection(
     state: &AppState,
     viewer: &Viewer,
     items: Vec<Arc<Item>>,
     scope: &Scope,
-) -> Vec<Value> {
+    members: &[(&str, Value)],
+) -> ApiResult<Response> {
     let visible = crate::hub::snapshot::shown_in_order(&items, &state.policy, viewer, scope);
+    drop(items);
     state.audit_rest(viewer, visible.iter().map(|(i, _)| i.id.as_str()));
-    visible
-        .iter()
-        .map(|(item, view)| feature::render(item, view))
-        .collect()
+    let mut body = Vec::with_capacity(256 + visible.len() * 640);
+    body.extend_from_slice(br#"{"type":"FeatureCollection","features":["#);
+    let failed = |e: serde_json::Error| ApiError::Internal(format!("rendering a picture: {e}"));
+    for (k, (item, view)) in visible.iter().enumerate() {
+        if k > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, &feature::render(item, view)).map_err(failed)?;
+    }
+    body.push(b']');
+    for (name, value) in members {
+        body.push(b',');
+        serde_json::to_writer(&mut body, name).map_err(failed)?;
+        body.push(b':');
+        serde_json::to_writer(&mut body, value).map_err(failed)?;
+    }
+    body.push(b'}');
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/geo+json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 pub(super) fn collect(state: &AppState, layer: Option<Layer>) -> (u64, Vec<Arc<Item>>) {
@@ -133,10 +160,7 @@ pub async fn list(
             })
         });
     }
-    let features = render_visible(&state, &who.viewer(), items, &scope);
-    let mut fc = feature::collection(features);
-    fc["seq"] = json!(seq);
-    Ok(geojson(StatusCode::OK, &fc))
+    visible_collection(&state, &who.viewer(), items, &scope, &[("seq", json!(seq))])
 }
 
 /// `GET /api/v1/picture`: every visible item of every layer, with the sequence number it is at.
@@ -152,10 +176,7 @@ pub async fn picture(
         return super::history::picture_at(&state, &who.viewer(), &at, &scope).await;
     }
     let (seq, items) = collect(&state, None);
-    let features = render_visible(&state, &who.viewer(), items, &scope);
-    let mut fc = feature::collection(features);
-    fc["seq"] = json!(seq);
-    Ok(geojson(StatusCode::OK, &fc))
+    visible_collection(&state, &who.viewer(), items, &scope, &[("seq", json!(seq))])
 }
 
 /// A GeoJSON answer (a Feature or a FeatureCollection), as `application/geo+json` (RFC 7946).

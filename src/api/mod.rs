@@ -79,6 +79,8 @@ pub struct AppState {
     pub gazetteer: Arc<crate::gazetteer::Gazetteer>,
     /// Places for WebSocket replays running at once (`hub.max_replays`).
     pub replays: Arc<tokio::sync::Semaphore>,
+    /// Past pictures kept after they were rebuilt (`hub.past_pictures_kept`).
+    pub past: Arc<crate::replay::Kept>,
     /// Deliveries counted for the audit (`GET /api/v1/audit`).
     pub audit: Arc<crate::audit::Recorder>,
     /// Situation reports being made (`report::task`).

@@ -145,6 +145,9 @@ pub struct HubConfig {
     pub memory_budget_mib: usize,
     /// WebSocket replays (issue 15) running at once on the server; each holds a past picture.
     pub max_replays: usize,
+    /// Past pictures kept in memory after they were rebuilt, as starts for the next ones
+    /// (`replay::Kept`; 0 keeps none).
+    pub past_pictures_kept: usize,
 }
 
 impl HubConfig {

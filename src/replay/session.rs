@@ -1,8 +1,8 @@
 //! A replay of the log between two moments, paced for people watching it (issue 15: the
 //! WebSocket replay of an after-action review).
 //!
-//! A session starts from the picture as it was at `from` (`picture_at`: the nearest older
-//! snapshot, then the log) and then reads the log after it in pages of `PAGE` records, never
+//! A session starts from the picture as it was at `from` (`rebuild`: the nearest older
+//! snapshot or kept past picture, then the log) and then reads the log after it in pages of `PAGE` records, never
 //! the whole range, applying each event to its picture with the rule that built the live one
 //! (`Picture::replay`, hence `next_state`), so that every event comes out as a `Committed` —
 //! the item before and after it — which the hub renders for its viewer exactly as it renders a
@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::{picture_at, ReplayError};
+use super::{rebuild, Kept, ReplayError};
 use crate::log::{Event, Hash};
 use crate::model::Item;
 use crate::picture::{Committed, Picture};
@@ -112,6 +112,7 @@ impl Session {
     /// snapshot and the log. This is the cost of a replay's first frame.
     pub async fn open(
         store: &dyn EventStore,
+        kept: &Kept,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         speed: f64,
@@ -119,7 +120,7 @@ impl Session {
     ) -> Result<Session, ReplayError> {
         let from_seq = super::seq_at(store, from).await?;
         let to_seq = super::seq_at(store, to).await?.max(from_seq);
-        let picture = picture_at(store, from_seq).await?;
+        let picture = Arc::unwrap_or_clone(rebuild(store, Some(kept), from_seq).await?);
         Ok(Session {
             from,
             to,
@@ -186,6 +187,7 @@ impl Session {
     pub async fn seek(
         &mut self,
         store: &dyn EventStore,
+        kept: &Kept,
         at: DateTime<Utc>,
         now: Instant,
     ) -> Result<(), ReplayError> {
@@ -200,7 +202,7 @@ impl Session {
                 self.apply(event, hash)?;
             }
         } else {
-            self.picture = picture_at(store, target).await?;
+            self.picture = Arc::unwrap_or_clone(rebuild(store, Some(kept), target).await?);
         }
         self.page.clear();
         self.clock = at;

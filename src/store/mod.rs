@@ -133,8 +133,12 @@ pub trait EventStore: Send + Sync + 'static {
     async fn count(&self) -> Result<u64, StoreError>;
     /// The newest snapshot: its sequence number and data.
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
-    /// The newest snapshot at or before `seq`.
-    async fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    /// The newest snapshot taken after event `after` and at or before event `upto`.
+    async fn snapshot_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
     /// The sequence number of the last event stamped at or before `at` (RFC 3339, as
     /// `log::format_time` writes it); 0 when there is none.
     async fn seq_at(&self, at: &str) -> Result<u64, StoreError>;
@@ -255,11 +259,15 @@ impl EventStore for Timed {
     async fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         bounded(READ_TIMEOUT, "a read", self.inner.latest_snapshot()).await
     }
-    async fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn snapshot_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         bounded(
             READ_TIMEOUT,
             "a read",
-            self.inner.snapshot_at_or_before(seq),
+            self.inner.snapshot_between(after, upto),
         )
         .await
     }

@@ -101,11 +101,16 @@ impl EventStore for PgStore {
         Ok(row.map(|(s, d)| (s as u64, d)))
     }
 
-    async fn snapshot_at_or_before(&self, seq: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn snapshot_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT seq, data FROM snapshots WHERE seq <= $1 ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, data FROM snapshots WHERE seq > $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1",
         )
-        .bind(seq as i64)
+        .bind(after as i64)
+        .bind(upto as i64)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(s, d)| (s as u64, d)))

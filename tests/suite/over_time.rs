@@ -40,6 +40,38 @@ fn now() -> String {
     cmcop::log::format_time(chrono::Utc::now())
 }
 
+/// Asks for the picture at each of `moments` (in reverse with `reverse`) for each token and
+/// compares it with what that token saw live then.
+async fn check_moments(
+    app: &TestApp,
+    tokens: &[String],
+    moments: &[(String, Vec<Value>)],
+    reverse: bool,
+) {
+    let mut order: Vec<usize> = (0..moments.len()).collect();
+    if reverse {
+        order.reverse();
+    }
+    for k in order {
+        let (at, seen) = &moments[k];
+        for (i, token) in tokens.iter().enumerate() {
+            let (status, fc) = app
+                .get(
+                    &format!("/api/v1/picture?at={}", at.replace('+', "%2B")),
+                    token,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{fc}");
+            assert_eq!(
+                fc["features"], seen[i],
+                "moment {k} (reverse: {reverse}), {:?}: the replay differs from what was seen live",
+                VIEWERS[i]
+            );
+            assert_eq!(fc["replay"]["at"], at.as_str());
+        }
+    }
+}
+
 pub async fn replay_shows_each_role_the_picture_it_saw_then(backend: Backend) {
     let mut app = app_with_snapshots(backend).await;
     let ocha = app.token(Role::Coordinator, "OCHA").await;
@@ -106,24 +138,21 @@ pub async fn replay_shows_each_role_the_picture_it_saw_then(backend: Backend) {
         assert_eq!(fc["features"], json!([]), "{fc}");
         assert_eq!(fc["replay"]["policy"], "current");
     }
-    // At each moment, each role gets exactly what it saw live then.
-    for (k, (at, seen)) in moments.iter().enumerate() {
-        for (i, token) in tokens.iter().enumerate() {
-            let (status, fc) = app
-                .get(
-                    &format!("/api/v1/picture?at={}", at.replace('+', "%2B")),
-                    token,
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{fc}");
-            assert_eq!(
-                fc["features"], seen[i],
-                "moment {k}, {:?}: the replay differs from what was seen live",
-                VIEWERS[i]
-            );
-            assert_eq!(fc["replay"]["at"], at.as_str());
-        }
-    }
+    // At each moment, each role gets exactly what it saw live then: rolled forward from the
+    // past pictures the server kept (moments in order), from a kept picture after the moment
+    // (moments in reverse: it is no start), and, kept pictures off, from snapshots and the log.
+    check_moments(&app, &tokens, &moments, false).await;
+    assert!(
+        !app.state.past.seqs().is_empty(),
+        "the rebuilt pictures are kept"
+    );
+    check_moments(&app, &tokens, &moments, true).await;
+    let mut config = app.config.clone();
+    config.hub.past_pictures_kept = 0;
+    let db = app.stop().await;
+    app = TestApp::spawn_with(db, config).await;
+    check_moments(&app, &tokens, &moments, true).await;
+    assert!(app.state.past.seqs().is_empty(), "none is kept");
     // The civil liaison saw the joint incident before it was re-marked, not after.
     let civil = |k: usize| -> Vec<String> {
         moments[k].1[1]

@@ -126,8 +126,15 @@ impl Connection {
         };
         let started = Instant::now();
         let store = self.state.store.clone();
-        let opened =
-            Session::open(store.as_ref(), from, to, speed, tokio::time::Instant::now()).await;
+        let opened = Session::open(
+            store.as_ref(),
+            &self.state.past,
+            from,
+            to,
+            speed,
+            tokio::time::Instant::now(),
+        )
+        .await;
         let session = match opened {
             Ok(s) => s,
             Err(e) => return self.failed(e).await,
@@ -205,9 +212,10 @@ impl Connection {
             return self.refuse("bad_message", &why).await;
         }
         let store = self.state.store.clone();
+        let past = self.state.past.clone();
         let now = tokio::time::Instant::now();
         let sought = match self.replay.as_mut() {
-            Some(run) => run.session.seek(store.as_ref(), at, now).await,
+            Some(run) => run.session.seek(store.as_ref(), &past, at, now).await,
             None => return Flow::Continue,
         };
         if let Err(e) = sought {
