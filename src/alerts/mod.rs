@@ -32,6 +32,7 @@
 //! if the reduced geometry meets the condition too, and reads distance, km and ETA measured on
 //! it, never the exact ones. Pure: the task that watches the picture is `task`.
 
+pub mod overdue;
 pub mod task;
 mod wording;
 
@@ -416,6 +417,10 @@ pub fn recipient(
     movement: &Item,
     alert: &Alert,
 ) -> Option<(View, Option<View>)> {
+    // An overdue action alert is about a meeting, not an item: `overdue::recipient` judges it.
+    if alert.kind == AlertKind::Overdue {
+        return None;
+    }
     // A contact point's reminder goes to those of its organisation who receive alerts and may
     // confirm it (change it), not to the room's wall nor to the other organisations.
     if alert.kind == AlertKind::Unconfirmed {
@@ -467,6 +472,9 @@ pub fn in_scope(
 /// show is used: a hidden field is not named, and for a reduced item the figures are those
 /// measured on its reduced geometry (none when there are none).
 pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Value {
+    if let Some(about) = overdue::about(l) {
+        return overdue::render(l, about);
+    }
     let a = &l.alert;
     let shown_m = |f: &str| !mv.hidden.contains(f);
     let contact = movement.contact().filter(|_| shown_m("name"));
@@ -625,6 +633,8 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
             crate::model::layers::contact::CONFIRM_WITHIN_DAYS
         ),
         (AlertKind::Unconfirmed, _) => format!("{name} is confirmed"),
+        // Made with its meeting and action (`overdue::render`); without them, only this.
+        (AlertKind::Overdue, _) => format!("{name}: an action item is overdue"),
     };
     let mut out = json!({
         "id": l.seq,

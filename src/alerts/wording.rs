@@ -124,6 +124,7 @@ pub(super) fn alert(
         (AlertKind::Unconfirmed, AlertState::Raised) => base("msg.alert.unconfirmed")
             .with("days", crate::model::layers::contact::CONFIRM_WITHIN_DAYS),
         (AlertKind::Unconfirmed, _) => base("msg.alert.confirmed"),
+        (AlertKind::Overdue, _) => base("msg.alert.overdue_unknown"),
     }
 }
 

@@ -1,6 +1,9 @@
 //! `GET /api/v1/alerts`: the convoy alerts the caller may see — the conditions active now, or
 //! the most recent alerts of every state — worded for the caller exactly as the hub words them.
 //!
+//! Overdue action alerts of coordination meetings are listed with them (`alerts::overdue`
+//! judges who is told), but not when the list is narrowed to a movement.
+//!
 //! Query: `state=active` (default) or `recent`, `movement=ID`. Alerts about a movement that has
 //! left the picture are not listed: whom they were for is judged on the movement as it is. Nor
 //! are alerts about an item the caller can no longer see (a withdrawal is; issue 20.2).
@@ -41,11 +44,20 @@ pub async fn list(
         }
     };
     let viewer = who.viewer();
-    let (seq, shown) = shown(&state, &viewer, recent, q.movement.as_deref());
-    let alerts: Vec<Value> = shown
+    let (seq, shown, overdue) = shown_all(&state, &viewer, recent, q.movement.as_deref());
+    let mut alerts: Vec<(u64, Value)> = shown
         .iter()
-        .map(|s| alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref()))
+        .map(|s| {
+            let v = alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref());
+            (s.logged.seq, v)
+        })
         .collect();
+    alerts.extend(overdue.iter().filter_map(|l| {
+        let about = alerts::overdue::about(l)?;
+        Some((l.seq, alerts::overdue::render(l, about)))
+    }));
+    alerts.sort_by_key(|(seq, _)| *seq);
+    let alerts: Vec<Value> = alerts.into_iter().map(|(_, v)| v).collect();
     Ok(Json(json!({"seq": seq, "alerts": alerts})))
 }
 
@@ -67,12 +79,34 @@ pub(super) fn shown(
     recent: bool,
     movement: Option<&str>,
 ) -> (u64, Vec<Shown>) {
-    let (seq, entries) = {
+    let (seq, shown, _) = shown_all(state, viewer, recent, movement);
+    (seq, shown)
+}
+
+/// `shown`, and the overdue action alerts `viewer` is told of (about a meeting, not an item:
+/// none when the list is narrowed to a movement), read at the same `seq`.
+fn shown_all(
+    state: &AppState,
+    viewer: &Viewer,
+    recent: bool,
+    movement: Option<&str>,
+) -> (u64, Vec<Shown>, Vec<Arc<Logged>>) {
+    let (seq, entries, overdue) = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         let book = live.picture.alerts();
         let logged = if recent { book.recent() } else { book.active() };
+        let overdue: Vec<_> = logged
+            .iter()
+            .filter(|_| movement.is_none())
+            .filter(|l| {
+                alerts::overdue::about(l)
+                    .is_some_and(|a| alerts::overdue::recipient(&state.policy, viewer, a))
+            })
+            .cloned()
+            .collect();
         let entries: Vec<_> = logged
             .into_iter()
+            .filter(|l| alerts::overdue::about(l).is_none())
             .filter(|l| movement.is_none_or(|m| m == l.movement))
             .filter_map(|l| {
                 let movement = live.picture.get(&l.movement)?.clone();
@@ -87,7 +121,7 @@ pub(super) fn shown(
                 Some((l, movement, now))
             })
             .collect();
-        (live.picture.head().0, entries)
+        (live.picture.head().0, entries, overdue)
     };
     let shown = entries
         .into_iter()
@@ -104,5 +138,5 @@ pub(super) fn shown(
             })
         })
         .collect();
-    (seq, shown)
+    (seq, shown, overdue)
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::meeting::ActionAlert;
 use crate::model::{Item, Movement};
 
 /// How many alerts the book remembers after they end (for `GET /api/v1/alerts`).
@@ -31,6 +32,9 @@ pub enum AlertKind {
     /// A contact point not confirmed for 30 days (issue 17): logged on the contact point,
     /// the one condition not about a movement.
     Unconfirmed,
+    /// An open action item of a coordination meeting past its due time (issue 17): made by
+    /// the meeting's own events (`log::meeting::alert_of`), kept under the meeting's id.
+    Overdue,
 }
 
 impl AlertKind {
@@ -44,6 +48,7 @@ impl AlertKind {
             AlertKind::Unacknowledged => "unacknowledged",
             AlertKind::Acknowledged => "acknowledged",
             AlertKind::Unconfirmed => "unconfirmed",
+            AlertKind::Overdue => "overdue",
         }
     }
 }
@@ -100,6 +105,9 @@ pub struct Alert {
     /// again for whoever may see the item now (issue 20.2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub withdrawn: bool,
+    /// An overdue alert's meeting and action as judged (`AlertKind::Overdue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Box<ActionAlert>>,
 }
 
 /// An item alert's figures measured on the item's geometry reduced to `precision_m`.
@@ -132,6 +140,7 @@ impl Alert {
             since: None,
             reduced: None,
             withdrawn: false,
+            action: None,
         }
     }
 }
@@ -141,8 +150,8 @@ impl Alert {
 pub struct Logged {
     pub seq: u64,
     pub at: DateTime<Utc>,
-    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`). The
-    /// name is the log's and stays.
+    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`); or the
+    /// meeting an overdue alert is about. The name is the log's and stays.
     pub movement: String,
     pub alert: Alert,
 }
@@ -163,7 +172,10 @@ pub struct AlertBook {
 
 impl AlertBook {
     pub fn apply(&mut self, logged: Logged) {
-        let logged = Arc::new(logged);
+        self.apply_shared(Arc::new(logged));
+    }
+
+    pub fn apply_shared(&mut self, logged: Arc<Logged>) {
         let a = &logged.alert;
         match a.state {
             AlertState::Raised => {
