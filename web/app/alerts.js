@@ -8,11 +8,14 @@ import { fmtDateTimeZone, message, t, term } from "./i18n.js";
 export const NEW_MS = 60000;
 
 /** Severity of each kind: 3 high (the route or the convoy meets a hazard), 1 a notice. */
-const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1 };
+const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1, unconfirmed: 1, overdue: 2 };
 export const severityOf = (a) => SEVERITY[a.kind] || 2;
 
+/** What an alert is about: its movement (or contact point), or an overdue action's meeting. */
+const subjectOf = (a) => a.movement || (a.meeting && a.meeting.id) || "";
+
 /** A condition's key: alerts of one condition share it (raised, then ended). */
-const conditionKey = (a) => `${a.movement}|${a.condition || a.kind}`;
+const conditionKey = (a) => `${subjectOf(a)}|${a.condition || a.kind}`;
 
 /**
  * The alerts to show, newest first: `active` (raised, and not ended since), `ended`, or `all`.
@@ -33,7 +36,8 @@ export function isNew(a, now = Date.now()) {
 
 /**
  * One alert as a list row: severity badge, kind and state, time (with its zone), the message,
- * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item.
+ * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item; an
+ * overdue action's row links to its meeting instead.
  */
 export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   const li = document.createElement("li");
@@ -42,6 +46,9 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   li.dataset.id = a.id;
   li.dataset.movement = a.movement || "";
   li.dataset.item = (a.item && a.item.id) || "";
+  li.dataset.meeting = (a.meeting && a.meeting.id) || "";
+  const meeting = onOpen && a.meeting && a.meeting.id;
+  if (meeting) onOpen = null;
   // With `onOpen`, the row's words are one button (the list stays a list of items, and no
   // control sits inside another); the item's own button comes after it.
   const main = document.createElement(onOpen ? "button" : "div");
@@ -70,6 +77,13 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   msg.textContent = message(a.message_key, a.message_params) ?? (a.message || "");
   main.append(head, msg);
   li.append(main);
+  if (meeting) {
+    const link = document.createElement("a");
+    link.className = "link alert-meeting";
+    link.href = `/meetings#${encodeURIComponent(meeting)}`;
+    link.textContent = t("alerts.open_meeting");
+    li.append(link);
+  }
   if (onOpen) {
     main.type = "button";
     main.addEventListener("click", () => onOpen(a.movement));
