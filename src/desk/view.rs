@@ -12,6 +12,7 @@ use crate::log::meeting::{Action, AgendaItem, AgendaKind, Meeting, MeetingBook};
 use crate::model::Layer;
 use crate::picture::Picture;
 use crate::policy::{Channel, MeetingAct, Policy, Viewer, Write};
+use crate::scope::{Exercise, Scope};
 
 /// What a reader's view of a meeting is made from.
 pub struct Reader<'a> {
@@ -19,6 +20,9 @@ pub struct Reader<'a> {
     pub viewer: &'a Viewer,
     pub picture: &'a Picture,
     pub now: DateTime<Utc>,
+    /// Which exercise items the reader's lists hold (`[picture] exercise`), for the contact
+    /// points a meeting lists.
+    pub exercise: Exercise,
 }
 
 impl Reader<'_> {
@@ -133,7 +137,7 @@ impl Reader<'_> {
     /// participants'), as the reader may see them: the contacts layer's own items through
     /// `Policy::decide` and `feature::render`, so a personal field the policy withholds from
     /// the reader (a military liaison's phone from the civil side, unless released) is absent
-    /// here as it is everywhere. Exercise contact points are left out: a meeting is live.
+    /// here as it is everywhere. Exercise contact points count as in the server's lists.
     pub fn contacts(&self, m: &Meeting) -> Value {
         let mut orgs = vec![m.org.as_str()];
         for p in &m.participants {
@@ -145,8 +149,9 @@ impl Reader<'_> {
             .picture
             .collect(Some(Layer::Contacts))
             .into_iter()
-            .filter(|c| !c.common.exercise && orgs.contains(&&*c.org))
+            .filter(|c| orgs.contains(&&*c.org))
             .filter_map(|c| Some((self.policy.decide(&c, self.viewer)?, c)))
+            .filter(|(view, c)| Scope::everything(self.exercise).admits(c, view))
             .collect();
         points.sort_by(|(_, a), (_, b)| {
             let name = |i: &crate::model::Item| i.contact().map(|c| c.name.clone());
