@@ -3396,10 +3396,14 @@ fn overdue_due(v: Who, chair_org: &str, participants: &[&str], owner: &str, mark
     addressed && takes_part && reads
 }
 
-/// Reads what a subscriber was sent until it has been quiet for `quiet`.
+/// Reads what a subscriber was sent until it has been quiet for `quiet` (at most 30 s).
 async fn ws_drain(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
     let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while let Ok(Some(Ok(msg))) = tokio::time::timeout(quiet, ws.next()).await {
+        if tokio::time::Instant::now() > deadline {
+            break;
+        }
         if let Message::Text(t) = msg {
             if let Ok(v) = serde_json::from_str::<Value>(&t) {
                 if v["type"] == "batch" {
