@@ -155,7 +155,7 @@ impl Reader<'_> {
             .collect();
         points.sort_by(|(_, a), (_, b)| {
             let name = |i: &crate::model::Item| i.contact().map(|c| c.name.clone());
-            name(&**a).cmp(&name(&**b)).then(a.id.cmp(&b.id))
+            name(a).cmp(&name(b)).then(a.id.cmp(&b.id))
         });
         let by_org: Vec<Value> = orgs
             .iter()
