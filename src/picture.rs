@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::access::index::{Capsule, SpatialIndex};
 use crate::log::alert::{finished, AlertBook, Logged};
-use crate::log::meeting::MeetingBook;
+use crate::log::meeting::{alert_of, MeetingBook};
 use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
 use crate::model::geometry::snap;
 use crate::model::{GridStamp, Item, Layer, Notification, Stamp, AGREEMENT_GRIDS_M};
@@ -337,8 +337,15 @@ impl Picture {
         self.federation.get(centre).copied().unwrap_or(0)
     }
 
-    /// Installs the state an event produced (computed by `next_state`).
-    pub fn install(&mut self, event: &Event, hash: Hash, state: Option<Arc<Item>>) {
+    /// Installs the state an event produced (computed by `next_state`). Answers the alert a
+    /// meeting event made (`log::meeting::alert_of`: an overdue action raised or ended), which
+    /// the book now holds too, for the journal to carry to the hub.
+    pub fn install(
+        &mut self,
+        event: &Event,
+        hash: Hash,
+        state: Option<Arc<Item>>,
+    ) -> Option<Arc<Logged>> {
         debug_assert_eq!(event.seq, self.seq + 1, "events apply in sequence");
         if let Change::Alert(a) = &event.change {
             // The movement is unchanged: only the book moves.
@@ -350,7 +357,7 @@ impl Picture {
             });
             self.seq = event.seq;
             self.hash = hash;
-            return;
+            return None;
         }
         if let Change::Meeting(m) = &event.change {
             // Judged by the writer (or checked by `replay`) before: a corrupt event is skipped
@@ -360,12 +367,25 @@ impl Picture {
                 next.is_ok(),
                 "a meeting event that does not apply: {next:?}"
             );
+            let mut made = None;
             if let Ok(next) = next {
+                let before = self.meetings.get(&event.item_id).cloned();
+                made = alert_of(before.as_deref(), &next, &m.change).map(|alert| {
+                    Arc::new(Logged {
+                        seq: event.seq,
+                        at: event.at,
+                        movement: event.item_id.clone(),
+                        alert,
+                    })
+                });
+                if let Some(l) = &made {
+                    self.alerts.apply_shared(l.clone());
+                }
                 self.meetings.install(next);
             }
             self.seq = event.seq;
             self.hash = hash;
-            return;
+            return made;
         }
         if event.layer == Some(Layer::Movements)
             && state
@@ -413,10 +433,12 @@ impl Picture {
         }
         self.seq = event.seq;
         self.hash = hash;
+        None
     }
 
-    /// Applies one event from the log (start-up and catch-up).
-    pub fn replay(&mut self, event: &Event, hash: Hash) -> Result<(), ApplyError> {
+    /// Applies one event from the log (start-up and catch-up); the alert a meeting event made,
+    /// as `install`.
+    pub fn replay(&mut self, event: &Event, hash: Hash) -> Result<Option<Arc<Logged>>, ApplyError> {
         if event.seq != self.seq + 1 {
             return Err(ApplyError {
                 seq: event.seq,
@@ -434,18 +456,19 @@ impl Picture {
                 })?;
         }
         let next = next_state(self.items.get(&event.item_id).map(|a| &**a), event)?;
-        self.install(event, hash, next.map(Arc::new));
-        Ok(())
+        Ok(self.install(event, hash, next.map(Arc::new)))
     }
 }
 
 /// One committed event with the item before and after it: what the hub needs to tell each
-/// subscriber an upsert, a remove, or nothing.
+/// subscriber an upsert, a remove, or nothing. `alert` is the alert a meeting event made (an
+/// overdue action, `Picture::install`), which the hub sends as it sends a `Change::Alert`.
 #[derive(Clone, Debug)]
 pub struct Committed {
     pub event: Event,
     pub before: Option<Arc<Item>>,
     pub after: Option<Arc<Item>>,
+    pub alert: Option<Arc<Logged>>,
 }
 
 /// The most recent committed events, in order, so that subscribers catch up (`since`) from

@@ -500,7 +500,7 @@ pub async fn load_live(
                 .to_event()
                 .map_err(|e| StartError::Replay(e.to_string()))?;
             let before = picture.get(&event.item_id).cloned();
-            picture
+            let alert = picture
                 .replay(&event, r.hash)
                 .map_err(|e| StartError::Replay(e.to_string()))?;
             if journal_capacity > 0 {
@@ -509,6 +509,7 @@ pub async fn load_live(
                     event,
                     before,
                     after,
+                    alert,
                 }));
             }
             prev = Some((r.seq, r.hash));

@@ -29,7 +29,10 @@ struct Running {
 
 impl Running {
     async fn start(db: &TestDb) -> Running {
-        let demo = Demo::build(common::test_config(&db.url))
+        let mut config = common::test_config(&db.url);
+        // The overdue action of the demo's meeting is raised within a second.
+        config.meetings.overdue_check_seconds = 1;
+        let demo = Demo::build(config)
             .await
             .expect("the demo builds")
             .with_timing(FAST);
@@ -73,6 +76,17 @@ impl Running {
             .expect("request sent");
         assert_eq!(resp.status(), reqwest::StatusCode::OK);
         resp.json().await.expect("a FeatureCollection")
+    }
+
+    async fn get(&self, role: Role, path: &str) -> Value {
+        let resp = reqwest::Client::new()
+            .get(format!("{}{path}", self.ready.url))
+            .bearer_auth(self.token(role))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(resp.status(), reqwest::StatusCode::OK, "{path}");
+        resp.json().await.expect("JSON")
     }
 
     async fn stop(self) {
@@ -153,6 +167,107 @@ async fn demo_loads_the_scenario_once_and_keeps_it_moving() {
     }
     let civil = demo.picture(Role::CivilLiaison).await;
     assert!(count(&civil, "constraints") >= 30);
+
+    // The desk: needs in several governorates and sectors, contact points of both sides (some
+    // not confirmed for 30 days), a meeting held with decisions and actions, and the next one.
+    let distinct = |layer: &str, key: &str| -> HashSet<String> {
+        features(&picture)
+            .iter()
+            .filter(|f| f["properties"]["layer"] == layer)
+            .filter_map(|f| f["properties"][key].as_str().map(str::to_string))
+            .collect()
+    };
+    assert!(count(&picture, "needs") >= 10);
+    assert!(
+        distinct("needs", "area").len() >= 5,
+        "{:?}",
+        distinct("needs", "area")
+    );
+    assert!(distinct("needs", "sector").len() >= 6);
+    assert!(count(&picture, "contacts") >= 8);
+    assert!(
+        distinct("contacts", "side").is_superset(&["civil", "military"].map(String::from).into())
+    );
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let unconfirmed = features(&picture)
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "contacts")
+        .filter(|f| {
+            f["properties"]["confirmed_at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t < month_ago)
+        })
+        .count();
+    assert!(unconfirmed >= 2, "{unconfirmed}");
+    let priorities = demo
+        .get(Role::Coordinator, "/api/v1/needs/priorities")
+        .await;
+    assert!(
+        priorities["governorates"].as_array().unwrap().len() >= 5,
+        "{priorities}"
+    );
+    let list = demo.get(Role::MilitaryLiaison, "/api/v1/meetings").await;
+    let meetings = list["meetings"].as_array().unwrap();
+    assert_eq!(meetings.len(), 2, "{list}");
+    // Latest start first: the next meeting, then the one held.
+    let next = demo
+        .get(
+            Role::MilitaryLiaison,
+            &format!("/api/v1/meetings/{}", meetings[0]["id"].as_str().unwrap()),
+        )
+        .await;
+    let held = demo
+        .get(
+            Role::MilitaryLiaison,
+            &format!("/api/v1/meetings/{}", meetings[1]["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(held["decisions"].as_array().unwrap().len(), 2, "{held}");
+    let statuses: Vec<(&str, bool)> = held["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["status"].as_str().unwrap(), a["overdue"] == true))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("done", false), ("open", true), ("open", false)],
+        "{held}"
+    );
+    // Both open actions, the overdue one too, are carried to the next meeting.
+    assert_eq!(next["carried"].as_array().unwrap().len(), 2, "{next}");
+    assert!(next["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["org"] == "IQ-ARMY" && !g["points"].as_array().unwrap().is_empty()));
+    // The civil side reads one decision of the two (the other is military).
+    let civil_held = demo
+        .get(
+            Role::CivilLiaison,
+            &format!("/api/v1/meetings/{}", held["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(civil_held["decisions"].as_array().unwrap().len(), 1);
+    // The overdue action is raised as an alert to its owner, the army.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let alerts = demo.get(Role::MilitaryLiaison, "/api/v1/alerts").await;
+        if alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "overdue")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no overdue alert: {alerts}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The live loop: convoys report, incidents arrive, constraints change.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -3,8 +3,8 @@
 //! WebSocket snapshot, live deltas and replay; CoT over mutual TLS and over plain TCP; the access
 //! check; convoy alerts over the WebSocket and REST; exports as GeoJSON, KML and CSV, the CAP
 //! feed of alerts, OGC API – Features pages; situation reports and the alerts announcing them;
-//! a coordination meeting's agenda,
-//! as JSON and as minutes), judged against an oracle written here
+//! a coordination meeting's agenda, as JSON and as minutes; overdue action alerts over the
+//! WebSocket and REST), judged against an oracle written here
 //! from proto/API.md ("Roles, markings and who sees what"), never by asking `cmcop::policy`.
 //!
 //! Items get random layers, authors, markings, `releasable_to`, per-field markings and
@@ -1998,6 +1998,7 @@ async fn nothing_leaks_on_any_channel() {
     config.alerts.enabled = true;
     config.reports.max_running = 2;
     config.alerts.check_interval_seconds = 1;
+    config.meetings.overdue_check_seconds = 1;
     // The smallest snapshot parts, so that snapshots travel in several (issue 19).
     config.hub.snapshot_part_kib = 16;
     // WebSocket replays (issue 15): several viewers replay at once.
@@ -2357,7 +2358,9 @@ async fn nothing_leaks_on_any_channel() {
     // 6b. Situation reports (issue 16), one per viewer, after the transitions.
     let reports = reports_channel(app, tokens, &world, &viewers).await;
     // 6c. A coordination meeting of every organisation, its agenda drafted from the picture.
-    let meetings = meetings_channel(app, tokens, &world, &viewers).await;
+    let mut meetings = meetings_channel(app, tokens, &world, &viewers).await;
+    // 6d. Overdue action alerts of a meeting of two organisations, live and over REST.
+    meetings.add(overdue_channel(app, tokens, &viewers).await);
     let mut one = Tally::default();
     let world_ref = &world;
     let pairs: Vec<(Who, &State)> = viewers
@@ -2586,7 +2589,9 @@ async fn nothing_leaks_on_any_channel() {
     let mut all = Vec::new();
     for _ in 0..30 {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let (_, now) = recent(coordinator_token).await;
+        let (_, mut now) = recent(coordinator_token).await;
+        // Overdue action alerts are judged on their own channel (6d).
+        now.retain(|a| a["kind"] != "overdue");
         // The same alerts twice running (not just as many: the list keeps the latest 1,000).
         let settled = !now.is_empty() && now == all;
         all = now;
@@ -2603,11 +2608,12 @@ async fn nothing_leaks_on_any_channel() {
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    for (v, status, list) in lists {
+    for (v, status, mut list) in lists {
         if status != StatusCode::OK {
             alerts.fail(format!("GET /api/v1/alerts as {v}: {status}"));
             continue;
         }
+        list.retain(|a| a["kind"] != "overdue");
         let got: HashSet<u64> = list.iter().filter_map(|a| a["id"].as_u64()).collect();
         alerts.cases += universe.len() as u64;
         alerts.visible += got.intersection(&universe).count() as u64;
@@ -2657,7 +2663,7 @@ async fn nothing_leaks_on_any_channel() {
     report_and_check("WebSocket replay", &replay, min_cases, &mut out);
     report_and_check("exports, OGC API", &exports, min_cases, &mut out);
     report_and_check("reports", &reports, min_cases, &mut out);
-    report_and_check("meetings, minutes", &meetings, min_cases, &mut out);
+    report_and_check("meetings, minutes, overdue", &meetings, min_cases, &mut out);
     println!(
         "alerts             {:>6} (alert, subscriber) cases: {:>6} delivered, {:>6} not, {:>5} reduced; {:>6} alerts judged, {} where the exact position would differ, {} geofence; {} failures",
         alerts.cases, alerts.visible, alerts.invisible, alerts.reduced, alerts.messages, alerts.measured, alerts.geofence, alerts.failures.len()
@@ -3138,6 +3144,61 @@ async fn exports_and_ogc(
     all
 }
 
+// ---- Documents: reports, meetings, minutes --------------------------------------------------
+
+/// Judges one document `v` received (a report, a meeting, its minutes) against `exp_of`, the
+/// oracle's answer for each item (`None`: the item does not exist for `v` there): an item it
+/// may not see is not named (its id) and none of its free texts appear (their canaries); of an
+/// item it may see, no text of a field hidden from it appears; and `missing(s, named)` says
+/// whether a visible item is absent where it must be (`named`: its id is in the text).
+fn judge_document(
+    world: &World,
+    what: &str,
+    v: Who,
+    text: &str,
+    exp_of: impl Fn(&State) -> Option<Expected>,
+    missing: impl Fn(&State, bool) -> bool,
+    t: &mut Tally,
+) {
+    let ids = find_ids(text, |before, after| {
+        let part = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        !part(before) && !part(after)
+    });
+    for s in world.latest.values() {
+        let exp = exp_of(s);
+        t.case(exp.as_ref());
+        let named = ids.contains(s.id.as_str());
+        match exp {
+            None => {
+                if named {
+                    t.fail(format!("{what} as {v}: {} leaked", s.label()));
+                }
+                for field in text_fields(s.layer) {
+                    if text.contains(&canary(field, &s.id)) {
+                        t.fail(format!(
+                            "{what} as {v}: the text of `{field}` of hidden {} leaked",
+                            s.label()
+                        ));
+                    }
+                }
+            }
+            Some(e) => {
+                for field in &e.hidden {
+                    if text.contains(&canary(field, &s.id)) {
+                        t.fail(format!(
+                            "{what} as {v}: the text of hidden `{field}` of {} leaked",
+                            s.label()
+                        ));
+                    }
+                }
+                if missing(s, named) {
+                    t.fail(format!("{what} as {v}: {} is missing", s.label()));
+                }
+            }
+        }
+    }
+}
+
 // ---- Situation reports (issue 16) ----------------------------------------------------------
 
 /// Every viewer's daily report (the 24 hours up to now, which hold every incident's
@@ -3189,49 +3250,25 @@ async fn reports_channel(
                 return t;
             };
             t.messages += 1;
-            let ids = find_ids(html, |before, after| {
-                let part = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-                !part(before) && !part(after)
-            });
             let counted = html
                 .split("<section class=\"refs\" id=\"n-incidents\">")
                 .nth(1)
                 .and_then(|s| s.split("</section>").next())
                 .unwrap_or("");
-            for s in world.latest.values() {
-                let exp = oracle(*v, s);
-                t.case(exp.as_ref());
-                match exp {
-                    None => {
-                        if ids.contains(s.id.as_str()) {
-                            t.fail(format!("report as {v}: {} leaked", s.label()));
-                        }
-                        for field in text_fields(s.layer) {
-                            if html.contains(&canary(field, &s.id)) {
-                                t.fail(format!(
-                                    "report as {v}: the text of `{field}` of hidden {} leaked",
-                                    s.label()
-                                ));
-                            }
-                        }
-                    }
-                    Some(e) => {
-                        for field in &e.hidden {
-                            if html.contains(&canary(field, &s.id)) {
-                                t.fail(format!(
-                                    "report as {v}: the text of hidden `{field}` of {} leaked",
-                                    s.label()
-                                ));
-                            }
-                        }
-                        if s.layer == "incidents"
-                            && !counted.contains(&format!("<code>{}</code>", s.id))
-                        {
-                            t.fail(format!("report as {v}: {} is not counted", s.label()));
-                        }
-                    }
-                }
-            }
+            // Every visible incident is counted: its id is in the appendix entry behind the
+            // incidents figure.
+            let missing = |s: &State, _| {
+                s.layer == "incidents" && !counted.contains(&format!("<code>{}</code>", s.id))
+            };
+            judge_document(
+                world,
+                "report",
+                *v,
+                html,
+                |s| oracle(*v, s),
+                missing,
+                &mut t,
+            );
             t
         })
         .buffer_unordered(4)
@@ -3376,43 +3413,16 @@ async fn meetings_channel(
                     minutes.body.as_str().unwrap_or_default().to_string(),
                 ),
             ];
-            for s in world.latest.values() {
-                let exp = if takes_part { oracle(*v, s) } else { None };
-                t.case(exp.as_ref());
-                for (what, text) in &texts {
-                    let ids = find_ids(text, |b, a| {
-                        !b.is_some_and(|c| c.is_ascii_alphanumeric())
-                            && !a.is_some_and(|c| c.is_ascii_alphanumeric())
-                    });
-                    let named = ids.contains(s.id.as_str());
-                    match &exp {
-                        None if named => t.fail(format!("{what} as {v}: {} leaked", s.label())),
-                        None => {
-                            for field in text_fields(s.layer) {
-                                if text.contains(&canary(field, &s.id)) {
-                                    t.fail(format!(
-                                        "{what} as {v}: the text of `{field}` of hidden {} leaked",
-                                        s.label()
-                                    ));
-                                }
-                            }
-                        }
-                        Some(e) => {
-                            if drafted.contains(&s.id) && !named {
-                                t.fail(format!("{what} as {v}: drafted {} is missing", s.label()));
-                            }
-                            for field in text_fields(s.layer) {
-                                if e.hidden.contains(field) && text.contains(&canary(field, &s.id))
-                                {
-                                    t.fail(format!(
-                                        "{what} as {v}: the text of hidden `{field}` of {} leaked",
-                                        s.label()
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
+            for (what, text) in &texts {
+                judge_document(
+                    world,
+                    what,
+                    *v,
+                    text,
+                    |s| takes_part.then(|| oracle(*v, s)).flatten(),
+                    |s, named| drafted.contains(&s.id) && !named,
+                    &mut t,
+                );
             }
             t.messages += 2;
             t
@@ -3421,5 +3431,257 @@ async fn meetings_channel(
         .collect()
         .await;
     done.into_iter().for_each(|d| t.add(d));
+    t
+}
+
+// ---- Overdue action alerts (issue 17) ------------------------------------------------------
+
+/// proto/API.md "Coordination meetings" and "Alerts": whether `v` is told of an overdue alert
+/// about an action owned by `owner` and marked `marking` (as judged) of a meeting chaired by
+/// `chair_org` with `participants`. Addressed to roles that receive every alert (coordinators,
+/// wall displays) and to the owner's and the chair's organisations; told only to a viewer for
+/// whom the meeting exists (a participant, the chair's organisation, a coordinator; never a
+/// wall display) and who may read the action's marking (the chair's organisation and
+/// coordinators read every record).
+fn overdue_due(v: Who, chair_org: &str, participants: &[&str], owner: &str, marking: &str) -> bool {
+    let everyone = matches!(v.role, Role::Coordinator | Role::WallDisplay);
+    let addressed = everyone || v.org == owner || v.org == chair_org;
+    let takes_part = v.role != Role::WallDisplay
+        && (v.role == Role::Coordinator || v.org == chair_org || participants.contains(&v.org));
+    let reads =
+        v.role == Role::Coordinator || v.org == chair_org || audience_includes(v.role, marking);
+    addressed && takes_part && reads
+}
+
+/// Reads what a subscriber was sent until it has been quiet for `quiet` (at most 30 s).
+async fn ws_drain(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout(quiet, ws.next()).await {
+        if tokio::time::Instant::now() > deadline {
+            break;
+        }
+        if let Message::Text(t) = msg {
+            if let Ok(v) = serde_json::from_str::<Value>(&t) {
+                if v["type"] == "batch" {
+                    all.extend(v["messages"].as_array().cloned().unwrap_or_default());
+                } else {
+                    all.push(v);
+                }
+            }
+        }
+    }
+    all
+}
+
+/// A coordinator of JCMC calls a meeting of WFP and ARMY only and records six actions already
+/// past due, of each owner in three markings; the server raises an overdue alert for each. One
+/// is then reported done (its alert ends) and one re-marked military (its alert is withdrawn
+/// and raised again for who may read it now). Every viewer's live WebSocket stream and its
+/// `GET /api/v1/alerts?state=recent` must hold exactly the overdue alerts the oracle tells it
+/// of, and an action it is told of by no alert must not appear in them (its text's canary):
+/// a viewer for whom the meeting does not exist never learns of its actions through alerts.
+async fn overdue_channel(app: &TestApp, tokens: &HashMap<Who, String>, viewers: &[Who]) -> Tally {
+    let mut t = Tally::default();
+    let chair_org = "JCMC";
+    let participants = ["WFP", "ARMY"];
+    let chair = tokens[&Who {
+        role: Role::Coordinator,
+        org: chair_org,
+    }]
+        .as_str();
+    let mut subs = Vec::new();
+    for v in viewers {
+        let mut ws = ws_open(app, &tokens[v]).await;
+        if let Err(e) = ws_snapshot(&mut ws).await {
+            t.fail(format!("overdue: WS snapshot as {v}: {e}"));
+        }
+        subs.push((*v, ws));
+    }
+    let (status, m) = app
+        .post(
+            "/api/v1/meetings",
+            chair,
+            json!({"title": "overdue check", "kind": "periodic",
+                   "starts_at": chrono::Utc::now().to_rfc3339(), "participants": participants}),
+        )
+        .await;
+    if status != StatusCode::CREATED {
+        t.fail(format!("POST /api/v1/meetings: {status} {m}"));
+        return t;
+    }
+    let id = m["id"].as_str().unwrap_or_default().to_string();
+    let due = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let specs = [
+        ("WFP", "joint"),
+        ("WFP", "civil"),
+        ("WFP", "military"),
+        ("ARMY", "joint"),
+        ("ARMY", "civil"),
+        ("ARMY", "military"),
+    ];
+    // Per action: its id, owner, marking, and the text's canary.
+    let mut actions: Vec<(String, &str, &str, String)> = Vec::new();
+    for (i, &(owner, marking)) in specs.iter().enumerate() {
+        let text = format!("OVERDUE-{i}-CANARY");
+        let (status, a) = app
+            .post(
+                &format!("/api/v1/meetings/{id}/actions"),
+                chair,
+                json!({"text": text, "owner_org": owner, "due": due, "marking": marking}),
+            )
+            .await;
+        if status != StatusCode::CREATED {
+            t.fail(format!("overdue: POST action: {status} {a}"));
+            return t;
+        }
+        actions.push((
+            a["id"].as_str().unwrap_or_default().into(),
+            owner,
+            marking,
+            text,
+        ));
+    }
+    let overdue_of = |list: &Value| -> Vec<Value> {
+        list["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["kind"] == "overdue")
+            .cloned()
+            .collect()
+    };
+    let wait_for = |query: &'static str, n: usize| async move {
+        for _ in 0..100 {
+            let (_, list) = app.get(&format!("/api/v1/alerts{query}"), chair).await;
+            let found = overdue_of(&list);
+            if found.len() >= n {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Vec::new()
+    };
+    if wait_for("", actions.len()).await.len() != actions.len() {
+        t.fail("overdue: the alerts were not all raised within 30 s".into());
+        return t;
+    }
+    let remarked = "military";
+    for (aid, body) in [
+        (&actions[0].0, json!({"status": "done"})),
+        (&actions[3].0, json!({ "marking": remarked })),
+    ] {
+        let (status, a) = app
+            .patch(&format!("/api/v1/meetings/{id}/actions/{aid}"), chair, body)
+            .await;
+        if status != StatusCode::OK {
+            t.fail(format!("overdue: PATCH action: {status} {a}"));
+            return t;
+        }
+    }
+    // Six raised, one ended (done), one withdrawn and raised again.
+    let mut all = wait_for("?state=recent", actions.len() + 3).await;
+    if all.len() != actions.len() + 3 {
+        t.fail(format!(
+            "overdue: the coordinator's list is not complete: {all:?}"
+        ));
+        return t;
+    }
+    all.sort_by_key(|a| a["id"].as_u64());
+    // Each alert with the marking its action had when it was judged.
+    let mut withdrawn_before: HashSet<String> = HashSet::new();
+    let judged: Vec<(u64, usize, &str)> = all
+        .iter()
+        .filter_map(|a| {
+            let aid = a["action"]["id"].as_str()?;
+            let i = actions.iter().position(|x| x.0 == aid)?;
+            let marking = if withdrawn_before.contains(aid) {
+                remarked
+            } else {
+                actions[i].2
+            };
+            if a["reason"] == "withdrawn" {
+                withdrawn_before.insert(aid.to_string());
+            }
+            Some((a["id"].as_u64()?, i, marking))
+        })
+        .collect();
+    if judged.len() != all.len() || withdrawn_before.len() != 1 {
+        t.fail(format!(
+            "overdue: alerts without their action, or no withdrawal: {all:?}"
+        ));
+    }
+    let id = &id;
+    for (v, mut ws) in subs {
+        let token = tokens[&v].as_str();
+        let live: Vec<Value> = ws_drain(&mut ws, Duration::from_secs(2))
+            .await
+            .into_iter()
+            .filter(|m| m["type"] == "alert")
+            .map(|m| m["alert"].clone())
+            .collect();
+        let _ = ws.close(None).await;
+        let (status, list) = app.get("/api/v1/alerts?state=recent", token).await;
+        if status != StatusCode::OK {
+            t.fail(format!("overdue: GET /api/v1/alerts as {v}: {status}"));
+            continue;
+        }
+        let rest = overdue_of(&list);
+        let live: Vec<Value> = live
+            .into_iter()
+            .filter(|a| a["kind"] == "overdue")
+            .collect();
+        let expected: HashSet<u64> = judged
+            .iter()
+            .filter(|(_, i, marking)| {
+                overdue_due(v, chair_org, &participants, actions[*i].1, marking)
+            })
+            .map(|(n, _, _)| *n)
+            .collect();
+        for (what, got) in [("WS live", &live), ("GET /api/v1/alerts", &rest)] {
+            t.messages += got.len() as u64;
+            let ids: HashSet<u64> = got.iter().filter_map(|a| a["id"].as_u64()).collect();
+            for (n, i, _) in &judged {
+                t.cases += 1;
+                if expected.contains(n) {
+                    t.visible += 1;
+                } else {
+                    t.invisible += 1;
+                }
+                match (expected.contains(n), ids.contains(n)) {
+                    (true, false) => t.fail(format!(
+                        "overdue {what} as {v}: the alert {n} about action {i} is missing"
+                    )),
+                    (false, true) => t.fail(format!(
+                        "overdue {what} as {v}: the alert {n} about action {i} leaked"
+                    )),
+                    _ => {}
+                }
+            }
+            let text = serde_json::to_string(got).unwrap_or_default();
+            for (i, (_, _, _, canary)) in actions.iter().enumerate() {
+                let told = judged
+                    .iter()
+                    .any(|(n, j, _)| *j == i && expected.contains(n));
+                if !told && text.contains(canary) {
+                    t.fail(format!("overdue {what} as {v}: action {i} leaked"));
+                }
+            }
+        }
+        // And the meeting itself exists for it exactly when it takes part.
+        let takes_part = v.role != Role::WallDisplay
+            && (v.role == Role::Coordinator || v.org == chair_org || participants.contains(&v.org));
+        let (status, _) = app.get(&format!("/api/v1/meetings/{id}"), token).await;
+        let want = if takes_part {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        if status != want {
+            t.fail(format!(
+                "overdue: the meeting as {v}: {status}, expected {want}"
+            ));
+        }
+    }
     t
 }

@@ -84,10 +84,13 @@ fn server_examples_have_the_server_shapes() {
                 for key in ["at", "kind", "state", "condition", "message", "message_key"] {
                     assert!(a[key].is_string(), "alert.{key} in {v}");
                 }
-                // An alert is about a movement (or a contact point), or a report notice is
-                // about a report.
+                // An alert is about a movement (or a contact point), a report notice about a
+                // report, an overdue action alert about a meeting's action.
                 if a["kind"] == "report" {
                     assert!(a["report"]["id"].is_string(), "alert.report in {v}");
+                } else if a["kind"] == "overdue" {
+                    assert!(a["meeting"]["id"].is_string() && a["action"]["id"].is_string());
+                    assert!(a.get("movement").is_none(), "{v}");
                 } else {
                     assert!(a["movement"].is_string(), "alert.movement in {v}");
                 }

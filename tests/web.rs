@@ -42,6 +42,8 @@ async fn pages_work_in_a_real_browser() {
     let mut config = common::test_config(&db.url);
     // The military liaisons' organisations: their items are drawn in APP-6 symbology.
     config.web.military_orgs = vec!["IQ-ARMY".into(), "PESHMERGA".into()];
+    // Overdue action items are raised within a second (the meetings tests).
+    config.meetings.overdue_check_seconds = 1;
     let mut app = TestApp::spawn_with(db, config).await;
     let mut args = vec![script.display().to_string(), app.base.clone()];
     for (role, org, name) in [

@@ -484,7 +484,11 @@ fn every_server_message_key_is_translated() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
     let mut keys = Vec::new();
-    for file in ["src/alerts/wording.rs", "src/access/mod.rs"] {
+    for file in [
+        "src/alerts/wording.rs",
+        "src/alerts/overdue.rs",
+        "src/access/mod.rs",
+    ] {
         let text = read(file);
         for part in text.split('"').skip(1).step_by(2) {
             if part.starts_with("msg.") && !part.contains(' ') {

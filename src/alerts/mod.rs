@@ -34,6 +34,7 @@
 //! if the reduced geometry meets the condition too, and reads distance, km and ETA measured on
 //! it, never the exact ones. Pure: the task that watches the picture is `task`.
 
+pub mod overdue;
 pub mod report;
 pub mod task;
 mod wording;
@@ -419,8 +420,9 @@ pub fn recipient(
     movement: &Item,
     alert: &Alert,
 ) -> Option<(View, Option<View>)> {
-    // A report notice is about no movement: its audience is `report::recipient`'s.
-    if report::is_report(alert) {
+    // A report notice is about no movement: its audience is `report::recipient`'s. An overdue
+    // action alert is about a meeting, not an item: `overdue::recipient` judges it.
+    if report::is_report(alert) || alert.kind == AlertKind::Overdue {
         return None;
     }
     // A contact point's reminder goes to those of its organisation who receive alerts and may
@@ -474,6 +476,9 @@ pub fn in_scope(
 /// show is used: a hidden field is not named, and for a reduced item the figures are those
 /// measured on its reduced geometry (none when there are none).
 pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Value {
+    if let Some(about) = overdue::about(l) {
+        return overdue::render(l, about);
+    }
     let a = &l.alert;
     let shown_m = |f: &str| !mv.hidden.contains(f);
     let contact = movement.contact().filter(|_| shown_m("name"));
@@ -634,6 +639,8 @@ pub fn render(l: &Logged, movement: &Item, mv: &View, iv: Option<&View>) -> Valu
         (AlertKind::Unconfirmed, _) => format!("{name} is confirmed"),
         // Rendered by `report::render`; `recipient` lets none through here.
         (AlertKind::Report, _) => format!("{name}: a report was made"),
+        // Made with its meeting and action (`overdue::render`); without them, only this.
+        (AlertKind::Overdue, _) => format!("{name}: an action item is overdue"),
     };
     let mut out = json!({
         "id": l.seq,

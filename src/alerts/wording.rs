@@ -126,6 +126,7 @@ pub(super) fn alert(
         (AlertKind::Unconfirmed, _) => base("msg.alert.confirmed"),
         // Worded by `report` from the notice alone; never reaches here with a movement.
         (AlertKind::Report, _) => base("msg.alert.report_made"),
+        (AlertKind::Overdue, _) => base("msg.alert.overdue_unknown"),
     }
 }
 

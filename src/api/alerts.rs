@@ -2,6 +2,9 @@
 //! the most recent alerts of every state — worded for the caller exactly as the hub words them.
 //! The recent ones include the notices of reports made for the caller's audience (issue 16).
 //!
+//! Overdue action alerts of coordination meetings are listed with them (`alerts::overdue`
+//! judges who is told), but not when the list is narrowed to a movement.
+//!
 //! Query: `state=active` (default) or `recent`, `movement=ID`. Alerts about a movement that has
 //! left the picture are not listed: whom they were for is judged on the movement as it is. Nor
 //! are alerts about an item the caller can no longer see (a withdrawal is; issue 20.2).
@@ -42,14 +45,18 @@ pub async fn list(
         }
     };
     let viewer = who.viewer();
-    let (seq, shown) = shown(&state, &viewer, recent, q.movement.as_deref());
+    let (seq, shown, overdue) = shown_all(&state, &viewer, recent, q.movement.as_deref());
     let mut alerts: Vec<(u64, Value)> = shown
         .iter()
         .map(|s| {
-            let body = alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref());
-            (s.logged.seq, body)
+            let v = alerts::render(&s.logged, &s.movement, &s.mv, s.iv.as_ref());
+            (s.logged.seq, v)
         })
         .collect();
+    alerts.extend(overdue.iter().filter_map(|l| {
+        let about = alerts::overdue::about(l)?;
+        Some((l.seq, alerts::overdue::render(l, about)))
+    }));
     // Report notices are about no movement: listed among the recent alerts, never under a
     // movement, and never active (each is a notice).
     if recent && q.movement.is_none() {
@@ -58,9 +65,9 @@ pub async fn list(
                 .iter()
                 .map(|l| (l.seq, alerts::report::render(l))),
         );
-        alerts.sort_by_key(|(seq, _)| *seq);
     }
-    let alerts: Vec<Value> = alerts.into_iter().map(|(_, a)| a).collect();
+    alerts.sort_by_key(|(seq, _)| *seq);
+    let alerts: Vec<Value> = alerts.into_iter().map(|(_, v)| v).collect();
     Ok(Json(json!({"seq": seq, "alerts": alerts})))
 }
 
@@ -94,12 +101,34 @@ pub(super) fn shown(
     recent: bool,
     movement: Option<&str>,
 ) -> (u64, Vec<Shown>) {
-    let (seq, entries) = {
+    let (seq, shown, _) = shown_all(state, viewer, recent, movement);
+    (seq, shown)
+}
+
+/// `shown`, and the overdue action alerts `viewer` is told of (about a meeting, not an item:
+/// none when the list is narrowed to a movement), read at the same `seq`.
+fn shown_all(
+    state: &AppState,
+    viewer: &Viewer,
+    recent: bool,
+    movement: Option<&str>,
+) -> (u64, Vec<Shown>, Vec<Arc<Logged>>) {
+    let (seq, entries, overdue) = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         let book = live.picture.alerts();
         let logged = if recent { book.recent() } else { book.active() };
+        let overdue: Vec<_> = logged
+            .iter()
+            .filter(|_| movement.is_none())
+            .filter(|l| {
+                alerts::overdue::about(l)
+                    .is_some_and(|a| alerts::overdue::recipient(&state.policy, viewer, a))
+            })
+            .cloned()
+            .collect();
         let entries: Vec<_> = logged
             .into_iter()
+            .filter(|l| alerts::overdue::about(l).is_none())
             .filter(|l| movement.is_none_or(|m| m == l.movement))
             .filter_map(|l| {
                 let movement = live.picture.get(&l.movement)?.clone();
@@ -114,7 +143,7 @@ pub(super) fn shown(
                 Some((l, movement, now))
             })
             .collect();
-        (live.picture.head().0, entries)
+        (live.picture.head().0, entries, overdue)
     };
     let shown = entries
         .into_iter()
@@ -131,5 +160,5 @@ pub(super) fn shown(
             })
         })
         .collect();
-    (seq, shown)
+    (seq, shown, overdue)
 }

@@ -124,6 +124,27 @@ fn collect_positions(v: &Value, out: &mut Vec<[f64; 2]>) {
     }
 }
 
+/// The query members that narrow a view of areas to one area and to live or exercise items
+/// (`area`, `exercise`), checked alike by every route that takes them: an area must be one of
+/// the gazetteer's, `exercise` one of `exclude|include|only` (default: the picture's
+/// setting). Answers the scope to read the items with.
+pub(super) fn area_scope(
+    state: &AppState,
+    area: Option<&str>,
+    exercise: Option<&str>,
+) -> ApiResult<Scope> {
+    if let Some(area) = area {
+        if state.gazetteer.get(area).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "area: `{area}` is not an administrative area (GET /api/v1/areas/admin lists them)"
+            )));
+        }
+    }
+    let exercise = Exercise::parse(exercise.unwrap_or(state.config.picture.exercise.as_str()))
+        .map_err(|e| ApiError::BadRequest(format!("exercise: {e}")))?;
+    Ok(Scope::everything(exercise))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FiguresQuery {
@@ -157,20 +178,7 @@ pub async fn figures(
             )));
         }
     }
-    if let Some(area) = &ask.area {
-        if state.gazetteer.get(area).is_none() {
-            return Err(ApiError::BadRequest(format!(
-                "area: `{area}` is not an administrative area (GET /api/v1/areas/admin lists them)"
-            )));
-        }
-    }
-    let exercise = Exercise::parse(
-        q.exercise
-            .as_deref()
-            .unwrap_or(state.config.picture.exercise.as_str()),
-    )
-    .map_err(|e| ApiError::BadRequest(format!("exercise: {e}")))?;
-    let scope = Scope::everything(exercise);
+    let scope = area_scope(&state, ask.area.as_deref(), q.exercise.as_deref())?;
     let (seq, items) = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         (

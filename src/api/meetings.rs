@@ -22,6 +22,7 @@ use crate::log::meeting::{
 };
 use crate::model::{Invalid, Layer, Props};
 use crate::policy::Viewer;
+use crate::scope::Exercise;
 use crate::writer::{Channel, Command};
 
 /// Most incidents whose severity at the start of the window is read from the log for one
@@ -36,6 +37,8 @@ fn read<T>(state: &AppState, viewer: &Viewer, f: impl FnOnce(&Reader<'_>) -> T) 
         viewer,
         picture: &live.picture,
         now: Utc::now(),
+        // Checked when the config was read.
+        exercise: Exercise::parse(&state.config.picture.exercise).unwrap_or(Exercise::Exclude),
     };
     f(&reader)
 }

@@ -11,7 +11,6 @@ use super::{ApiError, ApiResult, AppState, Caller};
 use crate::feature;
 use crate::model::{Invalid, Item, Layer};
 use crate::priorities::{self, Ask, Settings};
-use crate::scope::{Exercise, Scope};
 
 /// The geometry of an area P-code, or a 422 naming `field`.
 fn area_shape(state: &AppState, code: &Value, field: &str) -> Result<Value, Invalid> {
@@ -94,24 +93,11 @@ pub async fn priorities(
     q: Result<Query<PrioritiesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if let Some(area) = &q.area {
-        if state.gazetteer.get(area).is_none() {
-            return Err(ApiError::BadRequest(format!(
-                "area: `{area}` is not an administrative area (GET /api/v1/areas/admin lists them)"
-            )));
-        }
-    }
-    let exercise = Exercise::parse(
-        q.exercise
-            .as_deref()
-            .unwrap_or(state.config.picture.exercise.as_str()),
-    )
-    .map_err(|e| ApiError::BadRequest(format!("exercise: {e}")))?;
+    let scope = super::areas::area_scope(&state, q.area.as_deref(), q.exercise.as_deref())?;
     let local_offset = state
         .config
         .local_offset()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let scope = Scope::everything(exercise);
     let (seq, items) = {
         let live = state.live.read().unwrap_or_else(|e| e.into_inner());
         let mut items = live.picture.collect(Some(Layer::Needs));

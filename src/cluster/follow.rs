@@ -254,12 +254,13 @@ impl Follower {
                             })
                         })?
                         .map(Arc::new);
-                    live.picture.install(&event, record.hash, after.clone());
+                    let alert = live.picture.install(&event, record.hash, after.clone());
                     self.log.applied(&event.item_id, event.seq);
                     live.journal.push(Arc::new(Committed {
                         event,
                         before,
                         after,
+                        alert,
                     }));
                 }
             }

@@ -1,7 +1,8 @@
 //! `cmcop demo`: the real server with a live exercise scenario loaded.
 //!
 //! Owns the demo's start-up (one token per role, printed with the URL), loading the scenario
-//! of `scenario` once per database, and the live loop that keeps it moving (`live`). Every
+//! of `scenario` (and the coordination meetings of `meetings`) once per database, and the live
+//! loop that keeps it moving (`live`). Every
 //! change goes through the one write path, built exactly as the REST API builds it: a Feature
 //! is parsed by `model::input`, checked against `policy` and submitted to the `writer`. The
 //! demo must never write to the store or the picture directly, never make an item that a
@@ -11,6 +12,7 @@ mod convoys;
 mod features;
 mod incidents;
 mod live;
+mod meetings;
 mod parties;
 mod relative_time;
 mod route;
@@ -280,11 +282,14 @@ pub async fn load_once(state: &AppState) -> Result<bool, DemoError> {
     }
     let scenario = scenario::load(Utc::now())?;
     let written = load(state, &scenario).await?;
+    let meetings = meetings::load(state, Utc::now()).await?;
     tracing::info!(
         movements = scenario.count(Layer::Movements),
         constraints = scenario.count(Layer::Constraints),
         incidents = scenario.count(Layer::Incidents),
-        commands = written,
+        needs = scenario.count(Layer::Needs),
+        contacts = scenario.count(Layer::Contacts),
+        commands = written + meetings,
         "demo scenario loaded"
     );
     Ok(true)

@@ -1,5 +1,5 @@
-//! The demo's exercise scenario: the movements, access constraints and security incidents it
-//! seeds, and what happens to each after its creation (notified, acknowledged, tracked,
+//! The demo's exercise scenario: the movements, access constraints, security incidents, needs
+//! and contact points it seeds, and what happens to each after its creation (notified, acknowledged, tracked,
 //! ended), read from the GeoJSON files in `scenario/`, embedded in the binary.
 //!
 //! Each file is a FeatureCollection of one layer. A Feature is exactly what a client would post
@@ -61,6 +61,16 @@ pub const FILES: &[ScenarioFile<'static>] = &[
         layer: Layer::Incidents,
         text: include_str!("scenario/incidents.geojson"),
     },
+    ScenarioFile {
+        name: "src/demo/scenario/needs.geojson",
+        layer: Layer::Needs,
+        text: include_str!("scenario/needs.geojson"),
+    },
+    ScenarioFile {
+        name: "src/demo/scenario/contacts.geojson",
+        layer: Layer::Contacts,
+        text: include_str!("scenario/contacts.geojson"),
+    },
 ];
 
 /// The properties that hold a time. In a scenario file each is an offset from now.
@@ -72,6 +82,8 @@ const TIME_PROPERTIES: &[&str] = &[
     "last_verified",
     "occurred_at",
     "expires_at",
+    "assessed_at",
+    "confirmed_at",
 ];
 
 /// One file of the scenario.

@@ -1,5 +1,5 @@
 //! Checks of the demo scenario's content: it loads, has the size and variety the demo
-//! promises, lies in Iraq, and plays through the model and the default policy as the writer
+//! promises (the desk's needs and contact points too), lies in Iraq, and plays through the model and the default policy as the writer
 //! will play it. The live loop's generated items pass the same intake.
 
 use std::collections::{HashMap, HashSet};
@@ -274,4 +274,36 @@ fn the_first_item_is_the_one_that_tells_it_was_loaded() {
         seeded().seeds.first().map(|s| s.id.as_str()),
         Some(FIRST_ID)
     );
+}
+
+#[test]
+fn the_desk_has_needs_across_governorates_and_contacts_of_both_sides() {
+    let s = seeded();
+    let items: Vec<Item> = s.seeds.iter().map(build).collect();
+    let needs: Vec<_> = items.iter().filter_map(Item::need).collect();
+    assert!(needs.len() >= 10, "{}", needs.len());
+    let areas: HashSet<_> = needs.iter().filter_map(|n| n.area.as_deref()).collect();
+    let sectors: HashSet<_> = needs.iter().map(|n| n.sector).collect();
+    assert!(
+        areas.len() >= 5 && sectors.len() >= 6,
+        "{areas:?} {sectors:?}"
+    );
+    assert!(needs.iter().any(|n| n.severity >= 4) && needs.iter().any(|n| n.severity <= 2));
+    let contacts: Vec<_> = items
+        .iter()
+        .filter(|i| i.layer == Layer::Contacts)
+        .collect();
+    assert!(contacts.len() >= 8);
+    for side in [crate::model::Side::Civil, crate::model::Side::Military] {
+        let of_side: Vec<_> = contacts
+            .iter()
+            .filter_map(|i| i.contact())
+            .filter(|c| c.side == side)
+            .collect();
+        assert!(of_side.len() >= 2, "{side:?}");
+        assert!(
+            of_side.iter().any(|c| c.unconfirmed(now(), now())),
+            "no {side:?} contact point is due for confirmation"
+        );
+    }
 }

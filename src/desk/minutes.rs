@@ -52,6 +52,7 @@ pub fn word(lang: Lang, key: &str) -> &str {
         "status" => ("Status", "الحالة"),
         "open" => ("open", "مفتوح"),
         "done" => ("done", "منجز"),
+        "cancelled" => ("cancelled", "ملغى"),
         "overdue" => ("overdue", "متأخر"),
         "none" => ("None.", "لا يوجد."),
         "audience" => (

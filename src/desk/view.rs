@@ -12,6 +12,7 @@ use crate::log::meeting::{Action, AgendaItem, AgendaKind, Meeting, MeetingBook};
 use crate::model::Layer;
 use crate::picture::Picture;
 use crate::policy::{Channel, MeetingAct, Policy, Viewer, Write};
+use crate::scope::{Exercise, Scope};
 
 /// What a reader's view of a meeting is made from.
 pub struct Reader<'a> {
@@ -19,6 +20,9 @@ pub struct Reader<'a> {
     pub viewer: &'a Viewer,
     pub picture: &'a Picture,
     pub now: DateTime<Utc>,
+    /// Which exercise items the reader's lists hold (`[picture] exercise`), for the contact
+    /// points a meeting lists.
+    pub exercise: Exercise,
 }
 
 impl Reader<'_> {
@@ -129,6 +133,55 @@ impl Reader<'_> {
         Some(v)
     }
 
+    /// The contact points of each organisation of the meeting (the chair's, then the
+    /// participants'), as the reader may see them: the contacts layer's own items through
+    /// `Policy::decide` and `feature::render`, so a personal field the policy withholds from
+    /// the reader (a military liaison's phone from the civil side, unless released) is absent
+    /// here as it is everywhere. Exercise contact points count as in the server's lists.
+    pub fn contacts(&self, m: &Meeting) -> Value {
+        let mut orgs = vec![m.org.as_str()];
+        for p in &m.participants {
+            if !orgs.contains(&p.as_str()) {
+                orgs.push(p);
+            }
+        }
+        let mut points: Vec<_> = self
+            .picture
+            .collect(Some(Layer::Contacts))
+            .into_iter()
+            .filter(|c| orgs.contains(&&*c.org))
+            .filter_map(|c| Some((self.policy.decide(&c, self.viewer)?, c)))
+            .filter(|(view, c)| Scope::everything(self.exercise).admits(c, view))
+            .collect();
+        points.sort_by(|(_, a), (_, b)| {
+            let name = |i: &crate::model::Item| i.contact().map(|c| c.name.clone());
+            name(a).cmp(&name(b)).then(a.id.cmp(&b.id))
+        });
+        let by_org: Vec<Value> = orgs
+            .iter()
+            .map(|org| {
+                let list: Vec<Value> = points
+                    .iter()
+                    .filter(|(_, c)| *c.org == **org)
+                    .map(|(view, c)| {
+                        let mut p = crate::feature::render(c, view)["properties"].take();
+                        p["id"] = json!(c.id);
+                        // Flagged only from what the reader is shown of it.
+                        if let Some(k) = c
+                            .contact()
+                            .filter(|_| !view.hidden.contains("confirmed_at"))
+                        {
+                            p["unconfirmed"] = json!(k.unconfirmed(c.created_at, self.now));
+                        }
+                        p
+                    })
+                    .collect();
+                json!({"org": org, "points": list})
+            })
+            .collect();
+        json!(by_org)
+    }
+
     /// The meeting as the reader may see it, or `None` when it does not exist for them.
     pub fn meeting(&self, book: &MeetingBook, m: &Meeting) -> Option<Value> {
         if !self.policy.sees_meeting(self.viewer, m) {
@@ -156,6 +209,7 @@ impl Reader<'_> {
         v["actions"] = json!(actions);
         v["carried"] = json!(carried);
         v["decisions"] = json!(decisions);
+        v["contacts"] = self.contacts(m);
         v["may_chair"] = json!(self.may_chair(m));
         if let Some(t) = m.drafted_at {
             v["drafted_at"] = json!(t);

@@ -455,6 +455,15 @@ impl Hub {
 
     /// Renders one change for one subscriber (catch-up after `since`).
     pub fn delta_for(&self, sub: &Subscriber, c: &Committed) -> Option<Out> {
+        if let Some(l) = &c.alert {
+            let about = alerts::overdue::about(l)?;
+            if !alerts::overdue::recipient(&self.policy, &sub.viewer, about)
+                || !alerts::overdue::in_scope(&sub.scope)
+            {
+                return None;
+            }
+            return Some(overdue_out(l, about));
+        }
         if let Change::Alert(a) = &c.event.change {
             if alerts::report::is_report(a) {
                 return alerts::report::recipient(&self.policy, &sub.viewer, a)
@@ -550,9 +559,35 @@ impl Hub {
         }
     }
 
+    /// Fans an overdue action alert (made by a meeting event) out to the subscribers it is
+    /// for, worded once: every recipient reads the same words.
+    fn fan_out_overdue(&self, reg: &Registry, l: &Logged) {
+        let Some(about) = alerts::overdue::about(l) else {
+            return;
+        };
+        let mut rendered: Option<Out> = None;
+        for (viewer, subs) in &reg.classes {
+            if !alerts::overdue::recipient(&self.policy, viewer, about) {
+                continue;
+            }
+            for sub in subs {
+                if sub.start_after >= l.seq || !alerts::overdue::in_scope(&sub.scope) {
+                    continue;
+                }
+                let out = rendered
+                    .get_or_insert_with(|| overdue_out(l, about))
+                    .clone();
+                sub.push(out, &self.stats);
+            }
+        }
+    }
+
     /// Fans one committed change out to every registered subscriber; what each viewer class
     /// received, and by which channel, goes into `delivered` (for the audit).
     fn fan_out(&self, reg: &Registry, c: &Committed, delivered: &mut Vec<Delivered>) {
+        if let Some(l) = &c.alert {
+            return self.fan_out_overdue(reg, l);
+        }
         if let Change::Alert(a) = &c.event.change {
             if alerts::report::is_report(a) {
                 return self.fan_out_report(reg, c, a);
@@ -762,6 +797,17 @@ fn report_out(c: &Committed, alert: &Alert) -> Out {
         seq: c.event.seq,
         id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
         bytes: message::alert(c.event.seq, &body).into(),
+        shown: None,
+    }
+}
+
+/// An overdue action alert as its recipients read it.
+fn overdue_out(l: &Logged, about: &crate::log::meeting::ActionAlert) -> Out {
+    let body = alerts::overdue::render(l, about);
+    Out {
+        seq: l.seq,
+        id: Arc::from(format!("{ALERT_PREFIX}{}", l.seq)),
+        bytes: message::alert(l.seq, &body).into(),
         shown: None,
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::meeting::ActionAlert;
 use crate::model::{Item, Movement};
 
 /// How many alerts the book remembers after they end (for `GET /api/v1/alerts`).
@@ -34,6 +35,9 @@ pub enum AlertKind {
     /// A situation report was made (issue 16): a notice about no item, logged on the report's
     /// id, for the report's audience only.
     Report,
+    /// An open action item of a coordination meeting past its due time (issue 17): made by
+    /// the meeting's own events (`log::meeting::alert_of`), kept under the meeting's id.
+    Overdue,
 }
 
 impl AlertKind {
@@ -48,6 +52,7 @@ impl AlertKind {
             AlertKind::Acknowledged => "acknowledged",
             AlertKind::Unconfirmed => "unconfirmed",
             AlertKind::Report => "report",
+            AlertKind::Overdue => "overdue",
         }
     }
 }
@@ -104,6 +109,9 @@ pub struct Alert {
     /// again for whoever may see the item now (issue 20.2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub withdrawn: bool,
+    /// An overdue alert's meeting and action as judged (`AlertKind::Overdue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Box<ActionAlert>>,
     /// The report a `report` notice announces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportNote>,
@@ -158,6 +166,7 @@ impl Alert {
             reduced: None,
             withdrawn: false,
             report: None,
+            action: None,
         }
     }
 
@@ -179,8 +188,9 @@ impl Alert {
 pub struct Logged {
     pub seq: u64,
     pub at: DateTime<Utc>,
-    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`); for a
-    /// `report` notice, the report's id (no item). The name is the log's and stays.
+    /// The item the alert is logged on: a movement, or a contact point (`Unconfirmed`); or the
+    /// meeting an overdue alert is about; for a `report` notice, the report's id (no item). The
+    /// name is the log's and stays.
     pub movement: String,
     pub alert: Alert,
 }
@@ -201,7 +211,10 @@ pub struct AlertBook {
 
 impl AlertBook {
     pub fn apply(&mut self, logged: Logged) {
-        let logged = Arc::new(logged);
+        self.apply_shared(Arc::new(logged));
+    }
+
+    pub fn apply_shared(&mut self, logged: Arc<Logged>) {
         let a = &logged.alert;
         match a.state {
             AlertState::Raised => {

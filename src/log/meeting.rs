@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::alert::{Alert, AlertKind, AlertState};
 use crate::model::{wire_enum, Layer, Marking};
 
 wire_enum! {
@@ -21,8 +22,9 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// An action item is open until its owner or the chair marks it done.
-    ActionStatus { Open = "open", Done = "done" }
+    /// An action item is open until its owner or the chair marks it done, or the chair
+    /// cancels it.
+    ActionStatus { Open = "open", Done = "done", Cancelled = "cancelled" }
 }
 
 wire_enum! {
@@ -135,9 +137,81 @@ pub enum MeetingChange {
     /// A decision recorded.
     Decision { decision: Decision },
     /// The server's own: an open action passed its due time, raised once. It ends with the
-    /// action's own change that ends the condition (done, or due moved later), which clears
-    /// `overdue_since`.
+    /// action's own change that ends the condition (done, cancelled, or due moved later), or
+    /// that changes who is told of it (its marking or owner: withdrawn, then raised again),
+    /// which clears `overdue_since`. `alert_of` reads the alert each such event makes.
     Overdue { action: String },
+}
+
+/// What an overdue action alert is about, as judged when the event was logged: the meeting's
+/// audience and the action. The alert is addressed and worded from it later, as an item alert
+/// is from the item it carries (`alerts::overdue`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionAlert {
+    pub meeting: String,
+    pub title: String,
+    /// The chair's organisation.
+    pub org: String,
+    pub participants: Vec<String>,
+    pub action: Action,
+}
+
+impl ActionAlert {
+    fn new(m: &Meeting, action: &Action) -> ActionAlert {
+        ActionAlert {
+            meeting: m.id.clone(),
+            title: m.title.clone(),
+            org: m.org.clone(),
+            participants: m.participants.clone(),
+            action: action.clone(),
+        }
+    }
+}
+
+/// The condition key of an overdue action alert within its meeting.
+pub fn overdue_key(action: &str) -> String {
+    format!("overdue:{action}")
+}
+
+/// The alert a meeting event makes, given the meeting before and after it: an overdue alert
+/// raised (`Overdue`), or ended by the action's change that cleared `overdue_since` — a
+/// withdrawal when that change is to its marking or owner (who is told of it), carrying the
+/// action as those who were told saw it. The one definition, for the picture (live, replay,
+/// snapshots) and so for every channel. Pure.
+pub fn alert_of(
+    before: Option<&Meeting>,
+    after: &Meeting,
+    change: &MeetingChange,
+) -> Option<Alert> {
+    let (state, about, withdrawn) = match change {
+        MeetingChange::Overdue { action } => (AlertState::Raised, after.action(action)?, false),
+        MeetingChange::Action { action } => {
+            let old = before?.action(&action.id)?;
+            if old.overdue_since.is_none() || action.overdue_since.is_some() {
+                return None;
+            }
+            let withdrawn = old.marking != action.marking || old.owner_org != action.owner_org;
+            let about = if withdrawn {
+                old
+            } else {
+                after.action(&action.id)?
+            };
+            (AlertState::Ended, about, withdrawn)
+        }
+        MeetingChange::Created { .. }
+        | MeetingChange::Agenda { .. }
+        | MeetingChange::Decision { .. } => return None,
+    };
+    let mut a = Alert::new(
+        after.version,
+        AlertKind::Overdue,
+        state,
+        overdue_key(&about.id),
+    );
+    a.since = Some(about.due);
+    a.withdrawn = withdrawn;
+    a.action = Some(Box::new(ActionAlert::new(after, about)));
+    Some(a)
 }
 
 /// One meeting event as logged: the meeting's version after it, and the change.

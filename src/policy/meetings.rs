@@ -29,6 +29,12 @@ impl Policy {
     /// Whether `meeting` exists for `viewer`: a participant's or the chair's organisation, or
     /// a role that sees everything. Peer centres never see meetings.
     pub fn sees_meeting(&self, viewer: &Viewer, meeting: &Meeting) -> bool {
+        self.takes_part(viewer, &meeting.org, &meeting.participants)
+    }
+
+    /// `sees_meeting` for a meeting known by its chair's organisation and its participants
+    /// (an overdue alert carries them, `log::meeting::ActionAlert`).
+    pub fn takes_part(&self, viewer: &Viewer, org: &str, participants: &[String]) -> bool {
         if viewer.peer.is_some() {
             return false;
         }
@@ -39,21 +45,31 @@ impl Policy {
         // the room reads: `own_items_in_full = false`) takes part in no meeting.
         rp.sees_all
             || (rp.own_items_in_full
-                && (*viewer.org == *meeting.org
-                    || meeting.participants.iter().any(|p| **p == *viewer.org)))
+                && (*viewer.org == *org || participants.iter().any(|p| **p == *viewer.org)))
     }
 
     /// Whether `viewer`, who sees `meeting`, sees one of its records marked `marking`: the
     /// chair's organisation and roles that see everything see every record, others those
     /// whose marking their role reads.
     pub fn sees_record(&self, viewer: &Viewer, meeting: &Meeting, marking: Marking) -> bool {
-        if !self.sees_meeting(viewer, meeting) {
+        self.sees_record_of(viewer, &meeting.org, &meeting.participants, marking)
+    }
+
+    /// `sees_record` for a meeting known by its chair's organisation and its participants.
+    pub fn sees_record_of(
+        &self,
+        viewer: &Viewer,
+        org: &str,
+        participants: &[String],
+        marking: Marking,
+    ) -> bool {
+        if !self.takes_part(viewer, org, participants) {
             return false;
         }
         let Some(rp) = self.roles.get(&viewer.role) else {
             return false;
         };
-        rp.sees_all || *viewer.org == *meeting.org || rp.markings.contains(&marking)
+        rp.sees_all || *viewer.org == *org || rp.markings.contains(&marking)
     }
 
     /// A meeting write by a person (the gate's `Write::Meeting`).

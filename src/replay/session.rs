@@ -232,7 +232,8 @@ impl Session {
     /// Applies one event to the picture: the change with the item before and after it.
     fn apply(&mut self, event: Event, hash: Hash) -> Result<Committed, ReplayError> {
         let before = self.picture.get(&event.item_id).cloned();
-        self.picture
+        let alert = self
+            .picture
             .replay(&event, hash)
             .map_err(|e| ReplayError::Corrupt(e.to_string()))?;
         let after = self.picture.get(&event.item_id).cloned();
@@ -240,6 +241,7 @@ impl Session {
             event,
             before,
             after,
+            alert,
         })
     }
 

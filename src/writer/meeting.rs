@@ -107,7 +107,11 @@ impl WriterTask {
                             && old.owner_org == a.owner_org
                             && old.due == a.due
                             && old.marking == a.marking;
-                        if only_status {
+                        // Cancelling (and taking a cancellation back) is the chair's: the
+                        // owner reports done or open.
+                        let cancels = a.status == ActionStatus::Cancelled
+                            || old.status == ActionStatus::Cancelled;
+                        if only_status && !cancels {
                             admit(Write::Meeting {
                                 current: current.as_deref(),
                                 act: MeetingAct::Report {
@@ -125,6 +129,12 @@ impl WriterTask {
                         a.created_at = old.created_at;
                         a.done_at = old.done_at;
                         a.overdue_since = old.overdue_since;
+                        // Who is told of an overdue action follows its marking and owner: a
+                        // change of either withdraws the alert, and the task raises it again
+                        // for whoever is told now (as an item alert, issue 20.2).
+                        if old.marking != a.marking || old.owner_org != a.owner_org {
+                            a.overdue_since = None;
+                        }
                     }
                 }
                 a.updated_at = now;
@@ -134,7 +144,7 @@ impl WriterTask {
                     a.done_at = None;
                 }
                 // The overdue alert ends with the change that ends its condition.
-                if a.status == ActionStatus::Done || a.due > now {
+                if a.status != ActionStatus::Open || a.due > now {
                     a.overdue_since = None;
                 }
                 MeetingChange::Action { action: a }

@@ -615,13 +615,14 @@ impl WriterTask {
         let items = {
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             for (s, r) in staged.into_iter().zip(&records) {
-                live.picture.install(&s.event, r.hash, s.after.clone());
+                let alert = live.picture.install(&s.event, r.hash, s.after.clone());
                 let seq = s.event.seq;
                 let item = s.after.clone();
                 live.journal.push(Arc::new(Committed {
                     event: s.event,
                     before: s.before,
                     after: s.after,
+                    alert,
                 }));
                 if let Some(r) = s.request {
                     replies.push((r.reply, seq, item));

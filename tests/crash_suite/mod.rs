@@ -622,6 +622,7 @@ pub async fn sigkill_under_load_loses_nothing_and_resumes_exactly(backend: Backe
             event,
             before,
             after,
+            alert: None,
         });
     }
     let policy = Policy::default_policy();

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::common::{self, reply, test_config, Backend, TestApp, TestDb};
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -21,7 +21,7 @@ fn elsewhere(mut f: Value) -> Value {
     f
 }
 
-async fn meeting(
+pub(super) async fn meeting(
     app: &TestApp,
     token: &str,
     kind: &str,
@@ -40,7 +40,7 @@ async fn meeting(
     m["id"].as_str().unwrap().to_string()
 }
 
-async fn action(app: &TestApp, token: &str, meeting: &str, body: Value) -> String {
+pub(super) async fn action(app: &TestApp, token: &str, meeting: &str, body: Value) -> String {
     let (status, a) = app
         .post(&format!("/api/v1/meetings/{meeting}/actions"), token, body)
         .await;
@@ -57,6 +57,58 @@ async fn patch_props(app: &TestApp, token: &str, layer: &str, id: &str, props: V
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{b}");
+}
+
+/// Takes a movement through `statuses`, in order.
+async fn set_statuses(app: &TestApp, token: &str, id: &str, statuses: &[&str]) {
+    for status in statuses {
+        patch_props(app, token, "movements", id, json!({ "status": status })).await;
+    }
+}
+
+async fn notify(app: &TestApp, token: &str, id: &str) {
+    let (s, b) = app
+        .post(&format!("/api/v1/movements/{id}/notify"), token, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// A need of `severity` at a point (with no area, unless `area` keeps the fixture's).
+fn need_at(severity: u8, at: [f64; 2], area: bool) -> Value {
+    let mut props = json!({ "severity": severity });
+    if !area {
+        props["area"] = Value::Null;
+    }
+    let mut n = common::need(props);
+    n["geometry"] = json!({"type": "Point", "coordinates": at});
+    n
+}
+
+/// The action `id` of a meeting as shown.
+pub(super) fn action_of(m: &Value, id: &str) -> Value {
+    m["actions"]
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no action {id} in {m}"))
+}
+
+/// Asks `get` every 100 ms until `done` holds for its answer's body (within 20 s), and answers
+/// the body.
+pub(super) async fn poll<F, Fut>(what: &str, get: F, done: impl Fn(&Value) -> bool) -> Value
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (StatusCode, Value)>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = get().await;
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn kinds_and_refs(items: &Value) -> Vec<(String, String)> {
@@ -97,22 +149,7 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
     let old_abort = app
         .create("movements", &wfp, elsewhere(common::movement(json!({}))))
         .await;
-    patch_props(
-        &app,
-        &wfp,
-        "movements",
-        &old_abort,
-        json!({"status": "en_route"}),
-    )
-    .await;
-    patch_props(
-        &app,
-        &wfp,
-        "movements",
-        &old_abort,
-        json!({"status": "aborted"}),
-    )
-    .await;
+    set_statuses(&app, &wfp, &old_abort, &["en_route", "aborted"]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t0 = Utc::now();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -164,10 +201,7 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
     )
     .await;
     for id in [&waiting, &acked] {
-        let (s, b) = app
-            .post(&format!("/api/v1/movements/{id}/notify"), &wfp, json!({}))
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        notify(&app, &wfp, id).await;
     }
     let (s, b) = app
         .post(
@@ -184,22 +218,7 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
             elsewhere(common::movement(json!({"name": "turned back"}))),
         )
         .await;
-    patch_props(
-        &app,
-        &wfp,
-        "movements",
-        &aborted,
-        json!({"status": "en_route"}),
-    )
-    .await;
-    patch_props(
-        &app,
-        &wfp,
-        "movements",
-        &aborted,
-        json!({"status": "aborted"}),
-    )
-    .await;
+    set_statuses(&app, &wfp, &aborted, &["en_route", "aborted"]).await;
     let new_joint = app
         .create("incidents", &army, common::incident(json!({})))
         .await;
@@ -231,15 +250,13 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
     // Needs: severe and cut off (behind the restricted constraint, reached by no convoy), severe
     // but reached by a convoy that arrived, and mild.
     let nrc = app.token(Role::CivilLiaison, "NRC").await;
-    let mut cut_off = common::need(json!({"severity": 5, "area": null}));
-    cut_off["geometry"] = json!({"type": "Point", "coordinates": [45.5, 34.5]});
-    let cut_off = app.create("needs", &nrc, cut_off).await;
-    let mut mild = common::need(json!({"severity": 2, "area": null}));
-    mild["geometry"] = json!({"type": "Point", "coordinates": [45.5, 34.5]});
-    app.create("needs", &nrc, mild).await;
-    let mut reached = common::need(json!({"severity": 5}));
-    reached["geometry"] = json!({"type": "Point", "coordinates": [43.119, 36.335]});
-    app.create("needs", &nrc, reached).await;
+    let cut_off = app
+        .create("needs", &nrc, need_at(5, [45.5, 34.5], false))
+        .await;
+    app.create("needs", &nrc, need_at(2, [45.5, 34.5], false))
+        .await;
+    app.create("needs", &nrc, need_at(5, [43.119, 36.335], true))
+        .await;
     let arrived = app
         .create(
             "movements",
@@ -247,22 +264,7 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
             common::movement(json!({"name": "delivered"})),
         )
         .await;
-    patch_props(
-        &app,
-        &wfp,
-        "movements",
-        &arrived,
-        json!({"status": "en_route"}),
-    )
-    .await;
-    patch_props(
-        &app,
-        &wfp,
-        "movements",
-        &arrived,
-        json!({"status": "arrived"}),
-    )
-    .await;
+    set_statuses(&app, &wfp, &arrived, &["en_route", "arrived"]).await;
     // A notified convoy whose route crosses the now closed checkpoint: blocked.
     let blocked = app
         .create(
@@ -271,28 +273,18 @@ pub async fn agenda_is_drafted_from_the_scripted_history(backend: Backend) {
             common::movement(json!({"name": "blocked"})),
         )
         .await;
-    let (s, b) = app
-        .post(
-            &format!("/api/v1/movements/{blocked}/notify"),
-            &wfp,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, a) = app
-            .get(&format!("/api/v1/alerts?movement={blocked}"), &ocha)
-            .await;
-        if a["alerts"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|x| x["kind"] == "route_conflict"))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no route conflict raised: {a}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    notify(&app, &wfp, &blocked).await;
+    let alerts = format!("/api/v1/alerts?movement={blocked}");
+    poll(
+        "no route conflict raised",
+        || app.get(&alerts, &ocha),
+        |a| {
+            a["alerts"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x["kind"] == "route_conflict"))
+        },
+    )
+    .await;
 
     let next = meeting(
         &app,
@@ -434,23 +426,13 @@ pub async fn actions_live_carry_over_and_raise_overdue_alerts(backend: Backend) 
 
     // The overdue alert is raised once, by the server.
     let path = format!("/api/v1/meetings/{first}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let raised_at = loop {
-        let (_, m) = app.get(&path, &army).await;
-        let a = m["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == late.as_str())
-            .cloned()
-            .unwrap();
-        if let Some(t) = a["overdue_since"].as_str() {
-            assert_eq!(a["overdue"], true);
-            break t.to_string();
-        }
-        assert!(Instant::now() < deadline, "no overdue alert: {m}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let m = poll(
+        "no overdue alert",
+        || app.get(&path, &army),
+        |m| action_of(m, &late)["overdue_since"].is_string(),
+    )
+    .await;
+    assert_eq!(action_of(&m, &late)["overdue"], true);
     let (_, list) = app.get("/api/v1/meetings", &army).await;
     assert_eq!(list["meetings"][0]["overdue_actions"], 1, "{list}");
     let seq = super::log_seq(&mut app).await;
@@ -461,13 +443,7 @@ pub async fn actions_live_carry_over_and_raise_overdue_alerts(backend: Backend) 
         "raised once, not at every check"
     );
     let (_, m) = app.get(&path, &ocha).await;
-    let later_now = m["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == later.as_str())
-        .cloned()
-        .unwrap();
+    let later_now = action_of(&m, &later);
     assert_eq!(later_now["overdue"], false);
     assert!(later_now.get("overdue_since").is_none());
 
@@ -496,7 +472,6 @@ pub async fn actions_live_carry_over_and_raise_overdue_alerts(backend: Backend) 
         "done ends the alert: {done}"
     );
     assert!(done["done_at"].is_string());
-    let _ = raised_at;
 
     // The next meeting of the series carries the open one, not the done one; an emergency
     // meeting is another series.

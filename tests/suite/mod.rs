@@ -18,6 +18,8 @@
 //!   pace, its controls and its errors.
 //! - `meetings`: coordination meetings: the agenda drafted from a scripted history, action
 //!   items carried over and raised as overdue, the gate, the minutes per participant.
+//! - `meeting_alerts`: overdue action items on the alert channels (REST and WebSocket) per
+//!   viewer, ended, withdrawn and kept over a restart; a meeting's contact points per caller.
 //! - `needs`: the needs layer, the geometry of an area P-code, and the priorities view joined
 //!   with access per caller.
 //! - `contacts`: the directory's contact points, their side and their personal fields.
@@ -33,6 +35,7 @@ mod http_errors;
 mod imports;
 mod imports_hxl;
 mod lifecycle;
+mod meeting_alerts;
 mod meetings;
 mod meta;
 mod needs;
@@ -52,6 +55,7 @@ pub use http_errors::*;
 pub use imports::*;
 pub use imports_hxl::*;
 pub use lifecycle::*;
+pub use meeting_alerts::*;
 pub use meetings::*;
 pub use meta::*;
 pub use needs::*;
@@ -150,6 +154,8 @@ macro_rules! all_suite_tests {
             // meetings (issue 17.2)
             agenda_is_drafted_from_the_scripted_history,
             actions_live_carry_over_and_raise_overdue_alerts,
+            overdue_actions_reach_the_alert_channels,
+            meetings_list_each_organisations_contact_points,
             meeting_writes_pass_the_gate_and_bad_input_is_named,
             minutes_follow_the_policy_for_each_participant,
             // needs (issue 17)

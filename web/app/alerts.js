@@ -9,11 +9,14 @@ import { openReport } from "./reports.js";
 export const NEW_MS = 60000;
 
 /** Severity of each kind: 3 high (the route or the convoy meets a hazard), 1 a notice. */
-const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1, report: 1 };
+const SEVERITY = { route_conflict: 3, route_unchecked: 2, geofence: 3, off_route: 2, no_report: 2, unacknowledged: 2, acknowledged: 1, unconfirmed: 1, report: 1, overdue: 2 };
 export const severityOf = (a) => SEVERITY[a.kind] || 2;
 
+/** What an alert is about: its movement (or contact point), or an overdue action's meeting. */
+const subjectOf = (a) => a.movement || (a.meeting && a.meeting.id) || "";
+
 /** A condition's key: alerts of one condition share it (raised, then ended). */
-const conditionKey = (a) => `${a.movement}|${a.condition || a.kind}`;
+const conditionKey = (a) => `${subjectOf(a)}|${a.condition || a.kind}`;
 
 /**
  * The alerts to show, newest first: `active` (raised, and not ended since), `ended`, or `all`.
@@ -34,8 +37,9 @@ export function isNew(a, now = Date.now()) {
 
 /**
  * One alert as a list row: severity badge, kind and state, time (with its zone), the message,
- * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item. A
- * `report` notice (a situation report made for the reader's audience) opens the report.
+ * and a "new" tag. `onOpen(id)` (optional) makes the row open the movement, and its item; an
+ * overdue action's row links to its meeting instead. A `report` notice (a situation report
+ * made for the reader's audience) opens the report.
  */
 export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   if (a.report) onOpen = undefined;
@@ -45,6 +49,9 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
   li.dataset.id = a.id;
   li.dataset.movement = a.movement || "";
   li.dataset.item = (a.item && a.item.id) || "";
+  li.dataset.meeting = (a.meeting && a.meeting.id) || "";
+  const meeting = onOpen && a.meeting && a.meeting.id;
+  if (meeting) onOpen = null;
   // With `onOpen`, the row's words are one button (the list stays a list of items, and no
   // control sits inside another); the item's own button comes after it.
   const main = document.createElement(onOpen ? "button" : "div");
@@ -80,6 +87,13 @@ export function alertRow(a, { onOpen, now = Date.now() } = {}) {
     open.textContent = t("alerts.open_report");
     open.addEventListener("click", () => openReport(a.report.links.html, "text/html").catch((e) => console.warn("report:", e.message)));
     li.append(open);
+  }
+  if (meeting) {
+    const link = document.createElement("a");
+    link.className = "link alert-meeting";
+    link.href = `/meetings#${encodeURIComponent(meeting)}`;
+    link.textContent = t("alerts.open_meeting");
+    li.append(link);
   }
   if (onOpen) {
     main.type = "button";

@@ -498,6 +498,26 @@ if (requireSession()) {
       }
       dl.append(dt, dd);
     }
+    // A movement links to its organisation's contact points the reader may see (the feed holds
+    // them as the policy shows them).
+    if (p.layer === "movements") {
+      const points = shown().layer("contacts").filter((c) => c.properties.org === p.org);
+      if (points.length) {
+        const dt = document.createElement("dt");
+        dt.textContent = t("board.org_contacts", { org: p.org });
+        const dd = document.createElement("dd");
+        dd.className = "org-contacts";
+        for (const c of points) {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.className = "link contact-link";
+          b.textContent = t("board.contact_link", { name: c.properties.name || c.id });
+          b.addEventListener("click", () => select(c.id));
+          dd.append(b, " ");
+        }
+        dl.append(dt, dd);
+      }
+    }
     const isMovement = p.layer === "movements";
     const civil = me.role === "civil_liaison" || me.role === "convoy_planner";
     const mayNotify = isMovement && p.notification === "draft" && (me.role === "coordinator" || (civil && p.org === me.org));

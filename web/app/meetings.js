@@ -47,11 +47,17 @@ function localNow(hours = 0) {
   return d.toISOString().slice(0, 16);
 }
 
+/** The meeting the address names (`/meetings#ID`, as an overdue alert links to it). */
+function named() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  return meetings.some((m) => m.id === id) ? id : null;
+}
+
 async function loadList(select) {
   const data = await api("/api/v1/meetings");
   meetings = data.meetings;
   renderList();
-  const want = select || (current && current.id) || (meetings[0] && meetings[0].id);
+  const want = select || (current && current.id) || named() || (meetings[0] && meetings[0].id);
   if (want) await open(want);
 }
 
@@ -112,6 +118,7 @@ function renderMeeting() {
   $("decisions-empty").hidden = m.decisions.length > 0;
   renderActions($("actions"), m.actions, $("actions-empty"));
   renderActions($("carried"), m.carried, $("carried-empty"));
+  renderContacts(m.contacts || []);
   const open = m.actions.filter((a) => a.status === "open").length;
   $("actions-count").textContent = m.actions.length ? t("meetings.open_of", { open: fmtNumber(open), all: fmtNumber(m.actions.length) }) : "";
   const owner = $("action-owner");
@@ -170,18 +177,47 @@ function renderActions(table, list, empty) {
   for (const a of list) {
     const status = a.overdue && a.status === "open"
       ? el("span", { class: "badge bad overdue" }, `${term(a.status)} · ${t("meetings.overdue")}`)
-      : el("span", { class: a.status === "done" ? "badge ok" : "badge" }, term(a.status));
-    const mayReport = current.may_chair || ME.org === a.owner_org;
+      : el("span", { class: a.status === "done" ? "badge ok" : a.status === "cancelled" ? "badge muted" : "badge" }, term(a.status));
+    const mayReport = current.may_chair || (ME.org === a.owner_org && a.status !== "cancelled");
     const toggle = mayReport
       ? el("button", { type: "button", class: "secondary small", onclick: () => setStatus(a, a.status === "open" ? "done" : "open") },
         t(a.status === "open" ? "meetings.mark_done" : "meetings.reopen"))
+      : null;
+    // Cancelling an action is the chair's (its owner reports it done).
+    const cancel = current.may_chair && a.status === "open"
+      ? el("button", { type: "button", class: "secondary small cancel-action", onclick: () => setStatus(a, "cancelled") }, t("meetings.cancel"))
       : null;
     body.append(el("tr", { dataset: { id: a.id }, class: a.overdue && a.status === "open" ? "overdue-row" : "" },
       el("td", { "data-label": t("meetings.field.action") }, a.text),
       el("td", { "data-label": t("meetings.field.owner") }, a.owner_org),
       el("td", { "data-label": t("meetings.field.due") }, fmtDateTime(a.due)),
       el("td", { "data-label": t("meetings.field.status") }, status),
-      el("td", {}, toggle)));
+      el("td", {}, toggle, cancel ? " " : null, cancel)));
+  }
+}
+
+/**
+ * The contact points of each organisation of the meeting, as the server shows them to this
+ * reader (a personal field it may not see is simply absent): name, function, how to reach
+ * them, duty hours, and a flag when not confirmed for 30 days.
+ */
+function renderContacts(groups) {
+  const box = $("m-contacts");
+  box.replaceChildren();
+  for (const g of groups) {
+    const list = el("ul", { class: "contact-points" });
+    for (const p of g.points) {
+      const reach = [p.phone, p.radio, p.email].filter(Boolean).map((v) => el("bdi", { dir: "ltr" }, v));
+      const line = el("li", { dataset: { id: p.id } },
+        el("strong", {}, p.name || p.id),
+        p.function ? el("span", { class: "muted" }, ` · ${term(p.function)}`) : null);
+      for (const r of reach) line.append(" · ", r);
+      if (p.duty_hours) line.append(el("span", { class: "muted" }, ` · ${p.duty_hours}`));
+      if (p.unconfirmed) line.append(" ", el("span", { class: "badge bad unconfirmed" }, t("meetings.contacts_unconfirmed", { days: fmtNumber(30) })));
+      list.append(line);
+    }
+    const none = g.points.length ? null : el("p", { class: "muted" }, t("meetings.contacts_none"));
+    box.append(el("div", { class: "org-contacts", dataset: { org: g.org } }, el("h4", {}, g.org), g.points.length ? list : none));
   }
 }
 
@@ -311,6 +347,10 @@ if (requireSession()) {
     if (current) renderMeeting();
   });
   await loadList();
+  window.addEventListener("hashchange", () => {
+    const id = named();
+    if (id) open(id).catch((e) => say($("m-result"), failure(e), true));
+  });
   // Overdue flags come from the server's check; look again now and then.
   setInterval(() => loadList().catch(() => {}), 30000);
   window.cmcopMeetings = { ready: true };

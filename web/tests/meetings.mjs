@@ -1,7 +1,9 @@
 // The meetings page (issue 17.2) in the browser: the chair's view (list, agenda drafted from the
 // picture and edited, decisions, action items with overdue flagged, minutes), a civil
 // participant's view of the same meeting (no military-only item, no chair controls, its own
-// action reported done), in English and Arabic, on a laptop, a phone and a wall screen.
+// action reported done), each organisation's contact points as the reader may see them, the
+// overdue action as an alert on its owner's board, in English and Arabic, on a laptop, a phone
+// and a wall screen.
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -128,6 +130,47 @@ export async function meetingsTests(h) {
   });
 
   for (const lang of ["en", "ar"]) {
+    await check(`meetings (${lang}): each organisation's contact points as the reader may see them; the overdue action is an alert on the owner's board`, async () => {
+      if (!meeting) throw new Error("no meeting from the chair's test");
+      const point = (name, phone) => ({
+        type: "Feature",
+        geometry: { type: "Point", coordinates: [44.01, 36.19] },
+        properties: { name: `${name} ${unique}`, function: "liaison_officer", phone, radio: "PAPA 1", duty_hours: "24/7", confirmed_at: new Date(Date.now() - 40 * 86400e3).toISOString() },
+      });
+      if (lang === "en") {
+        await rest("POST", "/api/v1/contacts", tokens.military_liaison, point("Army LO", "+964 780 555 0101"));
+        await rest("POST", "/api/v1/contacts", tokens.convoy_planner, point("WFP access", "+964 750 555 0202"));
+      }
+      // The civil planner, opening the meeting by its address (as an alert links to it).
+      const page = await newPage(1366, 768);
+      await signIn(page, tokens.convoy_planner, `/meetings?lang=${lang}`);
+      await page.goto(`${base}/meetings?lang=${lang}#${encodeURIComponent(meeting.id)}`);
+      await page.waitForFunction((id) => document.getElementById("detail").dataset.id === id, meeting.id, { timeout: 5000 });
+      await page.waitForSelector('#m-contacts .org-contacts[data-org="IQ-ARMY"] li', { timeout: 3000 });
+      const army = await page.textContent('#m-contacts .org-contacts[data-org="IQ-ARMY"]');
+      const wfp = await page.textContent('#m-contacts .org-contacts[data-org="WFP"]');
+      if (!army.includes(`Army LO ${unique}`) || army.includes("555 0101")) throw new Error(`the army's point as the civil side sees it: ${army}`);
+      if (!wfp.includes("555 0202")) throw new Error(`its own point lacks its phone: ${wfp}`);
+      const heading = await page.textContent('[data-i18n="meetings.contacts"]');
+      if (heading.trim() !== (lang === "ar" ? "جهات الاتصال" : "Contact points")) throw new Error(`heading ${heading}`);
+      const flag = await page.textContent('#m-contacts .org-contacts[data-org="WFP"] .unconfirmed');
+      if (lang === "ar" ? !/[\u0600-\u06FF]/.test(flag) : !flag.includes("not confirmed")) throw new Error(`unconfirmed flag: ${flag}`);
+      await page.context().close();
+
+      // The army owns the late action: its board lists the overdue alert, worded in its language,
+      // with a link to the meeting.
+      const board = await newPage(1366, 768);
+      await signIn(board, tokens.military_liaison, `/board?lang=${lang}`);
+      const row = `#alerts-list li[data-meeting="${meeting.id}"]`;
+      await board.waitForSelector(row, { timeout: 10000 });
+      const words = await board.textContent(`${row} .alert-message`);
+      if (!words.includes(`Clear the Khazer culvert ${unique}`)) throw new Error(`the alert reads ${words}`);
+      if (lang === "ar" ? !words.includes("تأخر") : !words.includes("is overdue")) throw new Error(`the alert is not in ${lang}: ${words}`);
+      const href = await board.getAttribute(`${row} a.alert-meeting`, "href");
+      if (href !== `/meetings#${encodeURIComponent(meeting.id)}`) throw new Error(`the alert links to ${href}`);
+      await board.context().close();
+    });
+
     await check(`meetings page (${lang}) on a laptop, a phone and a wall screen: nothing sticks out`, async () => {
       if (!meeting) throw new Error("no meeting from the chair's test");
       for (const [w, hgt, name] of [[1366, 768, "laptop"], [390, 844, "phone"], [1920, 1080, "wall"]]) {
