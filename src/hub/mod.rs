@@ -21,6 +21,7 @@
 //! geodesically, from the position last delivered to it). Both are per subscriber and decided
 //! after the shared rendering, so each change is still encoded once per view.
 
+mod alert_fanout;
 mod audit;
 pub mod budget;
 pub mod message;
@@ -38,12 +39,13 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{self, Alert, Logged};
+use crate::alerts;
 use crate::log::Change;
 use crate::model::{BBox, Item, Position};
 use crate::picture::{Committed, Live};
 use crate::policy::{Policy, View, Viewer};
 use crate::scope::{seen_bbox, Scope};
+use alert_fanout::{alert_out, overdue_out, report_out};
 use audit::Delivered;
 pub use budget::{Budget, Feed};
 pub use outbox::{Cut, Limits, Out, Outbox, Pushed};
@@ -519,69 +521,6 @@ impl Hub {
         })
     }
 
-    /// Fans an alert out to the subscribers it is for, worded once per pair of views.
-    fn fan_out_alert(&self, reg: &Registry, c: &Committed, alert: &Alert) {
-        let Some(movement) = c.after.as_ref() else {
-            return;
-        };
-        let mut rendered: HashMap<(View, Option<View>), Out> = HashMap::new();
-        for (viewer, subs) in &reg.classes {
-            let Some((mv, iv)) = alerts::recipient(&self.policy, viewer, movement, alert) else {
-                continue;
-            };
-            for sub in subs {
-                if sub.start_after >= c.event.seq
-                    || !alerts::in_scope(&sub.scope, movement, &mv, alert, iv.as_ref())
-                {
-                    continue;
-                }
-                let out = rendered
-                    .entry((mv, iv))
-                    .or_insert_with(|| alert_out(c, movement, alert, &mv, iv.as_ref()))
-                    .clone();
-                sub.push(out, &self.stats);
-            }
-        }
-    }
-
-    /// Fans a report notice out to the report's audience, worded once. It is about no place:
-    /// every subscriber of the audience gets it, whatever its scope.
-    fn fan_out_report(&self, reg: &Registry, c: &Committed, alert: &Alert) {
-        let mut rendered: Option<Out> = None;
-        for (viewer, subs) in &reg.classes {
-            if !alerts::report::recipient(&self.policy, viewer, alert) {
-                continue;
-            }
-            for sub in subs.iter().filter(|s| s.start_after < c.event.seq) {
-                let out = rendered.get_or_insert_with(|| report_out(c, alert));
-                sub.push(out.clone(), &self.stats);
-            }
-        }
-    }
-
-    /// Fans an overdue action alert (made by a meeting event) out to the subscribers it is
-    /// for, worded once: every recipient reads the same words.
-    fn fan_out_overdue(&self, reg: &Registry, l: &Logged) {
-        let Some(about) = alerts::overdue::about(l) else {
-            return;
-        };
-        let mut rendered: Option<Out> = None;
-        for (viewer, subs) in &reg.classes {
-            if !alerts::overdue::recipient(&self.policy, viewer, about) {
-                continue;
-            }
-            for sub in subs {
-                if sub.start_after >= l.seq || !alerts::overdue::in_scope(&sub.scope) {
-                    continue;
-                }
-                let out = rendered
-                    .get_or_insert_with(|| overdue_out(l, about))
-                    .clone();
-                sub.push(out, &self.stats);
-            }
-        }
-    }
-
     /// Fans one committed change out to every registered subscriber; what each viewer class
     /// received, and by which channel, goes into `delivered` (for the audit).
     fn fan_out(&self, reg: &Registry, c: &Committed, delivered: &mut Vec<Delivered>) {
@@ -764,51 +703,6 @@ impl Hub {
                 true
             }
         }
-    }
-}
-
-/// An alert as one pair of views reads it.
-fn alert_out(c: &Committed, movement: &Item, alert: &Alert, mv: &View, iv: Option<&View>) -> Out {
-    let logged = Logged {
-        seq: c.event.seq,
-        at: c.event.at,
-        movement: c.event.item_id.clone(),
-        alert: alert.clone(),
-    };
-    let body = alerts::render(&logged, movement, mv, iv);
-    Out {
-        seq: c.event.seq,
-        id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
-        bytes: message::alert(c.event.seq, &body).into(),
-        shown: None,
-    }
-}
-
-/// A report notice as its audience reads it.
-fn report_out(c: &Committed, alert: &Alert) -> Out {
-    let logged = Logged {
-        seq: c.event.seq,
-        at: c.event.at,
-        movement: c.event.item_id.clone(),
-        alert: alert.clone(),
-    };
-    let body = alerts::report::render(&logged);
-    Out {
-        seq: c.event.seq,
-        id: Arc::from(format!("{ALERT_PREFIX}{}", c.event.seq)),
-        bytes: message::alert(c.event.seq, &body).into(),
-        shown: None,
-    }
-}
-
-/// An overdue action alert as its recipients read it.
-fn overdue_out(l: &Logged, about: &crate::log::meeting::ActionAlert) -> Out {
-    let body = alerts::overdue::render(l, about);
-    Out {
-        seq: l.seq,
-        id: Arc::from(format!("{ALERT_PREFIX}{}", l.seq)),
-        bytes: message::alert(l.seq, &body).into(),
-        shown: None,
     }
 }
 
