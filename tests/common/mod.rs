@@ -528,3 +528,27 @@ pub async fn preload(db: &TestDb, n: u64) {
         .await
         .expect("snapshot stored");
 }
+
+/// A WebSocket client of the suites.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket connection of `token` to `app` that has asked for the whole picture; its
+/// snapshot is still to be read.
+pub async fn ws_subscribe(app: &TestApp, token: &str) -> Ws {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut req = format!("ws://{}/api/v1/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
+    ws.send(Message::Text(
+        json!({"type": "subscribe"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    ws
+}

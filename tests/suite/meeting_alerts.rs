@@ -6,31 +6,16 @@
 
 use chrono::Utc;
 use cmcop::model::Role;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::meetings::{action, action_of, meeting, poll, time};
-use crate::common::{self, test_config, Backend, TestApp, TestDb};
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::common::{self, test_config, Backend, TestApp, TestDb, Ws};
 
 async fn subscribe(app: &TestApp, token: &str) -> Ws {
-    let mut req = format!("ws://{}/api/v1/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws");
-    ws.send(Message::Text(
-        json!({"type": "subscribe"}).to_string().into(),
-    ))
-    .await
-    .unwrap();
-    ws
+    common::ws_subscribe(app, token).await
 }
 
 /// The alerts a subscriber received before the upsert of item `until` (which every viewer

@@ -9,27 +9,11 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::reports::made;
-use crate::common::{self, Backend, TestApp};
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::common::{self, Backend, TestApp, Ws};
 
 /// A WebSocket subscriber of the whole picture, past its snapshot.
 async fn subscriber(app: &TestApp, token: &str) -> Ws {
-    use futures_util::SinkExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://{}/api/v1/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("Authorization", format!("Bearer {token}").parse().unwrap());
-    let mut ws = tokio_tungstenite::connect_async(req).await.expect("ws").0;
-    let subscribe = json!({"type": "subscribe"}).to_string();
-    ws.send(tokio_tungstenite::tungstenite::Message::Text(
-        subscribe.into(),
-    ))
-    .await
-    .unwrap();
+    let mut ws = common::ws_subscribe(app, token).await;
     let msgs = ws_until(&mut ws, |m| m["type"] == "snapshot" && m["last"] == true).await;
     assert!(!msgs.is_empty());
     ws
