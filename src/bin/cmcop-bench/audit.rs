@@ -215,17 +215,7 @@ async fn preload(url: &str, n: u64) -> anyhow::Result<()> {
         item.id = format!("inc-{seq:06}");
         let (x, y) = ((seq % 400) as f64, ((seq / 400) % 250) as f64);
         item.geometry = cmcop::model::Geometry::Point([42.0 + x * 0.005, 35.0 + y * 0.008]);
-        let event = cmcop::log::Event {
-            seq,
-            at,
-            actor: cmcop::log::Actor {
-                org: "INSO".into(),
-                name: "preload".into(),
-            },
-            layer: Some(cmcop::model::Layer::Incidents),
-            item_id: item.id.clone(),
-            change: cmcop::log::Change::Created(item),
-        };
+        let event = crate::sample::created(seq, at, "INSO", "preload", item);
         let record = cmcop::log::Record::seal(&event, prev);
         prev = record.hash;
         picture

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use chrono::Utc;
-use cmcop::log::{Actor, Change, Event, Record, GENESIS};
+use cmcop::log::{Record, GENESIS};
 use cmcop::model::input::{parse_feature, Author};
 use cmcop::model::{Layer, Side};
 use cmcop::picture::Picture;
@@ -293,17 +293,7 @@ pub(crate) async fn build(url: &str, n: u64) -> anyhow::Result<()> {
         item.id = format!("inc-{seq:07}");
         let (x, y) = ((seq % 1000) as f64, ((seq / 1000) % 1000) as f64);
         item.geometry = cmcop::model::Geometry::Point([39.0 + x * 0.009, 29.5 + y * 0.0077]);
-        let event = Event {
-            seq,
-            at,
-            actor: Actor {
-                org: "INSO".into(),
-                name: "bench".into(),
-            },
-            layer: Some(Layer::Incidents),
-            item_id: item.id.clone(),
-            change: Change::Created(item),
-        };
+        let event = crate::sample::created(seq, at, "INSO", "bench", item);
         let record = Record::seal(&event, prev);
         prev = record.hash;
         picture

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context};
 use chrono::{Duration, Utc};
 use cmcop::document::Lang;
-use cmcop::log::{Actor, Change, Event, Record, GENESIS};
+use cmcop::log::{Record, GENESIS};
 use cmcop::model::input::{parse_feature, Author};
 use cmcop::model::{Layer, Role, Side};
 use cmcop::policy::{Policy, Viewer, DEFAULT_POLICY};
@@ -95,17 +95,7 @@ async fn build(store: &Arc<dyn EventStore>, n: u64) -> anyhow::Result<()> {
             },
             now,
         );
-        let event = Event {
-            seq,
-            at: now,
-            actor: Actor {
-                org: "INSO".into(),
-                name: "bench".into(),
-            },
-            layer: Some(Layer::Incidents),
-            item_id: item.id.clone(),
-            change: Change::Created(item),
-        };
+        let event = crate::sample::created(seq, now, "INSO", "bench", item);
         let record = Record::seal(&event, prev);
         prev = record.hash;
         records.push(record);

@@ -14,6 +14,28 @@ const MOSUL: [f64; 2] = [43.13, 36.34];
 /// Erbil, where convoys set out.
 const ERBIL: [f64; 2] = [44.009, 36.191];
 
+/// The log event that creates `item` at `seq`, written by the bench actor `name` of `org`:
+/// how the benches that preload a log through the store (not HTTP) make each event.
+pub fn created(
+    seq: u64,
+    at: DateTime<Utc>,
+    org: &str,
+    name: &str,
+    item: cmcop::model::Item,
+) -> cmcop::log::Event {
+    cmcop::log::Event {
+        seq,
+        at,
+        actor: cmcop::log::Actor {
+            org: org.into(),
+            name: name.into(),
+        },
+        layer: Some(item.layer),
+        item_id: item.id.clone(),
+        change: cmcop::log::Change::Created(item),
+    }
+}
+
 /// A point within about ±`spread` degrees of `centre`.
 fn jitter(rng: &mut impl Rng, centre: [f64; 2], spread: f64) -> [f64; 2] {
     [
