@@ -33,6 +33,7 @@ pub mod policy;
 pub mod priorities;
 pub mod replay;
 pub mod report;
+pub mod roads;
 pub mod scope;
 pub mod server;
 pub mod snapshot;
