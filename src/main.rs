@@ -74,10 +74,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The road network the route planner follows.
+    Roads {
+        #[command(subcommand)]
+        command: RoadsCommand,
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Walk the event log's hash chain; exit 0 when every event checks.
     VerifyLog {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoadsCommand {
+    /// Build the road network from a GeoJSON file of road lines (WGS 84; LineString and
+    /// MultiLineString features, e.g. HDX's HOTOSM roads export or Natural Earth's roads
+    /// converted with `ogr2ogr -f GeoJSON -t_srs EPSG:4326`) and write it to `roads.file`;
+    /// the server reads it at start-up.
+    Import {
+        /// The GeoJSON file.
+        file: PathBuf,
     },
 }
 
@@ -268,6 +287,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ca: ca.as_deref(),
             };
             return admin::import(request).await;
+        }
+        Command::Roads { command, config } => {
+            let config = load(config.as_deref())?;
+            match command {
+                RoadsCommand::Import { file } => {
+                    let to = config.roads.file.clone().ok_or_else(|| {
+                        anyhow::anyhow!("roads.file is not set: the config names no file to write")
+                    })?;
+                    let stats = admin::import_roads(&file, &to, config.roads.join_within_m)?;
+                    println!("{}", admin::describe_roads(&stats));
+                    println!(
+                        "wrote the road network to {}; restart the server to route on it",
+                        to.display()
+                    );
+                }
+            }
         }
         Command::VerifyLog { config } => {
             let config = load(config.as_deref())?;

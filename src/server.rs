@@ -32,7 +32,7 @@ use crate::store::{self, EventStore, PgStore, StoreError};
 use crate::writer::{self, WriterTask};
 
 mod settings;
-pub use settings::{alert_settings, check_config, load_gazetteer, load_policy};
+pub use settings::{alert_settings, check_config, load_gazetteer, load_policy, load_roads};
 
 /// How many recent events the journal keeps in memory for subscribers that resume.
 pub const JOURNAL_CAPACITY: usize = 100_000;
@@ -74,6 +74,8 @@ pub enum StartError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("reports: {0}")]
     Reports(String),
+    #[error("roads.file: {0}")]
+    Roads(#[from] crate::roads::RoadsError),
 }
 
 /// A built server, bound and loaded, not yet serving.
@@ -101,6 +103,7 @@ impl Application {
         let config = Arc::new(config);
         let policy = Arc::new(load_policy(&config)?);
         let gazetteer = Arc::new(load_gazetteer(&config)?);
+        let roads = load_roads(&config)?.map(Arc::new);
         // Cluster mode shares PostgreSQL (history, snapshots, tokens) and follows the stream.
         let (store, pg, cluster): (Arc<dyn EventStore>, _, _) = match &config.cluster.nats_url {
             None => (store::open(&config.database.url).await?, None, None),
@@ -260,6 +263,7 @@ impl Application {
             cluster,
             gazetteer,
             audit,
+            roads,
         };
         Ok(Application {
             listener,

@@ -1,12 +1,15 @@
 //! Administration commands that work on the store directly: migrate, tokens, verify-log; and
-//! `import`, the one that talks to a running server instead (`import`).
+//! `import`, the one that talks to a running server instead (`import`); and `roads import`,
+//! which writes the road network file the server reads at start-up (`roads`).
 //!
 //! Each returns what the command line prints; none of the store's needs a running server
 //! (SQLite and PostgreSQL both allow them beside one).
 
 mod import;
+mod roads;
 
 pub use import::{import, ImportRequest};
+pub use roads::{describe as describe_roads, import_roads};
 
 use crate::log::{Broken, Hash};
 use crate::store::{EventStore, StoreError};

@@ -19,6 +19,7 @@ mod import;
 mod meetings;
 mod picture;
 mod reports;
+mod roads;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub use import::ImportConfig;
 pub use meetings::MeetingsConfig;
 pub use picture::{AlertsConfig, AreasConfig, ExpiryConfig, NotificationConfig, PictureConfig};
 pub use reports::{ReportAudience, ReportsConfig, WEEKDAYS};
+pub use roads::RoadsConfig;
 pub use store::{redact_url, DatabaseConfig, SnapshotConfig, WriterConfig};
 
 /// The reference file, which is also the defaults layer.
@@ -81,6 +83,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub reports: ReportsConfig,
     pub meetings: MeetingsConfig,
+    pub roads: RoadsConfig,
 }
 
 /// The defaults layer as TOML, parsed once.
@@ -134,6 +137,7 @@ section_defaults!(
     AuditConfig => audit,
     ReportsConfig => reports,
     MeetingsConfig => meetings,
+    RoadsConfig => roads,
 );
 
 /// Environment variables that override the file, and the key each replaces.
@@ -248,6 +252,7 @@ impl Config {
         self.audit.validate()?;
         self.reports.validate()?;
         self.meetings.validate()?;
+        self.roads.validate()?;
         self.cot.validate()?;
         self.federation.validate()?;
         self.cluster.validate(&self.database)?;

@@ -102,6 +102,30 @@ pub fn load_gazetteer(config: &Config) -> Result<crate::gazetteer::Gazetteer, St
     }
 }
 
+/// The road network routes follow (`roads.file`): `None` when there is no such file (or no
+/// file configured); a file that is there but unreadable or not a network stops the start.
+pub fn load_roads(config: &Config) -> Result<Option<crate::roads::Network>, StartError> {
+    let Some(path) = &config.roads.file else {
+        return Ok(None);
+    };
+    let network = crate::roads::Network::load(path)?;
+    match &network {
+        Some(n) => tracing::info!(
+            file = %path.display(),
+            source = %n.stored.source,
+            nodes = n.stored.stats.nodes,
+            edges = n.stored.stats.edges,
+            km = n.stored.stats.length_km,
+            "road network loaded"
+        ),
+        None => tracing::info!(
+            file = %path.display(),
+            "no road network (the planner draws straight lines; `cmcop roads import` loads one)"
+        ),
+    }
+    Ok(network)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::common::{self, Backend, TestApp, TestDb};
 
 mod import;
+mod roads;
 pub use import::*;
+pub use roads::*;
 
 /// Expands to one `#[tokio::test]` per binary-suite test for a backend.
 #[macro_export]
@@ -50,6 +52,7 @@ macro_rules! all_cli_suite_tests {
             sigkill_mid_burst_loses_no_acknowledged_write,
             verify_log_finds_a_tampered_row,
             import_posts_a_file_to_a_running_server,
+            roads_import_writes_the_network_a_server_routes_on,
         );
     };
 }

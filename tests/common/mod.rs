@@ -130,6 +130,8 @@ pub fn test_config(db_url: &str) -> Config {
     let mut config = Config::default();
     config.http.addr = "127.0.0.1:0".into();
     config.database.url = db_url.to_string();
+    // No road network unless a test loads one (not whatever ./data holds).
+    config.roads.file = None;
     config
 }
 
