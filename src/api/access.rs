@@ -229,58 +229,96 @@ pub async fn check(
             .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}")))?,
     };
     let (plan, route_field) = resolve(&state, &viewer, request)?;
-    let now = Utc::now();
-    plan.validate_request(route_field, now)?;
-    let local_offset = state
-        .config
-        .local_offset()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let settings = Settings::new(local_offset);
+    plan.validate_request(route_field, Utc::now())?;
+    let slot = check_slot(&state, &who).await?;
+    let mut reports = run_checks(&state, &who, vec![(plan, route_field)], exercise, slot).await?;
+    let report = reports
+        .pop()
+        .ok_or_else(|| ApiError::Internal("no report".into()))?;
+    Ok(Json(report))
+}
+
+/// One of the caller's token's places for checks (`http.access_checks_per_token`): at once
+/// when one is free, else after waiting up to `http.access_check_wait_ms`, else 429. The
+/// route planner (`api::routes`) holds one for its search and its checks too.
+pub(super) async fn check_slot(
+    state: &AppState,
+    who: &crate::auth::Identity,
+) -> ApiResult<OwnedSemaphorePermit> {
     // One token runs a few checks at a time: a client that sends many at once waits its turn
     // (briefly), a flood is refused, instead of taking every core and the others' answers.
     let places = state.config.http.access_checks_per_token;
     let wait = Duration::from_millis(state.config.http.access_check_wait_ms);
-    let Some(slot) = state
+    state
         .access_checks
         .acquire(&who.token_id, places, wait)
         .await
-    else {
-        return Err(ApiError::Busy {
+        .ok_or_else(|| ApiError::Busy {
             reason: format!(
                 "this token has {places} access checks running already and none ended in \
                  {} ms; try again when one has answered",
                 wait.as_millis()
             ),
             retry_after: 1,
-        });
-    };
+        })
+}
+
+/// Runs access checks of validated plans for the caller, in order, holding `slot` (one of its
+/// token's places, `check_slot`) until they are done: the candidates near each route from the
+/// picture's index, the measuring off the async workers, each bounded
+/// (`access::check_items_bounded`: 422 beyond). The route planner's alternatives
+/// (`api::routes`) are checked here too, like any other route.
+pub(super) async fn run_checks(
+    state: &AppState,
+    who: &crate::auth::Identity,
+    plans: Vec<(Plan, &'static str)>,
+    exercise: Exercise,
+    slot: OwnedSemaphorePermit,
+) -> ApiResult<Vec<Report>> {
+    let viewer = who.viewer();
+    let now = Utc::now();
+    let local_offset = state
+        .config
+        .local_offset()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let settings = Settings::new(local_offset);
     // Incidents outside the look-back are passed over by the index unread when the viewer
     // always sees when incidents happened (most of a busy picture's incidents near a route).
-    let window = access::incident_window(&plan, &state.policy, &viewer, now);
-    let items = {
-        let live = state.live.read().unwrap_or_else(|e| e.into_inner());
-        live.picture
-            .near_within(&plan.corridor(), crate::access::index::INDEXED, window)
-    };
+    let work: Vec<_> = plans
+        .into_iter()
+        .map(|(plan, route_field)| {
+            let window = access::incident_window(&plan, &state.policy, &viewer, now);
+            let items = {
+                let live = state.live.read().unwrap_or_else(|e| e.into_inner());
+                live.picture
+                    .near_within(&plan.corridor(), crate::access::index::INDEXED, window)
+            };
+            (plan, route_field, items)
+        })
+        .collect();
     // Measuring is CPU work that grows with the route and what lies near it; it runs off the
-    // async workers so that a long route with a wide buffer cannot stall other requests, and
-    // it is bounded (`access::check_items_bounded`: 422 beyond).
+    // async workers so that a long route with a wide buffer cannot stall other requests.
     let policy = state.policy.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let report = access::check_items_bounded(
-            &plan,
-            route_field,
-            &items,
-            &policy,
-            &viewer,
-            exercise,
-            &settings,
-            now,
-        );
+    let reports = tokio::task::spawn_blocking(move || {
+        let reports = work
+            .iter()
+            .map(|(plan, route_field, items)| {
+                access::check_items_bounded(
+                    plan,
+                    route_field,
+                    items,
+                    &policy,
+                    &viewer,
+                    exercise,
+                    &settings,
+                    now,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>();
         drop(slot);
-        report
+        reports
     })
     .await
     .map_err(|e| ApiError::Internal(format!("access check task: {e}")))??;
-    Ok(Json(report))
+    Ok(reports)
 }

@@ -20,6 +20,7 @@ mod needs;
 mod ogc;
 pub mod problem;
 mod reports;
+mod routes;
 pub mod tak;
 pub mod ws;
 
@@ -85,6 +86,8 @@ pub struct AppState {
     pub audit: Arc<crate::audit::Recorder>,
     /// Situation reports being made (`report::task`).
     pub reports: Arc<crate::report::task::Reports>,
+    /// The road network routes follow (`roads.file`), when one is loaded.
+    pub roads: Option<Arc<crate::roads::Network>>,
 }
 
 impl AppState {
@@ -126,6 +129,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/ws"),
     ("POST", "/api/v1/ws/ticket"),
     ("POST", "/api/v1/access-check"),
+    ("POST", "/api/v1/routes"),
     ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/areas/admin"),
     ("GET", "/api/v1/displacements/figures"),
@@ -188,6 +192,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/ws", get(ws::upgrade))
         .route("/api/v1/ws/ticket", post(ws::ticket))
         .route("/api/v1/access-check", post(access::check))
+        .route("/api/v1/routes", post(routes::plan))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/areas/admin", get(areas::admin))
         .route("/api/v1/displacements/figures", get(areas::figures))

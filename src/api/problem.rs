@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 409: the request conflicts with the item's state.
     #[error("{0}")]
     Conflict(String),
+    /// 409: no road network is loaded, so no route can follow roads (`POST /api/v1/routes`).
+    #[error("{0}")]
+    NoRoadNetwork(String),
     /// 412: `If-Match` names a version that is no longer current.
     #[error("version {current} is current")]
     PreconditionFailed { current: u64 },
@@ -123,7 +126,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NoRoadNetwork(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,6 +149,7 @@ impl ApiError {
             ApiError::NotFound => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::NoRoadNetwork(_) => "no-road-network",
             ApiError::PreconditionFailed { .. } => "version-mismatch",
             ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => "too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
@@ -167,6 +171,7 @@ impl ApiError {
             ApiError::NotFound => "Not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::NoRoadNetwork(_) => "No road network",
             ApiError::PreconditionFailed { .. } => "Version mismatch",
             ApiError::TooLarge(_) | ApiError::TooLargeFile(_) => "Body too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
