@@ -44,6 +44,16 @@ async fn pages_work_in_a_real_browser() {
     config.web.military_orgs = vec!["IQ-ARMY".into(), "PESHMERGA".into()];
     // Overdue action items are raised within a second (the meetings tests).
     config.meetings.overdue_check_seconds = 1;
+    // The planner's road mode routes on the synthetic test network (not road data).
+    let roads_dir = tempfile::tempdir().expect("temp dir");
+    let roads = roads_dir.path().join("roads.json");
+    cmcop::admin::import_roads(
+        &root.join("tests/fixtures/roads-synthetic.geojson"),
+        &roads,
+        20.0,
+    )
+    .expect("the test network imports");
+    config.roads.file = Some(roads);
     let mut app = TestApp::spawn_with(db, config).await;
     let mut args = vec![script.display().to_string(), app.base.clone()];
     for (role, org, name) in [

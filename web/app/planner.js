@@ -2,6 +2,12 @@
 // server's access check (POST /api/v1/access-check): the verdict, and each conflict on the map
 // and in a list in the order the server gives (along the route). The plan can be saved as a
 // movement (POST /api/v1/movements) and notified.
+//
+// Follow roads: the route runs along the server's road network (POST /api/v1/routes) through
+// the waypoints, with alternatives listed side by side (length, conflicts, blocked or not),
+// each checked by the server like any route; one is chosen. Without a road network the server
+// answers 409 and the planner draws straight lines, saying so. A movement the viewer sees can
+// be loaded (its waypoints, window and route), checked, and its route saved back (PATCH).
 
 import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, message, onLanguageChange, t, term } from "./i18n.js";
@@ -67,11 +73,18 @@ if (requireSession()) {
   const conflictLayer = L.featureGroup().addTo(map);
   let lastReport = null;
   let savedId = null;
+  /** Road routes from the server (Features, best first) and the chosen one's index. */
+  let roadRoutes = null;
+  let chosen = 0;
+  /** The network the server routes on, as its last answer said; false: none loaded. */
+  let network = null;
+  /** A movement loaded from the picture: {id, name, geometry} (its route until changed). */
+  let loaded = null;
 
   const placeName = (w) =>
     w.place
       ? t("place." + w.place)
-      : t("map.latlon", { lat: fmtNumber(w.lat, { maximumFractionDigits: 3 }), lon: fmtNumber(w.lon, { maximumFractionDigits: 3 }) });
+      : w.label || t("map.latlon", { lat: fmtNumber(w.lat, { maximumFractionDigits: 3 }), lon: fmtNumber(w.lon, { maximumFractionDigits: 3 }) });
 
   function fillPlaces() {
     const sel = document.getElementById("place");
@@ -85,6 +98,9 @@ if (requireSession()) {
   function routeChanged() {
     lastReport = null;
     savedId = null;
+    roadRoutes = null;
+    if (loaded) loaded.geometry = null;
+    renderAlternatives();
     document.getElementById("result").hidden = true;
     document.getElementById("notify").disabled = true;
     conflictLayer.clearLayers();
@@ -113,9 +129,94 @@ if (requireSession()) {
         .bindTooltip(placeName(w))
         .addTo(routeLayer);
     });
-    if (waypoints.length > 1) {
-      L.polyline(waypoints.map((w) => [w.lat, w.lon]), { color: "#4da3ff", weight: 5, opacity: 0.9 }).addTo(routeLayer);
+    // The other road routes thin and dashed under the chosen one.
+    (roadRoutes || []).forEach((f, i) => {
+      if (i === chosen) return;
+      // Clicking one chooses it (and adds no waypoint to the map under it).
+      L.geoJSON(f.geometry, { bubblingMouseEvents: false, style: () => ({ color: "#9bb7d4", weight: 3, opacity: 0.8, dashArray: "6 6" }) })
+        .bindTooltip(t("planner.route_n", { n: fmtNumber(i + 1) }))
+        .on("click", () => choose(i))
+        .addTo(routeLayer);
+    });
+    const line = routeGeometry();
+    if (line) {
+      L.geoJSON(line, { style: () => ({ color: "#4da3ff", weight: 5, opacity: 0.9 }), interactive: false }).addTo(routeLayer);
     }
+  }
+
+  /** The route as it stands: the chosen road route, a loaded movement's, or straight lines. */
+  function routeGeometry() {
+    if (roadRoutes && roadRoutes[chosen]) return roadRoutes[chosen].geometry;
+    if (loaded && loaded.geometry) return loaded.geometry;
+    return waypoints.length > 1 ? straight() : null;
+  }
+
+  function roadsNote() {
+    const el = document.getElementById("roads-note");
+    if (!document.getElementById("follow-roads").checked) {
+      el.textContent = t("planner.straight");
+    } else if (network === false) {
+      el.textContent = t("planner.no_network");
+    } else if (network) {
+      el.textContent = t("planner.network", { source: network.source, km: fmtNumber(network.length_km, { maximumFractionDigits: 0 }) });
+    } else {
+      el.textContent = "";
+    }
+    el.dataset.network = network === false ? "none" : network ? "loaded" : "";
+  }
+
+  /** The alternatives side by side: length, how much longer, conflicts, verdict; choose one. */
+  function renderAlternatives() {
+    const box = document.getElementById("alternatives-box");
+    const ol = document.getElementById("alternatives");
+    ol.replaceChildren();
+    box.hidden = !roadRoutes;
+    if (!roadRoutes) return;
+    roadRoutes.forEach((f, i) => {
+      const p = f.properties;
+      const check = p.check;
+      const verdict = check ? check.verdict : null;
+      const li = document.createElement("li");
+      li.className = "alternative" + (verdict ? " alt-" + verdict : "") + (i === chosen ? " chosen" : "");
+      li.dataset.rank = String(i);
+      li.dataset.verdict = verdict || "";
+      const head = document.createElement("strong");
+      head.textContent = t("planner.route_n", { n: fmtNumber(i + 1) }) + (i === 0 ? ` (${t("planner.shortest")})` : "");
+      const length = document.createElement("div");
+      length.className = "alt-length";
+      const km = (m) => fmtNumber(m / 1000, { maximumFractionDigits: 1 });
+      length.textContent =
+        t("planner.alt_length", { km: km(p.length_m) }) + (i > 0 ? " · " + t("planner.alt_longer", { km: km(p.longer_than_best_m) }) : "");
+      const judged = document.createElement("div");
+      judged.className = "alt-verdict";
+      judged.textContent = check
+        ? `${t("verdict." + verdict)} · ${t("planner.alt_conflicts", { n: fmtNumber(check.conflicts.length) })}`
+        : t("planner.alt_unchecked");
+      li.append(head, length, judged);
+      if (p.roads && p.roads.length) {
+        const via = document.createElement("div");
+        via.className = "alt-via muted";
+        via.dir = "auto";
+        via.textContent = t("planner.via", { roads: p.roads.slice(0, 4).join(", ") + (p.roads.length > 4 ? "…" : "") });
+        li.append(via);
+      }
+      const pick = document.createElement("button");
+      pick.type = "button";
+      pick.className = i === chosen ? "secondary" : "";
+      pick.disabled = i === chosen;
+      pick.textContent = t(i === chosen ? "planner.chosen" : "planner.choose");
+      pick.addEventListener("click", () => choose(i));
+      li.append(pick);
+      ol.append(li);
+    });
+  }
+
+  function choose(i) {
+    chosen = i;
+    lastReport = roadRoutes[i].properties.check;
+    renderAlternatives();
+    renderRoute();
+    renderReport();
   }
 
   map.on("click", (e) => {
@@ -138,8 +239,50 @@ if (requireSession()) {
   document.getElementById("depart").value = utcInput(start);
   document.getElementById("arrive").value = utcInput(new Date(start.getTime() + 6 * 3600000));
 
-  const route = () => ({ type: "LineString", coordinates: waypoints.map((w) => [w.lon, w.lat]) });
+  const straight = () => ({ type: "LineString", coordinates: waypoints.map((w) => [w.lon, w.lat]) });
+  const route = () => routeGeometry();
   const iso = utcValue;
+  const checkMembers = () => ({
+    depart: iso("depart"),
+    arrive: iso("arrive"),
+    buffer_m: Number(document.getElementById("buffer").value),
+    incidents_since_h: Number(document.getElementById("since").value),
+  });
+
+  /**
+   * Road routes through the waypoints, each checked; false when the server has no road
+   * network (the caller then checks straight lines).
+   */
+  async function followRoads() {
+    try {
+      const answer = await api("/api/v1/routes", {
+        method: "POST",
+        body: {
+          waypoints: waypoints.map((w) => [w.lon, w.lat]),
+          alternatives: Number(document.getElementById("alt-count").value),
+          ...checkMembers(),
+        },
+      });
+      network = answer.network;
+      roadRoutes = answer.features;
+      chosen = 0;
+      lastReport = roadRoutes[0].properties.check;
+      const far = answer.waypoints.filter((w) => w.distance_m >= 1000);
+      document.getElementById("load-result").textContent = far
+        .map((w) => t("planner.snapped", { n: fmtNumber(w.index + 1), km: fmtNumber(w.distance_m / 1000, { maximumFractionDigits: 1 }) }))
+        .join(" ");
+      return true;
+    } catch (e) {
+      if (e.status === 409 && e.problem && e.problem.type === "/problems/no-road-network") {
+        network = false;
+        roadRoutes = null;
+        return false;
+      }
+      throw e;
+    } finally {
+      roadsNote();
+    }
+  }
 
   document.getElementById("plan-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -151,16 +294,16 @@ if (requireSession()) {
       return;
     }
     try {
-      lastReport = await api("/api/v1/access-check", {
-        method: "POST",
-        body: {
-          route: route(),
-          depart: iso("depart"),
-          arrive: iso("arrive"),
-          buffer_m: Number(document.getElementById("buffer").value),
-          incidents_since_h: Number(document.getElementById("since").value),
-        },
-      });
+      const roads = document.getElementById("follow-roads").checked && (await followRoads());
+      if (!roads) {
+        roadRoutes = null;
+        lastReport = await api("/api/v1/access-check", {
+          method: "POST",
+          body: { route: route(), ...checkMembers() },
+        });
+      }
+      renderAlternatives();
+      renderRoute();
       renderReport();
       map.fitBounds(routeLayer.getBounds(), { padding: [40, 40], maxZoom: 11 });
     } catch (e) {
@@ -335,6 +478,94 @@ if (requireSession()) {
     }
   });
 
+  /** The movements the viewer sees, for loading one. */
+  async function fillMovements() {
+    const sel = document.getElementById("load-movement");
+    let list = [];
+    try {
+      list = (await api("/api/v1/movements")).features || [];
+    } catch {
+      list = [];
+    }
+    const options = list.map((f) => new Option(f.properties.name || f.id, f.id));
+    if (!options.length) options.push(new Option(t("planner.load_none"), ""));
+    sel.replaceChildren(...options);
+    sel.movements = new Map(list.map((f) => [f.id, f]));
+  }
+
+  /** Loads a movement: its waypoints (or its line's ends), window, name and route. */
+  document.getElementById("load").addEventListener("click", async () => {
+    const sel = document.getElementById("load-movement");
+    const out = document.getElementById("load-result");
+    if (!sel.value) return;
+    try {
+      const f = await api(`/api/v1/movements/${encodeURIComponent(sel.value)}`);
+      const p = f.properties;
+      const coords = f.geometry.type === "LineString" ? f.geometry.coordinates : [];
+      const given = (p.waypoints || []).filter((w) => Array.isArray(w.position));
+      const points = given.length > 1
+        ? given.map((w) => ({ place: null, label: w.name, lon: w.position[0], lat: w.position[1] }))
+        : coords.length > 1
+          ? [coords[0], coords[coords.length - 1]].map((c) => ({ place: null, lon: c[0], lat: c[1] }))
+          : [];
+      waypoints.length = 0;
+      waypoints.push(...points);
+      routeChanged();
+      loaded = { id: f.id, name: p.name || f.id, geometry: coords.length > 1 ? f.geometry : null };
+      if (p.window_start) document.getElementById("depart").value = utcInput(new Date(p.window_start));
+      if (p.window_end) document.getElementById("arrive").value = utcInput(new Date(p.window_end));
+      document.getElementById("mv-name").value = p.name || "";
+      document.getElementById("save-back").hidden = false;
+      renderRoute();
+      if (routeLayer.getLayers().length) map.fitBounds(routeLayer.getBounds(), { padding: [40, 40], maxZoom: 11 });
+      out.textContent = t("planner.loaded", { name: loaded.name });
+      out.className = "ok";
+    } catch (e) {
+      out.textContent = t("action.failed", { reason: e.message });
+      out.className = "error";
+    }
+  });
+
+  /** Saves the route as it stands (and its waypoints and window) to the loaded movement. */
+  document.getElementById("save-back").addEventListener("click", async () => {
+    const out = document.getElementById("save-result");
+    const geometry = route();
+    if (!loaded || !geometry) {
+      out.textContent = t("planner.need_two");
+      out.className = "error";
+      return;
+    }
+    try {
+      const saved = await api(`/api/v1/movements/${encodeURIComponent(loaded.id)}`, {
+        method: "PATCH",
+        body: {
+          geometry,
+          properties: {
+            window_start: iso("depart"),
+            window_end: iso("arrive"),
+            waypoints: waypoints.map((w) => ({ name: placeName(w), position: [w.lon, w.lat] })),
+          },
+        },
+      });
+      loaded.geometry = saved.geometry;
+      out.textContent = t("planner.saved_back", { id: saved.id, version: fmtNumber(saved.properties.version) });
+      out.className = "ok";
+    } catch (e) {
+      out.textContent = t("action.failed", { reason: e.message });
+      out.className = "error";
+    }
+  });
+
+  document.getElementById("follow-roads").addEventListener("change", () => {
+    roadRoutes = null;
+    lastReport = null;
+    document.getElementById("result").hidden = true;
+    conflictLayer.clearLayers();
+    renderAlternatives();
+    renderRoute();
+    roadsNote();
+  });
+
   document.getElementById("notify").addEventListener("click", async () => {
     const out = document.getElementById("save-result");
     try {
@@ -349,10 +580,14 @@ if (requireSession()) {
   });
 
   fillPlaces();
+  fillMovements();
+  roadsNote();
   onLanguageChange(() => {
     showWho();
     fillPlaces();
     renderRoute();
+    renderAlternatives();
+    roadsNote();
     renderReport();
   });
 }

@@ -493,6 +493,8 @@ try {
     });
     await signIn(planner, tokens.convoy_planner, "/planner");
     await planner.waitForFunction(() => window.cmcopFeed && window.cmcopFeed.seq !== null, null, { timeout: 5000 });
+    // Straight lines: the closure lies on the straight line between the two towns.
+    await planner.uncheck("#follow-roads");
     await planner.selectOption("#place", "erbil");
     await planner.click("#add-place");
     await planner.selectOption("#place", "mosul");
@@ -621,6 +623,56 @@ try {
   });
 
   // --- Arabic -------------------------------------------------------------------------------
+  await check("the planner follows roads, compares alternatives and saves the chosen one to a loaded movement", async () => {
+    // A movement drawn as one straight line from Baghdad to Mosul.
+    const start = new Date(Date.now() + 3 * 3600000);
+    const mv = await rest("POST", "/api/v1/movements", tokens.convoy_planner, {
+      type: "Feature",
+      geometry: { type: "LineString", coordinates: [[44.366, 33.315], [43.119, 36.335]] },
+      properties: {
+        name: `Road run ${unique}`,
+        mode: "road",
+        window_start: start.toISOString(),
+        window_end: new Date(start.getTime() + 8 * 3600000).toISOString(),
+        marking: "joint",
+        vehicles: { count: 2 },
+      },
+    });
+    await planner.reload();
+    await planner.waitForFunction(
+      (id) => [...document.querySelectorAll("#load-movement option")].some((o) => o.value === id),
+      mv.id,
+      { timeout: 5000 },
+    );
+    await planner.check("#follow-roads");
+    await planner.selectOption("#alt-count", "2");
+    await planner.selectOption("#load-movement", mv.id);
+    await planner.click("#load");
+    await planner.waitForSelector("#load-result.ok", { timeout: 5000 });
+    if ((await planner.locator("#waypoints li").count()) !== 2) throw new Error("the movement's ends are not the waypoints");
+    await planner.click("#check");
+    await planner.waitForSelector("#alternatives li.alternative", { timeout: 10000 });
+    // The test network has three ways from Baghdad to Mosul: listed side by side, the
+    // shortest first and chosen, each with its length and its own verdict.
+    const alts = await planner.$$eval("#alternatives li.alternative", (els) =>
+      els.map((e) => ({ rank: e.dataset.rank, verdict: e.dataset.verdict, chosen: e.classList.contains("chosen"), text: e.textContent })),
+    );
+    if (alts.length !== 3) throw new Error(`${alts.length} alternatives listed`);
+    if (!alts[0].chosen || alts.some((a, i) => i > 0 && a.chosen)) throw new Error("the shortest is not the one chosen");
+    if (alts.some((a) => !a.verdict || !/km/.test(a.text))) throw new Error(`an alternative lacks its length or verdict: ${JSON.stringify(alts)}`);
+    if ((await planner.getAttribute("#roads-note", "data-network")) !== "loaded") throw new Error("the note does not name the road network");
+    await planner.click('#alternatives li[data-rank="1"] button');
+    await planner.waitForSelector('#alternatives li.chosen[data-rank="1"]', { timeout: 3000 });
+    const verdict = await planner.getAttribute("#verdict", "data-verdict");
+    if (verdict !== alts[1].verdict) throw new Error(`the verdict shown is ${verdict}, the chosen route's is ${alts[1].verdict}`);
+    await shot(planner, "planner-roads");
+    await planner.click("#save-back");
+    await planner.waitForSelector("#save-result.ok", { timeout: 5000 });
+    const after = await rest("GET", `/api/v1/movements/${mv.id}`, tokens.convoy_planner);
+    if (after.geometry.coordinates.length < 5) throw new Error("the saved route does not follow the roads");
+    if (after.properties.version < 2) throw new Error("the movement was not changed");
+  });
+
   await check("Arabic lays the board out right to left", async () => {
     await board.click("#lang");
     await board.waitForFunction(() => document.documentElement.dir === "rtl" && document.documentElement.lang === "ar", null, {
