@@ -189,7 +189,7 @@ async function capture(spec, lang, size) {
         document.documentElement.lang === lang &&
         document.querySelectorAll(".leaflet-basemap-pane path, .leaflet-overlay-pane path").length > 50,
       [spec.items, lang],
-      { timeout: 15000, polling: 100 },
+      { timeout: 30000, polling: 100 },
     );
     if (spec.route) {
       for (const place of spec.route) {
