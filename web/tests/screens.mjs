@@ -179,7 +179,8 @@ async function capture(spec, lang, size) {
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
     const sep = spec.path.includes("?") ? "&" : "?";
-    await page.goto(`${base}${spec.path}${sep}lang=${lang}`);
+    // The first load of a fresh browser on a busy machine may be slow: loading is not under test.
+    await page.goto(`${base}${spec.path}${sep}lang=${lang}`, { timeout: 90000 });
     await page.waitForFunction(
       ([n, lang]) =>
         window.cmcopFeed &&
