@@ -14,6 +14,13 @@
 //! Needs node, `(cd web/tests && npm ci)` and `/usr/bin/chromium` (or `CHROMIUM`), so it is its
 //! own target behind the `browser-tests` feature: `cargo test --features browser-tests --test web`
 //! (`.ci/run` installs what it needs). Screenshots land in `test-output/screenshots/`.
+//!
+//! Screenshots compared against references (issue 18): `pages_match_their_references` starts a
+//! server of its own (fresh database, alerts off), and `web/tests/screens.mjs` writes a fixed
+//! scene and compares the wall, the board and the planner, in English and Arabic, at 1080p, 4K
+//! and 390 px, against `web/tests/references/` (pixelmatch, with a tolerance; the header of
+//! `screens.mjs` says which). `CMCOP_UPDATE_REFERENCES=1` rewrites the references instead. The
+//! two tests take turns: one browser at a time.
 
 mod common;
 
@@ -28,15 +35,25 @@ use tokio::process::Command;
 
 /// The whole browser run, sign-in to stale-feed warning, must end within this.
 const RUN_LIMIT: Duration = Duration::from_secs(420);
+/// The screenshot comparison (18 captures, 6 of them at 4K) must end within this.
+const SCREENS_LIMIT: Duration = Duration::from_secs(480);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_work_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("web/tests/run.mjs");
+/// One browser run at a time: both drive Chromium, and the pages' 2 s checks need the CPU.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn node_modules_installed(root: &Path) {
     assert!(
         root.join("web/tests/node_modules/playwright-core").is_dir(),
         "playwright-core is missing: run `(cd web/tests && npm ci)` first"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_work_in_a_real_browser() {
+    let _turn = BROWSER.lock().await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("web/tests/run.mjs");
+    node_modules_installed(root);
 
     let db = TestDb::new(Backend::Sqlite).await;
     let mut config = common::test_config(&db.url);
@@ -129,5 +146,51 @@ async fn pages_work_in_a_real_browser() {
     assert!(
         status.success(),
         "browser tests failed ({status}); see the output above"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_match_their_references() {
+    let _turn = BROWSER.lock().await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("web/tests/screens.mjs");
+    node_modules_installed(root);
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.web.military_orgs = vec!["IQ-ARMY".into()];
+    // Alerts are judged on the server's real time; the scene's times are fixed.
+    config.alerts.enabled = false;
+    let mut app = TestApp::spawn_with(db, config).await;
+    let mut args = vec![script.display().to_string(), app.base.clone()];
+    for (role, org, name) in [
+        (Role::Coordinator, "JCMC", "coordinator"),
+        (Role::MilitaryLiaison, "IQ-ARMY", "military_liaison"),
+        (Role::ConvoyPlanner, "WFP", "convoy_planner"),
+        (Role::WallDisplay, "JCMC", "wall_display"),
+    ] {
+        args.push(format!("{name}={}", app.token(role, org).await));
+    }
+    let mut child = Command::new("node")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (is Node.js installed?)");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let run = async {
+        while let Some(line) = lines.next_line().await.expect("read the script's output") {
+            println!("{line}");
+        }
+        child.wait().await.expect("the script ends")
+    };
+    let status = tokio::time::timeout(SCREENS_LIMIT, run)
+        .await
+        .expect("the screenshot comparison finishes in time");
+    app.stop().await;
+    assert!(
+        status.success(),
+        "screenshots differ from their references ({status}); see the output above and test-output/screenshots/compare/"
     );
 }

@@ -55,7 +55,24 @@ function cursorControl(map) {
 
 /** A Leaflet map over the offline basemap; `cursor` shows the pointer's coordinates. */
 export async function createMap(el, { zoomControl = true, cursor = true, view = { center: [33.3, 43.7], zoom: 6 } } = {}) {
-  const map = L.map(el, { zoomControl, minZoom: 3, maxZoom: 15, worldCopyJump: false, attributionControl: true });
+  // A reader who asked for reduced motion (the system's setting) gets no animated zoom, pan or
+  // flight: the map jumps to where it goes.
+  const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  const map = L.map(el, {
+    zoomControl,
+    minZoom: 3,
+    maxZoom: 15,
+    worldCopyJump: false,
+    attributionControl: true,
+    zoomAnimation: !still,
+    fadeAnimation: !still,
+    markerZoomAnimation: !still,
+  });
+  if (still) {
+    const setView = map.setView;
+    map.setView = (center, zoom, options) => setView.call(map, center, zoom, { ...options, animate: false });
+    map.flyTo = (center, zoom) => map.setView(center, zoom);
+  }
   map.setView(view.center, view.zoom);
   map.attributionControl.setPrefix(false);
   // A metric scale bar on every map; the pointer's coordinates where there is a pointer.
