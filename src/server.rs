@@ -47,7 +47,10 @@ pub struct JournalLimits {
 
 impl JournalLimits {
     /// No journal: a picture loaded to be read, not served.
-    pub const NONE: JournalLimits = JournalLimits { events: 0, bytes: 0 };
+    pub const NONE: JournalLimits = JournalLimits {
+        events: 0,
+        bytes: 0,
+    };
 
     /// The served journal: `JOURNAL_CAPACITY` events within `hub.journal_mib`.
     pub fn of(config: &Config) -> JournalLimits {
@@ -480,10 +483,7 @@ pub async fn load_picture(store: &dyn EventStore) -> Result<Picture, StartError>
 /// The picture (as `load_picture`) and a journal holding the last events replayed after the
 /// snapshot, as many as `limits` allow, so that a subscriber that resumes with `since` after a restart
 /// (or a crash) catches up from where it was instead of starting over with a snapshot.
-pub async fn load_live(
-    store: &dyn EventStore,
-    limits: JournalLimits,
-) -> Result<Live, StartError> {
+pub async fn load_live(store: &dyn EventStore, limits: JournalLimits) -> Result<Live, StartError> {
     let mut picture = Picture::new();
     if let Some((seq, data)) = store.latest_snapshot().await? {
         match serde_json::from_slice::<Snapshot>(&data) {

@@ -130,7 +130,11 @@ mod tests {
         }
         assert_eq!(j.base(), 2);
         assert_eq!(seqs(&j, 2), Some(vec![3, 4, 5]));
-        assert_eq!(seqs(&j, 1), None, "older than the journal: a fresh snapshot");
+        assert_eq!(
+            seqs(&j, 1),
+            None,
+            "older than the journal: a fresh snapshot"
+        );
         assert_eq!(j.held(), (3, 30));
 
         // By bytes: 1,000 bytes hold four events of 250, then one of 600 pushes out three.

@@ -321,7 +321,10 @@ mod tests {
         assert!(k > HELD_PARTS + 2, "enough parts to drop some: {k}");
         let alive = |p: &Picture| {
             let p = p.progress.lock().unwrap();
-            p.parts.iter().filter(|s| s.shared.strong_count() > 0).count()
+            p.parts
+                .iter()
+                .filter(|s| s.shared.strong_count() > 0)
+                .count()
         };
         // The newest parts and the one the slow connection writes; nothing else.
         assert_eq!(alive(&fast), HELD_PARTS + 1);
@@ -331,7 +334,11 @@ mod tests {
         assert_eq!(again.keys, first[1]);
         assert!(!again.last);
         drop(slow_part);
-        assert_eq!(alive(&fast), HELD_PARTS + 1, "part 1 held by the caller now");
+        assert_eq!(
+            alive(&fast),
+            HELD_PARTS + 1,
+            "part 1 held by the caller now"
+        );
     }
 
     #[test]
