@@ -16,6 +16,9 @@ use crate::log::{Change, Event, Hash, Snapshot, SnapshotView, GENESIS};
 use crate::model::geometry::snap;
 use crate::model::{GridStamp, Item, Layer, Notification, Stamp, AGREEMENT_GRIDS_M};
 
+mod journal;
+pub use journal::Journal;
+
 /// Why an event cannot apply to the current state. Only a corrupt or foreign log gets here: the
 /// writer checks every command against the state before it makes an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -469,59 +472,6 @@ pub struct Committed {
     pub before: Option<Arc<Item>>,
     pub after: Option<Arc<Item>>,
     pub alert: Option<Arc<Logged>>,
-}
-
-/// The most recent committed events, in order, so that subscribers catch up (`since`) from
-/// memory. Bounded: a subscriber further behind than its start gets a fresh snapshot.
-#[derive(Debug)]
-pub struct Journal {
-    entries: std::collections::VecDeque<Arc<Committed>>,
-    capacity: usize,
-    /// The sequence number just before the first entry: `since(base)` is the oldest answer.
-    base: u64,
-}
-
-impl Journal {
-    /// An empty journal whose first entry will follow sequence number `base`.
-    pub fn new(capacity: usize, base: u64) -> Journal {
-        Journal {
-            entries: std::collections::VecDeque::with_capacity(capacity.min(1 << 16)),
-            capacity: capacity.max(1),
-            base,
-        }
-    }
-
-    pub fn push(&mut self, c: Arc<Committed>) {
-        debug_assert_eq!(c.event.seq, self.base + self.entries.len() as u64 + 1);
-        if self.entries.len() == self.capacity {
-            if let Some(old) = self.entries.pop_front() {
-                self.base = old.event.seq;
-            }
-        }
-        self.entries.push_back(c);
-    }
-
-    /// Up to `limit` entries after `seq`, in order, or `None` when the journal no longer reaches
-    /// back that far.
-    pub fn since(&self, seq: u64, limit: usize) -> Option<Vec<Arc<Committed>>> {
-        if seq < self.base {
-            return None;
-        }
-        let skip = (seq - self.base) as usize;
-        Some(
-            self.entries
-                .iter()
-                .skip(skip)
-                .take(limit)
-                .cloned()
-                .collect(),
-        )
-    }
-
-    /// The oldest sequence number `since` still answers.
-    pub fn base(&self) -> u64 {
-        self.base
-    }
 }
 
 /// The picture and the journal behind one lock, so that a snapshot at sequence N and the

@@ -34,8 +34,32 @@ use crate::writer::{self, WriterTask};
 mod settings;
 pub use settings::{alert_settings, check_config, load_gazetteer, load_policy, load_roads};
 
-/// How many recent events the journal keeps in memory for subscribers that resume.
+/// How many recent events the journal keeps in memory for subscribers that resume, at most;
+/// `hub.journal_mib` bounds their bytes.
 pub const JOURNAL_CAPACITY: usize = 100_000;
+
+/// The journal's bounds: events, and bytes of them (`Journal::weight`).
+#[derive(Clone, Copy, Debug)]
+pub struct JournalLimits {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+impl JournalLimits {
+    /// No journal: a picture loaded to be read, not served.
+    pub const NONE: JournalLimits = JournalLimits {
+        events: 0,
+        bytes: 0,
+    };
+
+    /// The served journal: `JOURNAL_CAPACITY` events within `hub.journal_mib`.
+    pub fn of(config: &Config) -> JournalLimits {
+        JournalLimits {
+            events: JOURNAL_CAPACITY,
+            bytes: config.hub.journal_mib.saturating_mul(1024 * 1024),
+        }
+    }
+}
 
 /// How long shutdown waits for connections and tasks before it stops anyway.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,7 +138,7 @@ impl Application {
             }
         };
         let started = Instant::now();
-        let live = load_live(store.as_ref(), JOURNAL_CAPACITY).await?;
+        let live = load_live(store.as_ref(), JournalLimits::of(&config)).await?;
         let picture = &live.picture;
         let (seq, _) = picture.head();
         tracing::info!(
@@ -457,16 +481,13 @@ async fn bounded<F: std::future::Future>(server: F, shutdown: &CancellationToken
 /// The picture at the head of the log: the newest snapshot that matches the log, then every
 /// event after it, each checked against the chain.
 pub async fn load_picture(store: &dyn EventStore) -> Result<Picture, StartError> {
-    Ok(load_live(store, 0).await?.picture)
+    Ok(load_live(store, JournalLimits::NONE).await?.picture)
 }
 
-/// The picture (as `load_picture`) and a journal holding the last `journal_capacity` events
-/// replayed after the snapshot, so that a subscriber that resumes with `since` after a restart
+/// The picture (as `load_picture`) and a journal holding the last events replayed after the
+/// snapshot, as many as `limits` allow, so that a subscriber that resumes with `since` after a restart
 /// (or a crash) catches up from where it was instead of starting over with a snapshot.
-pub async fn load_live(
-    store: &dyn EventStore,
-    journal_capacity: usize,
-) -> Result<Live, StartError> {
+pub async fn load_live(store: &dyn EventStore, limits: JournalLimits) -> Result<Live, StartError> {
     let mut picture = Picture::new();
     if let Some((seq, data)) = store.latest_snapshot().await? {
         match serde_json::from_slice::<Snapshot>(&data) {
@@ -490,7 +511,7 @@ pub async fn load_live(
             }
         }
     }
-    let mut journal = Journal::new(journal_capacity.max(1), picture.head().0);
+    let mut journal = Journal::new(limits.events.max(1), limits.bytes, picture.head().0);
     loop {
         let (after, hash) = picture.head();
         let records = store.read(after, 10_000).await?;
@@ -507,20 +528,24 @@ pub async fn load_live(
             let alert = picture
                 .replay(&event, r.hash)
                 .map_err(|e| StartError::Replay(e.to_string()))?;
-            if journal_capacity > 0 {
+            if limits.events > 0 {
                 let after = picture.get(&event.item_id).cloned();
-                journal.push(Arc::new(Committed {
-                    event,
-                    before,
-                    after,
-                    alert,
-                }));
+                let weight = Journal::weight(&event, r.payload.len());
+                journal.push(
+                    Arc::new(Committed {
+                        event,
+                        before,
+                        after,
+                        alert,
+                    }),
+                    weight,
+                );
             }
             prev = Some((r.seq, r.hash));
         }
     }
-    if journal_capacity == 0 {
-        journal = Journal::new(1, picture.head().0);
+    if limits.events == 0 {
+        journal = Journal::new(1, 0, picture.head().0);
     }
     Ok(Live { picture, journal })
 }

@@ -102,6 +102,24 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "Deliveries not recorded for the audit because its memory bound was reached.",
         state.audit.dropped(),
     );
+    let (events, bytes) = state
+        .live
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .journal
+        .held();
+    m.set_extra(
+        "cmcop_journal_events",
+        "gauge",
+        "Recent events held in memory for subscribers that resume with since.",
+        events as u64,
+    );
+    m.set_extra(
+        "cmcop_journal_bytes",
+        "gauge",
+        "What those events weigh (bytes; bounded by hub.journal_mib).",
+        bytes as u64,
+    );
     let mut body = state.metrics.render();
     body.push_str(&state.hub.budget().render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

@@ -24,6 +24,7 @@ use super::{
     authenticate, check_sign_ins, sign_in_failed, ApiError, ApiResult, AppState, Caller, Peer,
 };
 use crate::auth::Identity;
+use crate::config::HubConfig;
 use crate::hub::message::{self, ClientMessage};
 use crate::hub::wire::SUBPROTOCOLS;
 use crate::hub::{
@@ -53,7 +54,7 @@ fn too_big(e: axum::Error) -> Option<String> {
 
 /// Most bytes of messages in one batch frame: the socket's write buffer is bounded
 /// (`max_write_buffer_size`), so a backlog of large items goes in several frames.
-const MAX_FRAME_BYTES: usize = 1024 * 1024;
+const MAX_FRAME_BYTES: usize = HubConfig::MAX_BATCH_FRAME_BYTES;
 
 /// `outs` cut into runs of at most `MAX_FRAME_BYTES` (a larger message goes alone).
 fn by_size(outs: &[Out]) -> Vec<&[Out]> {

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ClusterError, Log, Unsealed};
 use crate::log::{Event, Hash, Record};
 use crate::metrics::Metrics;
-use crate::picture::{next_state, Committed, Live};
+use crate::picture::{next_state, Committed, Journal, Live};
 use crate::store::EventStore;
 
 /// Most messages applied under one write lock.
@@ -256,12 +256,16 @@ impl Follower {
                         .map(Arc::new);
                     let alert = live.picture.install(&event, record.hash, after.clone());
                     self.log.applied(&event.item_id, event.seq);
-                    live.journal.push(Arc::new(Committed {
-                        event,
-                        before,
-                        after,
-                        alert,
-                    }));
+                    let weight = Journal::weight(&event, record.payload.len());
+                    live.journal.push(
+                        Arc::new(Committed {
+                            event,
+                            before,
+                            after,
+                            alert,
+                        }),
+                        weight,
+                    );
                 }
             }
             self.metrics.events_appended(count, last);

@@ -148,14 +148,19 @@ pub struct HubConfig {
     /// Past pictures kept in memory after they were rebuilt, as starts for the next ones
     /// (`replay::Kept`; 0 keeps none).
     pub past_pictures_kept: usize,
+    /// MiB of recent events the journal keeps for subscribers that resume with `since`
+    /// (`picture::Journal`); older ones resume with a fresh snapshot.
+    pub journal_mib: usize,
 }
 
 impl HubConfig {
     /// The socket's write buffer holds 4 MiB: a part must fit in it with room to spare.
     pub const MAX_SNAPSHOT_PART_KIB: usize = 2048;
 
-    /// Largest frame of changes the hub sends (a batch), in bytes.
-    pub const MAX_BATCH_FRAME_BYTES: usize = 1024 * 1024;
+    /// Largest frame of changes the hub sends (a batch), in bytes. Small on purpose: the
+    /// socket's write buffer keeps the capacity of the largest frame it ever held, for as long
+    /// as the connection lives, so every connection costs about this much however idle.
+    pub const MAX_BATCH_FRAME_BYTES: usize = 256 * 1024;
 
     /// A socket's write buffer: room for the largest frame (a snapshot part or a batch) and a
     /// little more.
@@ -188,6 +193,13 @@ impl HubConfig {
             return Err(ConfigError::Invalid(
                 "hub.memory_budget_mib must be at least 16 and at least one connection's budget \
                  (hub.connection_budget_kib)"
+                    .into(),
+            ));
+        }
+        if self.journal_mib == 0 {
+            return Err(ConfigError::Invalid(
+                "hub.journal_mib must be at least 1 (MiB of recent events kept for resuming \
+                 subscribers)"
                     .into(),
             ));
         }

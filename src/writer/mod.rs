@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::log::{Actor, Event, Hash, PositionReport, Record};
 use crate::metrics::Metrics;
 use crate::model::{Item, Layer};
-use crate::picture::{next_state, Committed, Live};
+use crate::picture::{next_state, Committed, Journal, Live};
 use crate::policy::{Policy, Viewer};
 use crate::store::EventStore;
 
@@ -618,12 +618,16 @@ impl WriterTask {
                 let alert = live.picture.install(&s.event, r.hash, s.after.clone());
                 let seq = s.event.seq;
                 let item = s.after.clone();
-                live.journal.push(Arc::new(Committed {
-                    event: s.event,
-                    before: s.before,
-                    after: s.after,
-                    alert,
-                }));
+                let weight = Journal::weight(&s.event, r.payload.len());
+                live.journal.push(
+                    Arc::new(Committed {
+                        event: s.event,
+                        before: s.before,
+                        after: s.after,
+                        alert,
+                    }),
+                    weight,
+                );
                 if let Some(r) = s.request {
                     replies.push((r.reply, seq, item));
                 }

@@ -47,11 +47,29 @@ pub(super) struct Picture {
 }
 
 struct Progress {
-    /// What the view shows, in id order; emptied once every part is rendered.
+    /// What the view shows, in id order; kept while the picture is, so that a part nobody
+    /// holds any more can be rendered again.
     items: Vec<(Arc<Item>, View)>,
     next: usize,
-    parts: Vec<Arc<Part>>,
+    parts: Vec<Slot>,
 }
+
+/// Where one part's items are, and the part while it is held.
+struct Slot {
+    items: std::ops::Range<usize>,
+    last: bool,
+    /// Held by the picture: the newest `HELD_PARTS` parts, which the connections taking the
+    /// picture together are sending.
+    held: Option<Arc<Part>>,
+    /// Shared with whoever still sends it; rendered again when nobody does.
+    shared: Weak<Part>,
+}
+
+/// Parts the picture itself holds, the newest ones: connections that take the picture at the
+/// same pace share them. A connection that falls further behind (a slow link) holds only the
+/// part it is writing, rendered again for it if nobody else holds it; it never pins the
+/// whole picture.
+const HELD_PARTS: usize = 8;
 
 impl Picture {
     fn new(
@@ -84,28 +102,47 @@ impl Picture {
         f(&progress.items[progress.next.min(progress.items.len())..])
     }
 
-    /// Part `index`, rendering it (and any before it) if no connection has yet; `None` past
-    /// the last part. A picture of nothing is one empty part.
+    /// Part `index`, rendering it (and any before it) if no connection has yet, or again if
+    /// nobody holds it any more; `None` past the last part. A picture of nothing is one empty
+    /// part.
     pub fn part(&self, index: usize) -> Option<Arc<Part>> {
         let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
         while p.parts.len() <= index {
             if p.parts.last().is_some_and(|last| last.last) {
                 return None;
             }
-            let part = self.render_next(&mut p);
-            p.parts.push(Arc::new(part));
+            let (range, part) = self.render_next(&mut p);
+            let part = Arc::new(part);
+            p.parts.push(Slot {
+                items: range,
+                last: part.last,
+                shared: Arc::downgrade(&part),
+                held: Some(part),
+            });
+            if let Some(old) = p.parts.len().checked_sub(HELD_PARTS + 1) {
+                p.parts[old].held = None;
+            }
         }
-        Some(p.parts[index].clone())
+        let slot = &p.parts[index];
+        if let Some(part) = slot.held.clone().or_else(|| slot.shared.upgrade()) {
+            return Some(part);
+        }
+        let (range, last) = (slot.items.clone(), slot.last);
+        let part = Arc::new(self.render(&p.items[range], last));
+        p.parts[index].shared = Arc::downgrade(&part);
+        Some(part)
     }
 
-    fn render_next(&self, p: &mut Progress) -> Part {
+    /// The next part: as many items as fit in `PART_BYTES` (at least one).
+    fn render_next(&self, p: &mut Progress) -> (std::ops::Range<usize>, Part) {
         let now = Utc::now();
+        let start = p.next;
         let mut bytes: Vec<u8> = Vec::with_capacity(PART_BYTES.min(64 * 1024));
         let mut keys = Vec::new();
         while let Some((item, view)) = p.items.get(p.next) {
             let events = mapping::render(item, view, now, self.stale_after);
             let encoded = encode(&events, self.mode);
-            if !keys.is_empty() && bytes.len() + encoded.len() > PART_BYTES {
+            if p.next > start && bytes.len() + encoded.len() > PART_BYTES {
                 break;
             }
             bytes.extend_from_slice(&encoded);
@@ -113,9 +150,23 @@ impl Picture {
             p.next += 1;
             // An item that renders to no event still advances; an empty part is only the last.
         }
-        let last = p.next >= p.items.len();
-        if last {
-            p.items = Vec::new();
+        let part = Part {
+            bytes: Bytes::from(bytes),
+            keys,
+            last: p.next >= p.items.len(),
+        };
+        (start..p.next, part)
+    }
+
+    /// The part of `items` again, encoded now (its events' times are now's).
+    fn render(&self, items: &[(Arc<Item>, View)], last: bool) -> Part {
+        let now = Utc::now();
+        let mut bytes: Vec<u8> = Vec::with_capacity(PART_BYTES.min(64 * 1024));
+        let mut keys = Vec::new();
+        for (item, view) in items {
+            let events = mapping::render(item, view, now, self.stale_after);
+            bytes.extend_from_slice(&encode(&events, self.mode));
+            keys.extend(events.into_iter().map(|e| Arc::<str>::from(e.uid)));
         }
         Part {
             bytes: Bytes::from(bytes),
@@ -245,6 +296,49 @@ mod tests {
         let weak = Arc::downgrade(&a);
         drop((a, b));
         assert!(weak.upgrade().is_none());
+    }
+
+    #[test]
+    fn the_picture_holds_only_its_newest_parts_and_renders_an_old_one_again() {
+        let policy = Policy::default_policy();
+        let viewer = Viewer::new(Role::Coordinator, "OCHA");
+        let scope = Scope::everything(Exercise::Exclude);
+        let all = items(6000);
+        let stale = chrono::Duration::seconds(1800);
+        let pictures = Pictures::default();
+        let fast = pictures.get(&policy, &viewer, &scope, Mode::Xml, 5, &all, stale);
+        // A slow connection of the same view is on part 0 and holds it.
+        let slow_part = fast.part(0).unwrap();
+        let mut first = Vec::new();
+        let mut k = 0;
+        while let Some(part) = fast.part(k) {
+            first.push(part.keys.clone());
+            k += 1;
+            if part.last {
+                break;
+            }
+        }
+        assert!(k > HELD_PARTS + 2, "enough parts to drop some: {k}");
+        let alive = |p: &Picture| {
+            let p = p.progress.lock().unwrap();
+            p.parts
+                .iter()
+                .filter(|s| s.shared.strong_count() > 0)
+                .count()
+        };
+        // The newest parts and the one the slow connection writes; nothing else.
+        assert_eq!(alive(&fast), HELD_PARTS + 1);
+        // Part 0 is still the slow connection's; part 1 is rendered again, with the same items.
+        assert!(Arc::ptr_eq(&fast.part(0).unwrap(), &slow_part));
+        let again = fast.part(1).unwrap();
+        assert_eq!(again.keys, first[1]);
+        assert!(!again.last);
+        drop(slow_part);
+        assert_eq!(
+            alive(&fast),
+            HELD_PARTS + 1,
+            "part 1 held by the caller now"
+        );
     }
 
     #[test]
