@@ -157,10 +157,10 @@ impl HubConfig {
     /// The socket's write buffer holds 4 MiB: a part must fit in it with room to spare.
     pub const MAX_SNAPSHOT_PART_KIB: usize = 2048;
 
-    /// Largest frame of changes the hub sends (a batch), in bytes. Small on purpose: the
-    /// socket's write buffer keeps the capacity of the largest frame it ever held, for as long
-    /// as the connection lives, so every connection costs about this much however idle.
-    pub const MAX_BATCH_FRAME_BYTES: usize = 256 * 1024;
+    /// Largest frame of changes the hub sends (a batch), in bytes. The socket's write buffer
+    /// keeps the capacity of the largest frame it ever held for as long as the connection
+    /// lives, so every connection that was sent one costs about this much however idle.
+    pub const MAX_BATCH_FRAME_BYTES: usize = 1024 * 1024;
 
     /// A socket's write buffer: room for the largest frame (a snapshot part or a batch) and a
     /// little more.
