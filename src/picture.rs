@@ -17,7 +17,7 @@ use crate::model::geometry::snap;
 use crate::model::{GridStamp, Item, Layer, Notification, Stamp, AGREEMENT_GRIDS_M};
 
 mod journal;
-pub use journal::Journal;
+pub use journal::{Journal, JournalLimits};
 
 /// Why an event cannot apply to the current state. Only a corrupt or foreign log gets here: the
 /// writer checks every command against the state before it makes an event.

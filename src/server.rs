@@ -25,7 +25,7 @@ use crate::guard::{AddressSlots, SignInLimiter, Slot};
 use crate::hub::{self, Hub, Limits};
 use crate::log::{Broken, Snapshot};
 use crate::metrics::Metrics;
-use crate::picture::{Committed, Journal, Live, Picture};
+use crate::picture::{Committed, Journal, JournalLimits, Live, Picture};
 
 use crate::scope::Exercise;
 use crate::store::{self, EventStore, PgStore, StoreError};
@@ -37,29 +37,6 @@ pub use settings::{alert_settings, check_config, load_gazetteer, load_policy, lo
 /// How many recent events the journal keeps in memory for subscribers that resume, at most;
 /// `hub.journal_mib` bounds their bytes.
 pub const JOURNAL_CAPACITY: usize = 100_000;
-
-/// The journal's bounds: events, and bytes of them (`Journal::weight`).
-#[derive(Clone, Copy, Debug)]
-pub struct JournalLimits {
-    pub events: usize,
-    pub bytes: usize,
-}
-
-impl JournalLimits {
-    /// No journal: a picture loaded to be read, not served.
-    pub const NONE: JournalLimits = JournalLimits {
-        events: 0,
-        bytes: 0,
-    };
-
-    /// The served journal: `JOURNAL_CAPACITY` events within `hub.journal_mib`.
-    pub fn of(config: &Config) -> JournalLimits {
-        JournalLimits {
-            events: JOURNAL_CAPACITY,
-            bytes: config.hub.journal_mib.saturating_mul(1024 * 1024),
-        }
-    }
-}
 
 /// How long shutdown waits for connections and tasks before it stops anyway.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,7 +115,11 @@ impl Application {
             }
         };
         let started = Instant::now();
-        let live = load_live(store.as_ref(), JournalLimits::of(&config)).await?;
+        let live = load_live(
+            store.as_ref(),
+            JournalLimits::of(JOURNAL_CAPACITY, &config.hub),
+        )
+        .await?;
         let picture = &live.picture;
         let (seq, _) = picture.head();
         tracing::info!(

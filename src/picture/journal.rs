@@ -6,6 +6,29 @@ use std::sync::Arc;
 use super::Committed;
 use crate::log::{Change, Event};
 
+/// The journal's bounds: events, and bytes of them (`Journal::weight`).
+#[derive(Clone, Copy, Debug)]
+pub struct JournalLimits {
+    pub events: usize,
+    pub bytes: usize,
+}
+
+impl JournalLimits {
+    /// No journal: a picture loaded to be read, not served.
+    pub const NONE: JournalLimits = JournalLimits {
+        events: 0,
+        bytes: 0,
+    };
+
+    /// The served journal: at most `events` within `hub.journal_mib`.
+    pub fn of(events: usize, hub: &crate::config::HubConfig) -> JournalLimits {
+        JournalLimits {
+            events,
+            bytes: hub.journal_mib.saturating_mul(1024 * 1024),
+        }
+    }
+}
+
 /// The most recent committed events, in order, so that subscribers catch up (`since`) from
 /// memory. Bounded twice: at most `capacity` events, and at most `budget` bytes by their
 /// weight (`Journal::weight`, the event's logged size, twice over for an event that carries a
