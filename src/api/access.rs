@@ -109,6 +109,39 @@ fn parse_request(body: &Value) -> Result<Request, Invalid> {
             _ => Err(Invalid::new("movement", "must be a movement id (a string)")),
         })
         .transpose()?;
+    let CheckFields {
+        depart,
+        arrive,
+        buffer_m,
+        incidents_since_h,
+        speed_kmh,
+        exercise,
+    } = check_fields(obj)?;
+    Ok(Request {
+        route,
+        movement,
+        depart,
+        arrive,
+        buffer_m,
+        incidents_since_h,
+        speed_kmh,
+        exercise,
+    })
+}
+
+/// The members of a request that say how to check a route, shared by the access check and
+/// the road router (`api::routes`), which checks each route it finds the same way.
+pub(super) struct CheckFields {
+    pub depart: Option<DateTime<Utc>>,
+    pub arrive: Option<DateTime<Utc>>,
+    pub buffer_m: Option<f64>,
+    pub incidents_since_h: Option<u32>,
+    pub speed_kmh: Option<f64>,
+    pub exercise: Option<Exercise>,
+}
+
+/// Reads `CheckFields` from a request object, naming the member that is wrong.
+pub(super) fn check_fields(obj: &Map<String, Value>) -> Result<CheckFields, Invalid> {
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, Invalid> {
         present(obj, name)
             .map(|v| {
@@ -143,9 +176,7 @@ fn parse_request(body: &Value) -> Result<Request, Invalid> {
                 .and_then(|s| Exercise::parse(s).map_err(|m| Invalid::new("exercise", m)))
         })
         .transpose()?;
-    Ok(Request {
-        route,
-        movement,
+    Ok(CheckFields {
         depart: time("depart")?,
         arrive: time("arrive")?,
         buffer_m: number("buffer_m")?,
@@ -156,7 +187,7 @@ fn parse_request(body: &Value) -> Result<Request, Invalid> {
 }
 
 /// A member that is there and not `null`.
-fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+pub(super) fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     obj.get(name).filter(|v| !v.is_null())
 }
 

@@ -9,13 +9,13 @@
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::access::{check_slot, run_checks};
+use super::access::{check_fields, check_slot, present, run_checks, CheckFields};
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
 use crate::access::{Plan, Verdict};
 use crate::model::geometry::{parse_position, MAX_VERTICES};
-use crate::model::{parse_time, Invalid, Position};
+use crate::model::{Invalid, Position};
 use crate::roads::route::{Budget, RouteError};
 use crate::roads::Network;
 use crate::scope::Exercise;
@@ -50,10 +50,6 @@ struct Request {
     incidents_since_h: Option<u32>,
     speed_kmh: Option<f64>,
     exercise: Option<Exercise>,
-}
-
-fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.get(name).filter(|v| !v.is_null())
 }
 
 fn parse(body: &Value) -> Result<Request, Invalid> {
@@ -99,47 +95,22 @@ fn parse(body: &Value) -> Result<Request, Invalid> {
                 )
             })? as usize,
     };
-    let time = |name: &str| -> Result<Option<DateTime<Utc>>, Invalid> {
-        present(obj, name)
-            .map(|v| {
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| Invalid::new(name, "must be an RFC 3339 time string"))?;
-                parse_time(s).map_err(|m| Invalid::new(name, m))
-            })
-            .transpose()
-    };
-    let number = |name: &str| -> Result<Option<f64>, Invalid> {
-        present(obj, name)
-            .map(|v| {
-                v.as_f64()
-                    .filter(|x| x.is_finite())
-                    .ok_or_else(|| Invalid::new(name, "must be a number"))
-            })
-            .transpose()
-    };
-    let incidents_since_h = present(obj, "incidents_since_h")
-        .map(|v| {
-            v.as_u64()
-                .map(|h| u32::try_from(h).unwrap_or(u32::MAX))
-                .ok_or_else(|| Invalid::new("incidents_since_h", "must be a whole number of hours"))
-        })
-        .transpose()?;
-    let exercise = present(obj, "exercise")
-        .map(|v| {
-            v.as_str()
-                .ok_or_else(|| Invalid::new("exercise", "must be exclude, include or only"))
-                .and_then(|s| Exercise::parse(s).map_err(|m| Invalid::new("exercise", m)))
-        })
-        .transpose()?;
+    let CheckFields {
+        depart,
+        arrive,
+        buffer_m,
+        incidents_since_h,
+        speed_kmh,
+        exercise,
+    } = check_fields(obj)?;
     Ok(Request {
         waypoints,
         alternatives,
-        depart: time("depart")?,
-        arrive: time("arrive")?,
-        buffer_m: number("buffer_m")?,
+        depart,
+        arrive,
+        buffer_m,
         incidents_since_h,
-        speed_kmh: number("speed_kmh")?,
+        speed_kmh,
         exercise,
     })
 }
