@@ -351,6 +351,13 @@ if (requireSession()) {
   const detailItems = new ItemLayers(detailMap, { scale: 1 });
 
   const canAwait = me.role === "military_liaison" || me.role === "coordinator";
+  // A coordinator's organisation acknowledges nothing: its list is every notified movement
+  // with who has acknowledged it so far, and the heading says so (not "your organisation").
+  if (me.role === "coordinator") {
+    const heading = document.querySelector("#awaiting-section h2");
+    heading.dataset.i18n = "board.awaiting_all";
+    heading.textContent = t("board.awaiting_all");
+  }
   let awaitingTimer = null;
   const refreshAwaiting = () => {
     document.getElementById("awaiting-section").classList.toggle("past-hidden", timeline.active());
