@@ -74,12 +74,7 @@ const MEMBERS: &[&str] = &[
 struct Request {
     route: Option<Vec<Position>>,
     movement: Option<String>,
-    depart: Option<DateTime<Utc>>,
-    arrive: Option<DateTime<Utc>>,
-    buffer_m: Option<f64>,
-    incidents_since_h: Option<u32>,
-    speed_kmh: Option<f64>,
-    exercise: Option<Exercise>,
+    check: CheckFields,
 }
 
 fn parse_request(body: &Value) -> Result<Request, Invalid> {
@@ -109,23 +104,10 @@ fn parse_request(body: &Value) -> Result<Request, Invalid> {
             _ => Err(Invalid::new("movement", "must be a movement id (a string)")),
         })
         .transpose()?;
-    let CheckFields {
-        depart,
-        arrive,
-        buffer_m,
-        incidents_since_h,
-        speed_kmh,
-        exercise,
-    } = check_fields(obj)?;
     Ok(Request {
         route,
         movement,
-        depart,
-        arrive,
-        buffer_m,
-        incidents_since_h,
-        speed_kmh,
-        exercise,
+        check: check_fields(obj)?,
     })
 }
 
@@ -138,6 +120,35 @@ pub(super) struct CheckFields {
     pub incidents_since_h: Option<u32>,
     pub speed_kmh: Option<f64>,
     pub exercise: Option<Exercise>,
+}
+
+impl CheckFields {
+    /// The exercise filter asked for, else the server's (`picture.exercise`).
+    pub(super) fn exercise(&self, state: &AppState) -> ApiResult<Exercise> {
+        match self.exercise {
+            Some(e) => Ok(e),
+            None => Exercise::parse(&state.config.picture.exercise)
+                .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}"))),
+        }
+    }
+
+    /// The plan of `route` in the window given, with the buffer, look-back and speed asked for.
+    pub(super) fn plan(
+        &self,
+        route: Vec<Position>,
+        depart: DateTime<Utc>,
+        arrive: Option<DateTime<Utc>>,
+    ) -> Plan {
+        let mut plan = Plan::new(route, depart, arrive);
+        if let Some(b) = self.buffer_m {
+            plan.buffer_m = b;
+        }
+        if let Some(h) = self.incidents_since_h {
+            plan.incidents_since_h = h;
+        }
+        plan.speed_kmh = self.speed_kmh;
+        plan
+    }
 }
 
 /// Reads `CheckFields` from a request object, naming the member that is wrong.
@@ -199,7 +210,7 @@ fn resolve(state: &AppState, viewer: &Viewer, r: Request) -> ApiResult<(Plan, &'
     let mut route_field = "route";
     let mut route_precision_m = None;
     let mut route = r.route;
-    let (mut depart, mut arrive) = (r.depart, r.arrive);
+    let (mut depart, mut arrive) = (r.check.depart, r.check.arrive);
     if let Some(id) = &r.movement {
         let item = view_of(state, viewer, Layer::Movements, id)?;
         let view = state
@@ -235,14 +246,7 @@ fn resolve(state: &AppState, viewer: &Viewer, r: Request) -> ApiResult<(Plan, &'
         )
     })?;
     let depart = depart.ok_or_else(|| Invalid::new("depart", "is missing"))?;
-    let mut plan = Plan::new(route, depart, arrive);
-    if let Some(b) = r.buffer_m {
-        plan.buffer_m = b;
-    }
-    if let Some(h) = r.incidents_since_h {
-        plan.incidents_since_h = h;
-    }
-    plan.speed_kmh = r.speed_kmh;
+    let mut plan = r.check.plan(route, depart, arrive);
     plan.route_precision_m = route_precision_m;
     Ok((plan, route_field))
 }
@@ -254,11 +258,7 @@ pub async fn check(
 ) -> ApiResult<Json<Report>> {
     let viewer = who.viewer();
     let request = parse_request(&body)?;
-    let exercise = match request.exercise {
-        Some(e) => e,
-        None => Exercise::parse(&state.config.picture.exercise)
-            .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}")))?,
-    };
+    let exercise = request.check.exercise(&state)?;
     let (plan, route_field) = resolve(&state, &viewer, request)?;
     plan.validate_request(route_field, Utc::now())?;
     let slot = check_slot(&state, &who).await?;

@@ -8,17 +8,16 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::access::{check_fields, check_slot, present, run_checks, CheckFields};
 use super::{ApiError, ApiResult, AppState, Caller, JsonBody};
-use crate::access::{Plan, Verdict};
+use crate::access::Verdict;
 use crate::model::geometry::{parse_position, MAX_VERTICES};
 use crate::model::{Invalid, Position};
 use crate::roads::route::{Budget, RouteError};
 use crate::roads::Network;
-use crate::scope::Exercise;
 
 /// The members a request may carry.
 const MEMBERS: &[&str] = &[
@@ -44,12 +43,7 @@ pub const MAX_ROUTE_VERTICES: usize = 5_000;
 struct Request {
     waypoints: Vec<Position>,
     alternatives: usize,
-    depart: Option<DateTime<Utc>>,
-    arrive: Option<DateTime<Utc>>,
-    buffer_m: Option<f64>,
-    incidents_since_h: Option<u32>,
-    speed_kmh: Option<f64>,
-    exercise: Option<Exercise>,
+    check: CheckFields,
 }
 
 fn parse(body: &Value) -> Result<Request, Invalid> {
@@ -95,23 +89,10 @@ fn parse(body: &Value) -> Result<Request, Invalid> {
                 )
             })? as usize,
     };
-    let CheckFields {
-        depart,
-        arrive,
-        buffer_m,
-        incidents_since_h,
-        speed_kmh,
-        exercise,
-    } = check_fields(obj)?;
     Ok(Request {
         waypoints,
         alternatives,
-        depart,
-        arrive,
-        buffer_m,
-        incidents_since_h,
-        speed_kmh,
-        exercise,
+        check: check_fields(obj)?,
     })
 }
 
@@ -188,11 +169,7 @@ pub async fn plan(
                 .unwrap_or_else(|| "roads.file".into())
         )));
     };
-    let exercise = match request.exercise {
-        Some(e) => e,
-        None => Exercise::parse(&state.config.picture.exercise)
-            .map_err(|e| ApiError::Internal(format!("picture.exercise: {e}")))?,
-    };
+    let exercise = request.check.exercise(&state)?;
     // The search and the checks hold one of the token's check places, as a check does.
     let slot = check_slot(&state, &who).await?;
     let limit_m = state.config.roads.snap_within_m;
@@ -213,7 +190,7 @@ pub async fn plan(
     }
 
     // Each route through the access check, when a departure is given.
-    let reports = match request.depart {
+    let reports = match request.check.depart {
         None => {
             drop(slot);
             None
@@ -222,14 +199,9 @@ pub async fn plan(
             let now = Utc::now();
             let mut plans = Vec::with_capacity(routes.len());
             for r in &routes {
-                let mut plan = Plan::new(r.coords.clone(), depart, request.arrive);
-                if let Some(b) = request.buffer_m {
-                    plan.buffer_m = b;
-                }
-                if let Some(h) = request.incidents_since_h {
-                    plan.incidents_since_h = h;
-                }
-                plan.speed_kmh = request.speed_kmh;
+                let plan = request
+                    .check
+                    .plan(r.coords.clone(), depart, request.check.arrive);
                 plan.validate_request("waypoints", now)?;
                 plans.push((plan, "waypoints"));
             }
