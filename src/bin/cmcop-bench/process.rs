@@ -30,6 +30,12 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// How many of the server's last log lines are kept for the report when something goes wrong.
 const KEEP_LINES: usize = 200;
 
+/// The server's log line once its pages and assets are compressed (`cmcop::web::prepare`).
+const PREPARED_LINE: &str = "pages and assets compressed";
+
+/// How long `ServerProcess::spawn_with_config` waits for that line.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Which database the server under test uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
@@ -322,6 +328,8 @@ pub struct ServerProcess {
     /// The `elapsed_ms` of its `picture loaded` line: replay time as the server measured it.
     pub picture_loaded_ms: Option<u64>,
     lines: Arc<Mutex<VecDeque<String>>>,
+    /// Set once the server logged `PREPARED_LINE`.
+    prepared: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ServerProcess {
@@ -330,8 +338,29 @@ impl ServerProcess {
         ServerProcess::spawn_with_config(bin, db_url, None).await
     }
 
-    /// The same with a config file for the server (`CMCOP_CONFIG`).
+    /// The same with a config file for the server (`CMCOP_CONFIG`). Returns once the server
+    /// has also compressed its pages and assets, which it does on a thread of its own right
+    /// after start-up (seconds of a core): a measurement started before then shares the core
+    /// with that work and says nothing about the server at work.
     pub async fn spawn_with_config(
+        bin: &Path,
+        db_url: &str,
+        config: Option<&Path>,
+    ) -> anyhow::Result<ServerProcess> {
+        let server = ServerProcess::spawn_starting(bin, db_url, config).await?;
+        let mut prepared = server.prepared.clone();
+        let waited = tokio::time::timeout(SETTLE_TIMEOUT, prepared.wait_for(|done| *done)).await;
+        if !matches!(waited, Ok(Ok(_))) {
+            bail!(
+                "the server did not say its pages were compressed within {SETTLE_TIMEOUT:?}:\n{}",
+                tail(&server.lines)
+            );
+        }
+        Ok(server)
+    }
+
+    /// Starts the server and returns as soon as it listens (`startup` measures from there).
+    pub async fn spawn_starting(
         bin: &Path,
         db_url: &str,
         config: Option<&Path>,
@@ -350,6 +379,7 @@ impl ServerProcess {
             .take()
             .ok_or_else(|| anyhow!("the server's stderr is not captured"))?;
         let lines: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let (prepared_tx, prepared) = tokio::sync::watch::channel(false);
         // The log is read to its end in a task of its own, so that a chatty server never blocks
         // on a full pipe; the first lines up to the address also go to the waiting caller.
         let (tx, mut rx) = mpsc::channel::<String>(256);
@@ -359,6 +389,9 @@ impl ServerProcess {
                 let mut reader = BufReader::new(stderr).lines();
                 let mut tx = Some(tx);
                 while let Ok(Some(line)) = reader.next_line().await {
+                    if line.contains(PREPARED_LINE) {
+                        prepared_tx.send_replace(true);
+                    }
                     if let Some(t) = &tx {
                         if t.send(line.clone()).await.is_err() {
                             tx = None;
@@ -406,6 +439,7 @@ impl ServerProcess {
             spawned_at,
             picture_loaded_ms,
             lines,
+            prepared,
         })
     }
 

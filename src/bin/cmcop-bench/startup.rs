@@ -223,7 +223,7 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
         .build()?;
     for run in 1..=args.runs {
         let server =
-            ServerProcess::spawn_with_config(bin, &db.url, args.server.server_config.as_deref())
+            ServerProcess::spawn_starting(bin, &db.url, args.server.server_config.as_deref())
                 .await?;
         let ready = wait_ready(&probe, &server).await;
         let rss = server.pid().and_then(scrape::resident_bytes);
@@ -245,7 +245,7 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
 
     if args.replay_queries > 0 {
         let server =
-            ServerProcess::spawn_with_config(bin, &db.url, args.server.server_config.as_deref())
+            ServerProcess::spawn_starting(bin, &db.url, args.server.server_config.as_deref())
                 .await?;
         let result = replay_queries(args, bin, db, &server, &mut report).await;
         server.stop().await?;
