@@ -243,7 +243,7 @@ impl Application {
             gazetteer.clone(),
         )
         .map_err(StartError::Reports)?;
-        let state = AppState {
+        let state = AppState::new(crate::api::Shared {
             reports,
             tokens: Arc::new(Tokens::new(store.clone())),
             tickets: Arc::new(Tickets::new(Duration::from_secs(config.hub.ticket_seconds))),
@@ -269,7 +269,7 @@ impl Application {
             gazetteer,
             audit,
             roads,
-        };
+        });
         Ok(Application {
             listener,
             tls,

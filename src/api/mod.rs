@@ -50,9 +50,28 @@ use crate::store::EventStore;
 use crate::writer::Writer;
 pub use problem::{ApiError, ApiResult};
 
-/// What every handler can reach. Cheap to clone: a handful of `Arc`s.
+/// What every handler can reach: `Shared` behind one `Arc`. Axum clones the state for every
+/// extractor of every request; one reference count to bump (not two dozen) keeps that off the
+/// write path's profile.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The server's parts every handler reaches through `AppState`.
+pub struct Shared {
     pub config: Arc<Config>,
     pub policy: Arc<Policy>,
     pub live: Arc<RwLock<Live>>,
@@ -90,7 +109,7 @@ pub struct AppState {
     pub roads: Option<Arc<crate::roads::Network>>,
 }
 
-impl AppState {
+impl Shared {
     /// Records for the audit that `viewer` received `ids` over REST.
     pub fn audit_rest<'a>(&self, viewer: &Viewer, ids: impl IntoIterator<Item = &'a str>) {
         self.audit
