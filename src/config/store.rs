@@ -51,9 +51,6 @@ pub struct WriterConfig {
     pub queue: usize,
     /// How long a REST or import write waits at the door before it is answered 503 (overload).
     pub admit_ms: u64,
-    /// Stage the next batch while one commits (`writer::pipeline`); `false` commits one batch
-    /// at a time, as before, for comparison.
-    pub pipeline: bool,
 }
 
 impl WriterConfig {

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{
-    command_id, fail_all, Batch, Command, Defer, Outcome, Request, WriteError, WriterTask,
-};
+use chrono::{SubsecRound, Utc};
+
+use super::{command_id, fail_all, Command, Outcome, Request, WriteError, WriterTask};
 use crate::cluster::{AppendError, Log, Unsealed};
 
 impl WriterTask {
@@ -80,17 +80,10 @@ impl WriterTask {
                     return fail_all(pending, &e);
                 }
             }
+            let now = Utc::now().trunc_subsecs(6);
             let (staged, unchanged, deferred, expected) = {
                 let live = self.live.read().unwrap_or_else(|e| e.into_inner());
-                let (head, _) = live.picture.head();
-                let mut batch = Batch::new(head);
-                self.stage(&live, &mut batch, pending, Defer::SecondOnItem);
-                let Batch {
-                    staged,
-                    unchanged,
-                    deferred,
-                    ..
-                } = batch;
+                let (staged, unchanged, deferred) = self.stage(&live, pending, now, true);
                 // Read under the same lock as the picture the batch was staged on.
                 let expected: Vec<u64> = staged
                     .iter()

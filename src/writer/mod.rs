@@ -19,11 +19,11 @@ mod cluster;
 mod decide;
 mod expiry;
 mod meeting;
-mod pipeline;
 mod resync;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -290,17 +290,7 @@ struct Unchanged {
 }
 
 /// Runs the writer until shutdown; the queue is drained first so that nothing accepted is lost.
-/// The local store's batches are pipelined (`pipeline`); cluster mode commits one batch at a
-/// time (`cluster`).
-pub async fn run_writer(task: WriterTask, shutdown: CancellationToken) {
-    match task.cluster.clone() {
-        None => task.run_pipelined(shutdown).await,
-        Some(log) => run_cluster(task, log, shutdown).await,
-    }
-    tracing::debug!("writer stopped");
-}
-
-async fn run_cluster(mut task: WriterTask, log: Arc<Log>, shutdown: CancellationToken) {
+pub async fn run_writer(mut task: WriterTask, shutdown: CancellationToken) {
     let max = task.config.writer.max_batch;
     loop {
         let first = tokio::select! {
@@ -313,8 +303,12 @@ async fn run_cluster(mut task: WriterTask, log: Arc<Log>, shutdown: Cancellation
             }
         };
         let Some(first) = first else { break };
+        // A batch holds at most `max` commands, a group counting as its members: an import
+        // of thousands of rows commits alone (or with a few small writes), never with other
+        // imports in one huge transaction.
         let mut weight = first.weight();
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(64);
+        batch.push(first);
         while weight < max {
             match task.rx.try_recv() {
                 Ok(r) => {
@@ -324,47 +318,71 @@ async fn run_cluster(mut task: WriterTask, log: Arc<Log>, shutdown: Cancellation
                 Err(_) => break,
             }
         }
-        task.process_cluster(&log, batch).await;
+        task.process(batch).await;
     }
-}
-
-/// The time an event is stamped with. The log stores times to the microsecond; taking `now`
-/// at that precision makes the live picture equal to what a replay of the log rebuilds.
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-/// A batch being staged: its events so far, the answers that wait for its commit, the
-/// commands put off to the next round, and what its events changed (for the commands after).
-struct Batch {
-    /// Events are numbered on from this sequence number.
-    head: u64,
-    now: DateTime<Utc>,
-    staged: Vec<Staged>,
-    unchanged: Vec<Unchanged>,
-    deferred: Vec<Request>,
-    /// The items the deferred commands touch: later commands on them are deferred too.
-    put_off: std::collections::HashSet<String>,
-    changed: HashMap<String, Option<Arc<Item>>>,
-    meetings: HashMap<String, Arc<crate::log::meeting::Meeting>>,
-}
-
-impl Batch {
-    fn new(head: u64) -> Batch {
-        Batch {
-            head,
-            now: now(),
-            staged: Vec::new(),
-            unchanged: Vec::new(),
-            deferred: Vec::new(),
-            put_off: Default::default(),
-            changed: HashMap::new(),
-            meetings: HashMap::new(),
-        }
-    }
+    tracing::debug!("writer stopped");
 }
 
 impl WriterTask {
+    async fn process(&mut self, batch: Vec<Request>) {
+        if let Some(log) = self.cluster.clone() {
+            return self.process_cluster(&log, batch).await;
+        }
+        if self.needs_resync {
+            if let Err(e) = self.resync().await {
+                for r in batch {
+                    let _ = r.reply.send(Err(WriteError::Unavailable(e.clone())));
+                }
+                return;
+            }
+        }
+        // The log stores times to the microsecond; taking `now` at that precision makes the
+        // live picture equal to what a replay of the log rebuilds.
+        let now = Utc::now().trunc_subsecs(6);
+        let (staged, unchanged, _) = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            self.stage(&live, batch, now, false)
+        };
+        if staged.is_empty() {
+            for u in unchanged {
+                let _ = u.reply.send(Ok(Outcome {
+                    seq: None,
+                    item: u.item,
+                }));
+            }
+            return;
+        }
+        let (_, mut prev) = self.head();
+        let records: Vec<Record> = staged
+            .iter()
+            .map(|s| {
+                let r = Record::seal(&s.event, prev);
+                prev = r.hash;
+                r
+            })
+            .collect();
+        let started = Instant::now();
+        let result = self.store.append(&records).await;
+        self.metrics
+            .observe_commit(started.elapsed(), records.len());
+        match result {
+            Ok(()) => self.publish(staged, records, unchanged),
+            Err(e) => {
+                tracing::error!(error = %e, events = records.len(), "commit failed; nothing acknowledged");
+                self.needs_resync = true;
+                let msg = e.to_string();
+                for s in staged {
+                    if let Some(r) = s.request {
+                        let _ = r.reply.send(Err(WriteError::Unavailable(msg.clone())));
+                    }
+                }
+                for u in unchanged {
+                    let _ = u.reply.send(Err(WriteError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+
     fn head(&self) -> (u64, Hash) {
         self.live
             .read()
@@ -373,34 +391,28 @@ impl WriterTask {
             .head()
     }
 
-    /// Stages `requests` into `batch`, against the picture plus the batch's own earlier
-    /// changes; events are numbered on from the batch's `head` (the picture's head, or the last
-    /// event of a batch still committing). A command `defer` names is put off to the next
-    /// round, unstaged, and so is every later one on an item it touches (so that no item's
-    /// commands change order): with `Defer::SecondOnItem` (cluster mode, where an item's next
-    /// event must name the stream sequence of the one before) a second command on an item;
-    /// with `Defer::Busy` a command on an item that a batch still committing changes, which
-    /// the picture does not show yet.
-    fn stage(&self, live: &Live, batch: &mut Batch, requests: Vec<Request>, defer: Defer<'_>) {
+    /// Stages every command of the batch against the picture plus the batch's own changes.
+    /// With `one_per_item` (cluster mode, where an item's next event must name the stream
+    /// sequence of the one before) a second command on an item is deferred to the next round.
+    fn stage(
+        &self,
+        live: &Live,
+        batch: Vec<Request>,
+        now: DateTime<Utc>,
+        one_per_item: bool,
+    ) -> (Vec<Staged>, Vec<Unchanged>, Vec<Request>) {
         let mut overlay = Overlay {
             live,
-            changed: std::mem::take(&mut batch.changed),
-            meetings: std::mem::take(&mut batch.meetings),
-            now: batch.now,
+            changed: HashMap::new(),
+            meetings: HashMap::new(),
+            now,
         };
-        let head = batch.head;
-        let staged = &mut batch.staged;
-        let unchanged = &mut batch.unchanged;
-        let deferred = &mut batch.deferred;
-        for req in requests {
-            let put_off = touches(&req.command, &batch.put_off)
-                || match defer {
-                    Defer::Nothing => false,
-                    Defer::SecondOnItem => overlay.changed.contains_key(command_id(&req.command)),
-                    Defer::Busy(busy) => touches(&req.command, busy),
-                };
-            if put_off {
-                ids_of(&req.command, &mut batch.put_off);
+        let mut staged: Vec<Staged> = Vec::new();
+        let mut unchanged = Vec::new();
+        let mut deferred = Vec::new();
+        let (head, _) = live.picture.head();
+        for req in batch {
+            if one_per_item && overlay.changed.contains_key(command_id(&req.command)) {
                 deferred.push(req);
                 continue;
             }
@@ -456,8 +468,7 @@ impl WriterTask {
                 }
             }
         }
-        batch.changed = overlay.changed;
-        batch.meetings = overlay.meetings;
+        (staged, unchanged, deferred)
     }
 
     /// What one command does against the overlay: an event (staged, not yet answered), or
@@ -701,34 +712,6 @@ enum Step {
     Nothing(Option<Arc<Item>>),
     /// A meeting event, with the meeting after it (for the batch's overlay).
     Meeting(Staged, crate::log::meeting::Meeting),
-}
-
-/// Which commands `WriterTask::stage` puts off to the next round.
-#[derive(Clone, Copy)]
-enum Defer<'a> {
-    Nothing,
-    /// A second command on an item of the batch (cluster mode).
-    SecondOnItem,
-    /// A command on an item (or meeting) that a batch still committing changes.
-    Busy(&'a std::collections::HashSet<String>),
-}
-
-/// Whether `c` (or a member of it, for a group) is about one of the items in `ids`.
-fn touches(c: &Command, ids: &std::collections::HashSet<String>) -> bool {
-    match c {
-        Command::Group(members) => members.iter().any(|m| touches(m, ids)),
-        other => ids.contains(command_id(other)),
-    }
-}
-
-/// Adds the items `c` is about (a group's members' for a group) to `ids`.
-fn ids_of(c: &Command, ids: &mut std::collections::HashSet<String>) {
-    match c {
-        Command::Group(members) => members.iter().for_each(|m| ids_of(m, ids)),
-        other => {
-            ids.insert(command_id(other).to_string());
-        }
-    }
 }
 
 /// The item a command is about; a group has none of its own (its members each have one).
