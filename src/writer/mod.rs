@@ -730,3 +730,6 @@ fn command_id(c: &Command) -> &str {
         | Command::Meeting { id, .. } => id,
     }
 }
+
+#[cfg(test)]
+mod tests;
