@@ -64,6 +64,7 @@ if (requireSession()) {
     onStatus: () => renderStatus(feed, timeline.active()),
   }).start();
   window.cmcopFeed = feed;
+  window.cmcopMap = map;
   // The conditions active now (live ones follow over the feed), if the role receives alerts.
   api("/api/v1/alerts?state=active")
     .then((r) => {
