@@ -179,12 +179,15 @@ async function drawAdminAreas(map, k = 1) {
   }).addTo(map);
   const labels = L.layerGroup().addTo(map);
   // The larger governorates name themselves first: a name that would overlap one placed before
-  // it is left off at this zoom (Babylon under Kerbala when all Iraq fits a small map).
+  // it, or that an item's symbol covers, is left off at this zoom (Babylon under Kerbala when
+  // all Iraq fits a small map; Salah Al-Din under a checkpoint).
   const features = (areas.features || []).filter((f) => Array.isArray(f.properties.label));
   features.sort((a, b) => extent(b) - extent(a));
   let markers = [];
+  const covered = (r, o) => Math.max(0, Math.min(r.right, o.right) - Math.max(r.left, o.left)) * Math.max(0, Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top));
   const declutter = () => {
     const kept = [];
+    const symbols = [...map.getContainer().querySelectorAll(".item-icon")].map((e) => e.getBoundingClientRect());
     for (const m of markers) {
       const el = m.getElement();
       const span = el && el.firstElementChild;
@@ -194,7 +197,9 @@ async function drawAdminAreas(map, k = 1) {
       if (r.width === 0) continue;
       // Apart by a quarter of a line at least, or two names read as one.
       const gap = r.height / 4;
-      const hit = kept.some((q) => q.left < r.right + gap && q.right > r.left - gap && q.top < r.bottom + gap && q.bottom > r.top - gap);
+      const hit =
+        kept.some((q) => q.left < r.right + gap && q.right > r.left - gap && q.top < r.bottom + gap && q.bottom > r.top - gap) ||
+        symbols.some((o) => covered(r, o) > 0.25 * r.width * r.height);
       if (hit) el.style.visibility = "hidden";
       else kept.push(r);
     }
@@ -215,7 +220,7 @@ async function drawAdminAreas(map, k = 1) {
     });
     declutter();
   };
-  map.on("zoomend resize", declutter);
+  map.on("zoomend resize cmcop:items", declutter);
   // A name's width is known once its font is: again when fonts finish loading (Arabic's late).
   if (document.fonts) {
     document.fonts.addEventListener("loadingdone", declutter);
@@ -385,6 +390,8 @@ export class ItemLayers {
         this.shown.delete(id);
       }
     }
+    // The governorates' names make way for the symbols drawn now.
+    this.map.fire("cmcop:items");
   }
 }
 
