@@ -8,6 +8,7 @@
 import { fmtNumber, language, onLanguageChange, t, term } from "./i18n.js";
 import { api } from "./session.js";
 import { toMgrs } from "./mgrs.js";
+import { IRAQ_BOUNDS, viewBounds } from "./views.js";
 import { colorOf, constraintShape, contactShape, ensurePatterns, incidentShape, milSymbol, movementShape, needShape, PALETTE, pathStyle, pointMarker, SEVERITY, setMilitaryOrgs, sidcOf, STATUSES, svg } from "./symbols.js";
 
 const L = window.L;
@@ -53,15 +54,37 @@ function cursorControl(map) {
   return new Cursor();
 }
 
-/** A Leaflet map over the offline basemap; `cursor` shows the pointer's coordinates. */
-export async function createMap(el, { zoomControl = true, cursor = true, view = { center: [33.3, 43.7], zoom: 6 } } = {}) {
+/**
+ * How much larger than at 1080p a page draws its map's symbols and lines: the root font size
+ * over its 1080p value (the wall's root follows the viewport's width, the other pages' root rises
+ * above ~2200 px, style.css).
+ */
+export function screenScale() {
+  const root = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  // The wall's symbols, drawn half as large again as elsewhere for the room, come down with its
+  // text on a small screen (to the other pages' size on a phone).
+  if (document.documentElement.classList.contains("wall-root")) return Math.max(2 / 3, root / WALL_ROOT_1080P);
+  return Math.max(1, root / 16);
+}
+
+/** The wall's root font size at 1920 px (1.04vw, style.css). */
+const WALL_ROOT_1080P = 1920 * 0.0104;
+
+/**
+ * A Leaflet map over the offline basemap; `cursor` shows the pointer's coordinates. `view` is a
+ * view (views.js): `bounds` the map opens fitted to (Iraq by default), or a centre and a zoom it
+ * opens on; `zoomSnap` lets a fit use fractions of a zoom level.
+ */
+export async function createMap(el, { zoomControl = true, cursor = true, view = { bounds: IRAQ_BOUNDS }, zoomSnap = 0.25 } = {}) {
   // A reader who asked for reduced motion (the system's setting) gets no animated zoom, pan or
   // flight: the map jumps to where it goes.
   const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  const k = screenScale();
   const map = L.map(el, {
     zoomControl,
     minZoom: 3,
     maxZoom: 15,
+    zoomSnap,
     worldCopyJump: false,
     attributionControl: true,
     zoomAnimation: !still,
@@ -72,11 +95,15 @@ export async function createMap(el, { zoomControl = true, cursor = true, view = 
     const setView = map.setView;
     map.setView = (center, zoom, options) => setView.call(map, center, zoom, { ...options, animate: false });
     map.flyTo = (center, zoom) => map.setView(center, zoom);
+    const fitBounds = map.fitBounds;
+    map.flyToBounds = (bounds, options) => fitBounds.call(map, bounds, { ...options, animate: false });
   }
-  map.setView(view.center, view.zoom);
+  if (view.bounds) map.fitBounds(viewBounds(view), { padding: [10, 10], animate: false });
+  else map.setView(view.center, view.zoom);
+  // A metric scale bar on every map (at most 100 px long at 1080p, longer as the screen grows);
+  // the pointer's coordinates where there is a pointer.
+  L.control.scale({ imperial: false, position: "bottomleft", maxWidth: Math.round(100 * k) }).addTo(map);
   map.attributionControl.setPrefix(false);
-  // A metric scale bar on every map; the pointer's coordinates where there is a pointer.
-  L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
   if (cursor) cursorControl(map).addTo(map);
   ensurePatterns();
   // Names above every symbol (a later marker must not cover an earlier item's label).
@@ -108,14 +135,14 @@ export async function createMap(el, { zoomControl = true, cursor = true, view = 
     attribution: "Natural Earth",
     style: (f) => ({
       color: f.properties.name === "Iraq" ? "#8fa3bf" : "#4a5a70",
-      weight: f.properties.name === "Iraq" ? 2 : 1,
+      weight: (f.properties.name === "Iraq" ? 2 : 1) * k,
       fillColor: f.properties.name === "Iraq" ? "#1c2633" : "#121922",
       fillOpacity: 1,
       // The day theme recolours the basemap by these classes (style.css).
       className: f.properties.name === "Iraq" ? "basemap basemap-focus" : "basemap",
     }),
   }).addTo(map);
-  await drawAdminAreas(map);
+  await drawAdminAreas(map, k);
   // A deployment's own tile source, when it has one, goes over the offline basemap; without a
   // network the tiles fail quietly and the outlines stay.
   try {
@@ -135,7 +162,7 @@ export async function createMap(el, { zoomControl = true, cursor = true, view = 
  * page's language). Reference data from `GET /api/v1/areas/admin`; without it (offline, signed
  * out) the basemap is drawn without them.
  */
-async function drawAdminAreas(map) {
+async function drawAdminAreas(map, k = 1) {
   let areas;
   try {
     areas = await api("/api/v1/areas/admin?level=1");
@@ -148,27 +175,71 @@ async function drawAdminAreas(map) {
   L.geoJSON(areas, {
     pane: "admin",
     interactive: false,
-    style: () => ({ color: "#7d8ea8", weight: 1, dashArray: "4 4", fill: false, opacity: 0.8, className: "admin-boundary" }),
+    style: () => ({ color: "#7d8ea8", weight: k, dashArray: `${4 * k} ${4 * k}`, fill: false, opacity: 0.8, className: "admin-boundary" }),
   }).addTo(map);
   const labels = L.layerGroup().addTo(map);
+  // The larger governorates name themselves first: a name that would overlap one placed before
+  // it, or that an item's symbol covers, is left off at this zoom (Babylon under Kerbala when
+  // all Iraq fits a small map; Salah Al-Din under a checkpoint).
+  const features = (areas.features || []).filter((f) => Array.isArray(f.properties.label));
+  features.sort((a, b) => extent(b) - extent(a));
+  let markers = [];
+  const covered = (r, o) => Math.max(0, Math.min(r.right, o.right) - Math.max(r.left, o.left)) * Math.max(0, Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top));
+  const declutter = () => {
+    const kept = [];
+    const symbols = [...map.getContainer().querySelectorAll(".item-icon")].map((e) => e.getBoundingClientRect());
+    for (const m of markers) {
+      const el = m.getElement();
+      const span = el && el.firstElementChild;
+      if (!span) continue;
+      el.style.visibility = "";
+      const r = span.getBoundingClientRect();
+      if (r.width === 0) continue;
+      // Apart by a quarter of a line at least, or two names read as one.
+      const gap = r.height / 4;
+      const hit =
+        kept.some((q) => q.left < r.right + gap && q.right > r.left - gap && q.top < r.bottom + gap && q.bottom > r.top - gap) ||
+        symbols.some((o) => covered(r, o) > 0.25 * r.width * r.height);
+      if (hit) el.style.visibility = "hidden";
+      else kept.push(r);
+    }
+  };
   const draw = () => {
     labels.clearLayers();
-    for (const f of areas.features || []) {
+    markers = features.map((f) => {
       const p = f.properties;
-      if (!Array.isArray(p.label)) continue;
       const name = (language() === "ar" && p.name_ar) || p.name_en;
       const el = document.createElement("span");
       el.textContent = name;
-      L.marker([p.label[1], p.label[0]], {
+      return L.marker([p.label[1], p.label[0]], {
         pane: "admin",
         interactive: false,
         keyboard: false,
         icon: L.divIcon({ className: "admin-label", html: el.outerHTML, iconSize: null }),
       }).addTo(labels);
-    }
+    });
+    declutter();
   };
+  map.on("zoomend resize cmcop:items", declutter);
+  // A name's width is known once its font is: again when fonts finish loading (Arabic's late).
+  if (document.fonts) {
+    document.fonts.addEventListener("loadingdone", declutter);
+    document.fonts.ready.then(declutter);
+  }
   draw();
   onLanguageChange(draw);
+}
+
+/** The area of a feature's bounding box in square degrees (which governorate is larger). */
+function extent(f) {
+  let [w, s, e, n] = [180, 90, -180, -90];
+  const walk = (c) => {
+    if (typeof c[0] === "number") {
+      [w, s, e, n] = [Math.min(w, c[0]), Math.min(s, c[1]), Math.max(e, c[0]), Math.max(n, c[1])];
+    } else c.forEach(walk);
+  };
+  if (f.geometry && f.geometry.coordinates) walk(f.geometry.coordinates);
+  return Math.max(0, e - w) * Math.max(0, n - s);
 }
 
 function tooltipText(f) {
@@ -276,7 +347,8 @@ export function hiddenFromUrl(search = location.search) {
 export class ItemLayers {
   constructor(map, { scale = 1, onClick, labels = false, hidden = new Set() } = {}) {
     this.map = map;
-    this.scale = scale;
+    // Symbols and lines grow with the screen, as the page's text does.
+    this.scale = scale * screenScale();
     this.labels = labels;
     /** Layers and layer:status pairs left off the map (the toggles). */
     this.hidden = hidden;
@@ -318,6 +390,8 @@ export class ItemLayers {
         this.shown.delete(id);
       }
     }
+    // The governorates' names make way for the symbols drawn now.
+    this.map.fire("cmcop:items");
   }
 }
 

@@ -13,7 +13,7 @@ import { api, requireSession, signOut, whoami } from "./session.js";
 import { fmtDateTime, fmtNumber, initI18n, languageButton, message, onLanguageChange, t, term } from "./i18n.js";
 import { initTheme, themeButton } from "./theme.js";
 import { LiveFeed } from "./live.js";
-import { createMap, ItemLayers, toggleControl } from "./map.js";
+import { createMap, ItemLayers, screenScale, toggleControl } from "./map.js";
 import { searchControl } from "./search.js";
 import { PLACES } from "./views.js";
 
@@ -50,6 +50,8 @@ if (requireSession()) {
   showWho();
 
   const map = await createMap(document.getElementById("map"), {});
+  // Routes, waypoints and conflict markers grow with the page's text on a very wide screen.
+  const k = screenScale();
   const items = new ItemLayers(map, { scale: 1 });
   toggleControl(items).addTo(map);
   searchControl(map, () => window.cmcopFeed.features.values()).addTo(map);
@@ -125,7 +127,7 @@ if (requireSession()) {
       });
       li.append(rm);
       ol.append(li);
-      L.circleMarker([w.lat, w.lon], { radius: 6, color: "#fff", weight: 2, fillColor: "#4da3ff", fillOpacity: 1 })
+      L.circleMarker([w.lat, w.lon], { radius: 6 * k, color: "#fff", weight: 2 * k, fillColor: "#4da3ff", fillOpacity: 1 })
         .bindTooltip(placeName(w))
         .addTo(routeLayer);
     });
@@ -133,14 +135,14 @@ if (requireSession()) {
     (roadRoutes || []).forEach((f, i) => {
       if (i === chosen) return;
       // Clicking one chooses it (and adds no waypoint to the map under it).
-      L.geoJSON(f.geometry, { bubblingMouseEvents: false, style: () => ({ color: "#9bb7d4", weight: 3, opacity: 0.8, dashArray: "6 6" }) })
+      L.geoJSON(f.geometry, { bubblingMouseEvents: false, style: () => ({ color: "#9bb7d4", weight: 3 * k, opacity: 0.8, dashArray: `${6 * k} ${6 * k}` }) })
         .bindTooltip(t("planner.route_n", { n: fmtNumber(i + 1) }))
         .on("click", () => choose(i))
         .addTo(routeLayer);
     });
     const line = routeGeometry();
     if (line) {
-      L.geoJSON(line, { style: () => ({ color: "#4da3ff", weight: 5, opacity: 0.9 }), interactive: false }).addTo(routeLayer);
+      L.geoJSON(line, { style: () => ({ color: "#4da3ff", weight: 5 * k, opacity: 0.9 }), interactive: false }).addTo(routeLayer);
     }
   }
 
@@ -392,11 +394,11 @@ if (requireSession()) {
         // Blocked: a thick red dashed outline and a square marker; caution: a thin amber ring
         // and a round one. Shape and dash tell them apart without colour.
         const ringStyle = blocked
-          ? { color: "#ff3b30", weight: 10, opacity: 0.85, dashArray: "14 8", fill: false }
-          : { color: "#ffb300", weight: 8, opacity: 0.6, fill: false };
+          ? { color: "#ff3b30", weight: 10 * k, opacity: 0.85, dashArray: `${14 * k} ${8 * k}`, fill: false }
+          : { color: "#ffb300", weight: 8 * k, opacity: 0.6, fill: false };
         const ring = L.geoJSON(f, {
           style: () => ringStyle,
-          pointToLayer: (_, latlng) => L.circleMarker(latlng, { ...ringStyle, radius: 18, weight: blocked ? 4 : 3 }),
+          pointToLayer: (_, latlng) => L.circleMarker(latlng, { ...ringStyle, radius: 18 * k, weight: (blocked ? 4 : 3) * k }),
           interactive: false,
         });
         ring.addTo(conflictLayer);
@@ -412,7 +414,7 @@ if (requireSession()) {
 
   /** The numbered markers of the last report, in order along the route. */
   const markers = [];
-  const MARKER_H = 26;
+  const MARKER_H = Math.round(26 * k);
   /**
    * Sets each numbered marker beside the ones before it when they would cover each other at
    * this zoom (conflicts at one spot, or close together), so every number stays readable.
@@ -421,11 +423,11 @@ if (requireSession()) {
     const placed = [];
     for (const m of markers) {
       const { blocked, label } = m.conflict;
-      const w = blocked ? 40 : 26;
+      const w = Math.round((blocked ? 40 : 26) * k);
       const p = map.latLngToLayerPoint(m.getLatLng());
       let dx = 0;
       const covers = (x) => placed.some((q) => Math.abs(q.x - x) < (q.w + w) / 2 + 2 && Math.abs(q.y - p.y) < MARKER_H + 2);
-      while (covers(p.x + dx) && dx < 1000) dx += 6;
+      while (covers(p.x + dx) && dx < 1000 * k) dx += 6;
       placed.push({ x: p.x + dx, y: p.y, w });
       m.setIcon(
         L.divIcon({

@@ -1,8 +1,19 @@
 // Saved map views (for the wall's rotation, `?views=mosul,baghdad&every=60`) and the gazetteer
 // of places a planner can pick as waypoints (approximate WGS84).
 
+/** Iraq's extent ([south, west], [north, east]): what a map opens on unless told otherwise. */
+export const IRAQ_BOUNDS = [
+  [29.06, 38.79],
+  [37.38, 48.57],
+];
+
+/**
+ * A view is an extent to show: `bounds`, or a centre and a zoom that name the area such a zoom
+ * shows in a 1200 x 860 px map (about a 1080p wall's map beside its panel). The page fits that
+ * extent to the room its map has, so a 4K screen shows the same area larger, not more around it.
+ */
 export const VIEWS = {
-  iraq: { center: [33.2, 43.7], zoom: 6 },
+  iraq: { bounds: IRAQ_BOUNDS },
   north: { center: [36.0, 43.4], zoom: 8 },
   mosul: { center: [36.3, 43.2], zoom: 10 },
   ninewa: { center: [36.2, 42.7], zoom: 8 },
@@ -15,6 +26,18 @@ export const VIEWS = {
   ramadi: { center: [33.43, 43.3], zoom: 10 },
   basra: { center: [30.51, 47.78], zoom: 10 },
 };
+
+/** The reference map's size in px for a view given as a centre and a zoom. */
+const VIEW_PX = [1200, 860];
+
+/** A view's extent as Leaflet bounds (`L` is Leaflet, loaded before the page's modules). */
+export function viewBounds(view, L = window.L) {
+  if (view.bounds) return L.latLngBounds(view.bounds);
+  const crs = L.CRS.EPSG3857;
+  const c = crs.latLngToPoint(L.latLng(view.center), view.zoom);
+  const half = L.point(VIEW_PX[0] / 2, VIEW_PX[1] / 2);
+  return L.latLngBounds(crs.pointToLatLng(c.subtract(half), view.zoom), crs.pointToLatLng(c.add(half), view.zoom));
+}
 
 /** [key, lat, lon]; names are in the translation files as `place.KEY`. */
 export const PLACES = [

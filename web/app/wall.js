@@ -9,7 +9,7 @@ import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts } from "./alerts.js";
 import { api } from "./session.js";
 import { createMap, hiddenFromUrl, ItemLayers, renderLegend } from "./map.js";
-import { VIEWS, viewsFromUrl } from "./views.js";
+import { VIEWS, viewBounds, viewsFromUrl } from "./views.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
 
@@ -23,7 +23,8 @@ if (requireSession()) {
   await initI18n();
   const rotation = viewsFromUrl();
   const first = VIEWS[rotation.names[0]] || VIEWS.iraq;
-  const map = await createMap(document.getElementById("map"), { zoomControl: false, cursor: false, view: first });
+  // Fractions of a zoom level: a view fills the room the panels leave it, at 1080p as at 4K.
+  const map = await createMap(document.getElementById("map"), { zoomControl: false, cursor: false, view: first, zoomSnap: 0.1 });
   // `?hide=incidents,constraints:open` hides layers or statuses (a wall has no one to click).
   // The coordination desk's layers (needs, contact points) are the desk's: a wall shows them
   // when its URL asks (`?show=needs,contacts`).
@@ -44,6 +45,7 @@ if (requireSession()) {
   const timeline = new Timeline(document.getElementById("timeline"), {
     onShow: () => {
       draw();
+      keepLabelsClear();
       renderStatus(feed, timeline.active());
     },
   });
@@ -57,10 +59,12 @@ if (requireSession()) {
         fitted = true;
         fitPicture(map, items);
       }
+      keepLabelsClear();
     },
     onStatus: () => renderStatus(feed, timeline.active()),
   }).start();
   window.cmcopFeed = feed;
+  window.cmcopMap = map;
   // The conditions active now (live ones follow over the feed), if the role receives alerts.
   api("/api/v1/alerts?state=active")
     .then((r) => {
@@ -89,12 +93,37 @@ if (requireSession()) {
   });
 
   let viewIndex = 0;
-  const showView = () => {
+  const showView = (animate = true) => {
     const name = rotation.names[viewIndex % rotation.names.length];
     document.getElementById("view-name").textContent = name ? t("wall.view", { name: t("view." + name) }) : "";
-    if (name) map.flyTo(VIEWS[name].center, VIEWS[name].zoom, { duration: 2 });
+    if (!name) return;
+    const bounds = viewBounds(VIEWS[name]);
+    const options = { ...clearOfPanels(), maxZoom: 15 };
+    if (animate) map.flyToBounds(bounds, { ...options, duration: 2 });
+    else map.fitBounds(bounds, { ...options, animate: false });
   };
-  if (rotation.names.length) showView();
+  if (rotation.names.length) showView(false);
+
+  // The map's own corners are the panels': the scale bar and the attribution go to the corners
+  // of the room the panels leave, and item labels turn away from a panel they would run under.
+  const layout = () => {
+    placeMapControls();
+    keepLabelsClear();
+  };
+  layout();
+  map.on("zoomend moveend", keepLabelsClear);
+  const panels = new ResizeObserver(layout);
+  for (const el of overlays()) panels.observe(el);
+  // A new screen size: the same view again, fitted to the new room.
+  let resizing = null;
+  addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => {
+      if (rotation.names.length) showView(false);
+      else fitPicture(map, items);
+      layout();
+    }, 200);
+  });
   if (rotation.names.length > 1) {
     setInterval(() => {
       viewIndex += 1;
@@ -114,14 +143,100 @@ if (requireSession()) {
 function fitPicture(map, items) {
   const bounds = items.group.getBounds();
   if (!bounds.isValid()) return;
-  const side = document.querySelector(".wall-side").offsetWidth + 40;
-  const top = document.querySelector(".wall-top").offsetHeight + 30;
+  map.fitBounds(bounds, { ...clearOfPanels(), maxZoom: 10, animate: false });
+}
+
+/** What covers the map all the time: the top bar, the side panel and the time bar. */
+function overlays() {
+  return [".wall-top", ".wall-side", "#timeline"].map((s) => document.querySelector(s)).filter(Boolean);
+}
+
+/**
+ * The largest rectangle of the screen no panel covers ({left, top, right, bottom} in px): beside
+ * the side panel and between the top and time bars on a large screen, between the time bar and
+ * the panel at the bottom on a phone. Each side is the screen's edge or a panel's edge.
+ */
+function freeArea() {
+  const W = innerWidth;
+  const H = innerHeight;
+  const rects = overlays()
+    .map((el) => el.getBoundingClientRect())
+    .filter((r) => r.width > 0 && r.height > 0);
+  const lefts = [0, ...rects.map((r) => r.right)];
+  const rights = [W, ...rects.map((r) => r.left)];
+  const tops = [0, ...rects.map((r) => r.bottom)];
+  const bottoms = [H, ...rects.map((r) => r.top)];
+  let best = { left: 0, top: 0, right: W, bottom: H };
+  let bestArea = -1;
+  for (const left of lefts) {
+    for (const right of rights) {
+      if (right <= left) continue;
+      for (const top of tops) {
+        for (const bottom of bottoms) {
+          if (bottom <= top) continue;
+          const area = (right - left) * (bottom - top);
+          if (area <= bestArea) continue;
+          const covered = rects.some((r) => r.left < right - 1 && r.right > left + 1 && r.top < bottom - 1 && r.bottom > top + 1);
+          if (!covered) {
+            best = { left, top, right, bottom };
+            bestArea = area;
+          }
+        }
+      }
+    }
+  }
+  return best;
+}
+
+/** Leaflet's padding that keeps a fitted view inside the free area, with a margin around it. */
+function clearOfPanels() {
+  const f = freeArea();
+  const m = Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 1.2);
+  return {
+    paddingTopLeft: [f.left + m, f.top + m],
+    paddingBottomRight: [innerWidth - f.right + m, innerHeight - f.bottom + m],
+  };
+}
+
+/** The scale bar at the free area's top corner on the reading side, the attribution at its bottom end. */
+function placeMapControls() {
+  const f = freeArea();
   const rtl = document.documentElement.dir === "rtl";
-  map.fitBounds(bounds, {
-    paddingTopLeft: [rtl ? side : 30, top],
-    paddingBottomRight: [rtl ? 30 : side, 30],
-    maxZoom: 10,
-  });
+  const m = Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.5);
+  const scale = document.querySelector("#map .leaflet-control-scale");
+  if (scale) {
+    scale.style.insetBlockStart = `${f.top + m}px`;
+    scale.style.insetInlineStart = `${(rtl ? innerWidth - f.right : f.left) + m}px`;
+  }
+  const attribution = document.querySelector("#map .leaflet-control-attribution");
+  if (attribution) {
+    attribution.style.insetBlockEnd = `${innerHeight - f.bottom + m / 2}px`;
+    attribution.style.insetInlineEnd = `${(rtl ? f.left : innerWidth - f.right) + m / 2}px`;
+  }
+}
+
+/**
+ * Item labels stand after their symbol (to the right in English, to the left in Arabic); one
+ * that would run under a panel, off the screen or over other items' symbols stands on the other
+ * side when it is clearer there.
+ */
+function keepLabelsClear() {
+  const panels = overlays().map((el) => el.getBoundingClientRect());
+  const symbols = [...document.querySelectorAll("#map .item-icon")].map((el) => el.getBoundingClientRect());
+  const overlap = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
+  const cost = (r) => {
+    if (r.left < 0 || r.right > innerWidth || panels.some((o) => overlap(r, o) > 0)) return Infinity;
+    return symbols.reduce((sum, o) => sum + overlap(r, o), 0);
+  };
+  for (const label of document.querySelectorAll("#map .item-label")) {
+    const span = label.firstElementChild;
+    if (!span) continue;
+    label.classList.remove("flip");
+    const here = cost(span.getBoundingClientRect());
+    if (here === 0) continue;
+    label.classList.add("flip");
+    if (cost(span.getBoundingClientRect()) >= here) label.classList.remove("flip");
+  }
 }
 
 /** The wall's alerts: the active ones, newest first, the few that fit (3); the count of all. */

@@ -180,8 +180,9 @@ export async function facesTests(h) {
 
   // --- item 9: legibility at distance, 1080p and 4K, both languages ----------------------------
   for (const lang of ["en", "ar"]) {
+    const zooms = {};
     for (const [w, hgt, name] of [[1920, 1080, "1080p"], [3840, 2160, "4k"], [390, 844, "phone"]]) {
-      await check(`the wall at ${name} (${lang}): text scales with the screen, the legend is whole, named items labelled`, async () => {
+      await check(`the wall at ${name} (${lang}): text scales with the screen, the legend is whole, named items labelled, nothing under a panel`, async () => {
         const page = await newPage(w, hgt);
         await signIn(page, tokens.wall_display, `/wall?lang=${lang}&views=iraq`);
         await page.waitForFunction((id) => window.cmcopFeed && window.cmcopFeed.features.has(id), ids.movement, { timeout: 5000 });
@@ -215,6 +216,22 @@ export async function facesTests(h) {
           if (m.label < hgt * 0.012) throw new Error(`the labels are ${m.label}px at ${name}`);
         }
         if (!m.labels) throw new Error("no permanent label on the wall");
+        // The map's view fits the room the panels leave: no item label, scale bar or attribution
+        // under the top bar, the side panel or the time bar; at 4K the map is a zoom level
+        // closer than at 1080p (the same area, drawn twice as large).
+        const fit = await page.evaluate(() => {
+          const panels = [".wall-top", ".wall-side", "#timeline"].map((s) => document.querySelector(s).getBoundingClientRect());
+          const hits = (r) => panels.some((o) => o.left < r.right - 1 && o.right > r.left + 1 && o.top < r.bottom - 1 && o.bottom > r.top + 1);
+          const under = [...document.querySelectorAll("#map .item-label span, #map .leaflet-control-scale, #map .leaflet-control-attribution")]
+            .filter((e) => hits(e.getBoundingClientRect()))
+            .map((e) => e.textContent);
+          return { under, zoom: window.cmcopMap.getZoom() };
+        });
+        if (fit.under.length) throw new Error(`under a panel at ${name}: ${fit.under.join(", ")}`);
+        zooms[name] = fit.zoom;
+        if (name === "4k" && Math.abs(zooms["4k"] - zooms["1080p"] - 1) > 0.15) {
+          throw new Error(`the wall's zoom is ${zooms["4k"]} at 4K and ${zooms["1080p"]} at 1080p: not the same view`);
+        }
         // Server-made alert messages in the reader's language (issue 18.11), names isolated.
         const alertText = await page.evaluate(() => [...document.querySelectorAll("#wall-alerts-list .alert-message")].map((e) => e.textContent));
         if (!alertText.length) throw new Error("no alert on the wall to read");

@@ -28,6 +28,9 @@
 //
 // writes every capture as its new reference (nothing is compared then). Look at them before
 // committing. A mismatch never refreshes a reference.
+//
+// `CMCOP_SCREENS=wall-ar,planner` takes only the captures whose name (page-lang-size) starts
+// with one of those prefixes, while working on a page; the suite itself runs all 18.
 
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -40,6 +43,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const REFERENCES = join(here, "references");
 const OUT = resolve(here, "../../test-output/screenshots/compare");
 const UPDATE = process.env.CMCOP_UPDATE_REFERENCES === "1";
+const ONLY = (process.env.CMCOP_SCREENS || "").split(",").filter(Boolean);
 
 /** pixelmatch's threshold: how far two pixels' colours may be apart (YIQ, 0..1) and match. */
 const PIXEL_THRESHOLD = 0.1;
@@ -244,6 +248,7 @@ try {
     for (const lang of LANGS) {
       for (const size of SIZES) {
         const id = `${spec.name}-${lang}-${size.name}`;
+        if (ONLY.length && !ONLY.some((p) => id.startsWith(p))) continue;
         const what = `${spec.name} page, ${lang === "ar" ? "Arabic" : "English"}, ${size.name} (${size.width}x${size.height})`;
         try {
           let png = PNG.sync.read(await capture(spec, lang, size));
