@@ -244,8 +244,9 @@ async fn measure(args: &Args, bin: &Path, db: &FreshDb) -> anyhow::Result<Report
     }
 
     if args.replay_queries > 0 {
+        // The queries are timed on a settled server (pages compressed), not a starting one.
         let server =
-            ServerProcess::spawn_starting(bin, &db.url, args.server.server_config.as_deref())
+            ServerProcess::spawn_with_config(bin, &db.url, args.server.server_config.as_deref())
                 .await?;
         let result = replay_queries(args, bin, db, &server, &mut report).await;
         server.stop().await?;
