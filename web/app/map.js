@@ -67,6 +67,22 @@ export function screenScale() {
   return Math.max(1, root / 16);
 }
 
+/**
+ * `fn` at most once per animation frame, however often it is asked for: a pass that measures
+ * labels and symbols (a forced layout) runs once per frame, not once per live update.
+ */
+export function perFrame(fn) {
+  let asked = false;
+  return () => {
+    if (asked) return;
+    asked = true;
+    requestAnimationFrame(() => {
+      asked = false;
+      fn();
+    });
+  };
+}
+
 /** The wall's root font size at 1920 px (1.04vw, style.css). */
 const WALL_ROOT_1080P = 1920 * 0.0104;
 
@@ -185,7 +201,7 @@ async function drawAdminAreas(map, k = 1) {
   features.sort((a, b) => extent(b) - extent(a));
   let markers = [];
   const covered = (r, o) => Math.max(0, Math.min(r.right, o.right) - Math.max(r.left, o.left)) * Math.max(0, Math.min(r.bottom, o.bottom) - Math.max(r.top, o.top));
-  const declutter = () => {
+  const declutter = perFrame(() => {
     const kept = [];
     const symbols = [...map.getContainer().querySelectorAll(".item-icon")].map((e) => e.getBoundingClientRect());
     for (const m of markers) {
@@ -203,7 +219,7 @@ async function drawAdminAreas(map, k = 1) {
       if (hit) el.style.visibility = "hidden";
       else kept.push(r);
     }
-  };
+  });
   const draw = () => {
     labels.clearLayers();
     markers = features.map((f) => {

@@ -8,7 +8,7 @@ import { fmtAge, fmtClock, fmtDate, fmtNumber, initI18n, onLanguageChange, t, te
 import { LiveFeed } from "./live.js";
 import { alertRow, filterAlerts, mergeAlerts } from "./alerts.js";
 import { api } from "./session.js";
-import { createMap, hiddenFromUrl, ItemLayers, renderLegend } from "./map.js";
+import { createMap, hiddenFromUrl, ItemLayers, perFrame, renderLegend } from "./map.js";
 import { VIEWS, viewBounds, viewsFromUrl } from "./views.js";
 import { initTheme } from "./theme.js";
 import { Timeline } from "./timeline.js";
@@ -18,6 +18,9 @@ import { Timeline } from "./timeline.js";
 const DESK_LAYERS = ["needs", "contacts"];
 
 initTheme();
+
+// Placing labels measures them (a forced layout): once per frame, however often it is asked.
+const keepLabelsClear = perFrame(placeLabels);
 
 if (requireSession()) {
   await initI18n();
@@ -220,7 +223,7 @@ function placeMapControls() {
  * that would run under a panel, off the screen or over other items' symbols stands on the other
  * side when it is clearer there.
  */
-function keepLabelsClear() {
+function placeLabels() {
   const panels = overlays().map((el) => el.getBoundingClientRect());
   const symbols = [...document.querySelectorAll("#map .item-icon")].map((el) => el.getBoundingClientRect());
   const overlap = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
@@ -238,6 +241,7 @@ function keepLabelsClear() {
     if (cost(span.getBoundingClientRect()) >= here) label.classList.remove("flip");
   }
 }
+
 
 /** The wall's alerts: the active ones, newest first, the few that fit (3); the count of all. */
 function renderAlerts(feed) {
